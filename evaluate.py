@@ -1,0 +1,263 @@
+"""
+Metrics of a run: per-domain validation loss and bits per byte, per-field summaries, the target task,
+comparison tables and plots.
+
+    python evaluate.py out/cpt-static                  # the metrics of one run (base vs final)
+    python evaluate.py out/cpt-static out/cpt-other    # one markdown table across runs
+    python evaluate.py out/cpt-static --plot           # PNGs: weights over time, per-domain val loss
+
+Definitions (DESIGN.md section 7), all on fixed held-out data:
+    L_d         mean token cross-entropy (nats) on domain d's validation windows
+    bpb_d       bits per byte: summed loss / (ln 2 * UTF-8 bytes of the predicted tokens)
+    S, T        mean of L_d over the source / target domains
+    forgetting  S(final) - S(base)        gain  T(base) - T(final)        balanced  (S + T) / 2
+    task        exact match of the greedy answer; mean log p(answer | prompt) in nats
+train.py imports this file for its evaluations; this file never imports train.py.
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections import defaultdict
+
+import numpy as np
+import torch
+
+from mixer import Corpus, DataError, eval_windows
+from model import CheckpointError, autocast
+
+
+# ----------------------------------------------------------------------------- validation loss
+
+class ValidationSet:
+    """Fixed validation windows per domain and the bytes their targets decode to (for bpb)."""
+
+    def __init__(self, corpus, block_size, max_windows):
+        byte_lengths = corpus.tokenizer.token_byte_lengths()
+        self.domains, self.fields = corpus.domains, corpus.fields
+        self.windows = [torch.from_numpy(eval_windows(v, block_size, max_windows)) for v in corpus.val]
+        self.target_bytes = [int(byte_lengths[w[:, 1:].numpy()].sum()) for w in self.windows]
+
+
+@torch.no_grad()
+def domain_val_losses(model, valset, device, batch_size=32):
+    """Mean validation loss and bits per byte for each domain, in the model's eval mode."""
+    was_training = model.training
+    model.eval()
+    losses, bpbs = [], []
+    for windows, n_bytes in zip(valset.windows, valset.target_bytes):
+        total = 0.0
+        for start in range(0, len(windows), batch_size):
+            chunk = windows[start:start + batch_size].to(device)
+            with autocast(device):
+                _, row_loss = model(chunk[:, :-1], chunk[:, 1:], per_row=True)
+            total += row_loss.float().sum().item() * (chunk.size(1) - 1)  # row means -> token sum
+        n_tokens = windows.size(0) * (windows.size(1) - 1)
+        mean_loss = total / n_tokens
+        losses.append(mean_loss)
+        bpbs.append(total / (math.log(2) * max(n_bytes, 1)))
+    model.train(was_training)
+    return losses, bpbs
+
+
+# ----------------------------------------------------------------------------- the target task
+
+@torch.no_grad()
+def task_scores(model, tokenizer, problems, device, batch_size=64):
+    """Exact-match accuracy of greedy answers and mean log p(answer | prompt) over the problems.
+
+    Prompts end with 'Answer:' and answers start with a space; the pre-tokenizer splits there, so
+    encode(prompt) + encode(answer) is the tokenization the model saw in training."""
+    if not problems:
+        return {"task_accuracy": None, "task_logprob": None, "task_problems": 0}
+    was_training = model.training
+    model.eval()
+    prompts = [tokenizer.encode(p["prompt"]) for p in problems]
+    answers = [tokenizer.encode(p["answer"]) for p in problems]
+    max_new = max(len(a) for a in answers) + 2
+    block = model.config.block_size
+    correct, logprobs = [0] * len(problems), [0.0] * len(problems)
+    by_length = defaultdict(list)  # equal-length prompts batch without padding
+    for i, p in enumerate(prompts):
+        by_length[len(p)].append(i)
+    for length, indices in sorted(by_length.items()):
+        for start in range(0, len(indices), batch_size):
+            chunk = indices[start:start + batch_size]
+            idx = torch.tensor([prompts[i][-block:] for i in chunk], dtype=torch.long, device=device)
+            with autocast(device):
+                new = model.generate_greedy(idx, max_new, stop_tokens=(tokenizer.eot,)).tolist()
+            for i, tokens in zip(chunk, new):
+                if tokenizer.eot in tokens:
+                    tokens = tokens[:tokens.index(tokenizer.eot)]
+                text = tokenizer.decode(tokens).split("\n")[0].strip()
+                correct[i] = int(text == problems[i]["answer"].strip())
+    by_length = defaultdict(list)
+    for i in range(len(problems)):
+        by_length[len(prompts[i]) + len(answers[i])].append(i)
+    for length, indices in sorted(by_length.items()):
+        for start in range(0, len(indices), batch_size):
+            chunk = indices[start:start + batch_size]
+            seq = torch.tensor([(prompts[i] + answers[i])[-(block + 1):] for i in chunk], dtype=torch.long,
+                               device=device)
+            with autocast(device):
+                logits, _ = model(seq[:, :-1], seq[:, 1:])
+            logp = torch.log_softmax(logits.float(), dim=-1).gather(2, seq[:, 1:, None])[:, :, 0]
+            for row, i in enumerate(chunk):
+                logprobs[i] = logp[row, -len(answers[i]):].sum().item()
+    model.train(was_training)
+    return {"task_accuracy": float(np.mean(correct)), "task_logprob": float(np.mean(logprobs)),
+            "task_problems": len(problems)}
+
+
+def full_evaluation(model, corpus, block_size, device, max_task_problems=None):
+    """Every validation window of every domain, plus the target task: the numbers a run reports."""
+    valset = ValidationSet(corpus, block_size, max_windows=10 ** 9)
+    losses, bpbs = domain_val_losses(model, valset, device)
+    problems = corpus.task()[:max_task_problems] if max_task_problems else corpus.task()
+    return {"domains": corpus.domains, "fields": corpus.fields, "val_loss": losses, "val_bpb": bpbs,
+            **task_scores(model, corpus.tokenizer, problems, device)}
+
+
+# ----------------------------------------------------------------------------- summaries
+
+def field_mean(values, fields, field):
+    picked = [v for v, f in zip(values, fields) if f == field]
+    return float(np.mean(picked)) if picked else float("nan")
+
+
+def summarize(base, final):
+    """S, T, forgetting, gain, balanced loss and the task, from two full evaluations."""
+    fields = final["fields"]
+    S0, T0 = field_mean(base["val_loss"], fields, "source"), field_mean(base["val_loss"], fields, "target")
+    S1, T1 = field_mean(final["val_loss"], fields, "source"), field_mean(final["val_loss"], fields, "target")
+    return {"source_loss": S1, "target_loss": T1, "base_source_loss": S0, "base_target_loss": T0,
+            "forgetting": S1 - S0, "gain": T0 - T1, "balanced_loss": (S1 + T1) / 2,
+            "task_accuracy": final["task_accuracy"], "task_logprob": final["task_logprob"],
+            "base_task_accuracy": base["task_accuracy"], "base_task_logprob": base["task_logprob"]}
+
+
+def fmt(x, digits=3):
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def run_report(result):
+    """The text table of one run: per domain, per field, then the summary."""
+    base, final, s = result["base"], result["final"], result["summary"]
+    lines = ["| domain | field | base loss | final loss | change | base bpb | final bpb | tokens | epochs |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    run = result.get("run", {})
+    for i, (d, f) in enumerate(zip(final["domains"], final["fields"])):
+        tokens = run.get("tokens_per_domain", [None] * len(final["domains"]))[i]
+        epochs = run.get("epochs_per_domain", [None] * len(final["domains"]))[i]
+        lines.append(f"| {d} | {f} | {fmt(base['val_loss'][i])} | {fmt(final['val_loss'][i])} | "
+                     f"{final['val_loss'][i] - base['val_loss'][i]:+.3f} | {fmt(base['val_bpb'][i])} | "
+                     f"{fmt(final['val_bpb'][i])} | {tokens if tokens is not None else 'n/a'} | {fmt(epochs, 2)} |")
+    for field in ("source", "target"):
+        b, e = field_mean(base["val_loss"], final["fields"], field), field_mean(final["val_loss"], final["fields"], field)
+        bb, eb = field_mean(base["val_bpb"], final["fields"], field), field_mean(final["val_bpb"], final["fields"], field)
+        lines.append(f"| **{field}** (mean) | {field} | {fmt(b)} | {fmt(e)} | {e - b:+.3f} | {fmt(bb)} | {fmt(eb)} | | |")
+    lines += ["",
+              f"forgetting (S final - S base): {fmt(s['forgetting'], 4)}    gain (T base - T final): {fmt(s['gain'], 4)}"
+              f"    balanced loss (S+T)/2: {fmt(s['balanced_loss'], 4)}",
+              f"target task ({final['task_problems']} problems): accuracy {fmt(s['base_task_accuracy'])} -> "
+              f"{fmt(s['task_accuracy'])}, answer log-prob {fmt(s['base_task_logprob'])} -> {fmt(s['task_logprob'])}"]
+    return "\n".join(lines)
+
+
+COLUMNS = [("source loss", "source_loss"), ("target loss", "target_loss"), ("forgetting", "forgetting"),
+           ("gain", "gain"), ("balanced", "balanced_loss"), ("task acc", "task_accuracy"),
+           ("answer logp", "task_logprob")]
+
+
+def comparison_table(results):
+    """One markdown table: rows = runs, columns = the summary metrics and wall time."""
+    header = "| run | mixer | " + " | ".join(c for c, _ in COLUMNS) + " | wall s |"
+    lines = [header, "|" + "---|" * (len(COLUMNS) + 3)]
+    for name, r in results:
+        s, run = r["summary"], r.get("run", {})
+        lines.append(f"| {name} | {run.get('mixer', '?')} | " + " | ".join(fmt(s[k]) for _, k in COLUMNS)
+                     + f" | {fmt(run.get('wall_seconds'), 0)} |")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- reading runs
+
+def read_log(run_dir):
+    path = os.path.join(run_dir, "log.jsonl")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def load_result(run_dir):
+    """A run's eval.json (written by train.py at the end of a run)."""
+    path = os.path.join(run_dir, "eval.json")
+    if not os.path.isdir(run_dir):
+        raise DataError(f"{run_dir} is not a folder; give a run folder written by train.py (e.g. out/cpt-static)")
+    if not os.path.exists(path):
+        raise DataError(f"{run_dir} has no eval.json (the run did not finish); finish it with "
+                        f"python train.py --resume --run_name {os.path.basename(run_dir)}")
+    with open(path) as f:
+        return json.load(f)
+
+
+def plot_run(run_dir, out_dir):
+    """PNGs of the weights over time (stacked) and the per-domain validation loss curves."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    records = read_log(run_dir)
+    train_rows = [r for r in records if "weights" in r]
+    eval_rows = [r for r in records if "val_loss" in r]
+    if not train_rows:
+        raise DataError(f"{run_dir}/log.jsonl has no training lines to plot; run train.py first")
+    domains = train_rows[0]["domains"]
+    os.makedirs(out_dir, exist_ok=True)
+    paths = []
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    steps = [r["step"] for r in train_rows]
+    ax.stackplot(steps, np.array([r["weights"] for r in train_rows]).T, labels=domains)
+    ax.set(xlabel="step", ylabel="sampling weight", ylim=(0, 1), title=f"weights: {os.path.basename(run_dir)}")
+    ax.legend(loc="center left", bbox_to_anchor=(1, 0.5), fontsize=8)
+    fig.tight_layout()
+    paths.append(os.path.join(out_dir, "weights.png"))
+    fig.savefig(paths[-1], dpi=100)
+    plt.close(fig)
+    if eval_rows:
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        for i, d in enumerate(domains):
+            ax.plot([r["step"] for r in eval_rows], [r["val_loss"][i] for r in eval_rows], label=d)
+        ax.set(xlabel="step", ylabel="validation loss (nats/token)", title=f"validation: {os.path.basename(run_dir)}")
+        ax.legend(loc="center left", bbox_to_anchor=(1, 0.5), fontsize=8)
+        fig.tight_layout()
+        paths.append(os.path.join(out_dir, "val_loss.png"))
+        fig.savefig(paths[-1], dpi=100)
+        plt.close(fig)
+    return paths
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Print the metrics of runs written by train.py.")
+    parser.add_argument("runs", nargs="+", help="run folders (e.g. out/cpt-static)")
+    parser.add_argument("--plot", action="store_true", help="write PNGs of weights and validation curves")
+    parser.add_argument("--plot_dir", default=None, help="where PNGs go (default: RUN_DIR/plots)")
+    args = parser.parse_args(argv)
+    try:
+        results = [(os.path.basename(os.path.normpath(r)), load_result(r)) for r in args.runs]
+        if len(results) == 1:
+            print(run_report(results[0][1]))
+        else:
+            print(comparison_table(results))
+        if args.plot:
+            for run_dir in args.runs:
+                for path in plot_run(run_dir, args.plot_dir or os.path.join(run_dir, "plots")):
+                    print(f"wrote {path}")
+    except (DataError, CheckpointError) as e:
+        sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    main()

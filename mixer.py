@@ -1,0 +1,299 @@
+"""
+Domain data, the sampler, and the mixers that set the sampling weights over domains.
+
+    corpus = Corpus("data/default")               # memmapped token files + meta.json
+    sampler = Sampler(corpus, batch_size, block_size, seed)
+    mixer = make_mixer("static", corpus, config)  # or any name in MIXERS
+    for step in ...:
+        w = mixer.weights()                       # a distribution over corpus.domains
+        x, y, row_domain = sampler.batch(w)       # rows per domain follow w with low variance
+        ... train ...
+        mixer.observe_step(step, stats)           # per-domain train loss and row counts of this step
+        mixer.observe_eval(step, ev)              # every eval: per-domain validation loss
+
+Adding a mixer is one class with the interface of `Mixer` plus one line in `MIXERS`.
+"""
+
+import json
+import math
+import os
+
+import numpy as np
+import torch
+
+from prepare import Tokenizer, TokenFileError, PrepareError, read_tokens
+
+
+class DataError(Exception):
+    """A problem with a corpus or a weight vector; the message names it and the fix."""
+
+
+# ----------------------------------------------------------------------------- domain data
+
+class Corpus:
+    """A corpus written by prepare.py: domains with their field and memmapped train/val tokens."""
+
+    def __init__(self, path):
+        meta_path = os.path.join(path, "meta.json")
+        if not os.path.exists(meta_path):
+            raise DataError(f"no corpus at {path} (no meta.json); build it with: python prepare.py "
+                            f"--data_dir {os.path.dirname(path) or '.'} --corpus {os.path.basename(path)}")
+        try:
+            with open(meta_path) as f:
+                meta = json.load(f)
+            self.domains = [d["name"] for d in meta["domains"]]
+            self.fields = [d["field"] for d in meta["domains"]]
+        except (ValueError, KeyError, TypeError) as e:
+            raise DataError(f"{meta_path} is not a corpus description written by prepare.py ({e}); "
+                            "rebuild the corpus with prepare.py") from None
+        bad_fields = sorted(set(self.fields) - {"source", "target"})
+        if bad_fields:
+            raise DataError(f"{meta_path} has unknown fields {bad_fields}; fields are 'source' or 'target'")
+        self.path, self.meta = path, meta
+        try:
+            self.tokenizer = Tokenizer.load(os.path.join(path, meta["tokenizer"]["file"]))
+        except PrepareError as e:
+            raise DataError(str(e)) from None
+        if self.tokenizer.fingerprint != meta["tokenizer"]["fingerprint"]:
+            raise DataError(f"{path}/tokenizer.json does not match meta.json; rebuild the corpus with prepare.py")
+        try:
+            self.train = [read_tokens(os.path.join(path, d, "train.bin"), self.tokenizer.fingerprint)
+                          for d in self.domains]
+            self.val = [read_tokens(os.path.join(path, d, "val.bin"), self.tokenizer.fingerprint)
+                        for d in self.domains]
+        except TokenFileError as e:
+            raise DataError(str(e)) from None
+        self.fingerprint = meta["tokenizer"]["fingerprint"] + ":" + ",".join(
+            f"{d['name']}={d['field']}:{d['train_tokens']}:{d['val_tokens']}" for d in meta["domains"])
+
+    @property
+    def train_tokens(self):
+        return np.array([len(t) for t in self.train], dtype=np.float64)
+
+    def field_indices(self, field):
+        return [i for i, f in enumerate(self.fields) if f == field]
+
+    def check_block_size(self, block_size, domains=None):
+        for i, name in enumerate(self.domains):
+            if domains is not None and name not in domains:
+                continue
+            for split, tokens in (("train", self.train[i]), ("val", self.val[i])):
+                if len(tokens) < block_size + 1:
+                    raise DataError(f"domain '{name}' has {len(tokens)} {split} tokens, fewer than one window of "
+                                    f"block_size+1 = {block_size + 1}; give it more text or lower --block_size")
+
+    def task(self):
+        """The target task's held-out problems [{"domain", "prompt", "answer"}], or [] if the corpus has none."""
+        if not self.meta.get("task"):
+            return []
+        with open(os.path.join(self.path, self.meta["task"]["file"])) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+
+# ----------------------------------------------------------------------------- weights
+
+def check_weights(w, domains, who):
+    """A weight vector must be a finite distribution over the corpus' domains."""
+    w = np.asarray(w, dtype=np.float64)
+    if w.shape != (len(domains),) or not np.all(np.isfinite(w)) or np.any(w < 0) or abs(w.sum() - 1) > 1e-6:
+        raise DataError(f"mixer '{who}' produced weights {np.round(w, 6).tolist()} for domains {domains}: "
+                        "weights must be finite, non-negative and sum to 1")
+    return w
+
+
+def parse_weights(text, domains):
+    """'code=0.2,math_arith=0.8' -> a normalised vector over `domains`; missing domains get 0."""
+    values = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if not sep:
+            raise DataError(f"--weights entry '{part}' must look like DOMAIN=NUMBER, e.g. code=0.3,math_arith=0.7")
+        if name not in domains:
+            raise DataError(f"--weights names unknown domain '{name}'; the corpus has {domains}")
+        try:
+            values[name] = float(value)
+        except ValueError:
+            raise DataError(f"--weights value '{value}' for '{name}' is not a number") from None
+    w = np.array([values.get(d, 0.0) for d in domains])
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise DataError(f"--weights {text} has negative or non-finite values; give non-negative numbers")
+    if w.sum() <= 0:
+        raise DataError(f"--weights {text} sums to zero; give at least one domain a positive weight")
+    return w / w.sum()
+
+
+# ----------------------------------------------------------------------------- the sampler
+
+class Sampler:
+    """Assembles batches whose rows per domain follow the weights.
+
+    Row counts: systematic sampling of B points on the cumulative weights (one uniform offset), so each
+    domain gets floor(B w_i) or ceil(B w_i) rows, E[count_i] = B w_i, and a weight of 0 gives no rows.
+    Windows: each domain's train tokens are cut into non-overlapping windows of block_size+1 tokens
+    (consecutive windows share one token); an epoch visits them in a shuffled order without
+    replacement, then a new epoch starts with a new shuffle. The shuffle of epoch e is a pure function
+    of (seed, domain, e), so the sampler's state is a few integers plus its generator's state.
+    """
+
+    def __init__(self, corpus, batch_size, block_size, seed):
+        self.corpus, self.batch_size, self.block_size, self.seed = corpus, batch_size, block_size, seed
+        K = len(corpus.domains)
+        self.n_windows = [(len(t) - 1) // block_size for t in corpus.train]
+        self.rng = np.random.Generator(np.random.PCG64(seed))
+        self.epoch = [0] * K
+        self.cursor = [0] * K  # windows used in the current epoch
+        self.rows_seen = [0] * K
+        self._orders = {}
+
+    def _order(self, d):
+        key = (d, self.epoch[d])
+        if key not in self._orders:
+            self._orders = {k: v for k, v in self._orders.items() if k[0] != d}  # keep one epoch per domain
+            self._orders[key] = np.random.default_rng([self.seed, d, self.epoch[d]]).permutation(self.n_windows[d])
+        return self._orders[key]
+
+    def row_counts(self, weights):
+        B = self.batch_size
+        points = (self.rng.random() + np.arange(B)) / B
+        edges = np.cumsum(weights)
+        edges[-1] = 1.0  # guard against rounding: the last edge is exactly 1
+        domain_of_point = np.searchsorted(edges, points, side="right")
+        return np.bincount(domain_of_point, minlength=len(weights))
+
+    def next_windows(self, d, n):
+        starts = []
+        for _ in range(n):
+            if self.cursor[d] == self.n_windows[d]:
+                self.epoch[d] += 1
+                self.cursor[d] = 0
+            starts.append(self._order(d)[self.cursor[d]] * self.block_size)
+            self.cursor[d] += 1
+        return starts
+
+    def batch(self, weights, counts=None):
+        """(x, y, row_domain): int64 tensors (B, T), (B, T) and (B,). `counts` overrides the row counts."""
+        counts = self.row_counts(weights) if counts is None else np.asarray(counts)
+        T = self.block_size
+        rows, row_domain = [], []
+        for d, n in enumerate(counts):
+            if n == 0:
+                continue
+            tokens = self.corpus.train[d]
+            rows += [tokens[s:s + T + 1] for s in self.next_windows(d, int(n))]
+            row_domain += [d] * int(n)
+            self.rows_seen[d] += int(n)
+        data = torch.from_numpy(np.stack(rows).astype(np.int64))
+        return data[:, :-1], data[:, 1:], torch.tensor(row_domain, dtype=torch.long)
+
+    def tokens_per_domain(self):
+        return [r * self.block_size for r in self.rows_seen]
+
+    def epochs_per_domain(self):
+        return [e + c / max(n, 1) for e, c, n in zip(self.epoch, self.cursor, self.n_windows)]
+
+    def state_dict(self):
+        return {"rng": self.rng.bit_generator.state, "epoch": list(self.epoch), "cursor": list(self.cursor),
+                "rows_seen": list(self.rows_seen), "seed": self.seed}
+
+    def load_state_dict(self, state):
+        self.rng.bit_generator.state = state["rng"]
+        self.epoch, self.cursor = list(state["epoch"]), list(state["cursor"])
+        self.rows_seen, self.seed = list(state["rows_seen"]), state["seed"]
+        self._orders = {}
+
+
+def eval_windows(tokens, block_size, max_windows):
+    """Fixed validation windows: up to max_windows non-overlapping windows spread evenly over the split."""
+    n = (len(tokens) - 1) // block_size
+    picks = np.linspace(0, n - 1, num=min(n, max_windows)).round().astype(np.int64) if n > 0 else []
+    return np.stack([np.asarray(tokens[s * block_size: s * block_size + block_size + 1], dtype=np.int64)
+                     for s in picks])
+
+
+# ----------------------------------------------------------------------------- mixers
+
+class Mixer:
+    """The interface every mixer implements (DESIGN.md section 6). Weights are over corpus.domains.
+
+    A mixer that needs more than per-domain training losses declares it (e.g. `needs_domain_grads`),
+    and train.py computes it only then, so a static run pays nothing."""
+
+    name = "base"
+
+    def __init__(self, corpus, config):
+        self.domains, self.fields = list(corpus.domains), list(corpus.fields)
+
+    def weights(self):
+        raise NotImplementedError
+
+    def observe_step(self, step, stats):
+        """stats: {"train_loss": [K floats, NaN for domains without rows], "rows": [K ints]}"""
+
+    def observe_eval(self, step, ev):
+        """ev: {"val_loss": [K floats], ...}"""
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        pass
+
+    def log(self):
+        return {}
+
+
+def initial_weights(corpus, config):
+    """The starting mixture shared by every mixer: --weights, --target_ratio, or natural/uniform."""
+    K = len(corpus.domains)
+    if config.get("weights"):
+        return parse_weights(config["weights"], corpus.domains)
+    mode = config.get("init_weights", "natural")
+    if mode == "uniform":
+        base = np.ones(K) / K
+    elif mode == "natural":
+        base = corpus.train_tokens / corpus.train_tokens.sum()
+    else:
+        raise DataError(f"--init_weights {mode} is unknown; use natural or uniform (or --weights ...)")
+    ratio = config.get("target_ratio")
+    if ratio is None:
+        return base
+    if not 0 <= ratio <= 1:
+        raise DataError(f"--target_ratio {ratio} must be between 0 and 1")
+    w = np.zeros(K)
+    for field, mass in (("target", ratio), ("source", 1 - ratio)):
+        idx = corpus.field_indices(field)
+        if mass > 0 and not idx:
+            raise DataError(f"--target_ratio {ratio} puts mass on the {field} field, which has no domain in "
+                            f"this corpus")
+        if idx:
+            w[idx] = mass * base[idx] / base[idx].sum()
+    return w
+
+
+class StaticMixer(Mixer):
+    """Fixed weights: natural (proportional to train tokens), uniform, explicit (--weights d=x,...), or
+    with --target_ratio r: mass r on the target field and 1-r on the source field, each split by tokens."""
+
+    name = "static"
+
+    def __init__(self, corpus, config):
+        super().__init__(corpus, config)
+        self.w = check_weights(initial_weights(corpus, config), self.domains, self.name)
+
+    def weights(self):
+        return self.w
+
+    def log(self):
+        return {}
+
+
+MIXERS = {
+    "static": StaticMixer,
+}
+
+
+def make_mixer(name, corpus, config):
+    if name not in MIXERS:
+        raise DataError(f"--mixer {name} is unknown; choose one of {sorted(MIXERS)}")
+    return MIXERS[name](corpus, config)

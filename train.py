@@ -1,0 +1,452 @@
+"""
+The one training loop: base pre-training on the source field, then continual pre-training (CPT) on all
+domains with any mixer, then evaluation.
+
+    python train.py                                   # CPU preset: corpus -> base -> CPT (static) -> metrics
+    python train.py --mixer static --target_ratio 0.8 # 80% of the rows from the target field
+    python train.py --config config/gpu.py            # GPT-2-small-class model, bf16, compile
+    python train.py --resume                          # continue the CPT run from its last checkpoint
+    python train.py --help                            # every option with its default
+
+Stages: (1) build the corpus if missing (prepare.py); (2) pre-train a base GPT on the source field at
+natural proportions, cached in out/base-<hash>/ and reused by every run with the same corpus, model and
+base budget; (3) CPT from that base with the mixer, into out/<run_name>/ (log.jsonl, ckpt.pt);
+(4) evaluate base and final model (evaluate.py's metrics) and write eval.json.
+"""
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import runpy
+import shutil
+import sys
+import time
+
+import numpy as np
+import torch
+
+import evaluate
+from mixer import Corpus, DataError, Sampler, StaticMixer, check_weights, make_mixer, MIXERS
+from model import (GPT, GPTConfig, CheckpointError, autocast, device_peak_flops, load_checkpoint,
+                   model_config_dict, save_atomic)
+from prepare import PrepareError, build_default_corpus, write_json_atomic
+
+# ----------------------------------------------------------------------------- configuration
+# Every option: name -> (default, type, help). The defaults are the CPU preset (config/cpu.py says the
+# same). Override with --config FILE (Python assignments, e.g. config/gpu.py), then --key=value.
+OPTIONS = {
+    "config": ("", str, "a preset file of Python assignments, e.g. config/gpu.py"),
+    # data and output
+    "data_dir": ("data", str, "where corpora live"),
+    "corpus": ("default", str, "corpus name under data_dir; 'default' is built automatically when missing"),
+    "out_dir": ("out", str, "where base models and runs are written"),
+    "run_name": ("", str, "CPT run folder under out_dir (default: cpt-<mixer>)"),
+    # the mixture
+    "mixer": ("static", str, f"who sets the weights: {', '.join(sorted(MIXERS))}"),
+    "init_weights": ("natural", str, "starting mixture: natural (by train tokens) or uniform"),
+    "weights": ("", str, "explicit starting weights, e.g. code=0.2,math_arith=0.8 (others 0)"),
+    "target_ratio": (None, float, "put this share of rows on the target field (split by tokens)"),
+    # model
+    "n_layer": (4, int, "transformer blocks"),
+    "n_head": (4, int, "attention heads"),
+    "n_embd": (128, int, "model width"),
+    "block_size": (128, int, "context length in tokens"),
+    "dropout": (0.0, float, "dropout rate"),
+    # base pre-training (source field, natural proportions)
+    "base_steps": (2500, int, "optimizer steps of base pre-training"),
+    "base_lr": (1e-3, float, "peak learning rate of base pre-training"),
+    "base_warmup_steps": (100, int, "linear warm-up steps of base pre-training"),
+    "base_seed": (0, int, "seed of the base model's init and sampling (CPT seeds share one base)"),
+    # continual pre-training
+    "steps": (400, int, "optimizer steps of CPT"),
+    "lr": (3e-3, float, "peak CPT learning rate (re-warmed, as real CPT does)"),
+    "warmup_steps": (40, int, "linear warm-up steps of CPT"),
+    "seed": (1337, int, "seed of CPT sampling and mixers"),
+    # optimisation (both phases)
+    "batch_size": (16, int, "rows per micro-batch"),
+    "grad_accum": (1, int, "micro-batches per optimizer step"),
+    "min_lr_ratio": (0.1, float, "cosine decay ends at lr * min_lr_ratio"),
+    "weight_decay": (0.1, float, "AdamW weight decay on matrices and embeddings"),
+    "beta1": (0.9, float, "AdamW beta1"),
+    "beta2": (0.95, float, "AdamW beta2"),
+    "grad_clip": (1.0, float, "clip the gradient norm to this (0: off)"),
+    # evaluation, logging, checkpoints
+    "eval_interval": (50, int, "CPT steps between per-domain validation evaluations"),
+    "base_eval_interval": (250, int, "base steps between per-domain validation evaluations"),
+    "eval_windows": (32, int, "validation windows per domain at each periodic evaluation"),
+    "task_problems": (200, int, "target-task problems scored at the end (0: all)"),
+    "log_interval": (50, int, "steps between console lines (log.jsonl gets every step)"),
+    "ckpt_interval": (100, int, "steps between checkpoints (and one at the end)"),
+    "resume": (False, bool, "continue the CPT run in out_dir/run_name from its checkpoint"),
+    # system
+    "device": ("auto", str, "cpu, cuda, cuda:N or auto"),
+    "compile": (False, bool, "torch.compile the model"),
+}
+# options that may differ between a checkpoint and its resumption
+RESUME_FREE = {"config", "resume", "device", "compile", "log_interval", "task_problems"}
+# options that define the base model (its cache key)
+BASE_KEYS = ["n_layer", "n_head", "n_embd", "block_size", "dropout", "base_steps", "base_lr", "base_warmup_steps",
+             "base_seed", "batch_size", "grad_accum", "min_lr_ratio", "weight_decay", "beta1", "beta2", "grad_clip"]
+
+
+class ConfigError(Exception):
+    pass
+
+
+def parse_bool(text):
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"'{text}' is not a boolean; use true or false")
+
+
+def load_preset(path):
+    if not os.path.exists(path):
+        raise ConfigError(f"--config {path} does not exist; presets are in config/ (cpu.py, gpu.py)")
+    values = {k: v for k, v in runpy.run_path(path).items() if not k.startswith("_")}
+    unknown = sorted(set(values) - set(OPTIONS))
+    if unknown:
+        raise ConfigError(f"{path} sets unknown options {unknown}; see python train.py --help")
+    return values
+
+
+def parse_config(argv=None):
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config", default="")
+    known, _ = pre.parse_known_args(argv)
+    preset = load_preset(known.config) if known.config else {}
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name, (default, kind, help_text) in OPTIONS.items():
+        default = preset.get(name, default)
+        parser.add_argument(f"--{name}", type=parse_bool if kind is bool else kind, default=default,
+                            nargs="?" if kind is bool else None, const=True if kind is bool else None,
+                            help=f"{help_text} (default: {default})", metavar=kind.__name__.upper())
+    return vars(parser.parse_args(argv))
+
+
+def validate_config(cfg):
+    positive = ["n_layer", "n_head", "n_embd", "block_size", "batch_size", "grad_accum", "base_steps", "steps",
+                "eval_interval", "base_eval_interval", "eval_windows", "log_interval", "ckpt_interval"]
+    for key in positive:
+        if cfg[key] <= 0:
+            raise ConfigError(f"--{key} {cfg[key]} must be a positive integer")
+    for key in ("lr", "base_lr"):
+        if not (cfg[key] > 0 and math.isfinite(cfg[key])):
+            raise ConfigError(f"--{key} {cfg[key]} must be a positive number")
+    for key in ("base_warmup_steps", "warmup_steps", "weight_decay", "grad_clip", "task_problems"):
+        if cfg[key] < 0:
+            raise ConfigError(f"--{key} {cfg[key]} must not be negative")
+    if not 0 <= cfg["dropout"] < 1 or not 0 <= cfg["min_lr_ratio"] <= 1:
+        raise ConfigError("--dropout must be in [0, 1) and --min_lr_ratio in [0, 1]")
+    if cfg["n_embd"] % cfg["n_head"]:
+        raise ConfigError(f"--n_embd {cfg['n_embd']} must be divisible by --n_head {cfg['n_head']}")
+    if cfg["mixer"] not in MIXERS:
+        raise ConfigError(f"--mixer {cfg['mixer']} is unknown; choose one of {sorted(MIXERS)}")
+    if cfg["weights"] and cfg["target_ratio"] is not None:
+        raise ConfigError("--weights and --target_ratio both set the mixture; give one of them")
+    if not cfg["run_name"]:
+        cfg["run_name"] = f"cpt-{cfg['mixer']}"
+    if cfg["device"] == "auto":
+        cfg["device"] = "cuda" if torch.cuda.is_available() else "cpu"
+    elif cfg["device"].startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {cfg['device']} but CUDA is not available here; use --device cpu")
+
+
+# ----------------------------------------------------------------------------- the loop
+
+class TrainingError(Exception):
+    pass
+
+
+def lr_at(step, peak_lr, warmup_steps, total_steps, min_lr_ratio):
+    """Linear warm-up to peak_lr, then cosine decay to peak_lr * min_lr_ratio at total_steps."""
+    if step < warmup_steps:
+        return peak_lr * (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return peak_lr * (min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def json_number(x):
+    return None if x is None or not math.isfinite(x) else round(float(x), 6)
+
+
+def per_domain_mean(row_loss_sum, row_count):
+    """Mean training loss per domain from summed per-row losses; NaN where a domain had no rows."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(row_count > 0, row_loss_sum / np.maximum(row_count, 1), np.nan)
+
+
+def train(cfg, corpus, model, mixer, run_dir, phase, device, resume_state=None):
+    """Run one phase ('base' or 'cpt') to completion in run_dir; returns run info (tokens, time).
+
+    Every step: w = mixer.weights(); sample rows following w; one forward gives per-row losses;
+    per-domain means feed mixer.observe_step. Every eval_interval: per-domain validation losses feed
+    mixer.observe_eval. Checkpoints hold everything needed to resume bit-identically."""
+    is_base = phase == "base"
+    steps = cfg["base_steps"] if is_base else cfg["steps"]
+    peak_lr = cfg["base_lr"] if is_base else cfg["lr"]
+    warmup = cfg["base_warmup_steps"] if is_base else cfg["warmup_steps"]
+    seed = cfg["base_seed"] if is_base else cfg["seed"]
+    eval_interval = cfg["base_eval_interval"] if is_base else cfg["eval_interval"]
+    K = len(corpus.domains)
+    sampler = Sampler(corpus, cfg["batch_size"], cfg["block_size"], seed)
+    optimizer = model.configure_optimizer(peak_lr, cfg["weight_decay"], (cfg["beta1"], cfg["beta2"]),
+                                          torch.device(device).type)
+    valset = evaluate.ValidationSet(corpus, cfg["block_size"], cfg["eval_windows"])
+    ckpt_path, log_path = os.path.join(run_dir, "ckpt.pt"), os.path.join(run_dir, "log.jsonl")
+    step, elapsed = 0, 0.0
+    if resume_state is not None:
+        model.load_state_dict(resume_state["model"])
+        optimizer.load_state_dict(resume_state["optimizer"])
+        sampler.load_state_dict(resume_state["sampler"])
+        mixer.load_state_dict(resume_state["mixer"])
+        torch.set_rng_state(resume_state["torch_rng"])
+        step, elapsed = resume_state["step"], resume_state["elapsed_seconds"]
+        truncate_log(log_path, step)
+    else:
+        open(log_path, "w").close()
+    forward = torch.compile(model) if cfg["compile"] else model
+    tokens_per_step = cfg["batch_size"] * cfg["grad_accum"] * cfg["block_size"]
+    peak_flops = device_peak_flops(device)
+
+    def save_checkpoint():
+        save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                     "sampler": sampler.state_dict(), "mixer": mixer.state_dict(), "torch_rng": torch.get_rng_state(),
+                     "step": step, "steps": steps, "phase": phase, "mixer_name": mixer.name, "config": cfg,
+                     "model_config": model_config_dict(model), "corpus_fingerprint": corpus.fingerprint,
+                     "elapsed_seconds": elapsed}, ckpt_path)
+
+    def run_eval(record):
+        val_loss, val_bpb = evaluate.domain_val_losses(model, valset, device)
+        mixer.observe_eval(step, {"val_loss": val_loss, "val_bpb": val_bpb})
+        record["val_loss"] = [json_number(v) for v in val_loss]
+        record["val_bpb"] = [json_number(v) for v in val_bpb]
+        return val_loss
+
+    with open(log_path, "a") as log_file:
+        if step == 0:
+            record = {"step": 0, "tokens": 0, "domains": corpus.domains}
+            run_eval(record)
+            log_file.write(json.dumps(record) + "\n")
+        t_last, tokens_since = time.time(), 0
+        while step < steps:
+            t0 = time.time()
+            w = check_weights(mixer.weights(), corpus.domains, mixer.name)
+            lr = lr_at(step, peak_lr, warmup, steps, cfg["min_lr_ratio"])
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            loss_sum, row_count = torch.zeros(K), torch.zeros(K)
+            batch_domains = []
+            for _ in range(cfg["grad_accum"]):
+                x, y, row_domain = sampler.batch(w)
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                with autocast(device):
+                    _, row_loss = forward(x, y, per_row=True)
+                (row_loss.mean() / cfg["grad_accum"]).backward()
+                loss_sum.index_add_(0, row_domain, row_loss.detach().float().cpu())
+                row_count += torch.bincount(row_domain, minlength=K)
+                batch_domains += sorted({corpus.domains[d] for d in row_domain.tolist()})
+            if cfg["grad_clip"] > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
+            loss = float(loss_sum.sum() / row_count.sum())
+            if not math.isfinite(loss):
+                raise TrainingError(f"the training loss became {loss} at step {step} (batch domains "
+                                    f"{sorted(set(batch_domains))}); the last good checkpoint {ckpt_path} is "
+                                    "intact: lower --lr or check the data, then --resume")
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            train_loss = per_domain_mean(loss_sum.numpy(), row_count.numpy())
+            mixer.observe_step(step, {"train_loss": train_loss.tolist(), "rows": row_count.long().tolist()})
+            step += 1
+            dt = time.time() - t0
+            elapsed += dt
+            tokens_since += tokens_per_step
+            record = {"step": step, "tokens": step * tokens_per_step, "lr": lr, "loss": json_number(loss),
+                      "train_loss": [json_number(v) for v in train_loss], "weights": [round(float(v), 6) for v in w],
+                      "rows": row_count.long().tolist(), "tokens_per_domain": sampler.tokens_per_domain(),
+                      "epochs_per_domain": [round(e, 4) for e in sampler.epochs_per_domain()],
+                      "tokens_per_second": round(tokens_per_step / dt, 1), "domains": corpus.domains}
+            record.update(mixer.log())
+            if step % eval_interval == 0 or step == steps:
+                run_eval(record)
+            log_file.write(json.dumps(record) + "\n")
+            log_file.flush()
+            if step % cfg["log_interval"] == 0 or step == steps:
+                now = time.time()
+                tok_s = tokens_since / (now - t_last)
+                mfu = f" | mfu {100 * tok_s * model.flops_per_token() / peak_flops:.1f}%" if peak_flops else ""
+                weights = " ".join(f"{d}={v:.2f}" for d, v in zip(corpus.domains, w) if v > 0)
+                val = (f" | val S {evaluate.field_mean(record['val_loss'], corpus.fields, 'source'):.3f} "
+                       f"T {evaluate.field_mean(record['val_loss'], corpus.fields, 'target'):.3f}"
+                       if "val_loss" in record and 'target' in corpus.fields else "")
+                print(f"  {phase} step {step:5d}/{steps} | loss {loss:.4f}{val} | {tok_s:,.0f} tok/s{mfu} | "
+                      f"lr {lr:.2e} | w {weights}", flush=True)
+                t_last, tokens_since = now, 0
+            if step % cfg["ckpt_interval"] == 0 or step == steps:
+                save_checkpoint()
+    return {"steps": steps, "tokens": steps * tokens_per_step, "train_seconds": elapsed,
+            "tokens_per_second": steps * tokens_per_step / max(elapsed, 1e-9),
+            "tokens_per_domain": sampler.tokens_per_domain(), "epochs_per_domain": sampler.epochs_per_domain()}
+
+
+def truncate_log(log_path, step):
+    """Drop log lines past the checkpoint's step, so a resumed log reads like an uninterrupted one."""
+    if not os.path.exists(log_path):
+        return
+    with open(log_path) as f:
+        lines = [line for line in f if line.strip()]
+    kept = []
+    for line in lines:
+        try:
+            if json.loads(line)["step"] <= step:
+                kept.append(line)
+        except (ValueError, KeyError):
+            break  # a line cut by the crash
+    tmp = f"{log_path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.writelines(kept)
+    os.replace(tmp, log_path)
+
+
+# ----------------------------------------------------------------------------- stages
+
+def stage(title):
+    print(f"\n== {title}", flush=True)
+
+
+def ensure_corpus(cfg):
+    path = os.path.join(cfg["data_dir"], cfg["corpus"])
+    if not os.path.exists(os.path.join(path, "meta.json")):
+        if cfg["corpus"] != "default":
+            raise DataError(f"corpus {path} does not exist; build it with prepare.py --corpus {cfg['corpus']} "
+                            "--domain NAME=PATH --field NAME=source|target ...")
+        print(f"building the default corpus in {path} (once)")
+        build_default_corpus(path)
+    corpus = Corpus(path)
+    corpus.check_block_size(cfg["block_size"])
+    for field in ("source", "target"):
+        if not corpus.field_indices(field):
+            raise DataError(f"corpus {path} has no {field} domain; CPT needs both fields (prepare.py --field)")
+    return corpus
+
+
+def new_model(cfg, corpus, seed, device):
+    torch.manual_seed(seed)
+    model = GPT(GPTConfig(vocab_size=corpus.tokenizer.vocab_size, block_size=cfg["block_size"],
+                          n_layer=cfg["n_layer"], n_head=cfg["n_head"], n_embd=cfg["n_embd"], dropout=cfg["dropout"]))
+    return model.to(device)
+
+
+def base_key(cfg, corpus):
+    spec = json.dumps({"corpus": corpus.fingerprint, **{k: cfg[k] for k in BASE_KEYS}}, sort_keys=True)
+    return hashlib.sha256(spec.encode()).hexdigest()[:10]
+
+
+def check_resumable(ckpt, cfg, corpus, path, keys):
+    if ckpt.get("corpus_fingerprint") != corpus.fingerprint:
+        raise CheckpointError(f"{path} was trained on another corpus than {corpus.path}; use the matching "
+                              "--corpus or start a new run (without --resume)")
+    changed = sorted(k for k in keys if ckpt["config"].get(k) != cfg[k])
+    if changed:
+        detail = ", ".join(f"{k}={ckpt['config'].get(k)!r} (now {cfg[k]!r})" for k in changed)
+        raise CheckpointError(f"{path} was written with other options: {detail}; resume with the same options")
+
+
+def ensure_base(cfg, corpus, device):
+    """The base model: pre-trained on the source field at natural proportions, cached by its config."""
+    base_dir = os.path.join(cfg["out_dir"], f"base-{base_key(cfg, corpus)}")
+    ckpt_path, eval_path = os.path.join(base_dir, "ckpt.pt"), os.path.join(base_dir, "base_eval.json")
+    if os.path.exists(eval_path):
+        print(f"reusing the base model in {base_dir}")
+        return base_dir
+    os.makedirs(base_dir, exist_ok=True)
+    model = new_model(cfg, corpus, cfg["base_seed"], device)
+    print(f"pre-training a base GPT ({model.num_params() / 1e6:.2f}M parameters) on the source field "
+          f"for {cfg['base_steps']} steps into {base_dir}")
+    base_cfg = {**cfg, "mixer": "static", "weights": "", "target_ratio": 0.0, "init_weights": "natural"}
+    mixer = StaticMixer(corpus, base_cfg)
+    resume_state = None
+    if os.path.exists(ckpt_path):  # an interrupted base run continues where it stopped
+        resume_state = load_checkpoint(ckpt_path)
+        check_resumable(resume_state, base_cfg, corpus, ckpt_path, BASE_KEYS)
+        print(f"continuing the interrupted base run from step {resume_state['step']}")
+    info = train(base_cfg, corpus, model, mixer, base_dir, "base", device, resume_state)
+    print("evaluating the base model")
+    base_eval = evaluate.full_evaluation(model, corpus, cfg["block_size"], device, cfg["task_problems"])
+    write_json_atomic(eval_path, {"eval": base_eval, "run": info, "config": base_cfg})
+    return base_dir
+
+
+def run_cpt(cfg, corpus, base_dir, device):
+    run_dir = os.path.join(cfg["out_dir"], cfg["run_name"])
+    ckpt_path = os.path.join(run_dir, "ckpt.pt")
+    base_ckpt = load_checkpoint(os.path.join(base_dir, "ckpt.pt"))
+    model = new_model(cfg, corpus, cfg["seed"], device)
+    model.load_state_dict(base_ckpt["model"])
+    mixer = make_mixer(cfg["mixer"], corpus, cfg)
+    resume_state = None
+    if cfg["resume"]:
+        if not os.path.exists(ckpt_path):
+            raise CheckpointError(f"--resume but {ckpt_path} does not exist; start the run without --resume")
+        resume_state = load_checkpoint(ckpt_path)
+        check_resumable(resume_state, cfg, corpus, ckpt_path, [k for k in cfg if k not in RESUME_FREE])
+        print(f"resuming {run_dir} from step {resume_state['step']}")
+    else:
+        if os.path.exists(run_dir):
+            shutil.rmtree(run_dir)  # a new run of the same name replaces the old one
+        os.makedirs(run_dir)
+    print(f"CPT with mixer '{mixer.name}' for {cfg['steps']} steps into {run_dir}")
+    t0 = time.time()
+    info = train(cfg, corpus, model, mixer, run_dir, "cpt", device, resume_state)
+    info["wall_seconds"] = info["train_seconds"]
+    info.update({"mixer": mixer.name, "base_dir": base_dir, "stage_seconds": time.time() - t0})
+    return run_dir, model, info
+
+
+def main(argv=None):
+    t_start = time.time()
+    timings = {}
+    try:
+        cfg = parse_config(argv)
+        validate_config(cfg)
+        device = cfg["device"]
+        if torch.device(device).type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        stage("1/4 corpus")
+        t0 = time.time()
+        corpus = ensure_corpus(cfg)
+        print(f"corpus {corpus.path}: " + ", ".join(f"{d} ({f}, {n / 1e6:.2f}M tokens)" for d, f, n in
+                                                     zip(corpus.domains, corpus.fields, corpus.train_tokens)))
+        timings["corpus"] = time.time() - t0
+        stage("2/4 base model")
+        t0 = time.time()
+        base_dir = ensure_base(cfg, corpus, device)
+        timings["base"] = time.time() - t0
+        stage("3/4 continual pre-training")
+        t0 = time.time()
+        run_dir, model, info = run_cpt(cfg, corpus, base_dir, device)
+        timings["cpt"] = time.time() - t0
+        stage("4/4 evaluation")
+        t0 = time.time()
+        final = evaluate.full_evaluation(model, corpus, cfg["block_size"], device, cfg["task_problems"])
+        with open(os.path.join(base_dir, "base_eval.json")) as f:
+            base = json.load(f)["eval"]
+        result = {"base": base, "final": final, "summary": evaluate.summarize(base, final), "run": info,
+                  "config": cfg}
+        timings["evaluation"] = time.time() - t0
+        result["run"]["stage_timings_seconds"] = timings
+        write_json_atomic(os.path.join(run_dir, "eval.json"), result)
+        print(evaluate.run_report(result))
+        print(f"\nstage times: " + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items())
+              + f"; total {time.time() - t_start:.0f}s; CPT {info['tokens_per_second']:,.0f} training tok/s")
+        print(f"run folder: {run_dir} (python evaluate.py {run_dir} --plot)")
+    except (ConfigError, DataError, PrepareError, CheckpointError, TrainingError) as e:
+        sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    main()
