@@ -357,26 +357,46 @@ def easy_entropy(entropy_range):
 
 
 def math_documents(domain, max_bytes, seed=0):
-    """`Question: ...\\nAnswer: ...` problems, round-robin over the domain's modules; the key is the
-    question, so a repeated question lands in the same split and is kept once."""
-    arithmetic, algebra = import_mathematics_dataset()
+    """`Question: ...\nAnswer: ...` problems from a worker process. The generator iterates over sets of
+    strings somewhere inside, so its output depends on Python's hash seed: the worker runs with
+    PYTHONHASHSEED=0 to make the corpus byte-identical from run to run."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": here + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    command = [sys.executable, "-c", "import sys, prepare; prepare.math_worker(sys.argv[1], int(sys.argv[2]), "
+               "int(sys.argv[3]))", domain, str(max_bytes or 10 ** 7), str(seed)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True) as worker:
+        for line in worker.stdout:
+            yield tuple(json.loads(line))
+        error = worker.stderr.read().strip()
+    if worker.returncode != 0:
+        raise PrepareError(error.splitlines()[-1] if error else f"the {domain} generator failed")
+
+
+def math_worker(domain, max_bytes, seed):
+    """Print [question, document] JSON lines until max_bytes of documents (run by math_documents)."""
+    try:
+        arithmetic, algebra = import_mathematics_dataset()
+    except PrepareError as e:
+        sys.exit(str(e))
     package_name, module_names = MATH_MODULES[domain]
     generators = {"arithmetic": arithmetic, "algebra": algebra}[package_name].train(easy_entropy)
     random.seed(f"{domain}-{seed}")  # the generator draws from the global RNGs
     np.random.seed(int(hashlib.sha1(f"{domain}-{seed}".encode()).hexdigest()[:8], 16))
-    seen, misses = set(), 0
-    while misses < 10_000:
+    seen, written, repeats = set(), 0, 0
+    while written < max_bytes and repeats < 10_000:  # round-robin over the modules; a repeat is kept once
         for name in module_names:
             problem = generators[name]()
             question, answer = str(problem.question).strip(), str(problem.answer).strip()
             if question in seen:
-                misses += 1
+                repeats += 1
                 continue
             seen.add(question)
-            yield question, f"Question: {question}\nAnswer: {answer}"
+            document = f"Question: {question}\nAnswer: {answer}"
+            print(json.dumps([question, document]))
+            written += len(document.encode("utf-8"))
 
 
-def split_math_document(text):
+def split_qa_document(text):
     question, answer = text.rsplit("\nAnswer: ", 1)
     return f"{question}\nAnswer:", f" {answer}"
 
@@ -401,7 +421,7 @@ def user_documents(path, max_bytes=None):
                 except (ValueError, KeyError, TypeError):
                     raise PrepareError(f"{path} line {line_number} is not a JSON object with a \"text\" field; "
                                        "fix or remove that line") from None
-                yield f"{path}:{line_number}", str(text)
+                yield f"{os.path.basename(path)}:{line_number}", str(text)
         return
     files = []
     for dirpath, dirnames, filenames in os.walk(path):
@@ -419,12 +439,15 @@ def is_val(key, val_permille):
 
 
 def collect(documents, max_bytes, val_permille):
-    """Split (key, text) documents into train/val lists by key, up to max_bytes of text in all."""
-    train, val, total = [], [], 0
+    """Split (key, text) documents into train/val lists by key, up to max_bytes of text in all. An exact
+    repeat of a document is kept once, so no validation document is also a training one."""
+    train, val, total, seen = [], [], 0, set()
     for key, text in documents:
         text = text.replace(EOT, "")
-        if not text.strip():
+        digest = hashlib.sha1(text.encode("utf-8", "replace")).digest()
+        if not text.strip() or digest in seen:
             continue
+        seen.add(digest)
         (val if is_val(key, val_permille) else train).append(text)
         total += len(text.encode("utf-8"))
         if max_bytes is not None and total >= max_bytes:
@@ -447,9 +470,11 @@ def default_sources():
 
 
 def build_corpus(out_dir, domains, tokenizer_kind="bpe", vocab_size=VOCAB_SIZE, val_permille=VAL_PERMILLE,
-                 task_per_domain=TASK_PER_DOMAIN, log=print):
-    """domains: {name: (field, documents iterable factory taking max_bytes, max_bytes or None, description)}.
-    Writes the corpus into a temp folder beside out_dir and renames it when complete."""
+                 task_domains=(), task_per_domain=TASK_PER_DOMAIN, log=print):
+    """domains: {name: (field, documents function taking max_bytes, max_bytes or None, description)}.
+    task_domains: domains whose documents are 'Question: ...\nAnswer: ...' problems; their first
+    held-out problems become the target task. Writes the corpus into a temp folder beside out_dir and
+    renames it when complete."""
     if os.path.exists(os.path.join(out_dir, "meta.json")):
         raise PrepareError(f"corpus {out_dir} already exists; delete it or choose another --corpus name")
     parent = os.path.dirname(os.path.abspath(out_dir))
@@ -460,7 +485,8 @@ def build_corpus(out_dir, domains, tokenizer_kind="bpe", vocab_size=VOCAB_SIZE, 
     tmp_dir = f"{out_dir}.tmp-{os.getpid()}"
     os.makedirs(tmp_dir)
     try:
-        meta = _build_into(tmp_dir, domains, tokenizer_kind, vocab_size, val_permille, task_per_domain, log)
+        meta = _build_into(tmp_dir, domains, tokenizer_kind, vocab_size, val_permille, task_domains,
+                           task_per_domain, log)
         if os.path.exists(out_dir):
             shutil.rmtree(out_dir)  # a folder without meta.json is an unfinished corpus
         os.replace(tmp_dir, out_dir)
@@ -469,7 +495,7 @@ def build_corpus(out_dir, domains, tokenizer_kind="bpe", vocab_size=VOCAB_SIZE, 
     return meta
 
 
-def _build_into(tmp_dir, domains, tokenizer_kind, vocab_size, val_permille, task_per_domain, log):
+def _build_into(tmp_dir, domains, tokenizer_kind, vocab_size, val_permille, task_domains, task_per_domain, log):
     texts, sources = {}, {}
     for name, (field, documents, max_bytes, description) in domains.items():
         t0 = time.time()
@@ -514,10 +540,12 @@ def _build_into(tmp_dir, domains, tokenizer_kind, vocab_size, val_permille, task
 
     task = []
     for name, (field, train, val) in texts.items():
-        if name in MATH_MODULES:
-            for doc in val[:task_per_domain]:
-                prompt, answer = split_math_document(doc)
-                task.append({"domain": name, "prompt": prompt, "answer": answer})
+        if name in task_domains:
+            problems = [split_qa_document(doc) for doc in val if "\nAnswer: " in doc][:task_per_domain]
+            if not problems:
+                raise PrepareError(f"--task {name}: none of its held-out documents looks like "
+                                   "'Question: ...\\nAnswer: ...'; format them so or drop --task")
+            task += [{"domain": name, "prompt": prompt, "answer": answer} for prompt, answer in problems]
     if task:
         write_text_atomic(os.path.join(tmp_dir, "task.jsonl"), "".join(json.dumps(t) + "\n" for t in task))
     meta = {
@@ -560,7 +588,8 @@ def build_default_corpus(out_dir, domain_bytes=None, tokenizer_kind="bpe", vocab
         if not any(d[0] == field for d in domains.values()):
             raise PrepareError(f"no {field} domain can be built on this machine; "
                                "run: pip install -r requirements.txt, or bring your own with --domain/--field")
-    return build_corpus(out_dir, domains, tokenizer_kind, vocab_size, val_permille, log=log)
+    return build_corpus(out_dir, domains, tokenizer_kind, vocab_size, val_permille, task_domains=MATH_MODULES,
+                        log=log)
 
 
 def parse_named(pairs, what):
@@ -581,6 +610,9 @@ def main(argv=None):
     parser.add_argument("--data_dir", default=DATA_DIR, help="where corpora live (default: %(default)s)")
     parser.add_argument("--domain", action="append", help="NAME=PATH (folder of .txt/.md/.py or a .jsonl); repeat")
     parser.add_argument("--field", action="append", help="NAME=source|target for each --domain; repeat")
+    parser.add_argument("--task", action="append", default=[],
+                        help="NAME of a target domain whose documents are 'Question: ...\\nAnswer: ...' "
+                             "problems; its held-out ones become the target task; repeat")
     parser.add_argument("--max_bytes", type=int, default=None, help="cap of text per user domain (default: all)")
     parser.add_argument("--tokenizer", choices=["bpe", "gpt2"], default="bpe", help="(default: %(default)s)")
     parser.add_argument("--vocab_size", type=int, default=VOCAB_SIZE, help="BPE vocab (default: %(default)s)")
@@ -597,18 +629,19 @@ def main(argv=None):
             for name in paths:
                 if fields.get(name) not in ("source", "target"):
                     raise PrepareError(f"domain '{name}' needs --field {name}=source or --field {name}=target")
-            unknown = set(fields) - set(paths)
+            unknown = (set(fields) | set(args.task)) - set(paths)
             if unknown:
-                raise PrepareError(f"--field names unknown domains {sorted(unknown)}; each needs a --domain NAME=PATH")
+                raise PrepareError(f"--field/--task name unknown domains {sorted(unknown)}; each needs a "
+                                   "--domain NAME=PATH")
             for name, path in paths.items():  # check every path before the long part
                 next(iter(user_documents(path)), None)
             domains = {name: (fields[name], lambda max_bytes, p=path: user_documents(p), args.max_bytes, path)
                        for name, path in paths.items()}
             print(f"building corpus {out_dir} from {len(domains)} user domains")
-            build_corpus(out_dir, domains, args.tokenizer, args.vocab_size, args.val_permille)
+            build_corpus(out_dir, domains, args.tokenizer, args.vocab_size, args.val_permille, args.task)
         else:
-            if args.field:
-                raise PrepareError("--field needs --domain NAME=PATH for the same names")
+            if args.field or args.task:
+                raise PrepareError("--field and --task need --domain NAME=PATH for the same names")
             print(f"building the default corpus in {out_dir}")
             build_default_corpus(out_dir, tokenizer_kind=args.tokenizer, vocab_size=args.vocab_size,
                                  val_permille=args.val_permille)

@@ -31,7 +31,7 @@ import evaluate
 from mixer import Corpus, DataError, Sampler, StaticMixer, check_weights, make_mixer, MIXERS
 from model import (GPT, GPTConfig, CheckpointError, autocast, device_peak_flops, load_checkpoint,
                    model_config_dict, save_atomic)
-from prepare import PrepareError, build_default_corpus, write_json_atomic
+from prepare import DEFAULT_DOMAIN_BYTES, PrepareError, build_default_corpus, write_json_atomic
 
 # ----------------------------------------------------------------------------- configuration
 # Every option: name -> (default, type, help). The defaults are the CPU preset (config/cpu.py says the
@@ -41,6 +41,7 @@ OPTIONS = {
     # data and output
     "data_dir": ("data", str, "where corpora live"),
     "corpus": ("default", str, "corpus name under data_dir; 'default' is built automatically when missing"),
+    "corpus_scale": (1, int, "size multiplier of the built-in default corpus (data/default-xN when > 1)"),
     "out_dir": ("out", str, "where base models and runs are written"),
     "run_name": ("", str, "CPT run folder under out_dir (default: cpt-<mixer>)"),
     # the mixture
@@ -128,7 +129,7 @@ def parse_config(argv=None):
 
 
 def validate_config(cfg):
-    positive = ["n_layer", "n_head", "n_embd", "block_size", "batch_size", "grad_accum", "base_steps", "steps",
+    positive = ["corpus_scale", "n_layer", "n_head", "n_embd", "block_size", "batch_size", "grad_accum", "base_steps", "steps",
                 "eval_interval", "base_eval_interval", "eval_windows", "log_interval", "ckpt_interval"]
     for key in positive:
         if cfg[key] <= 0:
@@ -318,13 +319,15 @@ def stage(title):
 
 
 def ensure_corpus(cfg):
-    path = os.path.join(cfg["data_dir"], cfg["corpus"])
+    scale = cfg["corpus_scale"]
+    name = f"default-x{scale}" if cfg["corpus"] == "default" and scale > 1 else cfg["corpus"]
+    path = os.path.join(cfg["data_dir"], name)
     if not os.path.exists(os.path.join(path, "meta.json")):
         if cfg["corpus"] != "default":
             raise DataError(f"corpus {path} does not exist; build it with prepare.py --corpus {cfg['corpus']} "
                             "--domain NAME=PATH --field NAME=source|target ...")
         print(f"building the default corpus in {path} (once)")
-        build_default_corpus(path)
+        build_default_corpus(path, domain_bytes={d: n * scale for d, n in DEFAULT_DOMAIN_BYTES.items()})
     corpus = Corpus(path)
     corpus.check_block_size(cfg["block_size"])
     for field in ("source", "target"):

@@ -1,0 +1,15 @@
+# The CPU preset: what `python train.py` runs (these equal the defaults in train.py's OPTIONS; a test
+# keeps them in step). Calibrated on a 2-core CPU: corpus ~1 min, base ~8 min, CPT ~1.5 min.
+n_layer = 4
+n_head = 4
+n_embd = 128
+block_size = 128
+batch_size = 16
+grad_accum = 1
+base_steps = 2500       # ~5M source tokens, ~3 epochs of the source field: the base is near its plateau
+base_lr = 1e-3
+steps = 400             # ~0.8M CPT tokens
+lr = 3e-3               # re-warmed CPT learning rate: makes forgetting real (DESIGN.md section 9)
+eval_interval = 50
+device = "auto"
+compile = False

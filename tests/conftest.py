@@ -1,0 +1,63 @@
+"""Shared fixtures: a tiny corpus built in a temp folder (three small domains, a trained 320-token BPE),
+and a tiny model configuration. Everything is CPU-only and hermetic."""
+
+import json
+import os
+import random
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import prepare  # noqa: E402
+
+WORDS = ("the model reads data from many domains and the mixer chooses weights for each step of "
+         "training while the loss goes down slowly over time").split()
+
+
+def write_tiny_sources(root, seed=0):
+    """Two source domains (prose folder, code folder) and one target domain of Q/A problems (.jsonl)."""
+    rng = random.Random(seed)
+    prose, code = os.path.join(root, "prose"), os.path.join(root, "code")
+    os.makedirs(prose)
+    os.makedirs(code)
+    for i in range(40):
+        with open(os.path.join(prose, f"doc{i:02d}.txt"), "w") as f:
+            f.write(" ".join(rng.choice(WORDS) for _ in range(300)) + "\n")
+        with open(os.path.join(code, f"mod{i:02d}.py"), "w") as f:
+            f.write("".join(f"def f{j}(x):\n    return x * {rng.randint(0, 99)} + {j}\n\n" for j in range(30)))
+    arith = os.path.join(root, "arith.jsonl")
+    with open(arith, "w") as f:
+        for i in range(1500):
+            a, b = rng.randint(0, 30), rng.randint(0, 30)
+            f.write(json.dumps({"text": f"Question: What is {a} + {b}?\nAnswer: {a + b}"}) + "\n")
+    return {"prose": (prose, "source"), "code": (code, "source"), "arith": (arith, "target")}
+
+
+def build_tiny_corpus(root, name="tiny", vocab_size=320):
+    sources = write_tiny_sources(os.path.join(root, "src"))
+    domains = {d: (field, lambda max_bytes, p=path: prepare.user_documents(p), None, path)
+               for d, (path, field) in sources.items()}
+    out = os.path.join(root, "data", name)
+    prepare.build_corpus(out, domains, vocab_size=vocab_size, val_permille=100, task_domains=["arith"],
+                         task_per_domain=20, log=lambda *a: None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus_dir(tmp_path_factory):
+    return build_tiny_corpus(str(tmp_path_factory.mktemp("corpus")))
+
+
+TINY_MODEL = ["--n_layer", "1", "--n_head", "2", "--n_embd", "32", "--block_size", "32", "--batch_size", "8"]
+
+
+@pytest.fixture
+def tiny_args(tiny_corpus_dir, tmp_path):
+    """train.py arguments for a seconds-long base + CPT run on the tiny corpus."""
+    data_dir = os.path.dirname(tiny_corpus_dir)
+    return TINY_MODEL + ["--data_dir", data_dir, "--corpus", "tiny", "--out_dir", str(tmp_path / "out"),
+                         "--base_steps", "12", "--steps", "10", "--eval_interval", "5", "--base_eval_interval", "6",
+                         "--ckpt_interval", "5", "--log_interval", "5", "--warmup_steps", "2",
+                         "--base_warmup_steps", "2", "--task_problems", "10"]

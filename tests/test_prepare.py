@@ -1,0 +1,131 @@
+"""Corpus building: the tokenizer, token files and their headers, determinism, held-out documents,
+meta.json checks and the mathematics_dataset compatibility shim."""
+
+import filecmp
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+import prepare
+from mixer import Corpus, DataError
+from conftest import build_tiny_corpus
+
+
+def test_tokenizer_round_trips_unicode_and_code(tiny_corpus_dir):
+    tok = prepare.Tokenizer.load(os.path.join(tiny_corpus_dir, "tokenizer.json"))
+    for text in ["def f(x):\n\treturn x ** 2  # squared\n", "naïve café — 数学 ∑ 😀", "  \n\n  spaces\r\n", ""]:
+        assert tok.decode(tok.encode(text)) == text
+    assert tok.vocab_size == 320 and tok.eot == 319
+    assert tok.token_byte_lengths()[tok.eot] == 0
+
+
+def test_prompt_and_answer_tokenize_as_in_training(tiny_corpus_dir):
+    tok = prepare.Tokenizer.load(os.path.join(tiny_corpus_dir, "tokenizer.json"))
+    prompt, answer = prepare.split_qa_document("Question: What is 12 + 30?\nAnswer: -42.5")
+    assert (prompt, answer) == ("Question: What is 12 + 30?\nAnswer:", " -42.5")
+    assert tok.encode(prompt) + tok.encode(answer) == tok.encode(prompt + answer)
+
+
+def test_token_file_header_checks(tmp_path):
+    path = str(tmp_path / "t.bin")
+    prepare.write_tokens(path, [1, 2, 3, 65000], 65536, "ab" * 16)
+    np.testing.assert_array_equal(prepare.read_tokens(path, "ab" * 16), [1, 2, 3, 65000])
+    with pytest.raises(prepare.TokenFileError, match="another tokenizer"):
+        prepare.read_tokens(path, "cd" * 16)
+    with open(path, "r+b") as f:  # truncated
+        f.truncate(os.path.getsize(path) - 2)
+    with pytest.raises(prepare.TokenFileError, match="truncated"):
+        prepare.read_tokens(path)
+    with open(path, "r+b") as f:  # broken magic
+        f.write(b"NOTATOKN")
+    with pytest.raises(prepare.TokenFileError, match="bad header"):
+        prepare.read_tokens(path)
+    prepare.write_tokens(path, [70000], 70001, "ab" * 16)  # large vocab -> uint32
+    assert prepare.read_tokens(path).dtype == np.dtype("<u4")
+
+
+def test_build_is_deterministic_and_holds_out_documents(tmp_path, tiny_corpus_dir):
+    again = build_tiny_corpus(str(tmp_path))
+    metas = []
+    for corpus_dir in (tiny_corpus_dir, again):
+        with open(os.path.join(corpus_dir, "meta.json")) as f:
+            meta = json.load(f)
+        metas.append([{k: v for k, v in d.items() if k != "source"} for d in meta["domains"]])  # source = path
+    assert metas[0] == metas[1]
+    for rel in ["tokenizer.json", "task.jsonl", "prose/train.bin", "prose/val.bin", "arith/val.bin"]:
+        assert filecmp.cmp(os.path.join(tiny_corpus_dir, rel), os.path.join(again, rel), shallow=False), rel
+    corpus = Corpus(again)
+    tok = corpus.tokenizer
+    for d in range(len(corpus.domains)):
+        train_docs = set(tok.decode(np.asarray(corpus.train[d])).split(prepare.EOT))
+        val_docs = [doc for doc in tok.decode(np.asarray(corpus.val[d])).split(prepare.EOT) if doc]
+        assert val_docs and not any(doc in train_docs for doc in val_docs)
+    task = corpus.task()
+    assert len(task) == 20 and all(p["prompt"].endswith("Answer:") for p in task)
+
+
+def test_corpus_refuses_missing_domain_files_and_foreign_token_files(tmp_path, tiny_corpus_dir):
+    broken = str(tmp_path / "broken")
+    shutil.copytree(tiny_corpus_dir, broken)
+    os.remove(os.path.join(broken, "code", "val.bin"))
+    with pytest.raises(DataError, match="code/val.bin"):
+        Corpus(broken)
+    other = build_tiny_corpus(str(tmp_path / "other"), vocab_size=300)
+    shutil.copy(os.path.join(other, "code", "val.bin"), os.path.join(broken, "code", "val.bin"))
+    with pytest.raises(DataError, match="another tokenizer"):
+        Corpus(broken)
+    with pytest.raises(DataError, match="no corpus at"):
+        Corpus(str(tmp_path / "nowhere"))
+    meta_path = os.path.join(broken, "meta.json")
+    with open(meta_path) as f:
+        meta = json.load(f)
+    meta["domains"][0]["field"] = "poetry"
+    with open(meta_path, "w") as f:
+        json.dump(meta, f)
+    with pytest.raises(DataError, match="unknown fields"):
+        Corpus(broken)
+
+
+def test_empty_or_tiny_domains_are_refused(tmp_path, tiny_corpus_dir):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    domains = {"e": ("source", lambda m: prepare.user_documents(str(empty)), None, "")}
+    with pytest.raises(prepare.PrepareError, match="domain 'e' has 0 training"):
+        prepare.build_corpus(str(tmp_path / "c"), domains, vocab_size=300, log=lambda *a: None)
+    assert not os.path.exists(tmp_path / "c")  # nothing half-written
+    with pytest.raises(DataError, match="fewer than one window"):
+        Corpus(tiny_corpus_dir).check_block_size(10 ** 6)
+
+
+def test_interrupted_build_leaves_no_corpus_and_a_rerun_succeeds(tmp_path):
+    def exploding(max_bytes):
+        yield "a", "some text " * 50
+        raise KeyboardInterrupt
+
+    out = str(tmp_path / "data" / "c")
+    with pytest.raises(KeyboardInterrupt):
+        prepare.build_corpus(out, {"a": ("source", exploding, None, "")}, vocab_size=300, log=lambda *a: None)
+    assert not os.path.exists(out) and os.listdir(tmp_path / "data") == []
+
+
+def test_mathematics_dataset_shim_generates_problems_on_numpy2_and_new_sympy():
+    arithmetic, algebra = prepare.import_mathematics_dataset()
+    from mathematics_dataset.sample import polynomials
+    # the four patched places: base_solution_linear, np.object, and itemset (twice)
+    coefficients = polynomials.sample_coefficients(np.array([2]), entropy=4)
+    expanded = polynomials.expand_coefficients(coefficients, entropy=4)
+    assert expanded.dtype == object
+    a, b, first, second = polynomials.coefficients_linear_split(np.array([3, 5]), entropy=4)
+    assert list(a * first + b * second) == [3, 5]  # the diophantine solver's split
+    docs = [doc for _, doc in zip(range(6), prepare.math_documents("math_algebra", 2000))]
+    assert all(doc[1].startswith("Question: ") and "\nAnswer: " in doc[1] for doc in docs)
+    assert "object" not in vars(np)  # numpy itself is untouched
+
+
+def test_math_documents_are_identical_across_processes():
+    first = list(prepare.math_documents("math_algebra", 3000))
+    second = list(prepare.math_documents("math_algebra", 3000))
+    assert first == second and len(first) > 10

@@ -1,0 +1,148 @@
+"""The training loop and its CLI: determinism, exact resume, the end-to-end pipeline and bad inputs."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import mixer as mixer_module
+import train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def read_log(run_dir):
+    with open(os.path.join(run_dir, "log.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+def run_dir_of(args, name):
+    return os.path.join(args[args.index("--out_dir") + 1], name)
+
+
+def test_same_seed_gives_same_batches_and_losses(tiny_args):
+    train.main(tiny_args + ["--run_name", "a"])
+    train.main(tiny_args + ["--run_name", "b"])
+    log_a, log_b = read_log(run_dir_of(tiny_args, "a")), read_log(run_dir_of(tiny_args, "b"))
+    assert [r.get("train_loss") for r in log_a] == [r.get("train_loss") for r in log_b]
+    assert [r.get("val_loss") for r in log_a] == [r.get("val_loss") for r in log_b]
+    train.main(tiny_args + ["--run_name", "c", "--seed", "7"])
+    assert [r.get("train_loss") for r in read_log(run_dir_of(tiny_args, "c"))] != [r.get("train_loss") for r in log_a]
+
+
+def test_resume_after_a_crash_matches_an_uninterrupted_run(tiny_args, monkeypatch):
+    train.main(tiny_args + ["--run_name", "whole", "--mixer", "static", "--target_ratio", "0.5"])
+    original = mixer_module.StaticMixer.observe_step
+
+    def crash_at_step_7(self, step, stats):
+        if step == 7:
+            raise RuntimeError("simulated crash")
+        return original(self, step, stats)
+
+    monkeypatch.setattr(mixer_module.StaticMixer, "observe_step", crash_at_step_7)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train.main(tiny_args + ["--run_name", "cut", "--target_ratio", "0.5"])
+    monkeypatch.setattr(mixer_module.StaticMixer, "observe_step", original)
+    assert torch.load(os.path.join(run_dir_of(tiny_args, "cut"), "ckpt.pt"), weights_only=True)["step"] == 5
+    train.main(tiny_args + ["--run_name", "cut", "--target_ratio", "0.5", "--resume"])
+
+    whole = torch.load(os.path.join(run_dir_of(tiny_args, "whole"), "ckpt.pt"), weights_only=True)
+    cut = torch.load(os.path.join(run_dir_of(tiny_args, "cut"), "ckpt.pt"), weights_only=True)
+    for name, tensor in whole["model"].items():
+        assert torch.equal(tensor, cut["model"][name]), name
+    assert whole["sampler"] == cut["sampler"]
+    log_whole, log_cut = read_log(run_dir_of(tiny_args, "whole")), read_log(run_dir_of(tiny_args, "cut"))
+    assert [r["step"] for r in log_cut] == list(range(0, 11))
+    assert [r.get("train_loss") for r in log_whole] == [r.get("train_loss") for r in log_cut]
+    with open(os.path.join(run_dir_of(tiny_args, "whole"), "eval.json")) as f:
+        final_whole = json.load(f)["final"]["val_loss"]
+    with open(os.path.join(run_dir_of(tiny_args, "cut"), "eval.json")) as f:
+        final_cut = json.load(f)["final"]["val_loss"]
+    assert final_whole == final_cut
+
+
+def test_base_model_is_cached_and_reused(tiny_args, capsys):
+    train.main(tiny_args + ["--run_name", "first"])
+    assert "pre-training a base GPT" in capsys.readouterr().out
+    train.main(tiny_args + ["--run_name", "second"])
+    assert "reusing the base model" in capsys.readouterr().out
+    train.main(tiny_args + ["--run_name", "third", "--base_steps", "8"])  # another base config: a new base
+    assert "pre-training a base GPT" in capsys.readouterr().out
+
+
+def test_cli_end_to_end_base_cpt_evaluate_and_plot(tiny_args, tmp_path):
+    result = subprocess.run([sys.executable, "train.py"] + tiny_args + ["--target_ratio", "0.6"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    for header in ["== 1/4 corpus", "== 2/4 base model", "== 3/4 continual pre-training", "== 4/4 evaluation"]:
+        assert header in result.stdout
+    assert "forgetting" in result.stdout and "target task (10 problems)" in result.stdout
+    run_dir = run_dir_of(tiny_args, "cpt-static")
+    with open(os.path.join(run_dir, "eval.json")) as f:
+        result_json = json.load(f)
+    assert result_json["summary"]["gain"] > 0  # the target loss went down
+    assert result_json["run"]["tokens_per_domain"][2] > 0
+    report = subprocess.run([sys.executable, "evaluate.py", run_dir, run_dir, "--plot", "--plot_dir",
+                             str(tmp_path / "plots")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert report.returncode == 0, report.stderr
+    assert report.stdout.startswith("| run | mixer | source loss")
+    for png in ["weights.png", "val_loss.png"]:
+        assert os.path.getsize(tmp_path / "plots" / png) > 1000
+
+
+BAD_INPUTS = [
+    (["--weights", "poetry=1"], "unknown domain 'poetry'"),
+    (["--weights", "prose=-1,arith=1"], "negative or non-finite"),
+    (["--weights", "prose=nan"], "negative or non-finite"),
+    (["--weights", "prose=0,arith=0"], "sums to zero"),
+    (["--weights", "prose=1", "--target_ratio", "0.5"], "give one of them"),
+    (["--target_ratio", "1.5"], "between 0 and 1"),
+    (["--mixer", "oracle"], "--mixer oracle is unknown"),
+    (["--lr", "-1"], "--lr -1.0 must be a positive number"),
+    (["--batch_size", "0"], "--batch_size 0 must be a positive integer"),
+    (["--block_size", "100000"], "fewer than one window"),
+    (["--corpus", "nothing"], "corpus"),
+    (["--config", "config/none.py"], "does not exist"),
+    (["--resume", "--run_name", "never"], "--resume but"),
+    (["--device", "cuda:0"] if not torch.cuda.is_available() else ["--n_head", "3"], "n"),
+]
+
+
+@pytest.mark.parametrize("extra,message", BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS])
+def test_bad_inputs_stop_with_one_clear_line(tiny_args, extra, message):
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(tiny_args + extra)
+    text = str(exit_info.value.code)
+    assert text.startswith("error: ") and message in text and "\n" not in text
+
+
+def test_resume_with_other_options_is_refused(tiny_args):
+    train.main(tiny_args + ["--run_name", "r"])
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(tiny_args + ["--run_name", "r", "--resume", "--lr", "0.01"])
+    assert "written with other options: lr=" in str(exit_info.value.code)
+
+
+def test_nan_loss_stops_with_step_and_domains(tiny_args, monkeypatch):
+    import model as model_module
+    original = model_module.GPT.forward
+
+    def poisoned(self, idx, targets=None, per_row=False):
+        logits, loss = original(self, idx, targets, per_row)
+        return logits, (loss * float("nan") if per_row and self.training and self.config.n_layer == 1 else loss)
+
+    train.main(tiny_args + ["--run_name", "ok"])  # the base exists before the poison
+    monkeypatch.setattr(model_module.GPT, "forward", poisoned)
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(tiny_args + ["--run_name", "nan"])
+    assert "became nan at step 0" in str(exit_info.value.code) and "batch domains" in str(exit_info.value.code)
+
+
+def test_cpu_preset_file_matches_the_defaults():
+    preset = train.load_preset(os.path.join(ROOT, "config", "cpu.py"))
+    assert preset and all(train.OPTIONS[k][0] == v for k, v in preset.items())
+    gpu = train.load_preset(os.path.join(ROOT, "config", "gpu.py"))
+    assert gpu["n_layer"] == 12 and gpu["n_embd"] == 768
