@@ -103,7 +103,8 @@ def task_scores(model, tokenizer, problems, device, batch_size=64):
                                device=device)
             with autocast(device):
                 logits, _ = model(seq[:, :-1], seq[:, 1:])
-            logp = torch.log_softmax(logits.float(), dim=-1).gather(2, seq[:, 1:, None])[:, :, 0]
+            real_vocab = logits[..., :tokenizer.vocab_size].float()  # the padded ids are never answers
+            logp = torch.log_softmax(real_vocab, dim=-1).gather(2, seq[:, 1:, None])[:, :, 0]
             for row, i in enumerate(chunk):
                 logprobs[i] = logp[row, -len(answers[i]):].sum().item()
     model.train(was_training)
@@ -154,9 +155,10 @@ def run_report(result):
         lines.append(f"| {d} | {f} | {fmt(base['val_loss'][i])} | {fmt(final['val_loss'][i])} | "
                      f"{final['val_loss'][i] - base['val_loss'][i]:+.3f} | {fmt(base['val_bpb'][i])} | "
                      f"{fmt(final['val_bpb'][i])} | {tokens if tokens is not None else 'n/a'} | {fmt(epochs, 2)} |")
+    fields = final["fields"]
     for field in ("source", "target"):
-        b, e = field_mean(base["val_loss"], final["fields"], field), field_mean(final["val_loss"], final["fields"], field)
-        bb, eb = field_mean(base["val_bpb"], final["fields"], field), field_mean(final["val_bpb"], final["fields"], field)
+        b, e = field_mean(base["val_loss"], fields, field), field_mean(final["val_loss"], fields, field)
+        bb, eb = field_mean(base["val_bpb"], fields, field), field_mean(final["val_bpb"], fields, field)
         lines.append(f"| **{field}** (mean) | {field} | {fmt(b)} | {fmt(e)} | {e - b:+.3f} | {fmt(bb)} | {fmt(eb)} | | |")
     lines += ["",
               f"forgetting (S final - S base): {fmt(s['forgetting'], 4)}    gain (T base - T final): {fmt(s['gain'], 4)}"

@@ -129,8 +129,8 @@ def parse_config(argv=None):
 
 
 def validate_config(cfg):
-    positive = ["corpus_scale", "n_layer", "n_head", "n_embd", "block_size", "batch_size", "grad_accum", "base_steps", "steps",
-                "eval_interval", "base_eval_interval", "eval_windows", "log_interval", "ckpt_interval"]
+    positive = ["corpus_scale", "n_layer", "n_head", "n_embd", "block_size", "batch_size", "grad_accum", "base_steps",
+                "steps", "eval_interval", "base_eval_interval", "eval_windows", "log_interval", "ckpt_interval"]
     for key in positive:
         if cfg[key] <= 0:
             raise ConfigError(f"--{key} {cfg[key]} must be a positive integer")
@@ -198,14 +198,15 @@ def train(cfg, corpus, model, mixer, run_dir, phase, device, resume_state=None):
                                           torch.device(device).type)
     valset = evaluate.ValidationSet(corpus, cfg["block_size"], cfg["eval_windows"])
     ckpt_path, log_path = os.path.join(run_dir, "ckpt.pt"), os.path.join(run_dir, "log.jsonl")
-    step, elapsed = 0, 0.0
+    step, train_seconds, wall_seconds = 0, 0.0, 0.0  # step time only / everything (evals, checkpoints)
     if resume_state is not None:
         model.load_state_dict(resume_state["model"])
         optimizer.load_state_dict(resume_state["optimizer"])
         sampler.load_state_dict(resume_state["sampler"])
         mixer.load_state_dict(resume_state["mixer"])
         torch.set_rng_state(resume_state["torch_rng"])
-        step, elapsed = resume_state["step"], resume_state["elapsed_seconds"]
+        step = resume_state["step"]
+        train_seconds, wall_seconds = resume_state["train_seconds"], resume_state["wall_seconds"]
         truncate_log(log_path, step)
     else:
         open(log_path, "w").close()
@@ -218,7 +219,7 @@ def train(cfg, corpus, model, mixer, run_dir, phase, device, resume_state=None):
                      "sampler": sampler.state_dict(), "mixer": mixer.state_dict(), "torch_rng": torch.get_rng_state(),
                      "step": step, "steps": steps, "phase": phase, "mixer_name": mixer.name, "config": cfg,
                      "model_config": model_config_dict(model), "corpus_fingerprint": corpus.fingerprint,
-                     "elapsed_seconds": elapsed}, ckpt_path)
+                     "train_seconds": train_seconds, "wall_seconds": wall_seconds}, ckpt_path)
 
     def run_eval(record):
         val_loss, val_bpb = evaluate.domain_val_losses(model, valset, device)
@@ -263,7 +264,7 @@ def train(cfg, corpus, model, mixer, run_dir, phase, device, resume_state=None):
             mixer.observe_step(step, {"train_loss": train_loss.tolist(), "rows": row_count.long().tolist()})
             step += 1
             dt = time.time() - t0
-            elapsed += dt
+            train_seconds += dt
             tokens_since += tokens_per_step
             record = {"step": step, "tokens": step * tokens_per_step, "lr": lr, "loss": json_number(loss),
                       "train_loss": [json_number(v) for v in train_loss], "weights": [round(float(v), 6) for v in w],
@@ -286,10 +287,11 @@ def train(cfg, corpus, model, mixer, run_dir, phase, device, resume_state=None):
                 print(f"  {phase} step {step:5d}/{steps} | loss {loss:.4f}{val} | {tok_s:,.0f} tok/s{mfu} | "
                       f"lr {lr:.2e} | w {weights}", flush=True)
                 t_last, tokens_since = now, 0
+            wall_seconds += time.time() - t0
             if step % cfg["ckpt_interval"] == 0 or step == steps:
                 save_checkpoint()
-    return {"steps": steps, "tokens": steps * tokens_per_step, "train_seconds": elapsed,
-            "tokens_per_second": steps * tokens_per_step / max(elapsed, 1e-9),
+    return {"steps": steps, "tokens": steps * tokens_per_step, "train_seconds": train_seconds,
+            "wall_seconds": wall_seconds, "tokens_per_second": steps * tokens_per_step / max(train_seconds, 1e-9),
             "tokens_per_domain": sampler.tokens_per_domain(), "epochs_per_domain": sampler.epochs_per_domain()}
 
 
@@ -404,7 +406,6 @@ def run_cpt(cfg, corpus, base_dir, device):
     print(f"CPT with mixer '{mixer.name}' for {cfg['steps']} steps into {run_dir}")
     t0 = time.time()
     info = train(cfg, corpus, model, mixer, run_dir, "cpt", device, resume_state)
-    info["wall_seconds"] = info["train_seconds"]
     info.update({"mixer": mixer.name, "base_dir": base_dir, "stage_seconds": time.time() - t0})
     return run_dir, model, info
 

@@ -1,0 +1,72 @@
+"""Metrics on hand-built cases: field means, forgetting/gain/balanced, bits per byte, the target task."""
+
+import math
+import os
+
+import pytest
+import torch
+
+import evaluate
+from mixer import Corpus
+
+
+def test_summary_on_a_hand_built_case():
+    fields = ["source", "source", "target"]
+    base = {"fields": fields, "val_loss": [2.0, 4.0, 6.0], "task_accuracy": 0.1, "task_logprob": -9.0}
+    final = {"fields": fields, "val_loss": [2.5, 4.5, 3.0], "task_accuracy": 0.4, "task_logprob": -2.0}
+    s = evaluate.summarize(base, final)
+    assert s["base_source_loss"] == 3.0 and s["source_loss"] == 3.5
+    assert s["forgetting"] == pytest.approx(0.5)  # S(final) - S(base)
+    assert s["gain"] == pytest.approx(3.0)  # T(base) - T(final)
+    assert s["balanced_loss"] == pytest.approx((3.5 + 3.0) / 2)
+    assert s["task_accuracy"] == 0.4 and s["base_task_accuracy"] == 0.1
+
+
+class ConstantLossModel(torch.nn.Module):
+    """Every token costs `loss` nats; greedy answers come from a lookup of the prompt's tokens."""
+
+    def __init__(self, loss, vocab_size=64, block_size=32, answers=None):
+        super().__init__()
+        self.loss, self.vocab_size, self.answers = loss, vocab_size, answers or {}
+        self.config = type("Config", (), {"block_size": block_size, "vocab_size": vocab_size})()
+
+    def forward(self, idx, targets=None, per_row=False):
+        logits = torch.zeros(idx.size(0), idx.size(1), self.vocab_size)  # uniform: log p = -ln V per token
+        if targets is None:
+            return logits, None
+        row_loss = torch.full((idx.size(0),), self.loss)
+        return logits, (row_loss if per_row else row_loss.mean())
+
+    def generate_greedy(self, idx, max_new_tokens, stop_tokens=()):
+        return torch.tensor([self.answers[tuple(row)] + [0] * (max_new_tokens - len(self.answers[tuple(row)]))
+                             for row in idx.tolist()])[:, :max_new_tokens]
+
+
+def test_validation_loss_and_bits_per_byte_on_a_constant_model(tiny_corpus_dir):
+    corpus = Corpus(tiny_corpus_dir)
+    valset = evaluate.ValidationSet(corpus, block_size=16, max_windows=5)
+    losses, bpbs = evaluate.domain_val_losses(ConstantLossModel(1.5), valset, "cpu")
+    assert losses == pytest.approx([1.5] * 3)
+    byte_lengths = corpus.tokenizer.token_byte_lengths()
+    for d, windows in enumerate(valset.windows):
+        n_bytes = byte_lengths[windows[:, 1:].numpy()].sum()
+        assert len(windows) == 5
+        assert bpbs[d] == pytest.approx(1.5 * windows[:, 1:].numel() / (math.log(2) * n_bytes))
+
+
+def test_task_accuracy_is_exact_match_and_logprob_is_of_the_answer(tiny_corpus_dir):
+    tok = Corpus(tiny_corpus_dir).tokenizer
+    problems = [{"prompt": "Question: What is 1 + 2?\nAnswer:", "answer": " 3"},
+                {"prompt": "Question: What is 10 + 20?\nAnswer:", "answer": " 30"}]
+    answers = {tuple(tok.encode(problems[0]["prompt"])): tok.encode(" 3\nQuestion") + [tok.eot],  # right
+               tuple(tok.encode(problems[1]["prompt"])): tok.encode(" 31") + [tok.eot]}  # wrong
+    scores = evaluate.task_scores(ConstantLossModel(0.0, vocab_size=384, answers=answers), tok, problems, "cpu")
+    assert scores["task_accuracy"] == 0.5 and scores["task_problems"] == 2
+    expected = -math.log(tok.vocab_size) * (len(tok.encode(" 3")) + len(tok.encode(" 30"))) / 2  # uniform
+    assert scores["task_logprob"] == pytest.approx(expected)
+
+
+def test_comparison_table_has_one_row_per_run():
+    result = {"summary": {k: 1.0 for _, k in evaluate.COLUMNS}, "run": {"mixer": "static", "wall_seconds": 12.0}}
+    table = evaluate.comparison_table([("a", result), ("b", result)]).splitlines()
+    assert len(table) == 4 and table[2].startswith("| a | static | 1.000")
