@@ -216,10 +216,15 @@ def eval_windows(tokens, block_size, max_windows):
 class Mixer:
     """The interface every mixer implements (DESIGN.md section 6). Weights are over corpus.domains.
 
-    A mixer that needs more than per-domain training losses declares it (e.g. `needs_domain_grads`),
-    and train.py computes it only then, so a static run pays nothing."""
+    A mixer that needs more than per-domain training losses declares it, and train.py computes it only
+    then, so a static run pays nothing:
+        eval_every           validation losses also every this many steps (besides --eval_interval)
+        needs_loss_targets   train.py runs the scaling-law target estimation and calls set_targets()
+    """
 
     name = "base"
+    eval_every = None
+    needs_loss_targets = False
 
     def __init__(self, corpus, config):
         self.domains, self.fields = list(corpus.domains), list(corpus.fields)
@@ -248,6 +253,8 @@ def initial_weights(corpus, config):
     K = len(corpus.domains)
     if config.get("weights"):
         return parse_weights(config["weights"], corpus.domains)
+    if config.get("weights_from"):
+        return average_weights_of_run(config["weights_from"], corpus.domains)
     mode = config.get("init_weights", "natural")
     if mode == "uniform":
         base = np.ones(K) / K
@@ -271,9 +278,28 @@ def initial_weights(corpus, config):
     return w
 
 
+def average_weights_of_run(run_dir, domains):
+    """The time-average of the weights another run used (its log.jsonl): Velocitune's data-ordering
+    ablation trains a static mixture with the same average as a dynamic run."""
+    path = os.path.join(run_dir, "log.jsonl")
+    if not os.path.exists(path):
+        raise DataError(f"--weights_from {run_dir}: no log.jsonl there; give a run folder written by train.py")
+    with open(path) as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    rows = [r for r in rows if "weights" in r]
+    if not rows:
+        raise DataError(f"--weights_from {run_dir}: its log has no training steps yet; finish that run first")
+    if rows[0]["domains"] != list(domains):
+        raise DataError(f"--weights_from {run_dir} was trained on domains {rows[0]['domains']}, this corpus has "
+                        f"{list(domains)}; use a run of the same corpus")
+    w = np.mean([r["weights"] for r in rows], axis=0)
+    return w / w.sum()
+
+
 class StaticMixer(Mixer):
-    """Fixed weights: natural (proportional to train tokens), uniform, explicit (--weights d=x,...), or
-    with --target_ratio r: mass r on the target field and 1-r on the source field, each split by tokens."""
+    """Fixed weights: natural (proportional to train tokens), uniform, explicit (--weights d=x,...), the
+    time-average of another run's weights (--weights_from RUN_DIR), or with --target_ratio r: mass r on
+    the target field and 1-r on the source field, each split by tokens."""
 
     name = "static"
 
@@ -288,8 +314,249 @@ class StaticMixer(Mixer):
         return {}
 
 
+class BanditMixer(Mixer):
+    """ODM (Albalak et al. 2023, arXiv 2312.02406): domains are the arms of an EXP3 bandit whose reward
+    is the domain's training loss, so domains the model still finds hard are sampled more.
+
+    At step t (1-based) with K domains:
+        eps_t  = min(1/K, sqrt(ln K / (K t)))                                 [exploration()]
+        pi_t   = (1 - K eps_t) softmax(eps_{t-1} R) + eps_t                   [weights()]
+    after the step, for each domain i that had rows, with l_i its mean training loss:
+        R_i   <- a R_i + (1 - a) l_i / pi_{t,i}       (importance weighted, a = bandit_alpha = 0.9)
+                                                                             [observe_step()]
+    Where the paper is silent or differs from our setting, we chose:
+    - ODM samples one arm (domain) per batch; our batches hold rows of several domains, so every domain
+      with rows in the batch is updated with its own mean loss, importance-weighted by its probability.
+    - Warm-up: for the first warmup_share (2%) of the steps the initial weights are used, and the
+      rewards already accumulate (importance-weighted by the initial weights).
+    - eps_0 (used at t = 1) is the formula's limit min(1/K, inf) = 1/K.
+    - softmax subtracts the max first, so huge rewards cannot overflow.
+    The released code's variant (an EMA of exp(loss), no importance weighting, a linear policy) is not
+    implemented here.
+    """
+
+    name = "bandit"
+
+    def __init__(self, corpus, config):
+        super().__init__(corpus, config)
+        self.K = len(self.domains)
+        self.initial = check_weights(initial_weights(corpus, config), self.domains, self.name)
+        self.alpha = config.get("bandit_alpha", 0.9)
+        self.warmup_steps = math.ceil(config.get("warmup_share", 0.02) * config.get("steps", 0))
+        self.rewards = np.zeros(self.K)
+        self.t = 1  # the step about to be sampled, 1-based
+        self.policy = self.initial
+
+    def exploration(self, t):
+        if t <= 0:
+            return 1.0 / self.K
+        return min(1.0 / self.K, math.sqrt(math.log(self.K) / (self.K * t)))
+
+    def weights(self):
+        if self.t <= self.warmup_steps:
+            self.policy = self.initial
+        else:
+            eps_t, eps_prev = self.exploration(self.t), self.exploration(self.t - 1)
+            self.policy = (1 - self.K * eps_t) * softmax(eps_prev * self.rewards) + eps_t
+            self.policy /= self.policy.sum()  # remove rounding drift; the formula already sums to 1
+        return self.policy
+
+    def observe_step(self, step, stats):
+        loss, rows = np.asarray(stats["train_loss"], dtype=np.float64), np.asarray(stats["rows"])
+        seen = (rows > 0) & np.isfinite(loss) & (self.policy > 0)
+        self.rewards[seen] = self.alpha * self.rewards[seen] + (1 - self.alpha) * loss[seen] / self.policy[seen]
+        self.t += 1
+
+    def state_dict(self):
+        return {"rewards": self.rewards.tolist(), "t": self.t, "policy": self.policy.tolist()}
+
+    def load_state_dict(self, state):
+        self.rewards, self.t = np.array(state["rewards"]), state["t"]
+        self.policy = np.array(state["policy"])
+
+    def log(self):
+        return {"rewards": [round(float(r), 5) for r in self.rewards], "exploration": self.exploration(self.t - 1)}
+
+
+def softmax(x):
+    z = np.exp(x - np.max(x))
+    return z / z.sum()
+
+
+class LossTargetMixer(Mixer):
+    """Shared by dbl and velocity: weights updated from per-domain validation losses every
+    mix_interval steps, relative to per-domain target losses L_tgt from a scaling-law estimate
+    (train.py runs the estimate and calls set_targets before training)."""
+
+    needs_loss_targets = True
+
+    def __init__(self, corpus, config):
+        super().__init__(corpus, config)
+        self.w = check_weights(initial_weights(corpus, config), self.domains, self.name)
+        self.eval_every = config.get("mix_interval", 50)
+        self.targets = None  # L_tgt per domain
+        self.initial_loss = None  # L_init: validation loss at step 0 (the base model)
+        self.last_loss = None
+        self.updates = 0
+
+    def set_targets(self, targets):
+        self.targets = np.asarray(targets, dtype=np.float64)
+
+    def weights(self):
+        return self.w
+
+    def observe_eval(self, step, ev):
+        loss = np.asarray(ev["val_loss"], dtype=np.float64)
+        self.last_loss = loss
+        if step == 0:
+            self.initial_loss = loss
+            return
+        if step % self.eval_every or self.targets is None:
+            return
+        self.w = self.update(self.w, loss)
+        self.updates += 1
+
+    def state_dict(self):
+        as_list = lambda a: None if a is None else [float(x) for x in a]
+        return {"w": as_list(self.w), "targets": as_list(self.targets), "initial_loss": as_list(self.initial_loss),
+                "last_loss": as_list(self.last_loss), "updates": self.updates}
+
+    def load_state_dict(self, state):
+        as_array = lambda a: None if a is None else np.array(a, dtype=np.float64)
+        self.w, self.targets = as_array(state["w"]), as_array(state["targets"])
+        self.initial_loss, self.last_loss = as_array(state["initial_loss"]), as_array(state["last_loss"])
+        self.updates = state["updates"]
+
+    def log(self):
+        return {"targets": None if self.targets is None else [round(float(x), 4) for x in self.targets],
+                "updates": self.updates}
+
+
+class DBLMixer(LossTargetMixer):
+    """Dynamic Batch Loading (Sheared-LLaMA, Xia et al. 2023): domains whose validation loss is furthest
+    above their reference loss get exponentially more weight.
+
+    Every mix_interval steps, with L the per-domain validation loss and L_ref the reference loss:
+        w <- (1 - c) softmax(log w + eta max(L - L_ref, 0)) + c / K       [update()]
+    eta = dbl_eta = 1, c = dbl_smoothing = 1e-4. Sheared-LLaMA takes L_ref from a reference model's
+    scaling-law prediction; here L_ref is the same scaling-law target that velocity uses (DESIGN 6.3).
+    No update at step 0: the first update comes after the first interval of training."""
+
+    name = "dbl"
+
+    def __init__(self, corpus, config):
+        super().__init__(corpus, config)
+        self.eta, self.smoothing = config.get("dbl_eta", 1.0), config.get("dbl_smoothing", 1e-4)
+
+    def update(self, w, loss):
+        excess = np.maximum(loss - self.targets, 0.0)
+        with np.errstate(divide="ignore"):
+            logits = np.log(w) + self.eta * excess
+        K = len(w)
+        return (1 - self.smoothing) * softmax(logits) + self.smoothing / K
+
+    def log(self):
+        out = super().log()
+        if self.last_loss is not None and self.targets is not None:
+            out["excess_loss"] = [round(float(x), 4) for x in np.maximum(self.last_loss - self.targets, 0)]
+        return out
+
+
+class VelocityMixer(LossTargetMixer):
+    """Velocitune (Luo et al. 2024, arXiv 2411.14318): domains that learn slowly relative to their
+    scaling-law target get more weight.
+
+    (1) L_tgt: a short CPT on velocity_share (20%) of the budget with the initial weights; per-domain
+        validation losses at >= 6 points are fitted with L(D) = E + B D^-beta and extrapolated to the
+        full budget (fit_scaling_law; run and cached by train.py).
+    (2) L_init: the base model's validation loss at step 0.
+    (3) every mix_interval steps:
+        V_i = clip((L_i - L_tgt_i) / (L_init_i - L_tgt_i), 0, 1)          [velocity()]
+        w   <- softmax(log w + step_size * V)          (step_size = 1, the paper's)   [update()]
+    Large V = slow domain = more weight. Where the paper is silent, we chose:
+    - the denominator is taken in magnitude, |L_init - L_tgt|, and floored at velocity_min_gap (0.01
+      nats): for domains whose loss falls (every domain in the paper) this is the paper's formula;
+      for a source domain whose target is *above* its initial loss (expected forgetting) the sign
+      of the paper's formula would reward forgetting more than expected; with the magnitude a domain
+      above its target still counts as lagging. A gap below the floor (L_init ~ L_tgt) is degenerate:
+      such a domain gets V = 0 while it is at or below its target.
+    - no update at step 0 (V would be 1 everywhere and leave w unchanged)."""
+
+    name = "velocity"
+
+    def __init__(self, corpus, config):
+        super().__init__(corpus, config)
+        self.step_size = config.get("velocity_step_size", 1.0)
+        self.min_gap = config.get("velocity_min_gap", 0.01)
+
+    def velocity(self, loss):
+        gap = np.maximum(np.abs(self.initial_loss - self.targets), self.min_gap)
+        return np.clip((loss - self.targets) / gap, 0.0, 1.0)
+
+    def update(self, w, loss):
+        with np.errstate(divide="ignore"):
+            return softmax(np.log(w) + self.step_size * self.velocity(loss))
+
+    def log(self):
+        out = super().log()
+        if self.last_loss is not None and self.targets is not None and self.initial_loss is not None:
+            out["velocity"] = [round(float(x), 4) for x in self.velocity(self.last_loss)]
+        return out
+
+
+# ----------------------------------------------------------------------------- scaling-law fit
+
+def fit_scaling_law(tokens, losses, betas=np.geomspace(0.01, 3.0, 300)):
+    """Fit L(D) = E + B D^-beta by a grid over beta (least squares for E, B at each beta, then two
+    finer grids around the best), robust and dependency-free. Returns {"E", "B", "beta", "rmse",
+    "residuals", "flag"}; flag is None for a usable fit, else why it is doubtful (too few points, a
+    flat or rising curve, beta at the edge of the grid, a poor fit). Never raises on finite input."""
+    D, L = np.asarray(tokens, dtype=np.float64), np.asarray(losses, dtype=np.float64)
+    keep = np.isfinite(D) & np.isfinite(L) & (D > 0)
+    D, L = D[keep], L[keep]
+    if len(D) < 3:
+        return {"E": float(L[-1]) if len(L) else float("nan"), "B": 0.0, "beta": 0.0, "rmse": float("nan"),
+                "residuals": [], "flag": f"only {len(D)} points"}
+    scale = D.max()  # fit in D / max(D): the same curve, better conditioned
+    x = D / scale
+
+    def solve(beta):
+        A = np.stack([np.ones_like(x), x ** -beta], axis=1)
+        (E, B), *_ = np.linalg.lstsq(A, L, rcond=None)
+        return float(np.sum((A @ np.array([E, B]) - L) ** 2)), E, B
+
+    betas = np.asarray(betas, dtype=np.float64)
+    sse = [solve(b)[0] for b in betas]
+    best = int(np.argmin(sse))
+    at_edge = best in (0, len(betas) - 1)
+    grid = betas
+    for _ in range(2):  # zoom in around the best beta
+        grid = np.linspace(grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)], 41)
+        best = int(np.argmin([solve(b)[0] for b in grid]))
+    beta = float(grid[best])
+    sse, E, B = solve(beta)
+    B_raw = B * scale ** beta  # back to raw token units: B x^-beta = B scale^beta D^-beta
+    residuals = (E + B * x ** -beta - L).tolist()
+    rmse = math.sqrt(sse / len(L))
+    flag = None
+    if np.ptp(L) < 1e-3 or B <= 0:
+        flag = "flat or rising curve"
+    elif at_edge:
+        flag = "beta at the edge of the grid"
+    elif rmse > 0.1 * np.ptp(L):
+        flag = "poor fit"
+    return {"E": float(E), "B": float(B_raw), "beta": beta, "rmse": rmse, "residuals": residuals, "flag": flag}
+
+
+def predict_loss(fit, tokens):
+    return fit["E"] + fit["B"] * float(tokens) ** -fit["beta"] if fit["beta"] > 0 else fit["E"]
+
+
 MIXERS = {
     "static": StaticMixer,
+    "bandit": BanditMixer,
+    "dbl": DBLMixer,
+    "velocity": VelocityMixer,
 }
 
 

@@ -28,7 +28,8 @@ import numpy as np
 import torch
 
 import evaluate
-from mixer import Corpus, DataError, Sampler, StaticMixer, check_weights, make_mixer, MIXERS
+from mixer import (Corpus, DataError, Sampler, StaticMixer, check_weights, fit_scaling_law, make_mixer,
+                   predict_loss, MIXERS)
 from model import (GPT, GPTConfig, CheckpointError, autocast, device_peak_flops, load_checkpoint,
                    model_config_dict, save_atomic)
 from prepare import DEFAULT_DOMAIN_BYTES, PrepareError, build_default_corpus, write_json_atomic
@@ -49,6 +50,16 @@ OPTIONS = {
     "init_weights": ("natural", str, "starting mixture: natural (by train tokens) or uniform"),
     "weights": ("", str, "explicit starting weights, e.g. code=0.2,math_arith=0.8 (others 0)"),
     "target_ratio": (None, float, "put this share of rows on the target field (split by tokens)"),
+    "weights_from": ("", str, "start from the time-average of another run's weights (a run folder)"),
+    # dynamic mixers (mixer.py's docstrings give the equations)
+    "mix_interval": (50, int, "dbl/velocity: steps between weight updates (each needs a validation pass)"),
+    "warmup_share": (0.02, float, "bandit: share of the steps sampled at the initial weights"),
+    "bandit_alpha": (0.9, float, "bandit: smoothing of the importance-weighted reward"),
+    "dbl_eta": (1.0, float, "dbl: step size of the exponentiated excess loss"),
+    "dbl_smoothing": (1e-4, float, "dbl: uniform smoothing c"),
+    "velocity_share": (0.2, float, "dbl/velocity: share of the CPT budget spent on target estimation"),
+    "velocity_step_size": (1.0, float, "velocity: multiplier of V in the exponent"),
+    "velocity_min_gap": (0.01, float, "velocity: floor of |L_init - L_tgt| (nats)"),
     # model
     "n_layer": (4, int, "transformer blocks"),
     "n_head": (4, int, "attention heads"),
@@ -146,8 +157,13 @@ def validate_config(cfg):
         raise ConfigError(f"--n_embd {cfg['n_embd']} must be divisible by --n_head {cfg['n_head']}")
     if cfg["mixer"] not in MIXERS:
         raise ConfigError(f"--mixer {cfg['mixer']} is unknown; choose one of {sorted(MIXERS)}")
-    if cfg["weights"] and cfg["target_ratio"] is not None:
-        raise ConfigError("--weights and --target_ratio both set the mixture; give one of them")
+    given = [k for k in ("weights", "target_ratio", "weights_from") if cfg[k] not in ("", None)]
+    if len(given) > 1:
+        raise ConfigError(f"--{' and --'.join(given)} all set the mixture; give one of them")
+    if not 0 < cfg["velocity_share"] < 1 or not 0 <= cfg["warmup_share"] < 1 or not 0 <= cfg["bandit_alpha"] < 1:
+        raise ConfigError("--velocity_share must be in (0, 1), --warmup_share and --bandit_alpha in [0, 1)")
+    if cfg["mix_interval"] <= 0:
+        raise ConfigError(f"--mix_interval {cfg['mix_interval']} must be a positive integer")
     if not cfg["run_name"]:
         cfg["run_name"] = f"cpt-{cfg['mixer']}"
     if cfg["device"] == "auto":
@@ -188,10 +204,14 @@ def train(cfg, corpus, model, mixer, run_dir, phase, device, resume_state=None):
     mixer.observe_eval. Checkpoints hold everything needed to resume bit-identically."""
     is_base = phase == "base"
     steps = cfg["base_steps"] if is_base else cfg["steps"]
+    schedule_steps = steps  # the learning-rate schedule's length
     peak_lr = cfg["base_lr"] if is_base else cfg["lr"]
     warmup = cfg["base_warmup_steps"] if is_base else cfg["warmup_steps"]
     seed = cfg["base_seed"] if is_base else cfg["seed"]
     eval_interval = cfg["base_eval_interval"] if is_base else cfg["eval_interval"]
+    if phase == "estimate":  # the first share of the CPT run, same schedule, validation at >= 8 points
+        steps = estimate_steps(cfg)
+        eval_interval = max(1, steps // 8)
     K = len(corpus.domains)
     sampler = Sampler(corpus, cfg["batch_size"], cfg["block_size"], seed)
     optimizer = model.configure_optimizer(peak_lr, cfg["weight_decay"], (cfg["beta1"], cfg["beta2"]),
@@ -237,7 +257,7 @@ def train(cfg, corpus, model, mixer, run_dir, phase, device, resume_state=None):
         while step < steps:
             t0 = time.time()
             w = check_weights(mixer.weights(), corpus.domains, mixer.name)
-            lr = lr_at(step, peak_lr, warmup, steps, cfg["min_lr_ratio"])
+            lr = lr_at(step, peak_lr, warmup, schedule_steps, cfg["min_lr_ratio"])
             for group in optimizer.param_groups:
                 group["lr"] = lr
             loss_sum, row_count = torch.zeros(K), torch.zeros(K)
@@ -271,8 +291,8 @@ def train(cfg, corpus, model, mixer, run_dir, phase, device, resume_state=None):
                       "rows": row_count.long().tolist(), "tokens_per_domain": sampler.tokens_per_domain(),
                       "epochs_per_domain": [round(e, 4) for e in sampler.epochs_per_domain()],
                       "tokens_per_second": round(tokens_per_step / dt, 1), "domains": corpus.domains}
-            record.update(mixer.log())
-            if step % eval_interval == 0 or step == steps:
+            record["mixer_state"] = mixer.log()
+            if step % eval_interval == 0 or step == steps or (mixer.eval_every and step % mixer.eval_every == 0):
                 run_eval(record)
             log_file.write(json.dumps(record) + "\n")
             log_file.flush()
@@ -385,6 +405,53 @@ def ensure_base(cfg, corpus, device):
     return base_dir
 
 
+def estimate_steps(cfg):
+    return max(8, math.ceil(cfg["velocity_share"] * cfg["steps"]))
+
+
+def ensure_loss_targets(cfg, corpus, base_dir, device):
+    """Velocitune's target estimation, also DBL's reference loss: CPT from the base with the initial
+    weights for velocity_share of the budget (the full run's learning-rate schedule, cut short), then a
+    per-domain fit of L(D) = E + B D^-beta to the validation losses, extrapolated to the full budget's
+    tokens. Cached in out/estimate-<hash>/targets.json, shared by every run with the same base, mixture,
+    budget and seed."""
+    keys = ["steps", "lr", "warmup_steps", "seed", "velocity_share", "init_weights", "weights", "target_ratio",
+            "weights_from", "eval_windows"]
+    spec = json.dumps({"base": base_dir, **{k: cfg[k] for k in keys + BASE_KEYS}}, sort_keys=True)
+    est_dir = os.path.join(cfg["out_dir"], f"estimate-{hashlib.sha256(spec.encode()).hexdigest()[:10]}")
+    targets_path = os.path.join(est_dir, "targets.json")
+    if os.path.exists(targets_path):
+        print(f"reusing the loss targets in {targets_path}")
+        with open(targets_path) as f:
+            return json.load(f)
+    os.makedirs(est_dir, exist_ok=True)
+    print(f"estimating per-domain target losses: {estimate_steps(cfg)} CPT steps with the initial weights "
+          f"({cfg['velocity_share']:.0%} of the budget) into {est_dir}")
+    model = new_model(cfg, corpus, cfg["seed"], device)
+    model.load_state_dict(load_checkpoint(os.path.join(base_dir, "ckpt.pt"))["model"])
+    est_cfg = {**cfg, "mixer": "static"}
+    info = train(est_cfg, corpus, model, StaticMixer(corpus, est_cfg), est_dir, "estimate", device)
+    points = [r for r in evaluate.read_log(est_dir) if "val_loss" in r and r["step"] > 0]
+    tokens = [r["tokens"] for r in points]
+    full_tokens = cfg["steps"] * cfg["batch_size"] * cfg["grad_accum"] * cfg["block_size"]
+    fits, targets = [], []
+    for d, name in enumerate(corpus.domains):
+        losses = [r["val_loss"][d] for r in points]
+        fit = fit_scaling_law(tokens, losses)
+        target = predict_loss(fit, full_tokens)
+        targets.append(max(0.0, target) if math.isfinite(target) else losses[-1])
+        fits.append(fit)
+        flag = f"  [{fit['flag']}]" if fit["flag"] else ""
+        print(f"  {name:14s} L(D) = {fit['E']:.3f} + {fit['B']:.3g} D^-{fit['beta']:.3f}, rmse {fit['rmse']:.4f}"
+              f" -> L_tgt {targets[-1]:.3f} at {full_tokens:,} tokens{flag}")
+    result = {"domains": corpus.domains, "targets": targets, "fits": fits, "points_tokens": tokens,
+              "points_val_loss": [r["val_loss"] for r in points], "full_tokens": full_tokens,
+              "estimate_steps": info["steps"], "estimate_tokens": info["tokens"],
+              "estimate_seconds": info["wall_seconds"]}
+    write_json_atomic(targets_path, result)
+    return result
+
+
 def run_cpt(cfg, corpus, base_dir, device):
     run_dir = os.path.join(cfg["out_dir"], cfg["run_name"])
     ckpt_path = os.path.join(run_dir, "ckpt.pt")
@@ -392,6 +459,11 @@ def run_cpt(cfg, corpus, base_dir, device):
     model = new_model(cfg, corpus, cfg["seed"], device)
     model.load_state_dict(base_ckpt["model"])
     mixer = make_mixer(cfg["mixer"], corpus, cfg)
+    extra = {}
+    if mixer.needs_loss_targets:
+        estimate = ensure_loss_targets(cfg, corpus, base_dir, device)
+        mixer.set_targets(estimate["targets"])
+        extra = {"estimate_seconds": estimate["estimate_seconds"], "estimate_tokens": estimate["estimate_tokens"]}
     resume_state = None
     if cfg["resume"]:
         if not os.path.exists(ckpt_path):
@@ -406,7 +478,7 @@ def run_cpt(cfg, corpus, base_dir, device):
     print(f"CPT with mixer '{mixer.name}' for {cfg['steps']} steps into {run_dir}")
     t0 = time.time()
     info = train(cfg, corpus, model, mixer, run_dir, "cpt", device, resume_state)
-    info.update({"mixer": mixer.name, "base_dir": base_dir, "stage_seconds": time.time() - t0})
+    info.update({"mixer": mixer.name, "base_dir": base_dir, "stage_seconds": time.time() - t0, **extra})
     return run_dir, model, info
 
 

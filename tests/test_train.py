@@ -33,30 +33,36 @@ def test_same_seed_gives_same_batches_and_losses(tiny_args):
     assert [r.get("train_loss") for r in read_log(run_dir_of(tiny_args, "c"))] != [r.get("train_loss") for r in log_a]
 
 
-def test_resume_after_a_crash_matches_an_uninterrupted_run(tiny_args, monkeypatch):
-    train.main(tiny_args + ["--run_name", "whole", "--mixer", "static", "--target_ratio", "0.5"])
-    original = mixer_module.StaticMixer.observe_step
+@pytest.mark.parametrize("mixer_name", sorted(mixer_module.MIXERS))
+def test_resume_after_a_crash_matches_an_uninterrupted_run(tiny_args, monkeypatch, mixer_name):
+    args = tiny_args + ["--mixer", mixer_name, "--target_ratio", "0.5", "--mix_interval", "2", "--warmup_share", "0.1"]
+    train.main(args + ["--run_name", "whole"])
+    mixer_class = mixer_module.MIXERS[mixer_name]
+    original = mixer_class.observe_step
 
     def crash_at_step_7(self, step, stats):
         if step == 7:
             raise RuntimeError("simulated crash")
         return original(self, step, stats)
 
-    monkeypatch.setattr(mixer_module.StaticMixer, "observe_step", crash_at_step_7)
+    monkeypatch.setattr(mixer_class, "observe_step", crash_at_step_7)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        train.main(tiny_args + ["--run_name", "cut", "--target_ratio", "0.5"])
-    monkeypatch.setattr(mixer_module.StaticMixer, "observe_step", original)
+        train.main(args + ["--run_name", "cut"])
+    monkeypatch.setattr(mixer_class, "observe_step", original)
     assert torch.load(os.path.join(run_dir_of(tiny_args, "cut"), "ckpt.pt"), weights_only=True)["step"] == 5
-    train.main(tiny_args + ["--run_name", "cut", "--target_ratio", "0.5", "--resume"])
+    train.main(args + ["--run_name", "cut", "--resume"])
 
     whole = torch.load(os.path.join(run_dir_of(tiny_args, "whole"), "ckpt.pt"), weights_only=True)
     cut = torch.load(os.path.join(run_dir_of(tiny_args, "cut"), "ckpt.pt"), weights_only=True)
     for name, tensor in whole["model"].items():
         assert torch.equal(tensor, cut["model"][name]), name
-    assert whole["sampler"] == cut["sampler"]
+    assert whole["sampler"] == cut["sampler"] and whole["mixer"] == cut["mixer"]
     log_whole, log_cut = read_log(run_dir_of(tiny_args, "whole")), read_log(run_dir_of(tiny_args, "cut"))
     assert [r["step"] for r in log_cut] == list(range(0, 11))
     assert [r.get("train_loss") for r in log_whole] == [r.get("train_loss") for r in log_cut]
+    assert [r.get("weights") for r in log_whole] == [r.get("weights") for r in log_cut]
+    if mixer_name != "static":  # the dynamic mixers moved away from their initial weights
+        assert log_whole[-1]["weights"] != log_whole[1]["weights"], mixer_name
     with open(os.path.join(run_dir_of(tiny_args, "whole"), "eval.json")) as f:
         final_whole = json.load(f)["final"]["val_loss"]
     with open(os.path.join(run_dir_of(tiny_args, "cut"), "eval.json")) as f:
@@ -107,6 +113,9 @@ BAD_INPUTS = [
     (["--corpus", "nothing"], "corpus"),
     (["--config", "config/none.py"], "does not exist"),
     (["--resume", "--run_name", "never"], "--resume but"),
+    (["--weights_from", "/nonexistent/run"], "no log.jsonl there"),
+    (["--velocity_share", "1.5"], "--velocity_share must be in (0, 1)"),
+    (["--mix_interval", "0"], "--mix_interval 0 must be a positive integer"),
     (["--device", "cuda:0"] if not torch.cuda.is_available() else ["--n_head", "3"], "n"),
 ]
 
