@@ -153,8 +153,10 @@ class Sampler:
             self._orders[key] = np.random.default_rng([self.seed, d, self.epoch[d]]).permutation(self.n_windows[d])
         return self._orders[key]
 
-    def row_counts(self, weights):
-        B = self.batch_size
+    def row_counts(self, weights, num_rows=None):
+        B = self.batch_size if num_rows is None else num_rows
+        if B == 0:
+            return np.zeros(len(weights), dtype=np.int64)
         points = (self.rng.random() + np.arange(B)) / B
         edges = np.cumsum(weights)
         edges[-1] = 1.0  # guard against rounding: the last edge is exactly 1
@@ -171,9 +173,11 @@ class Sampler:
             self.cursor[d] += 1
         return starts
 
-    def batch(self, weights, counts=None):
-        """(x, y, row_domain): int64 tensors (B, T), (B, T) and (B,). `counts` overrides the row counts."""
-        counts = self.row_counts(weights) if counts is None else np.asarray(counts)
+    def batch(self, weights, min_rows=0):
+        """(x, y, row_domain): int64 tensors (B, T), (B, T) and (B,). With min_rows, every domain gets
+        that many rows first and the remaining rows follow the weights."""
+        K = len(weights)
+        counts = min_rows + self.row_counts(weights, self.batch_size - min_rows * K)
         T = self.block_size
         rows, row_domain = [], []
         for d, n in enumerate(counts):
@@ -220,11 +224,15 @@ class Mixer:
     then, so a static run pays nothing:
         eval_every           validation losses also every this many steps (besides --eval_interval)
         needs_loss_targets   train.py runs the scaling-law target estimation and calls set_targets()
+        needs_model          train.py calls attach_model(model) once, before training
+        min_rows_per_domain  every batch holds at least this many rows of each domain
     """
 
     name = "base"
     eval_every = None
     needs_loss_targets = False
+    needs_model = False
+    min_rows_per_domain = 0
 
     def __init__(self, corpus, config):
         self.domains, self.fields = list(corpus.domains), list(corpus.fields)

@@ -19,6 +19,7 @@ import hashlib
 import json
 import math
 import os
+import resource
 import runpy
 import shutil
 import sys
@@ -27,6 +28,7 @@ import time
 import numpy as np
 import torch
 
+import agent  # noqa: F401  (registers the learned mixers in MIXERS)
 import evaluate
 from mixer import (Corpus, DataError, Sampler, StaticMixer, check_weights, fit_scaling_law, make_mixer,
                    predict_loss, MIXERS)
@@ -60,6 +62,20 @@ OPTIONS = {
     "velocity_share": (0.2, float, "dbl/velocity: share of the CPT budget spent on target estimation"),
     "velocity_step_size": (1.0, float, "velocity: multiplier of V in the exponent"),
     "velocity_min_gap": (0.01, float, "velocity: floor of |L_init - L_tgt| (nats)"),
+    "acodm_save": ("", str, "acodm: write the trained actor and critic to this file after the run"),
+    "acodm_load": ("", str, "acodm: start from the actor and critic in this file (from --acodm_save)"),
+    "acodm_frozen": (False, bool, "acodm: no reward, no updates, no noise (transfer a loaded actor)"),
+    "acodm_untrained": (False, bool, "acodm: frozen randomly initialised actor (the control run)"),
+    "acodm_layers": (3, int, "acodm: blocks, chosen by relative depth, whose MLP weight norms enter the state"),
+    "acodm_xi": (0.9, float, "acodm: EMA factor of the importance-corrected alignment reward"),
+    "acodm_noise": (0.3, float, "acodm: std of the Gaussian exploration noise on the actor's logits"),
+    "acodm_gamma": (0.95, float, "acodm: discount"),
+    "acodm_tau": (0.01, float, "acodm: soft update rate of the target networks"),
+    "acodm_hidden": (64, int, "acodm: hidden width of actor and critic"),
+    "acodm_batch": (32, int, "acodm: replay batch per update"),
+    "acodm_buffer": (10000, int, "acodm: replay buffer capacity"),
+    "acodm_actor_lr": (1e-4, float, "acodm: actor learning rate"),
+    "acodm_critic_lr": (1e-3, float, "acodm: critic learning rate"),
     # model
     "n_layer": (4, int, "transformer blocks"),
     "n_head": (4, int, "attention heads"),
@@ -164,6 +180,13 @@ def validate_config(cfg):
         raise ConfigError("--velocity_share must be in (0, 1), --warmup_share and --bandit_alpha in [0, 1)")
     if cfg["mix_interval"] <= 0:
         raise ConfigError(f"--mix_interval {cfg['mix_interval']} must be a positive integer")
+    acodm_flags = [k for k in ("acodm_save", "acodm_load", "acodm_frozen", "acodm_untrained") if cfg[k]]
+    if acodm_flags and cfg["mixer"] != "acodm":
+        raise ConfigError(f"--{acodm_flags[0]} is an AC-ODM option; add --mixer acodm or drop it")
+    if cfg["acodm_frozen"] and not (cfg["acodm_load"] or cfg["acodm_untrained"]):
+        raise ConfigError("--acodm_frozen needs a policy: --acodm_load PATH (from --acodm_save) or --acodm_untrained")
+    if cfg["acodm_load"] and cfg["acodm_untrained"]:
+        raise ConfigError("--acodm_load and --acodm_untrained contradict each other; give one of them")
     if not cfg["run_name"]:
         cfg["run_name"] = f"cpt-{cfg['mixer']}"
     if cfg["device"] == "auto":
@@ -217,6 +240,11 @@ def train(cfg, corpus, model, mixer, run_dir, phase, device, resume_state=None):
     optimizer = model.configure_optimizer(peak_lr, cfg["weight_decay"], (cfg["beta1"], cfg["beta2"]),
                                           torch.device(device).type)
     valset = evaluate.ValidationSet(corpus, cfg["block_size"], cfg["eval_windows"])
+    if cfg["batch_size"] < mixer.min_rows_per_domain * K:
+        raise ConfigError(f"mixer '{mixer.name}' keeps {mixer.min_rows_per_domain} row(s) per domain: "
+                          f"--batch_size {cfg['batch_size']} must be at least {mixer.min_rows_per_domain * K}")
+    if mixer.needs_model:
+        mixer.attach_model(model)
     ckpt_path, log_path = os.path.join(run_dir, "ckpt.pt"), os.path.join(run_dir, "log.jsonl")
     step, train_seconds, wall_seconds = 0, 0.0, 0.0  # step time only / everything (evals, checkpoints)
     if resume_state is not None:
@@ -261,27 +289,29 @@ def train(cfg, corpus, model, mixer, run_dir, phase, device, resume_state=None):
             for group in optimizer.param_groups:
                 group["lr"] = lr
             loss_sum, row_count = torch.zeros(K), torch.zeros(K)
-            batch_domains = []
+            row_domains = []
             for _ in range(cfg["grad_accum"]):
-                x, y, row_domain = sampler.batch(w)
+                x, y, row_domain = sampler.batch(w, mixer.min_rows_per_domain)
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
                 with autocast(device):
                     _, row_loss = forward(x, y, per_row=True)
                 (row_loss.mean() / cfg["grad_accum"]).backward()
                 loss_sum.index_add_(0, row_domain, row_loss.detach().float().cpu())
                 row_count += torch.bincount(row_domain, minlength=K)
-                batch_domains += sorted({corpus.domains[d] for d in row_domain.tolist()})
+                row_domains.append(row_domain)
             if cfg["grad_clip"] > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
             loss = float(loss_sum.sum() / row_count.sum())
             if not math.isfinite(loss):
+                batch_domains = [d for d, n in zip(corpus.domains, row_count.tolist()) if n > 0]
                 raise TrainingError(f"the training loss became {loss} at step {step} (batch domains "
-                                    f"{sorted(set(batch_domains))}); the last good checkpoint {ckpt_path} is "
+                                    f"{batch_domains}); the last good checkpoint {ckpt_path} is "
                                     "intact: lower --lr or check the data, then --resume")
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             train_loss = per_domain_mean(loss_sum.numpy(), row_count.numpy())
-            mixer.observe_step(step, {"train_loss": train_loss.tolist(), "rows": row_count.long().tolist()})
+            mixer.observe_step(step, {"train_loss": train_loss.tolist(), "rows": row_count.long().tolist(),
+                                      "row_domain": torch.cat(row_domains)})
             step += 1
             dt = time.time() - t0
             train_seconds += dt
@@ -312,7 +342,8 @@ def train(cfg, corpus, model, mixer, run_dir, phase, device, resume_state=None):
                 save_checkpoint()
     return {"steps": steps, "tokens": steps * tokens_per_step, "train_seconds": train_seconds,
             "wall_seconds": wall_seconds, "tokens_per_second": steps * tokens_per_step / max(train_seconds, 1e-9),
-            "tokens_per_domain": sampler.tokens_per_domain(), "epochs_per_domain": sampler.epochs_per_domain()}
+            "tokens_per_domain": sampler.tokens_per_domain(), "epochs_per_domain": sampler.epochs_per_domain(),
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def truncate_log(log_path, step):
@@ -479,6 +510,9 @@ def run_cpt(cfg, corpus, base_dir, device):
     t0 = time.time()
     info = train(cfg, corpus, model, mixer, run_dir, "cpt", device, resume_state)
     info.update({"mixer": mixer.name, "base_dir": base_dir, "stage_seconds": time.time() - t0, **extra})
+    if cfg["acodm_save"]:
+        mixer.save_policy(cfg["acodm_save"])
+        print(f"wrote the AC-ODM actor and critic to {cfg['acodm_save']}")
     return run_dir, model, info
 
 

@@ -155,6 +155,8 @@ def test_scaling_law_fit_flags_flat_rising_and_short_curves():
 def test_every_mixer_state_dict_round_trips():
     corpus = FakeCorpus(3)
     for name, cls in MIXERS.items():
+        if cls.needs_model:
+            continue  # learned mixers round-trip with a real model in test_train's resume test
         a = cls(corpus, {"steps": 20, "warmup_share": 0.1, "mix_interval": 2})
         if getattr(a, "needs_loss_targets", False):
             a.set_targets([2.0, 2.0, 2.0])
