@@ -207,6 +207,17 @@ def load_result(run_dir):
         return json.load(f)
 
 
+def mean_val_curve(run_dir):
+    """(step, mean validation loss over all domains) at each periodic evaluation of a run's log."""
+    return [(r["step"], float(np.mean(r["val_loss"]))) for r in read_log(run_dir) if "val_loss" in r]
+
+
+def steps_to_reach(run_dir, threshold):
+    """The first evaluated step whose mean validation loss is at or below threshold (None: never).
+    AC-ODM's headline metric: steps to reach the bandit's (ODM's) final loss."""
+    return next((step for step, loss in mean_val_curve(run_dir) if loss <= threshold), None)
+
+
 def plot_run(run_dir, out_dir):
     """PNGs of the weights over time (stacked) and the per-domain validation loss curves."""
     import matplotlib
@@ -247,6 +258,8 @@ def main(argv=None):
     parser.add_argument("runs", nargs="+", help="run folders (e.g. out/cpt-static)")
     parser.add_argument("--plot", action="store_true", help="write PNGs of weights and validation curves")
     parser.add_argument("--plot_dir", default=None, help="where PNGs go (default: RUN_DIR/plots)")
+    parser.add_argument("--reach", default=None, metavar="RUN_DIR",
+                        help="also print the steps each run needs to reach this run's final mean validation loss")
     args = parser.parse_args(argv)
     try:
         results = [(os.path.basename(os.path.normpath(r)), load_result(r)) for r in args.runs]
@@ -254,6 +267,16 @@ def main(argv=None):
             print(run_report(results[0][1]))
         else:
             print(comparison_table(results))
+        if args.reach:
+            curve = mean_val_curve(args.reach)
+            if not curve:
+                raise DataError(f"--reach {args.reach}: its log.jsonl has no validation losses; give a finished run")
+            threshold = curve[-1][1]
+            print(f"\nsteps to reach {os.path.basename(os.path.normpath(args.reach))}'s final mean validation loss "
+                  f"({threshold:.4f}):")
+            for run_dir in args.runs:
+                step = steps_to_reach(run_dir, threshold)
+                print(f"  {os.path.basename(os.path.normpath(run_dir))}: {'never' if step is None else step}")
         if args.plot:
             for run_dir in args.runs:
                 for path in plot_run(run_dir, args.plot_dir or os.path.join(run_dir, "plots")):
