@@ -188,11 +188,18 @@ def comparison_table(results):
 # ----------------------------------------------------------------------------- reading runs
 
 def read_log(run_dir):
+    """The records of a run's log.jsonl; a last line cut by a crash is skipped."""
     path = os.path.join(run_dir, "log.jsonl")
     if not os.path.exists(path):
         return []
+    records = []
     with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+        for line in f:
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                break
+    return records
 
 
 def load_result(run_dir):
@@ -203,8 +210,12 @@ def load_result(run_dir):
     if not os.path.exists(path):
         raise DataError(f"{run_dir} has no eval.json (the run did not finish); finish it with "
                         f"python train.py --resume --run_name {os.path.basename(run_dir)}")
-    with open(path) as f:
-        return json.load(f)
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as err:
+        raise DataError(f"{path} is not readable ({type(err).__name__}); rerun the evaluation with "
+                        f"python train.py --resume --run_name {os.path.basename(run_dir)}") from None
 
 
 def mean_val_curve(run_dir):

@@ -86,8 +86,14 @@ class Corpus:
         """The target task's held-out problems [{"domain", "prompt", "answer"}], or [] if the corpus has none."""
         if not self.meta.get("task"):
             return []
-        with open(os.path.join(self.path, self.meta["task"]["file"])) as f:
-            return [json.loads(line) for line in f if line.strip()]
+        path = os.path.join(self.path, self.meta["task"]["file"])
+        try:
+            with open(path) as f:
+                problems = [json.loads(line) for line in f if line.strip()]
+            return [{"domain": p["domain"], "prompt": p["prompt"], "answer": p["answer"]} for p in problems]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise DataError(f"the target task {path} is damaged ({type(e).__name__}); rebuild the corpus "
+                            "with prepare.py") from None
 
 
 # ----------------------------------------------------------------------------- weights
@@ -292,8 +298,11 @@ def average_weights_of_run(run_dir, domains):
     path = os.path.join(run_dir, "log.jsonl")
     if not os.path.exists(path):
         raise DataError(f"--weights_from {run_dir}: no log.jsonl there; give a run folder written by train.py")
-    with open(path) as f:
-        rows = [json.loads(line) for line in f if line.strip()]
+    try:
+        with open(path) as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+    except ValueError:
+        raise DataError(f"--weights_from {run_dir}: its log.jsonl is damaged; give a finished run") from None
     rows = [r for r in rows if "weights" in r]
     if not rows:
         raise DataError(f"--weights_from {run_dir}: its log has no training steps yet; finish that run first")

@@ -134,10 +134,21 @@ def parse_bool(text):
 def load_preset(path):
     if not os.path.exists(path):
         raise ConfigError(f"--config {path} does not exist; presets are in config/ (cpu.py, gpu.py)")
-    values = {k: v for k, v in runpy.run_path(path).items() if not k.startswith("_")}
+    try:
+        values = {k: v for k, v in runpy.run_path(path).items() if not k.startswith("_")}
+    except Exception as e:
+        raise ConfigError(f"--config {path} cannot be read ({type(e).__name__}: {e}); it must be plain Python "
+                          "assignments like n_layer = 4") from None
     unknown = sorted(set(values) - set(OPTIONS))
     if unknown:
         raise ConfigError(f"{path} sets unknown options {unknown}; see python train.py --help")
+    for name, value in values.items():
+        default, kind, _ = OPTIONS[name]
+        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+        ok = ok or (kind is float and isinstance(value, int) and not isinstance(value, bool))
+        ok = ok or (value is None and default is None)
+        if not ok:
+            raise ConfigError(f"{path} sets {name} = {value!r}; it must be a {kind.__name__}")
     return values
 
 
@@ -209,6 +220,15 @@ def lr_at(step, peak_lr, warmup_steps, total_steps, min_lr_ratio):
     return peak_lr * (min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def current_rss_mb():
+    """Resident memory of this process now (Linux), for the log's memory column; None elsewhere."""
+    try:
+        with open("/proc/self/statm") as f:
+            return round(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20, 1)
+    except (OSError, ValueError):
+        return None
+
+
 def json_number(x):
     return None if x is None or not math.isfinite(x) else round(float(x), 6)
 
@@ -240,9 +260,6 @@ def train(cfg, corpus, model, mixer, run_dir, phase, device, resume_state=None):
     optimizer = model.configure_optimizer(peak_lr, cfg["weight_decay"], (cfg["beta1"], cfg["beta2"]),
                                           torch.device(device).type)
     valset = evaluate.ValidationSet(corpus, cfg["block_size"], cfg["eval_windows"])
-    if cfg["batch_size"] < mixer.min_rows_per_domain * K:
-        raise ConfigError(f"mixer '{mixer.name}' keeps {mixer.min_rows_per_domain} row(s) per domain: "
-                          f"--batch_size {cfg['batch_size']} must be at least {mixer.min_rows_per_domain * K}")
     if mixer.needs_model:
         mixer.attach_model(model)
     ckpt_path, log_path = os.path.join(run_dir, "ckpt.pt"), os.path.join(run_dir, "log.jsonl")
@@ -320,7 +337,8 @@ def train(cfg, corpus, model, mixer, run_dir, phase, device, resume_state=None):
                       "train_loss": [json_number(v) for v in train_loss], "weights": [round(float(v), 6) for v in w],
                       "rows": row_count.long().tolist(), "tokens_per_domain": sampler.tokens_per_domain(),
                       "epochs_per_domain": [round(e, 4) for e in sampler.epochs_per_domain()],
-                      "tokens_per_second": round(tokens_per_step / dt, 1), "domains": corpus.domains}
+                      "tokens_per_second": round(tokens_per_step / dt, 1), "rss_mb": current_rss_mb(),
+                      "domains": corpus.domains}
             record["mixer_state"] = mixer.log()
             if step % eval_interval == 0 or step == steps or (mixer.eval_every and step % mixer.eval_every == 0):
                 run_eval(record)
@@ -367,8 +385,28 @@ def truncate_log(log_path, step):
 
 # ----------------------------------------------------------------------------- stages
 
+def read_json(path, what):
+    """A cached JSON file of ours; a damaged one is named with the way out (delete it, it is rebuilt)."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        raise DataError(f"{what} in {path} is damaged ({type(e).__name__}); delete that file and rerun: "
+                        "it is computed again") from None
+
+
 def stage(title):
     print(f"\n== {title}", flush=True)
+
+
+def check_mixer(cfg, corpus):
+    """Build the CPT mixer once before the long stages, so bad weights or a bad policy file stop the run
+    at once, and check that a batch can hold the rows the mixer forces per domain."""
+    mixer = make_mixer(cfg["mixer"], corpus, cfg)
+    need = mixer.min_rows_per_domain * len(corpus.domains)
+    if cfg["batch_size"] < need:
+        raise ConfigError(f"mixer '{mixer.name}' keeps {mixer.min_rows_per_domain} row(s) per domain: "
+                          f"--batch_size {cfg['batch_size']} must be at least {need}")
 
 
 def ensure_corpus(cfg):
@@ -416,6 +454,7 @@ def ensure_base(cfg, corpus, device):
     base_dir = os.path.join(cfg["out_dir"], f"base-{base_key(cfg, corpus)}")
     ckpt_path, eval_path = os.path.join(base_dir, "ckpt.pt"), os.path.join(base_dir, "base_eval.json")
     if os.path.exists(eval_path):
+        read_json(eval_path, "the base model's evaluation")
         print(f"reusing the base model in {base_dir}")
         return base_dir
     os.makedirs(base_dir, exist_ok=True)
@@ -453,8 +492,7 @@ def ensure_loss_targets(cfg, corpus, base_dir, device):
     targets_path = os.path.join(est_dir, "targets.json")
     if os.path.exists(targets_path):
         print(f"reusing the loss targets in {targets_path}")
-        with open(targets_path) as f:
-            return json.load(f)
+        return read_json(targets_path, "the cached loss targets")
     os.makedirs(est_dir, exist_ok=True)
     print(f"estimating per-domain target losses: {estimate_steps(cfg)} CPT steps with the initial weights "
           f"({cfg['velocity_share']:.0%} of the budget) into {est_dir}")
@@ -531,6 +569,7 @@ def main(argv=None):
         corpus = ensure_corpus(cfg)
         print(f"corpus {corpus.path}: " + ", ".join(f"{d} ({f}, {n / 1e6:.2f}M tokens)" for d, f, n in
                                                      zip(corpus.domains, corpus.fields, corpus.train_tokens)))
+        check_mixer(cfg, corpus)
         timings["corpus"] = time.time() - t0
         stage("2/4 base model")
         t0 = time.time()
@@ -543,8 +582,7 @@ def main(argv=None):
         stage("4/4 evaluation")
         t0 = time.time()
         final = evaluate.full_evaluation(model, corpus, cfg["block_size"], device, cfg["task_problems"])
-        with open(os.path.join(base_dir, "base_eval.json")) as f:
-            base = json.load(f)["eval"]
+        base = read_json(os.path.join(base_dir, "base_eval.json"), "the base model's evaluation")["eval"]
         result = {"base": base, "final": final, "summary": evaluate.summarize(base, final), "run": info,
                   "config": cfg}
         timings["evaluation"] = time.time() - t0

@@ -146,19 +146,27 @@ def test_resume_with_other_options_is_refused(tiny_args):
     assert "written with other options: lr=" in str(exit_info.value.code)
 
 
-def test_nan_loss_stops_with_step_and_domains(tiny_args, monkeypatch):
+def test_nan_loss_stops_with_step_and_domains_and_keeps_the_last_checkpoint(tiny_args, monkeypatch):
     import model as model_module
     original = model_module.GPT.forward
+    calls = {"training": 0}
 
     def poisoned(self, idx, targets=None, per_row=False):
         logits, loss = original(self, idx, targets, per_row)
-        return logits, (loss * float("nan") if per_row and self.training and self.config.n_layer == 1 else loss)
+        if per_row and self.training:
+            calls["training"] += 1
+            if calls["training"] > 7:  # the 8th training step (index 7) goes NaN
+                loss = loss * float("nan")
+        return logits, loss
 
     train.main(tiny_args + ["--run_name", "ok"])  # the base exists before the poison
     monkeypatch.setattr(model_module.GPT, "forward", poisoned)
     with pytest.raises(SystemExit) as exit_info:
         train.main(tiny_args + ["--run_name", "nan"])
-    assert "became nan at step 0" in str(exit_info.value.code) and "batch domains" in str(exit_info.value.code)
+    message = str(exit_info.value.code)
+    assert "became nan at step 7" in message and "batch domains ['prose', 'code', 'arith']" in message
+    ckpt = torch.load(os.path.join(run_dir_of(tiny_args, "nan"), "ckpt.pt"), weights_only=True)
+    assert ckpt["step"] == 5 and all(torch.isfinite(p).all() for p in ckpt["model"].values())
 
 
 def test_cpu_preset_file_matches_the_defaults():

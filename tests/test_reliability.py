@@ -1,0 +1,281 @@
+"""Reliability (DESIGN.md section 8): exact resume after a hard kill, nothing half-written, safe loading,
+bad inputs, numerical faults and long-run stability. Generic over the mixer registry."""
+
+import filecmp
+import json
+import os
+import pickle
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+import agent  # noqa: F401  (registers acodm)
+import evaluate
+import prepare
+import train
+from conftest import ROOT_DIR, TINY_MODEL, write_tiny_sources
+from mixer import MIXERS, Corpus, DataError
+from model import GPT, GPTConfig
+
+SLOW_ARGS = ["--steps", "150", "--ckpt_interval", "2", "--eval_interval", "10", "--mix_interval", "10",
+             "--log_interval", "50"]
+
+
+def final_state(run_dir):
+    ckpt = torch.load(os.path.join(run_dir, "ckpt.pt"), weights_only=True)
+    with open(os.path.join(run_dir, "eval.json")) as f:
+        return ckpt, json.load(f)["final"]["val_loss"]
+
+
+def same(a, b):
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def kill_when(path, process, rng, max_delay=0.4):
+    """SIGKILL the process at a random moment after `path` appears (or when it ends first)."""
+    while not os.path.exists(path) and process.poll() is None:
+        time.sleep(0.005)
+    time.sleep(rng.uniform(0, max_delay))
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+@pytest.mark.parametrize("mixer_name", sorted(MIXERS))
+def test_sigkill_and_resume_match_an_uninterrupted_run(tiny_args, mixer_name):
+    args = tiny_args + SLOW_ARGS + ["--mixer", mixer_name]
+    train.main(args + ["--run_name", "whole"])
+    out_dir = args[args.index("--out_dir") + 1]
+    run_dir = os.path.join(out_dir, "killed")
+    rng = random.Random(mixer_name)
+    process = subprocess.Popen([sys.executable, "train.py"] + args + ["--run_name", "killed"], cwd=ROOT_DIR,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    kill_when(os.path.join(run_dir, "ckpt.pt"), process, rng)
+    train.main(args + ["--run_name", "killed", "--resume"])
+    (whole, whole_val), (killed, killed_val) = final_state(os.path.join(out_dir, "whole")), final_state(run_dir)
+    assert same(whole["model"], killed["model"]) and same(whole["mixer"], killed["mixer"])
+    assert same(whole["sampler"], killed["sampler"]) and whole_val == killed_val
+    with open(os.path.join(run_dir, "log.jsonl")) as f:
+        assert [json.loads(line)["step"] for line in f] == list(range(151))
+
+
+def test_sigkill_during_base_pretraining_then_rerun_gives_the_same_base(tiny_args, tmp_path):
+    args = tiny_args + ["--base_steps", "300", "--ckpt_interval", "3", "--steps", "2"]
+    out_a, out_b = str(tmp_path / "a"), str(tmp_path / "b")
+    index = args.index("--out_dir") + 1
+    process = subprocess.Popen([sys.executable, "train.py"] + args[:index] + [out_a] + args[index + 1:],
+                               cwd=ROOT_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    base_ckpt = None
+    while base_ckpt is None and process.poll() is None:
+        found = [d for d in os.listdir(out_a) if d.startswith("base-")] if os.path.isdir(out_a) else []
+        base_ckpt = os.path.join(out_a, found[0], "ckpt.pt") if found else None
+        time.sleep(0.005)
+    kill_when(base_ckpt, process, random.Random(1), max_delay=0.3)
+    train.main(args[:index] + [out_a] + args[index + 1:])  # continues the interrupted base by itself
+    train.main(args[:index] + [out_b] + args[index + 1:])
+    base_dir = [d for d in os.listdir(out_a) if d.startswith("base-")][0]
+    a = torch.load(os.path.join(out_a, base_dir, "ckpt.pt"), weights_only=True)
+    b = torch.load(os.path.join(out_b, base_dir, "ckpt.pt"), weights_only=True)
+    assert a["step"] == b["step"] == 300 and same(a["model"], b["model"])
+
+
+def test_prepare_killed_midway_then_rerun_gives_the_same_corpus(tmp_path):
+    sources = write_tiny_sources(str(tmp_path / "src"))
+    command = [sys.executable, "prepare.py", "--vocab_size", "400", "--task", "arith"]
+    for name, (path, field) in sources.items():
+        command += ["--domain", f"{name}={path}", "--field", f"{name}={field}"]
+    subprocess.run(command + ["--data_dir", str(tmp_path / "clean")], cwd=ROOT_DIR, check=True,
+                   capture_output=True)
+    killed_dir = str(tmp_path / "killed")
+    process = subprocess.Popen(command + ["--data_dir", killed_dir], cwd=ROOT_DIR, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    time.sleep(random.Random(2).uniform(0.2, 0.8))
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    corpus_dir = os.path.join(killed_dir, "default")
+    if os.path.exists(corpus_dir):  # only a complete corpus may stand under its final name
+        Corpus(corpus_dir)
+        shutil.rmtree(corpus_dir)
+    subprocess.run(command + ["--data_dir", killed_dir], cwd=ROOT_DIR, check=True, capture_output=True)
+    assert os.listdir(killed_dir) == ["default"]  # the interrupted build's temp folder is gone
+    clean = os.path.join(tmp_path, "clean", "default")
+    for rel in ["tokenizer.json", "task.jsonl", "prose/train.bin", "code/val.bin", "arith/train.bin"]:
+        assert filecmp.cmp(os.path.join(clean, rel), os.path.join(corpus_dir, rel), shallow=False), rel
+
+
+class Payload:
+    """Unpickling this runs a shell command: what a malicious checkpoint would do."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_malicious_pickles_are_refused_without_running(tiny_args, tiny_corpus_dir, tmp_path):
+    marker = str(tmp_path / "pwned")
+    evil = str(tmp_path / "evil.pt")
+    torch.save({"model": Payload(marker), "model_config": {}}, evil)
+    train.main(tiny_args + ["--run_name", "victim"])
+    out_dir = tiny_args[tiny_args.index("--out_dir") + 1]
+    shutil.copy(evil, os.path.join(out_dir, "victim", "ckpt.pt"))  # a checkpoint
+    with pytest.raises(SystemExit, match="not a safe checkpoint"):
+        train.main(tiny_args + ["--run_name", "victim", "--resume"])
+    with pytest.raises(SystemExit, match="not a safe AC-ODM policy"):  # an agent file
+        train.main(tiny_args + ["--mixer", "acodm", "--acodm_load", evil, "--acodm_frozen"])
+    corpus_copy = str(tmp_path / "corpus")
+    shutil.copytree(tiny_corpus_dir, corpus_copy)
+    with open(os.path.join(corpus_copy, "tokenizer.json"), "wb") as f:  # a tokenizer
+        pickle.dump(Payload(marker), f)
+    with pytest.raises(DataError, match="cannot read tokenizer"):
+        Corpus(corpus_copy)
+    assert not os.path.exists(marker)
+
+
+def run_main(main, argv):
+    """Run a script's main in-process; return its exit message ('' when it succeeded)."""
+    try:
+        main(argv)
+    except SystemExit as e:
+        return str(e.code)
+    return ""
+
+
+# The bad-input catalogue (README "Bad inputs"): script, arguments, words the one-line error must contain.
+# {tmp} is a scratch folder holding empty/, broken_run/, bad.jsonl, notes.txt and bad_preset.py;
+# {data} is the tiny corpus' data folder; {src} holds its source texts; {train} are tiny train.py options.
+CATALOGUE = [
+    ("prepare", "--data_dir {tmp} --domain a={tmp}/missing --field a=source", "does not exist"),
+    ("prepare", "--data_dir {tmp} --domain a={tmp}/empty --field a=source", "has 0 training"),
+    ("prepare", "--data_dir {tmp} --domain a={tmp}/bad.jsonl --field a=source", "line 1 is not"),
+    ("prepare", "--data_dir {tmp} --domain a={tmp}/notes.txt --field a=source", "not .jsonl"),
+    ("prepare", "--data_dir {tmp} --domain a={tmp}/empty", "needs --field a=source"),
+    ("prepare", "--data_dir {tmp} --domain a={tmp}/empty --field a=poetry", "needs --field a=source"),
+    ("prepare", "--data_dir {tmp} --domain a={tmp}/empty --field a=source --field b=target", "unknown domains ['b']"),
+    ("prepare", "--data_dir {tmp} --field a=source", "need --domain"),
+    ("prepare", "--data_dir {tmp} --vocab_size 100 --domain a={src}/prose --field a=source", "too small"),
+    ("prepare", "--data_dir {data} --corpus tiny", "already exists"),
+    ("prepare", "--data_dir {tmp} --val_permille 0", "between 1 and 999"),
+    ("train", "{train} --corpus nothing", "does not exist"),
+    ("train", "{train} --weights poetry=1", "unknown domain 'poetry'"),
+    ("train", "{train} --weights prose=-1", "negative"),
+    ("train", "{train} --weights prose=nan", "non-finite"),
+    ("train", "{train} --weights prose=0", "sums to zero"),
+    ("train", "{train} --weights prose=1 --target_ratio 0.5", "give one of them"),
+    ("train", "{train} --lr -0.1", "positive number"),
+    ("train", "{train} --batch_size 0", "positive integer"),
+    ("train", "{train} --block_size 100000", "fewer than one window"),
+    ("train", "{train} --mixer oracle", "unknown"),
+    ("train", "{train} --resume --run_name never", "--resume but"),
+    ("train", "{train} --config {tmp}/bad_preset.py", "cannot be read"),
+    ("train", "{train} --config {tmp}/none.py", "does not exist"),
+    ("train", "{train} --acodm_frozen", "AC-ODM option"),
+    ("train", "{train} --mixer acodm --acodm_frozen", "needs a policy"),
+    ("train", "{train} --mixer acodm --acodm_load {tmp}/notes.txt", "not a safe AC-ODM policy"),
+    ("train", "{train} --mixer acodm --batch_size 2", "--batch_size 2 must be at least 3"),
+    ("train", "{train} --weights_from {tmp}/empty", "no log.jsonl"),
+    ("evaluate", "{tmp}/no_run", "not a folder"),
+    ("evaluate", "{tmp}/empty", "no eval.json"),
+    ("evaluate", "{tmp}/broken_run", "eval.json is not readable"),
+]
+
+
+@pytest.fixture(scope="module")
+def scratch(tiny_corpus_dir, tmp_path_factory):
+    tmp = str(tmp_path_factory.mktemp("bad_inputs"))
+    os.makedirs(os.path.join(tmp, "empty"))
+    os.makedirs(os.path.join(tmp, "broken_run"))
+    files = {"broken_run/eval.json": '{"base": ', "bad.jsonl": "not json\n", "notes.txt": "hello",
+             "bad_preset.py": "n_layer = = 3\n"}
+    for name, text in files.items():
+        with open(os.path.join(tmp, name), "w") as f:
+            f.write(text)
+    data = os.path.dirname(tiny_corpus_dir)
+    train_options = " ".join(TINY_MODEL) + f" --data_dir {data} --corpus tiny --out_dir {tmp}/out --base_steps 4 " \
+                                           "--steps 4 --warmup_steps 1 --base_warmup_steps 1"
+    return {"tmp": tmp, "data": data, "src": os.path.join(os.path.dirname(data), "src"), "train": train_options}
+
+
+@pytest.mark.parametrize("script,arguments,words", CATALOGUE, ids=[f"{s}: {w}" for s, _, w in CATALOGUE])
+def test_bad_input_stops_with_one_line_naming_it_and_leaves_nothing(scratch, script, arguments, words):
+    tmp = scratch["tmp"]
+    before = sorted(os.listdir(tmp))
+    main = {"prepare": prepare.main, "train": train.main, "evaluate": evaluate.main}[script]
+    with pytest.raises(SystemExit) as exit_info:
+        main(arguments.format(**scratch).split())
+    message = str(exit_info.value.code)
+    assert exit_info.value.code != 0 and message.startswith("error: ") and "\n" not in message, message
+    assert words in message, message
+    assert set(os.listdir(tmp)) - set(before) <= {"out"}  # no corpus or partial folder left behind
+    out = os.path.join(tmp, "out")
+    assert not os.path.exists(out) or all(d.startswith("base-") for d in os.listdir(out))  # only the base cache
+
+
+def extreme_stats(rng, K):
+    kind = rng.integers(6)
+    loss = {0: rng.normal(3, 1, K), 1: np.full(K, 1e30), 2: np.zeros(K), 3: np.full(K, 2.5),
+            4: rng.uniform(0, 1e6, K), 5: np.where(rng.random(K) < 0.5, 1e-30, 50.0)}[int(kind)]
+    rows = rng.integers(0, 5, K)
+    loss = np.where(rows > 0, np.abs(loss), np.nan)  # no rows: no loss
+    return {"train_loss": loss.tolist(), "rows": rows.tolist()}
+
+
+@pytest.mark.parametrize("mixer_name", sorted(MIXERS))
+def test_every_mixer_emits_finite_simplex_weights_under_random_and_extreme_statistics(tiny_corpus_dir, mixer_name):
+    corpus = Corpus(tiny_corpus_dir)
+    K = len(corpus.domains)
+    rng = np.random.default_rng(0)
+    mixer = MIXERS[mixer_name](corpus, {"steps": 300, "mix_interval": 3, "acodm_batch": 8, "seed": 0})
+    if mixer.needs_loss_targets:
+        mixer.set_targets(rng.uniform(0, 5, K).tolist())
+    model = None
+    if mixer.needs_model:
+        torch.manual_seed(0)
+        model = GPT(GPTConfig(vocab_size=corpus.tokenizer.vocab_size, block_size=8, n_layer=2, n_head=2, n_embd=16))
+        mixer.attach_model(model)
+    for step in range(300):
+        w = mixer.weights()
+        assert w.shape == (K,) and np.all(np.isfinite(w)) and np.all(w >= 0) and abs(w.sum() - 1) < 1e-9
+        stats = extreme_stats(rng, K)
+        if model is not None:  # a real backward, so the gradient reward has something to read
+            row_domain = torch.arange(K).repeat_interleave(2)
+            x = torch.randint(0, 50, (len(row_domain), 8))
+            model(x, x, per_row=True)[1].mean().backward()
+            stats["rows"], stats["row_domain"] = [2] * K, row_domain
+            stats["train_loss"] = np.nan_to_num(stats["train_loss"], nan=1.0).tolist()
+        mixer.observe_step(step, stats)
+        val = np.abs(rng.normal(3, 2, K)) * (1e6 if step % 50 == 7 else 1)
+        mixer.observe_eval(step, {"val_loss": val.tolist()})
+
+
+@pytest.mark.parametrize("mixer_name", ["bandit", "velocity"])
+def test_long_run_memory_stays_flat_and_the_log_stays_valid(tiny_corpus_dir, tmp_path, mixer_name):
+    data_dir = os.path.dirname(tiny_corpus_dir)
+    args = ["--n_layer", "1", "--n_head", "1", "--n_embd", "16", "--block_size", "16", "--batch_size", "4",
+            "--data_dir", data_dir, "--corpus", "tiny", "--out_dir", str(tmp_path), "--base_steps", "10",
+            "--steps", "20000", "--eval_interval", "2000", "--mix_interval", "1000", "--ckpt_interval", "5000",
+            "--log_interval", "5000", "--velocity_share", "0.02", "--task_problems", "5", "--mixer", mixer_name]
+    train.main(args)
+    with open(os.path.join(tmp_path, f"cpt-{mixer_name}", "log.jsonl")) as f:
+        records = [json.loads(line) for line in f]
+    steps = [r for r in records if "weights" in r]
+    assert len(steps) == 20000
+    for r in steps:
+        w = np.array(r["weights"])
+        assert np.all(np.isfinite(w)) and np.all(w >= 0) and abs(w.sum() - 1) < 1e-5
+    rss = [r["rss_mb"] for r in steps]
+    assert max(rss[2000:]) - rss[2000] < 30, f"memory grew from {rss[2000]:.0f} to {max(rss[2000:]):.0f} MB"
