@@ -186,7 +186,7 @@ def validate_config(cfg):
         raise ConfigError(f"--mixer {cfg['mixer']} is unknown; choose one of {sorted(MIXERS)}")
     given = [k for k in ("weights", "target_ratio", "weights_from") if cfg[k] not in ("", None)]
     if len(given) > 1:
-        raise ConfigError(f"--{' and --'.join(given)} all set the mixture; give one of them")
+        raise ConfigError(f"--{' and --'.join(given)} each set the mixture; give one of them")
     if not 0 < cfg["velocity_share"] < 1 or not 0 <= cfg["warmup_share"] < 1 or not 0 <= cfg["bandit_alpha"] < 1:
         raise ConfigError("--velocity_share must be in (0, 1), --warmup_share and --bandit_alpha in [0, 1)")
     if cfg["mix_interval"] <= 0:

@@ -17,21 +17,22 @@ WORDS = ("the model reads data from many domains and the mixer chooses weights f
          "training while the loss goes down slowly over time").split()
 
 
-def write_tiny_sources(root, seed=0):
-    """Two source domains (prose folder, code folder) and one target domain of Q/A problems (.jsonl)."""
+def write_tiny_sources(root, seed=0, scale=1):
+    """Two source domains (prose folder, code folder) and one target domain of Q/A problems (.jsonl);
+    `scale` multiplies the number of documents."""
     rng = random.Random(seed)
     prose, code = os.path.join(root, "prose"), os.path.join(root, "code")
     os.makedirs(prose)
     os.makedirs(code)
-    for i in range(40):
+    for i in range(40 * scale):
         with open(os.path.join(prose, f"doc{i:02d}.txt"), "w") as f:
             f.write(" ".join(rng.choice(WORDS) for _ in range(300)) + "\n")
         with open(os.path.join(code, f"mod{i:02d}.py"), "w") as f:
             f.write("".join(f"def f{j}(x):\n    return x * {rng.randint(0, 99)} + {j}\n\n" for j in range(30)))
     arith = os.path.join(root, "arith.jsonl")
     with open(arith, "w") as f:
-        for i in range(1500):
-            a, b = rng.randint(0, 30), rng.randint(0, 30)
+        for i in range(1500 * scale):
+            a, b = rng.randint(0, 30 * scale), rng.randint(0, 30 * scale)
             f.write(json.dumps({"text": f"Question: What is {a} + {b}?\nAnswer: {a + b}"}) + "\n")
     return {"prose": (prose, "source"), "code": (code, "source"), "arith": (arith, "target")}
 

@@ -63,6 +63,8 @@ def test_sigkill_and_resume_match_an_uninterrupted_run(tiny_args, mixer_name):
     process = subprocess.Popen([sys.executable, "train.py"] + args + ["--run_name", "killed"], cwd=ROOT_DIR,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     kill_when(os.path.join(run_dir, "ckpt.pt"), process, rng)
+    assert process.returncode == -signal.SIGKILL  # killed mid-run, not finished
+    assert torch.load(os.path.join(run_dir, "ckpt.pt"), weights_only=True)["step"] < 150
     train.main(args + ["--run_name", "killed", "--resume"])
     (whole, whole_val), (killed, killed_val) = final_state(os.path.join(out_dir, "whole")), final_state(run_dir)
     assert same(whole["model"], killed["model"]) and same(whole["mixer"], killed["mixer"])
@@ -93,7 +95,7 @@ def test_sigkill_during_base_pretraining_then_rerun_gives_the_same_base(tiny_arg
 
 
 def test_prepare_killed_midway_then_rerun_gives_the_same_corpus(tmp_path):
-    sources = write_tiny_sources(str(tmp_path / "src"))
+    sources = write_tiny_sources(str(tmp_path / "src"), scale=10)  # a build of about a second
     command = [sys.executable, "prepare.py", "--vocab_size", "400", "--task", "arith"]
     for name, (path, field) in sources.items():
         command += ["--domain", f"{name}={path}", "--field", f"{name}={field}"]
@@ -102,9 +104,12 @@ def test_prepare_killed_midway_then_rerun_gives_the_same_corpus(tmp_path):
     killed_dir = str(tmp_path / "killed")
     process = subprocess.Popen(command + ["--data_dir", killed_dir], cwd=ROOT_DIR, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
-    time.sleep(random.Random(2).uniform(0.2, 0.8))
+    while process.poll() is None and not (os.path.isdir(killed_dir) and os.listdir(killed_dir)):
+        time.sleep(0.002)  # the build's temp folder appears: the build is under way
+    time.sleep(random.Random(2).uniform(0, 0.3))
     process.send_signal(signal.SIGKILL)
     process.wait()
+    assert process.returncode == -signal.SIGKILL
     corpus_dir = os.path.join(killed_dir, "default")
     if os.path.exists(corpus_dir):  # only a complete corpus may stand under its final name
         Corpus(corpus_dir)
