@@ -170,31 +170,32 @@ class Sampler:
         return np.bincount(domain_of_point, minlength=len(weights))
 
     def next_windows(self, d, n):
+        """Start offsets of the next n windows of domain d, crossing into new epochs as needed."""
         starts = []
-        for _ in range(n):
+        while n > 0:
             if self.cursor[d] == self.n_windows[d]:
                 self.epoch[d] += 1
                 self.cursor[d] = 0
-            starts.append(self._order(d)[self.cursor[d]] * self.block_size)
-            self.cursor[d] += 1
-        return starts
+            take = min(n, self.n_windows[d] - self.cursor[d])
+            starts.append(self._order(d)[self.cursor[d]:self.cursor[d] + take])
+            self.cursor[d] += take
+            n -= take
+        return np.concatenate(starts) * self.block_size if starts else np.zeros(0, dtype=np.int64)
 
     def batch(self, weights, min_rows=0):
         """(x, y, row_domain): int64 tensors (B, T), (B, T) and (B,). With min_rows, every domain gets
         that many rows first and the remaining rows follow the weights."""
         K = len(weights)
         counts = min_rows + self.row_counts(weights, self.batch_size - min_rows * K)
-        T = self.block_size
-        rows, row_domain = [], []
+        offsets = np.arange(self.block_size + 1)
+        rows = []
         for d, n in enumerate(counts):
-            if n == 0:
-                continue
-            tokens = self.corpus.train[d]
-            rows += [tokens[s:s + T + 1] for s in self.next_windows(d, int(n))]
-            row_domain += [d] * int(n)
-            self.rows_seen[d] += int(n)
-        data = torch.from_numpy(np.stack(rows).astype(np.int64))
-        return data[:, :-1], data[:, 1:], torch.tensor(row_domain, dtype=torch.long)
+            if n > 0:  # one fancy-indexed read per domain, no loop over rows
+                rows.append(self.corpus.train[d][self.next_windows(d, int(n))[:, None] + offsets])
+                self.rows_seen[d] += int(n)
+        data = torch.from_numpy(np.concatenate(rows).astype(np.int64))
+        row_domain = torch.from_numpy(np.repeat(np.arange(K), counts))
+        return data[:, :-1], data[:, 1:], row_domain
 
     def tokens_per_domain(self):
         return [r * self.block_size for r in self.rows_seen]

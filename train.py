@@ -239,6 +239,28 @@ def per_domain_mean(row_loss_sum, row_count):
         return np.where(row_count > 0, row_loss_sum / np.maximum(row_count, 1), np.nan)
 
 
+def forward_backward(forward, sampler, w, min_rows, grad_accum, device):
+    """Sample grad_accum micro-batches under w; forward (per-row losses) and backward each. Returns the
+    per-domain sums of row losses and the row counts (CPU, one transfer per step) and the rows' domains."""
+    K = len(w)
+    loss_sum, row_count = torch.zeros(K, device=device), torch.zeros(K, device=device)
+    row_domains = []
+    for _ in range(grad_accum):
+        x, y, row_domain = sampler.batch(w, min_rows)
+        if torch.device(device).type == "cuda":  # pinned host memory lets the copy overlap the GPU's work
+            x, y, row_domain = x.pin_memory(), y.pin_memory(), row_domain.pin_memory()
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        row_domain_device = row_domain.to(device, non_blocking=True)
+        with autocast(device):
+            _, row_loss = forward(x, y, per_row=True)
+        (row_loss.mean() / grad_accum).backward()
+        loss_sum.index_add_(0, row_domain_device, row_loss.detach().float())
+        row_count += torch.bincount(row_domain_device, minlength=K)
+        row_domains.append(row_domain)
+    sums = torch.stack([loss_sum, row_count]).cpu()  # the step's one host-device synchronisation
+    return sums[0], sums[1], torch.cat(row_domains)
+
+
 def train(cfg, corpus, model, mixer, run_dir, phase, device, resume_state=None):
     """Run one phase ('base' or 'cpt') to completion in run_dir; returns run info (tokens, time).
 
@@ -305,17 +327,8 @@ def train(cfg, corpus, model, mixer, run_dir, phase, device, resume_state=None):
             lr = lr_at(step, peak_lr, warmup, schedule_steps, cfg["min_lr_ratio"])
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            loss_sum, row_count = torch.zeros(K), torch.zeros(K)
-            row_domains = []
-            for _ in range(cfg["grad_accum"]):
-                x, y, row_domain = sampler.batch(w, mixer.min_rows_per_domain)
-                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                with autocast(device):
-                    _, row_loss = forward(x, y, per_row=True)
-                (row_loss.mean() / cfg["grad_accum"]).backward()
-                loss_sum.index_add_(0, row_domain, row_loss.detach().float().cpu())
-                row_count += torch.bincount(row_domain, minlength=K)
-                row_domains.append(row_domain)
+            loss_sum, row_count, row_domain = forward_backward(forward, sampler, w, mixer.min_rows_per_domain,
+                                                               cfg["grad_accum"], device)
             if cfg["grad_clip"] > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
             loss = float(loss_sum.sum() / row_count.sum())
@@ -328,7 +341,7 @@ def train(cfg, corpus, model, mixer, run_dir, phase, device, resume_state=None):
             optimizer.zero_grad(set_to_none=True)
             train_loss = per_domain_mean(loss_sum.numpy(), row_count.numpy())
             mixer.observe_step(step, {"train_loss": train_loss.tolist(), "rows": row_count.long().tolist(),
-                                      "row_domain": torch.cat(row_domains)})
+                                      "row_domain": row_domain})
             step += 1
             dt = time.time() - t0
             train_seconds += dt

@@ -41,10 +41,10 @@ def test_windows_are_not_repeated_within_an_epoch_and_epochs_are_counted(corpus)
     sampler = Sampler(corpus, batch_size=4, block_size=block, seed=3)
     d = 2
     n = sampler.n_windows[d]
-    starts = sampler.next_windows(d, n)
+    starts = sampler.next_windows(d, n).tolist()
     assert sorted(starts) == [i * block for i in range(n)]  # every window exactly once
     assert sampler.epochs_per_domain()[d] == pytest.approx(1.0)
-    again = sampler.next_windows(d, n)
+    again = sampler.next_windows(d, n).tolist()
     assert sorted(again) == sorted(starts) and again != starts  # a new shuffle for epoch 2
     assert sampler.epoch[d] == 1 and sampler.epochs_per_domain()[d] == pytest.approx(2.0)
 
