@@ -1,0 +1,188 @@
+"""
+Benchmark: every number is a ratio or a rate measured side by side in this one process.
+
+    python bench.py                          # the default CPU configuration (train.py's defaults)
+    python bench.py --config config/gpu.py   # on a GPU: the GPU preset
+    python bench.py --steps 20 --rounds 3    # longer or shorter measurements
+
+Prints (a) training tokens/s of the GPT and its MFU against this device's peak (CPU: a matmul peak
+measured here; GPU: model.py's peak table); (b) for every mixer, its step time divided by the static
+mixer's, with the cost of its periodic evaluation (dbl, velocity) or reward and DDPG update (acodm)
+broken out; (c) the sampler's batch assembly rate against the model's; (d) the data preparation rate
+(MB of text per second, tokenizer encode and token file write included). Any option of train.py can be
+given (`--n_embd 192`, `--batch_size 32`, ...). Mixers run from the same initial weights on separate
+copies of the base model, interleaved in rounds, so they see the same machine state.
+"""
+
+import copy
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+import agent  # noqa: F401  (registers acodm)
+import evaluate
+import train
+from mixer import MIXERS, Sampler, make_mixer
+from model import autocast, device_peak_flops
+from prepare import code_documents, write_tokens
+
+
+def measured_cpu_peak_flops(size=1024, repeats=10):
+    """The best fp32 matmul rate of this CPU with torch's threads: an honest MFU denominator."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    for _ in range(3):
+        a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2 * size ** 3 / best
+
+
+class MixerRun:
+    """One mixer driving its own copy of the model, timed step by step with its extra costs apart."""
+
+    def __init__(self, name, cfg, corpus, model, device):
+        self.name, self.cfg, self.device = name, cfg, device
+        self.model = copy.deepcopy(model)
+        self.mixer = make_mixer(name, corpus, {**cfg, "mixer": name})
+        if self.mixer.needs_loss_targets:  # the update's cost does not depend on the targets' values
+            self.mixer.set_targets([0.0] * len(corpus.domains))
+        if self.mixer.needs_model:
+            self.mixer.attach_model(self.model)
+        self.optimizer = self.model.configure_optimizer(cfg["lr"], cfg["weight_decay"], (cfg["beta1"], cfg["beta2"]),
+                                                        torch.device(device).type)
+        self.sampler = Sampler(corpus, cfg["batch_size"], cfg["block_size"], cfg["seed"])
+        self.valset = evaluate.ValidationSet(corpus, cfg["block_size"], cfg["eval_windows"])
+        self.forward = torch.compile(self.model) if cfg["compile"] else self.model
+        self.step_seconds, self.update_seconds, self.steps = [], [], 0
+        self.mixer.observe_eval(0, {"val_loss": evaluate.domain_val_losses(self.model, self.valset, device)[0]})
+
+    def step(self):
+        sync(self.device)
+        t0 = time.perf_counter()
+        w = self.mixer.weights()
+        loss_sum, row_count, row_domain = train.forward_backward(self.forward, self.sampler, w,
+                                                                 self.mixer.min_rows_per_domain,
+                                                                 self.cfg["grad_accum"], self.device)
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg["grad_clip"])
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        t1 = time.perf_counter()
+        train_loss = train.per_domain_mean(loss_sum.numpy(), row_count.numpy())
+        self.mixer.observe_step(self.steps, {"train_loss": train_loss.tolist(), "rows": row_count.long().tolist(),
+                                             "row_domain": row_domain})
+        sync(self.device)
+        t2 = time.perf_counter()
+        self.step_seconds.append(t2 - t0)
+        self.update_seconds.append(t2 - t1)  # the mixer's own work after the backward (reward, DDPG update)
+        self.steps += 1
+        if self.mixer.eval_every and self.steps % self.mixer.eval_every == 0:  # timed apart, see below
+            val_loss = evaluate.domain_val_losses(self.model, self.valset, self.device)[0]
+            self.mixer.observe_eval(self.steps, {"val_loss": val_loss})
+
+    def eval_seconds_per_step(self):
+        """A validation pass timed directly, spread over the mixer's interval (0 when it needs none)."""
+        if not self.mixer.eval_every:
+            return 0.0
+        sync(self.device)
+        t0 = time.perf_counter()
+        evaluate.domain_val_losses(self.model, self.valset, self.device)
+        sync(self.device)
+        return (time.perf_counter() - t0) / self.mixer.eval_every
+
+
+def sync(device):
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def sampler_tokens_per_second(corpus, cfg, seconds=2.0):
+    sampler = Sampler(corpus, cfg["batch_size"], cfg["block_size"], cfg["seed"])
+    w = corpus.train_tokens / corpus.train_tokens.sum()
+    batches, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        sampler.batch(w)
+        batches += 1
+    return batches * cfg["batch_size"] * cfg["block_size"] / (time.perf_counter() - t0)
+
+
+def preparation_mb_per_second(tokenizer, megabytes=4):
+    """Encode ~4 MB of the standard library's code with the corpus tokenizer and write a token file."""
+    texts, size = [], 0
+    for _, text in code_documents(None):
+        texts.append(text)
+        size += len(text.encode("utf-8"))
+        if size >= megabytes * 1e6:
+            break
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        ids = [token for doc in tokenizer.encode_batch(texts) for token in doc + [tokenizer.eot]]
+        write_tokens(os.path.join(tmp, "bench.bin"), ids, tokenizer.vocab_size, tokenizer.fingerprint)
+        return size / 1e6 / (time.perf_counter() - t0)
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    steps, rounds = 10, 3
+    for flag in ("--steps", "--rounds"):
+        if flag in argv:
+            i = argv.index(flag)
+            value = int(argv[i + 1])
+            steps, rounds = (value, rounds) if flag == "--steps" else (steps, value)
+            del argv[i:i + 2]
+    try:
+        cfg = train.parse_config(argv)
+        train.validate_config(cfg)
+        device = cfg["device"]
+        corpus = train.ensure_corpus(cfg)
+        base_dir = train.ensure_base(cfg, corpus, device)
+        model = train.new_model(cfg, corpus, cfg["seed"], device)
+        model.load_state_dict(train.load_checkpoint(os.path.join(base_dir, "ckpt.pt"))["model"])
+    except (train.ConfigError, train.DataError, train.PrepareError, train.CheckpointError) as e:
+        sys.exit(f"error: {e}")
+    print(f"device {device}, model {model.num_params() / 1e6:.2f}M parameters (non-embedding), batch "
+          f"{cfg['batch_size']}x{cfg['grad_accum']}x{cfg['block_size']} tokens, {steps} steps x {rounds} rounds "
+          "per mixer, interleaved")
+    runs = [MixerRun(name, cfg, corpus, model, device) for name in ["static"] + sorted(set(MIXERS) - {"static"})]
+    for run in runs:  # warm-up (allocator, compile)
+        for _ in range(2):
+            run.step()
+        run.step_seconds, run.update_seconds = [], []
+    for _ in range(rounds):
+        for run in runs:
+            for _ in range(steps):
+                run.step()
+    static = runs[0]
+    static_step = float(np.median(static.step_seconds))
+    tokens_per_step = cfg["batch_size"] * cfg["grad_accum"] * cfg["block_size"]
+    model_tokens_per_second = tokens_per_step / static_step
+    peak = device_peak_flops(device) or (measured_cpu_peak_flops() if torch.device(device).type == "cpu" else None)
+    mfu = model_tokens_per_second * model.flops_per_token() / peak if peak else None
+    peak_text = f"{peak / 1e9:,.0f} GFLOP/s" if peak else "unknown"
+    print(f"\n(a) training: {model_tokens_per_second:,.0f} tokens/s, MFU {100 * mfu:.1f}% of {peak_text}"
+          if mfu else f"\n(a) training: {model_tokens_per_second:,.0f} tokens/s (no peak known for this device)")
+    print("\n(b) step time per mixer: median step (sampling, forward, backward, optimizer, the mixer's update)"
+          "\n    plus one validation pass spread over the mixer's mix_interval:")
+    print("| mixer | step ms | / static | mixer update ms/step | evaluation ms/step |")
+    print("|---|---|---|---|---|")
+    for run in runs:
+        eval_per_step = run.eval_seconds_per_step()
+        step = float(np.median(run.step_seconds)) + eval_per_step
+        update = float(np.median(run.update_seconds))
+        print(f"| {run.name} | {1000 * step:.1f} | {step / static_step:.3f} | {1000 * update:.2f} | "
+              f"{1000 * eval_per_step:.2f} |")
+    sampler_rate = sampler_tokens_per_second(corpus, cfg)
+    print(f"\n(c) sampler: {sampler_rate:,.0f} tokens/s of batches = {sampler_rate / model_tokens_per_second:.0f}x "
+          "the model's training tokens/s")
+    print(f"\n(d) data preparation: {preparation_mb_per_second(corpus.tokenizer):.1f} MB of text per second "
+          "(encode + token file write)")
+
+
+if __name__ == "__main__":
+    main()
