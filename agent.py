@@ -19,6 +19,7 @@ import os
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -174,7 +175,6 @@ class DomainGradients:
     def compute(self, row_domain, num_domains):
         """(K, P) per-domain gradients for the rows of the last step (micro-batches in order)."""
         per_layer = []
-        counts = torch.bincount(row_domain, minlength=num_domains).float()
         for layer in range(len(self.linears)):
             entries = [e for e in self.captured if e["layer"] == layer and "g" in e]
             a = torch.cat([e["a"] for e in entries]).float()  # (N, T, in)
@@ -182,9 +182,15 @@ class DomainGradients:
             per_row = torch.einsum("nto,nti->noi", g, a).flatten(1)  # (N, out*in)
             summed = torch.zeros(num_domains, per_row.size(1), device=per_row.device)
             summed.index_add_(0, row_domain.to(per_row.device), per_row)
-            per_layer.append(summed * (len(row_domain) / counts.clamp(min=1)).to(per_row.device)[:, None])
+            per_layer.append(summed)
         self.captured = []
-        return torch.cat(per_layer, dim=1)
+        summed = torch.cat(per_layer, dim=1)
+        counts = torch.bincount(row_domain, minlength=num_domains).float().to(summed.device)
+        if dist.is_initialized():  # under torchrun: the domains' rows of every process
+            dist.all_reduce(summed)
+            dist.all_reduce(counts)
+        # g_r holds 1/(this process' rows) from the loss mean, so each row's own gradient is N_local g_r^T a_r
+        return summed * (len(row_domain) / counts.clamp(min=1))[:, None]
 
     def remove(self):
         for handle in self.handles:

@@ -24,6 +24,7 @@ from collections import defaultdict
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from mixer import Corpus, DataError, eval_windows
 from model import CheckpointError, autocast
@@ -42,21 +43,25 @@ class ValidationSet:
 
 
 @torch.no_grad()
-def domain_val_losses(model, valset, device, batch_size=32):
-    """Mean validation loss and bits per byte for each domain, in the model's eval mode."""
+def domain_val_losses(model, valset, device, batch_size=32, shard=True):
+    """Mean validation loss and bits per byte for each domain, in the model's eval mode. Under torchrun
+    (shard=True) each process scores its share of the windows and the sums are all-reduced."""
     was_training = model.training
     model.eval()
-    losses, bpbs = [], []
-    for windows, n_bytes in zip(valset.windows, valset.target_bytes):
-        total = 0.0
-        for start in range(0, len(windows), batch_size):
-            chunk = windows[start:start + batch_size].to(device)
+    rank, world = (dist.get_rank(), dist.get_world_size()) if shard and dist.is_initialized() else (0, 1)
+    totals = torch.zeros(len(valset.windows), dtype=torch.float64, device=device)
+    for d, windows in enumerate(valset.windows):
+        mine = windows[rank::world]
+        for start in range(0, len(mine), batch_size):
+            chunk = mine[start:start + batch_size].to(device)
             with autocast(device):
                 _, row_loss = model(chunk[:, :-1], chunk[:, 1:], per_row=True)
-            total += row_loss.float().sum().item() * (chunk.size(1) - 1)  # row means -> token sum
-        n_tokens = windows.size(0) * (windows.size(1) - 1)
-        mean_loss = total / n_tokens
-        losses.append(mean_loss)
+            totals[d] += row_loss.double().sum() * (chunk.size(1) - 1)  # row means -> token sum
+    if world > 1:
+        dist.all_reduce(totals)
+    losses, bpbs = [], []
+    for total, windows, n_bytes in zip(totals.tolist(), valset.windows, valset.target_bytes):
+        losses.append(total / (windows.size(0) * (windows.size(1) - 1)))
         bpbs.append(total / (math.log(2) * max(n_bytes, 1)))
     model.train(was_training)
     return losses, bpbs
@@ -115,7 +120,7 @@ def task_scores(model, tokenizer, problems, device, batch_size=64):
 def full_evaluation(model, corpus, block_size, device, max_task_problems=None):
     """Every validation window of every domain, plus the target task: the numbers a run reports."""
     valset = ValidationSet(corpus, block_size, max_windows=10 ** 9)
-    losses, bpbs = domain_val_losses(model, valset, device)
+    losses, bpbs = domain_val_losses(model, valset, device, shard=False)
     problems = corpus.task()[:max_task_problems] if max_task_problems else corpus.task()
     return {"domains": corpus.domains, "fields": corpus.fields, "val_loss": losses, "val_bpb": bpbs,
             **task_scores(model, corpus.tokenizer, problems, device)}

@@ -7,6 +7,7 @@ domains with any mixer, then evaluation.
     python train.py --config config/gpu.py            # GPT-2-small-class model, bf16, compile
     python train.py --resume                          # continue the CPT run from its last checkpoint
     python train.py --help                            # every option with its default
+    torchrun --standalone --nproc_per_node=2 train.py # one process per GPU (or CPU, gloo); DDP
 
 Stages: (1) build the corpus if missing (prepare.py); (2) pre-train a base GPT on the source field at
 natural proportions, cached in out/base-<hash>/ and reused by every run with the same corpus, model and
@@ -24,9 +25,12 @@ import runpy
 import shutil
 import sys
 import time
+from contextlib import nullcontext
 
 import numpy as np
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
 
 import agent  # noqa: F401  (registers the learned mixers in MIXERS)
 import evaluate
@@ -206,6 +210,42 @@ def validate_config(cfg):
         raise ConfigError(f"--device {cfg['device']} but CUDA is not available here; use --device cpu")
 
 
+# ----------------------------------------------------------------------------- several processes (torchrun)
+# Under torchrun every process runs this same script. All processes draw the same global batch of
+# batch_size x world rows (their samplers are identical) and each trains on its own strided share;
+# rank 0's weights are broadcast every step; per-domain losses, AC-ODM's per-domain gradients and
+# validation losses are all-reduced; only rank 0 writes files and prints.
+
+def setup_distributed(cfg):
+    """Join the process group when started by torchrun (WORLD_SIZE > 1); returns (rank, world)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1
+    if cfg["device"].startswith("cuda"):
+        cfg["device"] = f"cuda:{int(os.environ['LOCAL_RANK'])}"
+        torch.cuda.set_device(cfg["device"])
+    dist.init_process_group("nccl" if cfg["device"].startswith("cuda") else "gloo")
+    return dist.get_rank(), world
+
+
+def is_main_process():
+    return not dist.is_initialized() or dist.get_rank() == 0
+
+
+def barrier():
+    if dist.is_initialized():
+        dist.barrier()
+
+
+def broadcast_weights(w, device):
+    """Rank 0 decides the weights; every process trains under exactly the same vector."""
+    if not dist.is_initialized():
+        return w
+    tensor = torch.tensor(w, dtype=torch.float64, device=device)
+    dist.broadcast(tensor, 0)
+    return tensor.cpu().numpy()
+
+
 # ----------------------------------------------------------------------------- the loop
 
 class TrainingError(Exception):
@@ -241,23 +281,29 @@ def per_domain_mean(row_loss_sum, row_count):
 
 def forward_backward(forward, sampler, w, min_rows, grad_accum, device):
     """Sample grad_accum micro-batches under w; forward (per-row losses) and backward each. Returns the
-    per-domain sums of row losses and the row counts (CPU, one transfer per step) and the rows' domains."""
+    per-domain sums of row losses and the row counts (all processes, CPU, one transfer per step) and the
+    domains of this process' rows."""
     K = len(w)
+    rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
     loss_sum, row_count = torch.zeros(K, device=device), torch.zeros(K, device=device)
     row_domains = []
-    for _ in range(grad_accum):
-        x, y, row_domain = sampler.batch(w, min_rows)
+    for micro in range(grad_accum):
+        x, y, row_domain = (t[rank::world] for t in sampler.batch(w, min_rows))  # this process' share
         if torch.device(device).type == "cuda":  # pinned host memory lets the copy overlap the GPU's work
             x, y, row_domain = x.pin_memory(), y.pin_memory(), row_domain.pin_memory()
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         row_domain_device = row_domain.to(device, non_blocking=True)
-        with autocast(device):
+        last = micro == grad_accum - 1
+        with (forward.no_sync() if isinstance(forward, DDP) and not last else nullcontext()), autocast(device):
             _, row_loss = forward(x, y, per_row=True)
-        (row_loss.mean() / grad_accum).backward()
+            (row_loss.mean() / grad_accum).backward()  # DDP averages the gradients over processes
         loss_sum.index_add_(0, row_domain_device, row_loss.detach().float())
         row_count += torch.bincount(row_domain_device, minlength=K)
         row_domains.append(row_domain)
-    sums = torch.stack([loss_sum, row_count]).cpu()  # the step's one host-device synchronisation
+    sums = torch.stack([loss_sum, row_count])
+    if dist.is_initialized():
+        dist.all_reduce(sums)
+    sums = sums.cpu()  # the step's one host-device synchronisation
     return sums[0], sums[1], torch.cat(row_domains)
 
 
@@ -278,7 +324,8 @@ def train(cfg, corpus, model, mixer, run_dir, phase, device, resume_state=None):
         steps = estimate_steps(cfg)
         eval_interval = max(1, steps // 8)
     K = len(corpus.domains)
-    sampler = Sampler(corpus, cfg["batch_size"], cfg["block_size"], seed)
+    world = dist.get_world_size() if dist.is_initialized() else 1
+    sampler = Sampler(corpus, cfg["batch_size"] * world, cfg["block_size"], seed)  # the global batch
     optimizer = model.configure_optimizer(peak_lr, cfg["weight_decay"], (cfg["beta1"], cfg["beta2"]),
                                           torch.device(device).type)
     valset = evaluate.ValidationSet(corpus, cfg["block_size"], cfg["eval_windows"])
@@ -295,13 +342,17 @@ def train(cfg, corpus, model, mixer, run_dir, phase, device, resume_state=None):
         step = resume_state["step"]
         train_seconds, wall_seconds = resume_state["train_seconds"], resume_state["wall_seconds"]
         truncate_log(log_path, step)
-    else:
+    elif is_main_process():
         open(log_path, "w").close()
     forward = torch.compile(model) if cfg["compile"] else model
-    tokens_per_step = cfg["batch_size"] * cfg["grad_accum"] * cfg["block_size"]
+    if dist.is_initialized():
+        forward = DDP(forward, device_ids=[torch.device(device).index] if device.startswith("cuda") else None)
+    tokens_per_step = cfg["batch_size"] * world * cfg["grad_accum"] * cfg["block_size"]
     peak_flops = device_peak_flops(device)
 
     def save_checkpoint():
+        if not is_main_process():
+            return
         save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                      "sampler": sampler.state_dict(), "mixer": mixer.state_dict(), "torch_rng": torch.get_rng_state(),
                      "step": step, "steps": steps, "phase": phase, "mixer_name": mixer.name, "config": cfg,
@@ -315,7 +366,7 @@ def train(cfg, corpus, model, mixer, run_dir, phase, device, resume_state=None):
         record["val_bpb"] = [json_number(v) for v in val_bpb]
         return val_loss
 
-    with open(log_path, "a") as log_file:
+    with open(log_path if is_main_process() else os.devnull, "a") as log_file:
         if step == 0:
             record = {"step": 0, "tokens": 0, "domains": corpus.domains}
             run_eval(record)
@@ -323,7 +374,7 @@ def train(cfg, corpus, model, mixer, run_dir, phase, device, resume_state=None):
         t_last, tokens_since = time.time(), 0
         while step < steps:
             t0 = time.time()
-            w = check_weights(mixer.weights(), corpus.domains, mixer.name)
+            w = check_weights(broadcast_weights(mixer.weights(), device), corpus.domains, mixer.name)
             lr = lr_at(step, peak_lr, warmup, schedule_steps, cfg["min_lr_ratio"])
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -430,8 +481,10 @@ def ensure_corpus(cfg):
         if cfg["corpus"] != "default":
             raise DataError(f"corpus {path} does not exist; build it with prepare.py --corpus {cfg['corpus']} "
                             "--domain NAME=PATH --field NAME=source|target ...")
-        print(f"building the default corpus in {path} (once)")
-        build_default_corpus(path, domain_bytes={d: n * scale for d, n in DEFAULT_DOMAIN_BYTES.items()})
+        if is_main_process():
+            print(f"building the default corpus in {path} (once)")
+            build_default_corpus(path, domain_bytes={d: n * scale for d, n in DEFAULT_DOMAIN_BYTES.items()})
+    barrier()
     corpus = Corpus(path)
     corpus.check_block_size(cfg["block_size"])
     for field in ("source", "target"):
@@ -470,7 +523,9 @@ def ensure_base(cfg, corpus, device):
         read_json(eval_path, "the base model's evaluation")
         print(f"reusing the base model in {base_dir}")
         return base_dir
-    os.makedirs(base_dir, exist_ok=True)
+    if is_main_process():
+        os.makedirs(base_dir, exist_ok=True)
+    barrier()
     model = new_model(cfg, corpus, cfg["base_seed"], device)
     print(f"pre-training a base GPT ({model.num_params() / 1e6:.2f}M parameters) on the source field "
           f"for {cfg['base_steps']} steps into {base_dir}")
@@ -482,9 +537,11 @@ def ensure_base(cfg, corpus, device):
         check_resumable(resume_state, base_cfg, corpus, ckpt_path, BASE_KEYS)
         print(f"continuing the interrupted base run from step {resume_state['step']}")
     info = train(base_cfg, corpus, model, mixer, base_dir, "base", device, resume_state)
-    print("evaluating the base model")
-    base_eval = evaluate.full_evaluation(model, corpus, cfg["block_size"], device, cfg["task_problems"])
-    write_json_atomic(eval_path, {"eval": base_eval, "run": info, "config": base_cfg})
+    if is_main_process():
+        print("evaluating the base model")
+        base_eval = evaluate.full_evaluation(model, corpus, cfg["block_size"], device, cfg["task_problems"])
+        write_json_atomic(eval_path, {"eval": base_eval, "run": info, "config": base_cfg})
+    barrier()
     return base_dir
 
 
@@ -506,13 +563,16 @@ def ensure_loss_targets(cfg, corpus, base_dir, device):
     if os.path.exists(targets_path):
         print(f"reusing the loss targets in {targets_path}")
         return read_json(targets_path, "the cached loss targets")
-    os.makedirs(est_dir, exist_ok=True)
+    if is_main_process():
+        os.makedirs(est_dir, exist_ok=True)
+    barrier()
     print(f"estimating per-domain target losses: {estimate_steps(cfg)} CPT steps with the initial weights "
           f"({cfg['velocity_share']:.0%} of the budget) into {est_dir}")
     model = new_model(cfg, corpus, cfg["seed"], device)
     model.load_state_dict(load_checkpoint(os.path.join(base_dir, "ckpt.pt"))["model"])
     est_cfg = {**cfg, "mixer": "static"}
     info = train(est_cfg, corpus, model, StaticMixer(corpus, est_cfg), est_dir, "estimate", device)
+    barrier()  # rank 0's log is complete
     points = [r for r in evaluate.read_log(est_dir) if "val_loss" in r and r["step"] > 0]
     tokens = [r["tokens"] for r in points]
     full_tokens = cfg["steps"] * cfg["batch_size"] * cfg["grad_accum"] * cfg["block_size"]
@@ -530,7 +590,9 @@ def ensure_loss_targets(cfg, corpus, base_dir, device):
               "points_val_loss": [r["val_loss"] for r in points], "full_tokens": full_tokens,
               "estimate_steps": info["steps"], "estimate_tokens": info["tokens"],
               "estimate_seconds": info["wall_seconds"]}
-    write_json_atomic(targets_path, result)
+    barrier()
+    if is_main_process():
+        write_json_atomic(targets_path, result)
     return result
 
 
@@ -554,17 +616,19 @@ def run_cpt(cfg, corpus, base_dir, device):
         check_resumable(resume_state, cfg, corpus, ckpt_path, [k for k in cfg if k not in RESUME_FREE])
         print(f"resuming {run_dir} from step {resume_state['step']}")
     else:
-        if os.path.exists(run_dir):
-            shutil.rmtree(run_dir)  # a new run of the same name replaces the old one
-        os.makedirs(run_dir)
+        if is_main_process():
+            if os.path.exists(run_dir):
+                shutil.rmtree(run_dir)  # a new run of the same name replaces the old one
+            os.makedirs(run_dir)
+        barrier()
     print(f"CPT with mixer '{mixer.name}' for {cfg['steps']} steps into {run_dir}")
     t0 = time.time()
     info = train(cfg, corpus, model, mixer, run_dir, "cpt", device, resume_state)
     info.update({"mixer": mixer.name, "base_dir": base_dir, "stage_seconds": time.time() - t0, **extra})
-    if cfg["acodm_save"]:
+    if cfg["acodm_save"] and is_main_process():
         mixer.save_policy(cfg["acodm_save"])
         print(f"wrote the AC-ODM actor and critic to {cfg['acodm_save']}")
-    return run_dir, model, info
+    return run_dir, model, mixer, info
 
 
 def main(argv=None):
@@ -573,7 +637,11 @@ def main(argv=None):
     try:
         cfg = parse_config(argv)
         validate_config(cfg)
+        rank, world = setup_distributed(cfg)
         device = cfg["device"]
+        quiet = open(os.devnull, "w") if rank else None
+        if quiet:  # one console: rank 0's
+            sys.stdout = quiet
         if torch.device(device).type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
@@ -590,10 +658,12 @@ def main(argv=None):
         timings["base"] = time.time() - t0
         stage("3/4 continual pre-training")
         t0 = time.time()
-        run_dir, model, info = run_cpt(cfg, corpus, base_dir, device)
+        run_dir, model, mixer, info = run_cpt(cfg, corpus, base_dir, device)
         timings["cpt"] = time.time() - t0
         stage("4/4 evaluation")
         t0 = time.time()
+        if not is_main_process():
+            return {"run_dir": run_dir, "model": model, "mixer": mixer}
         final = evaluate.full_evaluation(model, corpus, cfg["block_size"], device, cfg["task_problems"])
         base = read_json(os.path.join(base_dir, "base_eval.json"), "the base model's evaluation")["eval"]
         result = {"base": base, "final": final, "summary": evaluate.summarize(base, final), "run": info,
@@ -605,8 +675,12 @@ def main(argv=None):
         print(f"\nstage times: " + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items())
               + f"; total {time.time() - t_start:.0f}s; CPT {info['tokens_per_second']:,.0f} training tok/s")
         print(f"run folder: {run_dir} (python evaluate.py {run_dir} --plot)")
+        return {"run_dir": run_dir, "model": model, "mixer": mixer}
     except (ConfigError, DataError, PrepareError, CheckpointError, TrainingError) as e:
         sys.exit(f"error: {e}")
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
 
 
 if __name__ == "__main__":

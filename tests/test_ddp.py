@@ -1,0 +1,41 @@
+"""Two processes on CPU (torchrun, gloo): identical models and weights on every process, and the same
+losses as one process training on the same global batch."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+import train
+from conftest import ROOT_DIR
+
+
+def test_two_processes_match_each_other_and_the_single_process_run(tiny_args):
+    out_dir = tiny_args[tiny_args.index("--out_dir") + 1]
+    per_process = list(tiny_args)
+    per_process[per_process.index("--batch_size") + 1] = "4"  # 2 processes x 4 rows = the single run's 8
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               "tests/ddp_worker.py"] + per_process + ["--mixer", "bandit", "--run_name", "ddp"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, cwd=ROOT_DIR, capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    ranks = []
+    for rank in (0, 1):
+        with open(os.path.join(out_dir, f"rank{rank}.json")) as f:
+            ranks.append(json.load(f))
+    assert ranks[0] == ranks[1]  # same parameters bit for bit, same mixer weights
+
+    train.main(tiny_args + ["--mixer", "bandit", "--run_name", "single"])
+    logs = {}
+    for name in ("ddp", "single"):
+        with open(os.path.join(out_dir, name, "log.jsonl")) as f:
+            logs[name] = [json.loads(line) for line in f]
+    assert [r["step"] for r in logs["ddp"]] == [r["step"] for r in logs["single"]]
+    for a, b in zip(logs["ddp"], logs["single"]):
+        assert a["tokens"] == b["tokens"]
+        for key in ("train_loss", "val_loss", "weights"):
+            if key in a:
+                np.testing.assert_allclose(np.array(a[key], dtype=float), np.array(b[key], dtype=float),
+                                           rtol=1e-3, atol=1e-4, err_msg=f"step {a['step']} {key}")
