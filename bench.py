@@ -7,14 +7,15 @@ Benchmark: every number is a ratio or a rate measured side by side in this one p
 
 Prints (a) training tokens/s of the GPT and its MFU against this device's peak (CPU: a matmul peak
 measured here; GPU: model.py's peak table); (b) for every mixer, its step time divided by the static
-mixer's, with the cost of its periodic evaluation (dbl, velocity) or reward and DDPG update (acodm)
-broken out; (c) the sampler's batch assembly rate against the model's; (d) the data preparation rate
+mixer's, with its own update (reward and DDPG update for acodm) and the validation passes it adds
+(dbl, velocity: none when mix_interval is a multiple of eval_interval, as by default) broken out; (c) the sampler's batch assembly rate against the model's; (d) the data preparation rate
 (MB of text per second, tokenizer encode and token file write included). Any option of train.py can be
 given (`--n_embd 192`, `--batch_size 32`, ...). Mixers run from the same initial weights on separate
 copies of the base model, interleaved in rounds, so they see the same machine state.
 """
 
 import copy
+import math
 import os
 import sys
 import tempfile
@@ -47,8 +48,8 @@ def measured_cpu_peak_flops(size=1024, repeats=10):
 class MixerRun:
     """One mixer driving its own copy of the model, timed step by step with its extra costs apart."""
 
-    def __init__(self, name, cfg, corpus, model, device):
-        self.name, self.cfg, self.device = name, cfg, device
+    def __init__(self, label, name, cfg, corpus, model, device):
+        self.name, self.cfg, self.device = label, cfg, device
         self.model = copy.deepcopy(model)
         self.mixer = make_mixer(name, corpus, {**cfg, "mixer": name})
         if self.mixer.needs_loss_targets:  # the update's cost does not depend on the targets' values
@@ -86,15 +87,21 @@ class MixerRun:
             val_loss = evaluate.domain_val_losses(self.model, self.valset, self.device)[0]
             self.mixer.observe_eval(self.steps, {"val_loss": val_loss})
 
-    def eval_seconds_per_step(self):
-        """A validation pass timed directly, spread over the mixer's interval (0 when it needs none)."""
-        if not self.mixer.eval_every:
-            return 0.0
+    def eval_seconds(self):
+        """One validation pass (every domain's eval_windows), timed directly."""
         sync(self.device)
         t0 = time.perf_counter()
         evaluate.domain_val_losses(self.model, self.valset, self.device)
         sync(self.device)
-        return (time.perf_counter() - t0) / self.mixer.eval_every
+        return time.perf_counter() - t0
+
+    def extra_evals_per_step(self):
+        """Validation passes per step that the mixer adds to the loop's own (every eval_interval steps):
+        the steps divisible by mix_interval but not by eval_interval."""
+        if not self.mixer.eval_every:
+            return 0.0
+        mix, loop = self.mixer.eval_every, self.cfg["eval_interval"]
+        return 1 / mix - 1 / math.lcm(mix, loop)
 
 
 def sync(device):
@@ -149,7 +156,9 @@ def main(argv=None):
     print(f"device {device}, model {model.num_params() / 1e6:.2f}M parameters (non-embedding), batch "
           f"{cfg['batch_size']}x{cfg['grad_accum']}x{cfg['block_size']} tokens, {steps} steps x {rounds} rounds "
           "per mixer, interleaved")
-    runs = [MixerRun(name, cfg, corpus, model, device) for name in ["static"] + sorted(set(MIXERS) - {"static"})]
+    variants = [(name, name, {}) for name in ["static"] + sorted(set(MIXERS) - {"static"})]
+    variants.append(("acodm (frozen)", "acodm", {"acodm_untrained": True}))  # a transferred actor's cost
+    runs = [MixerRun(label, name, {**cfg, **extra}, corpus, model, device) for label, name, extra in variants]
     for run in runs:  # warm-up (allocator, compile)
         for _ in range(2):
             run.step()
@@ -167,16 +176,19 @@ def main(argv=None):
     peak_text = f"{peak / 1e9:,.0f} GFLOP/s" if peak else "unknown"
     print(f"\n(a) training: {model_tokens_per_second:,.0f} tokens/s, MFU {100 * mfu:.1f}% of {peak_text}"
           if mfu else f"\n(a) training: {model_tokens_per_second:,.0f} tokens/s (no peak known for this device)")
-    print("\n(b) step time per mixer: median step (sampling, forward, backward, optimizer, the mixer's update)"
-          "\n    plus one validation pass spread over the mixer's mix_interval:")
-    print("| mixer | step ms | / static | mixer update ms/step | evaluation ms/step |")
-    print("|---|---|---|---|---|")
+    eval_seconds = static.eval_seconds()
+    print(f"\n(b) step time per mixer: the median step (sampling, forward, backward, optimizer, the mixer's update)"
+          f"\n    plus the validation passes the mixer adds to the loop's own (one pass = {1000 * eval_seconds:.0f} ms,"
+          f"\n    which every run, static included, pays every eval_interval = {cfg['eval_interval']} steps):")
+    print("| mixer | step ms | / static | mixer update ms/step | added evaluation ms/step | evaluation ms/step if not shared |")
+    print("|---|---|---|---|---|---|")
     for run in runs:
-        eval_per_step = run.eval_seconds_per_step()
-        step = float(np.median(run.step_seconds)) + eval_per_step
+        added = eval_seconds * run.extra_evals_per_step()
+        alone = eval_seconds / run.mixer.eval_every if run.mixer.eval_every else 0.0
+        step = float(np.median(run.step_seconds)) + added
         update = float(np.median(run.update_seconds))
         print(f"| {run.name} | {1000 * step:.1f} | {step / static_step:.3f} | {1000 * update:.2f} | "
-              f"{1000 * eval_per_step:.2f} |")
+              f"{1000 * added:.2f} | {1000 * alone:.2f} |")
     sampler_rate = sampler_tokens_per_second(corpus, cfg)
     print(f"\n(c) sampler: {sampler_rate:,.0f} tokens/s of batches = {sampler_rate / model_tokens_per_second:.0f}x "
           "the model's training tokens/s")

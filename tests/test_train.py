@@ -174,3 +174,13 @@ def test_cpu_preset_file_matches_the_defaults():
     assert preset and all(train.OPTIONS[k][0] == v for k, v in preset.items())
     gpu = train.load_preset(os.path.join(ROOT, "config", "gpu.py"))
     assert gpu["n_layer"] == 12 and gpu["n_embd"] == 768
+
+
+def test_bench_runs_every_mixer_and_prints_ratios(tiny_args, capsys):
+    import bench
+    bench.main(tiny_args + ["--steps", "1", "--rounds", "1"])
+    out = capsys.readouterr().out
+    assert "(a) training:" in out and "(c) sampler:" in out and "(d) data preparation:" in out
+    for name in sorted(train.MIXERS):
+        assert f"| {name} |" in out
+    assert "| acodm (frozen) |" in out
