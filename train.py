@@ -294,8 +294,9 @@ def forward_backward(forward, sampler, w, min_rows, grad_accum, device):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         row_domain_device = row_domain.to(device, non_blocking=True)
         last = micro == grad_accum - 1
-        with (forward.no_sync() if isinstance(forward, DDP) and not last else nullcontext()), autocast(device):
-            _, row_loss = forward(x, y, per_row=True)
+        with forward.no_sync() if isinstance(forward, DDP) and not last else nullcontext():  # sync once
+            with autocast(device):
+                _, row_loss = forward(x, y, per_row=True)
             (row_loss.mean() / grad_accum).backward()  # DDP averages the gradients over processes
         loss_sum.index_add_(0, row_domain_device, row_loss.detach().float())
         row_count += torch.bincount(row_domain_device, minlength=K)
