@@ -6,7 +6,7 @@ comparison tables and plots.
     python evaluate.py out/cpt-static out/cpt-other    # one markdown table across runs
     python evaluate.py out/cpt-static --plot           # PNGs: weights over time, per-domain val loss
 
-Definitions (DESIGN.md section 7), all on fixed held-out data:
+Definitions (the README's Metrics section), all on fixed held-out data:
     L_d         mean token cross-entropy (nats) on domain d's validation windows
     bpb_d       bits per byte: summed loss / (ln 2 * UTF-8 bytes of the predicted tokens)
     S, T        mean of L_d over the source / target domains

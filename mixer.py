@@ -225,7 +225,7 @@ def eval_windows(tokens, block_size, max_windows):
 # ----------------------------------------------------------------------------- mixers
 
 class Mixer:
-    """The interface every mixer implements (DESIGN.md section 6). Weights are over corpus.domains.
+    """The interface every mixer implements. Weights are over corpus.domains.
 
     A mixer that needs more than per-domain training losses declares it, and train.py computes it only
     then, so a static run pays nothing:
@@ -457,7 +457,7 @@ class DBLMixer(LossTargetMixer):
     Every mix_interval steps, with L the per-domain validation loss and L_ref the reference loss:
         w <- (1 - c) softmax(log w + eta max(L - L_ref, 0)) + c / K       [update()]
     eta = dbl_eta = 1, c = dbl_smoothing = 1e-4. Sheared-LLaMA takes L_ref from a reference model's
-    scaling-law prediction; here L_ref is the same scaling-law target that velocity uses (DESIGN 6.3).
+    scaling-law prediction; here L_ref is the same scaling-law target that velocity uses.
     No update at step 0: the first update comes after the first interval of training."""
 
     name = "dbl"

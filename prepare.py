@@ -12,7 +12,7 @@ Layout of data/<corpus>/:
     <domain>/val.bin         then uint16 (or uint32) ids; documents end with <|endoftext|>
     task.jsonl               the target task: held-out {"domain", "prompt", "answer"} problems (maths)
 
-The default corpus (DESIGN.md section 3) is built from what the machine already has: `code` = the Python
+The default corpus is built from what the machine already has: `code` = the Python
 standard library's .py files, `docs` = its docstrings and the pydoc topics, `shell` = man pages of
 sections 1 and 8 (rendered with groff), `math_arith` / `math_algebra` = problems from DeepMind's
 `mathematics_dataset` generator. Documents are held out by key (a module path is in val for both code

@@ -1,4 +1,4 @@
-"""Reliability (DESIGN.md section 8): exact resume after a hard kill, nothing half-written, safe loading,
+"""Reliability: exact resume after a hard kill, nothing half-written, safe loading,
 bad inputs, numerical faults and long-run stability. Generic over the mixer registry."""
 
 import filecmp
