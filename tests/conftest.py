@@ -6,7 +6,9 @@ import os
 import random
 import sys
 
+import numpy as np
 import pytest
+import torch
 
 ROOT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT_DIR)
@@ -63,3 +65,26 @@ def tiny_args(tiny_corpus_dir, tmp_path):
                          "--base_steps", "12", "--steps", "10", "--eval_interval", "5", "--base_eval_interval", "6",
                          "--ckpt_interval", "5", "--log_interval", "5", "--warmup_steps", "2",
                          "--base_warmup_steps", "2", "--task_problems", "10"]
+
+
+def same(a, b):
+    """Deep equality of checkpoint contents: dicts, lists, numbers and tensors (bit for bit)."""
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+class FakeCorpus:
+    """Just what a mixer reads: K domains (the last one in the target field) with equal token counts."""
+
+    def __init__(self, K):
+        self.domains = [f"d{i}" for i in range(K)]
+        self.fields = ["source"] * (K - 1) + ["target"]
+        self.train_tokens = np.ones(K) * 1000.0
+
+    def field_indices(self, field):
+        return [i for i, f in enumerate(self.fields) if f == field]

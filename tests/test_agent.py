@@ -10,18 +10,9 @@ import torch.nn.functional as F
 
 import agent
 import train
+from conftest import FakeCorpus
 from mixer import DataError
 from model import GPT, GPTConfig, CheckpointError
-
-
-class FakeCorpus:
-    def __init__(self, K):
-        self.domains = [f"d{i}" for i in range(K)]
-        self.fields = ["source"] * (K - 1) + ["target"]
-        self.train_tokens = np.ones(K) * 1000.0
-
-    def field_indices(self, field):
-        return [i for i, f in enumerate(self.fields) if f == field]
 
 
 def tiny_gpt(n_layer=2, n_embd=32):

@@ -6,18 +6,9 @@ import math
 import numpy as np
 import pytest
 
+from conftest import FakeCorpus
 from mixer import (BanditMixer, DBLMixer, MIXERS, VelocityMixer, average_weights_of_run, fit_scaling_law,
                    predict_loss)
-
-
-class FakeCorpus:
-    def __init__(self, K, fields=None):
-        self.domains = [f"d{i}" for i in range(K)]
-        self.fields = fields or ["source"] * (K - 1) + ["target"]
-        self.train_tokens = np.ones(K) * 1000.0
-
-    def field_indices(self, field):
-        return [i for i, f in enumerate(self.fields) if f == field]
 
 
 def bandit(K, **config):

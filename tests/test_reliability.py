@@ -20,7 +20,7 @@ import agent  # noqa: F401  (registers acodm)
 import evaluate
 import prepare
 import train
-from conftest import ROOT_DIR, TINY_MODEL, write_tiny_sources
+from conftest import ROOT_DIR, TINY_MODEL, same, write_tiny_sources
 from mixer import MIXERS, Corpus, DataError
 from model import GPT, GPTConfig
 
@@ -32,16 +32,6 @@ def final_state(run_dir):
     ckpt = torch.load(os.path.join(run_dir, "ckpt.pt"), weights_only=True)
     with open(os.path.join(run_dir, "eval.json")) as f:
         return ckpt, json.load(f)["final"]["val_loss"]
-
-
-def same(a, b):
-    if isinstance(a, torch.Tensor):
-        return isinstance(b, torch.Tensor) and torch.equal(a, b)
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    return a == b
 
 
 def kill_when(path, process, rng, max_delay=0.4):

@@ -10,6 +10,7 @@ import torch
 
 import mixer as mixer_module
 import train
+from conftest import same
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -17,17 +18,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def read_log(run_dir):
     with open(os.path.join(run_dir, "log.jsonl")) as f:
         return [json.loads(line) for line in f]
-
-
-def same(a, b):
-    """Deep equality of checkpoint contents: dicts, lists, numbers and tensors (bit for bit)."""
-    if isinstance(a, torch.Tensor):
-        return isinstance(b, torch.Tensor) and torch.equal(a, b)
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    return a == b
 
 
 def run_dir_of(args, name):
