@@ -279,6 +279,29 @@ def per_domain_mean(row_loss_sum, row_count):
         return np.where(row_count > 0, row_loss_sum / np.maximum(row_count, 1), np.nan)
 
 
+def step_record(step, tokens, lr, loss, train_loss, w, row_count, sampler, tokens_per_second, corpus, mixer):
+    """One line of log.jsonl: everything a plot or a later analysis of the step needs."""
+    return {"step": step, "tokens": tokens, "lr": lr, "loss": json_number(loss),
+            "train_loss": [json_number(v) for v in train_loss], "weights": [round(float(v), 6) for v in w],
+            "rows": row_count.long().tolist(), "tokens_per_domain": sampler.tokens_per_domain(),
+            "epochs_per_domain": [round(e, 4) for e in sampler.epochs_per_domain()],
+            "tokens_per_second": round(tokens_per_second, 1), "rss_mb": current_rss_mb(),
+            "domains": corpus.domains, "mixer_state": mixer.log()}
+
+
+def console_line(phase, step, steps, loss, record, tokens_per_second, mfu, lr, w, corpus):
+    """`cpt step 50/400 | loss 3.39 | val S 4.90 T 2.29 | 10,716 tok/s | lr 3.0e-03 | w code=0.22 ...`"""
+    val = ""
+    if "val_loss" in record:
+        source = evaluate.field_mean(record["val_loss"], corpus.fields, "source")
+        target = evaluate.field_mean(record["val_loss"], corpus.fields, "target")
+        val = f" | val S {source:.3f} T {target:.3f}"
+    mfu_text = f" | mfu {100 * mfu:.1f}%" if mfu is not None else ""
+    weights = " ".join(f"{d}={v:.2f}" for d, v in zip(corpus.domains, w) if v > 0)
+    return (f"  {phase} step {step:5d}/{steps} | loss {loss:.4f}{val} | {tokens_per_second:,.0f} tok/s{mfu_text} | "
+            f"lr {lr:.2e} | w {weights}")
+
+
 def forward_backward(forward, sampler, w, min_rows, grad_accum, device):
     """Sample grad_accum micro-batches under w; forward (per-row losses) and backward each. Returns the
     per-domain sums of row losses and the row counts (all processes, CPU, one transfer per step) and the
@@ -398,27 +421,18 @@ def train(cfg, corpus, model, mixer, run_dir, phase, device, resume_state=None):
             dt = time.time() - t0
             train_seconds += dt
             tokens_since += tokens_per_step
-            record = {"step": step, "tokens": step * tokens_per_step, "lr": lr, "loss": json_number(loss),
-                      "train_loss": [json_number(v) for v in train_loss], "weights": [round(float(v), 6) for v in w],
-                      "rows": row_count.long().tolist(), "tokens_per_domain": sampler.tokens_per_domain(),
-                      "epochs_per_domain": [round(e, 4) for e in sampler.epochs_per_domain()],
-                      "tokens_per_second": round(tokens_per_step / dt, 1), "rss_mb": current_rss_mb(),
-                      "domains": corpus.domains}
-            record["mixer_state"] = mixer.log()
+            record = step_record(step, step * tokens_per_step, lr, loss, train_loss, w, row_count, sampler,
+                                 tokens_per_step / dt, corpus, mixer)
             if step % eval_interval == 0 or step == steps or (mixer.eval_every and step % mixer.eval_every == 0):
                 run_eval(record)
             log_file.write(json.dumps(record) + "\n")
             log_file.flush()
             if step % cfg["log_interval"] == 0 or step == steps:
                 now = time.time()
-                tok_s = tokens_since / (now - t_last)
-                mfu = f" | mfu {100 * tok_s * model.flops_per_token() / peak_flops:.1f}%" if peak_flops else ""
-                weights = " ".join(f"{d}={v:.2f}" for d, v in zip(corpus.domains, w) if v > 0)
-                val = (f" | val S {evaluate.field_mean(record['val_loss'], corpus.fields, 'source'):.3f} "
-                       f"T {evaluate.field_mean(record['val_loss'], corpus.fields, 'target'):.3f}"
-                       if "val_loss" in record and 'target' in corpus.fields else "")
-                print(f"  {phase} step {step:5d}/{steps} | loss {loss:.4f}{val} | {tok_s:,.0f} tok/s{mfu} | "
-                      f"lr {lr:.2e} | w {weights}", flush=True)
+                tokens_per_second = tokens_since / (now - t_last)  # wall time, evaluations included
+                mfu = tokens_per_second * model.flops_per_token() / (peak_flops * world) if peak_flops else None
+                print(console_line(phase, step, steps, loss, record, tokens_per_second, mfu, lr, w, corpus),
+                      flush=True)
                 t_last, tokens_since = now, 0
             wall_seconds += time.time() - t0
             if step % cfg["ckpt_interval"] == 0 or step == steps:
