@@ -522,6 +522,91 @@ class VelocityMixer(LossTargetMixer):
         return out
 
 
+class RandomMixer(Mixer):
+    """Random mixing schedules, the environment's exploration for the Data Mixing Agent (arXiv 2507.15640):
+    its training trajectories must cover the strategy space. Every mix_interval steps the weights move
+    to the next point of one schedule, drawn from the run's seed unless --random_schedule names it:
+        walk       Dirichlet random walk around a centre c ~ Dirichlet(1):
+                   w <- Dirichlet(kappa (lam w + (1 - lam) c)), kappa = random_concentration (50), lam = 0.7
+        fresh      w ~ Dirichlet(1), a fresh draw every interval
+        constant   one Dirichlet(1) draw for the whole run
+        ramp_up    the target field's share moves linearly from r0 to r1 > r0 over the run (r0, r1 drawn),
+        ramp_down  ... or from r1 down to r0; within a field, domains are split by tokens
+        alternate  the target share switches between r0 and r1 every interval
+    Weights keep a floor of 1e-6 so every vector lies strictly inside the simplex."""
+
+    name = "random"
+    SCHEDULES = ("walk", "fresh", "constant", "ramp_up", "ramp_down", "alternate")
+
+    def __init__(self, corpus, config):
+        super().__init__(corpus, config)
+        self.rng = np.random.Generator(np.random.PCG64(config.get("seed", 0) + 7919))
+        self.kind = config.get("random_schedule") or str(self.rng.choice(self.SCHEDULES))
+        if self.kind not in self.SCHEDULES:
+            raise DataError(f"--random_schedule {self.kind} is unknown; choose one of {list(self.SCHEDULES)}")
+        if self.kind.startswith("ramp") or self.kind == "alternate":
+            if not corpus.field_indices("target") or not corpus.field_indices("source"):
+                raise DataError(f"--random_schedule {self.kind} moves the target field's share; the corpus "
+                                "needs source and target domains")
+        self.interval = config.get("mix_interval", 50)
+        self.intervals = max(1, math.ceil(config.get("steps", 1) / self.interval))
+        self.concentration = config.get("random_concentration", 50.0)
+        self.tokens = np.asarray(corpus.train_tokens, dtype=np.float64)
+        self.target = np.array([f == "target" for f in self.fields])
+        K = len(self.domains)
+        self.centre = self.rng.dirichlet(np.ones(K))
+        self.shares = np.sort(self.rng.uniform(0.05, 0.95, 2))  # r0 < r1
+        self.t, self.k = 0, 0
+        self.w = self.point(0)
+
+    def field_split(self, target_share):
+        w = np.where(self.target, target_share * self.tokens / self.tokens[self.target].sum(),
+                     (1 - target_share) * self.tokens / self.tokens[~self.target].sum())
+        return w
+
+    def point(self, k):
+        """The schedule's weights for interval k (the walk and the draws use the mixer's own generator)."""
+        K = len(self.domains)
+        r0, r1 = self.shares
+        progress = k / max(1, self.intervals - 1)
+        if self.kind == "walk":
+            w = self.centre if k == 0 else self.rng.dirichlet(self.concentration * (0.7 * self.w + 0.3 * self.centre))
+        elif self.kind == "fresh" or (self.kind == "constant" and k == 0):
+            w = self.rng.dirichlet(np.ones(K))
+        elif self.kind == "constant":
+            w = self.w
+        elif self.kind == "ramp_up":
+            w = self.field_split(r0 + (r1 - r0) * progress)
+        elif self.kind == "ramp_down":
+            w = self.field_split(r1 - (r1 - r0) * progress)
+        else:  # alternate
+            w = self.field_split(r0 if k % 2 == 0 else r1)
+        w = np.maximum(w, 1e-6)
+        return w / w.sum()
+
+    def weights(self):
+        return self.w
+
+    def observe_step(self, step, stats):
+        self.t += 1
+        if self.t % self.interval == 0:
+            self.k += 1
+            self.w = self.point(self.k)
+
+    def state_dict(self):
+        return {"rng": self.rng.bit_generator.state, "kind": self.kind, "t": self.t, "k": self.k,
+                "w": self.w.tolist(), "centre": self.centre.tolist(), "shares": self.shares.tolist()}
+
+    def load_state_dict(self, state):
+        self.rng.bit_generator.state = state["rng"]
+        self.kind, self.t, self.k = state["kind"], state["t"], state["k"]
+        self.w, self.centre = np.array(state["w"]), np.array(state["centre"])
+        self.shares = np.array(state["shares"])
+
+    def log(self):
+        return {"schedule": self.kind, "interval": self.k}
+
+
 # ----------------------------------------------------------------------------- scaling-law fit
 
 def fit_scaling_law(tokens, losses, betas=np.geomspace(0.01, 3.0, 300)):
@@ -575,6 +660,7 @@ MIXERS = {
     "bandit": BanditMixer,
     "dbl": DBLMixer,
     "velocity": VelocityMixer,
+    "random": RandomMixer,
 }
 
 

@@ -66,6 +66,8 @@ OPTIONS = {
     "velocity_share": (0.2, float, "dbl/velocity: share of the CPT budget spent on target estimation"),
     "velocity_step_size": (1.0, float, "velocity: multiplier of V in the exponent"),
     "velocity_min_gap": (0.01, float, "velocity: floor of |L_init - L_tgt| (nats)"),
+    "random_schedule": ("", str, "random: walk, fresh, constant, ramp_up, ramp_down or alternate (default: drawn)"),
+    "random_concentration": (50.0, float, "random: Dirichlet concentration of the walk's steps"),
     "acodm_save": ("", str, "acodm: write the trained actor and critic to this file after the run"),
     "acodm_load": ("", str, "acodm: start from the actor and critic in this file (from --acodm_save)"),
     "acodm_frozen": (False, bool, "acodm: no reward, no updates, no noise (transfer a loaded actor)"),

@@ -171,3 +171,45 @@ def test_weights_from_averages_another_runs_weights(tmp_path):
     from mixer import DataError
     with pytest.raises(DataError, match="trained on domains"):
         average_weights_of_run(str(tmp_path), ["a", "c"])
+
+
+def drive_random(schedule, steps=200, seed=0, K=4):
+    from mixer import RandomMixer
+    corpus = FakeCorpus(K)
+    corpus.fields = ["source", "source", "target", "target"][:K]
+    m = RandomMixer(corpus, {"steps": steps, "mix_interval": 20, "seed": seed, "random_schedule": schedule})
+    trajectory = []
+    for step in range(steps):
+        w = m.weights()
+        assert np.all(np.isfinite(w)) and np.all(w > 0) and abs(w.sum() - 1) < 1e-9
+        trajectory.append(w.copy())
+        m.observe_step(step, {"train_loss": [1.0] * K, "rows": [1] * K})
+    return np.array(trajectory)
+
+
+@pytest.mark.parametrize("schedule", ["walk", "fresh", "constant", "ramp_up", "ramp_down", "alternate"])
+def test_random_schedules_change_every_interval_and_stay_inside_the_simplex(schedule):
+    trajectory = drive_random(schedule)
+    for k in range(10):  # 200 steps, a new point every 20
+        assert np.all(trajectory[20 * k:20 * k + 20] == trajectory[20 * k])
+        if k and schedule != "constant":
+            assert not np.array_equal(trajectory[20 * k], trajectory[20 * k - 1])
+    distinct = len({tuple(np.round(w, 9)) for w in trajectory})
+    assert distinct == {"constant": 1, "alternate": 2}.get(schedule, 10)
+    assert np.array_equal(trajectory, drive_random(schedule))  # same seed, same schedule
+    assert not np.array_equal(trajectory, drive_random(schedule, seed=1))
+    target_share = trajectory[:, 2:].sum(axis=1)
+    if schedule == "ramp_up":
+        assert np.all(np.diff(target_share) >= -1e-12) and target_share[-1] > target_share[0]
+    if schedule == "ramp_down":
+        assert np.all(np.diff(target_share) <= 1e-12) and target_share[-1] < target_share[0]
+    if schedule == "alternate":
+        assert len(set(np.round(target_share, 9))) == 2
+
+
+def test_random_schedule_is_drawn_from_the_seed_and_unknown_names_are_refused():
+    from mixer import DataError, RandomMixer
+    kinds = {RandomMixer(FakeCorpus(3), {"seed": seed, "steps": 10}).kind for seed in range(40)}
+    assert kinds == set(RandomMixer.SCHEDULES)
+    with pytest.raises(DataError, match="--random_schedule spiral is unknown"):
+        RandomMixer(FakeCorpus(3), {"random_schedule": "spiral"})
