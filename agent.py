@@ -10,10 +10,11 @@ trained on a small proxy model and then transferred, frozen, to a larger model.
     python train.py --mixer acodm --acodm_load out/acodm_actor.pt --acodm_frozen \\
                     --n_embd 192 --n_head 6 --run_name cpt-acodm-transfer                # target model
 
-Read top to bottom, as in CleanRL's ddpg_continuous_action.py: networks, buffer, the DDPG update,
-then the mixer that wires them to the training loop.
+Read top to bottom, as in CleanRL's ddpg_continuous_action.py: networks, replay buffer, the DDPG update,
+the trajectory buffer for offline agents, then the mixer that wires them to the training loop.
 """
 
+import json
 import math
 import os
 
@@ -145,6 +146,65 @@ class DDPG:
     def load_state_dict(self, state):
         for name, value in state.items():
             getattr(self, name).load_state_dict(value)
+
+
+# ----------------------------------------------------------------------------- trajectory buffer
+
+class TrajectoryBuffer:
+    """A folder of finished mixing trajectories for offline agent training, one `traj_NNNNN.npz` each.
+
+    Each file holds plain numeric arrays (actions, raw feedback, ...) plus its metadata (domains, fields,
+    config, seed) as JSON text stored in a uint8 array, so loading never needs pickle
+    (np.load(..., allow_pickle=False)). Files are written to a temp name and renamed: a crash leaves
+    either no file or a complete one, and an interrupted collection continues from `missing()`."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        os.makedirs(folder, exist_ok=True)
+        for name in os.listdir(folder):  # leftovers of a collection killed mid-write
+            if ".tmp-" in name:
+                os.remove(os.path.join(folder, name))
+
+    def path(self, index):
+        return os.path.join(self.folder, f"traj_{index:05d}.npz")
+
+    def save(self, index, arrays, meta):
+        tmp = f"{self.path(index)}.tmp-{os.getpid()}"
+        payload = {name: np.asarray(value, dtype=np.float64) for name, value in arrays.items()}
+        payload["meta_json"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+        with open(tmp, "wb") as f:
+            np.savez(f, **payload)
+        os.replace(tmp, self.path(index))
+
+    def finished(self):
+        """Indices of the complete trajectories in the folder."""
+        names = [n for n in os.listdir(self.folder) if n.startswith("traj_") and n.endswith(".npz")]
+        return sorted(int(n[5:-4]) for n in names)
+
+    def missing(self, count):
+        done = set(self.finished())
+        return [i for i in range(count) if i not in done]
+
+    def load(self, index):
+        path = self.path(index)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {name: data[name] for name in data.files}
+            meta = json.loads(arrays.pop("meta_json").tobytes().decode("utf-8"))
+        except (OSError, ValueError, KeyError) as e:
+            raise DataError(f"trajectory {path} is damaged or not a trajectory file ({type(e).__name__}); "
+                            "delete it and collect it again") from None
+        return arrays, meta
+
+
+def interval_rewards(source_score, target_score, lam=0.5):
+    """Reward of each re-weighting interval from the raw feedback at its boundaries (T + 1 values each,
+    lower is better): normalised improvements dS_k = (S_k - S_{k+1}) / S_0, dT_k likewise, and
+        r_k = mean(dS_k, dT_k) - lam |dS_k - dT_k|
+    (balanced progress on both fields; recomputed offline from the stored feedback for any lam)."""
+    S, T = np.asarray(source_score, dtype=np.float64), np.asarray(target_score, dtype=np.float64)
+    dS, dT = (S[:-1] - S[1:]) / S[0], (T[:-1] - T[1:]) / T[0]
+    return (dS + dT) / 2 - lam * np.abs(dS - dT)
 
 
 # ----------------------------------------------------------------------------- per-domain gradients

@@ -143,3 +143,35 @@ def test_cli_proxy_run_then_frozen_transfer_to_a_larger_model_and_untrained_cont
     train.main(larger + ["--mixer", "acodm", "--acodm_untrained", "--run_name", "untrained"])
     with pytest.raises(SystemExit, match="--acodm_frozen needs"):
         train.main(larger + ["--mixer", "acodm", "--acodm_frozen", "--run_name", "bad"])
+
+
+def test_trajectory_buffer_round_trip_resume_and_atomic_write(tmp_path, monkeypatch):
+    buffer = agent.TrajectoryBuffer(str(tmp_path / "trajectories"))
+    actions = np.random.default_rng(0).dirichlet(np.ones(3), size=4)
+    meta = {"domains": ["a", "b", "c"], "fields": ["source", "source", "target"], "seed": 7, "config": {"n": 25}}
+    buffer.save(0, {"actions": actions, "source_score": [3.0, 2.9, 2.95, 2.8, 2.7]}, meta)
+    arrays, loaded_meta = buffer.load(0)
+    assert loaded_meta == meta and np.array_equal(arrays["actions"], actions)
+    assert buffer.missing(3) == [1, 2]
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt  # dies while writing trajectory 1
+
+    monkeypatch.setattr(np, "savez", crash)
+    with pytest.raises(KeyboardInterrupt):
+        buffer.save(1, {"actions": actions}, meta)
+    monkeypatch.undo()
+    assert buffer.finished() == [0] and buffer.missing(3) == [1, 2]  # no half-written trajectory counts
+    reopened = agent.TrajectoryBuffer(buffer.folder)  # a restarted collection clears the temp file
+    assert sorted(os.listdir(reopened.folder)) == ["traj_00000.npz"]
+
+    np.savez(buffer.path(2), actions=np.array([{"evil": 1}], dtype=object))  # needs pickle to load
+    with pytest.raises(DataError, match="damaged or not a trajectory file"):
+        buffer.load(2)
+
+
+def test_interval_rewards_recomputed_from_raw_feedback():
+    # S: 4.0 -> 3.6 -> 3.6 (dS = 0.1, 0.0); T: 2.0 -> 1.8 -> 1.0 (dT = 0.1, 0.4)
+    rewards = agent.interval_rewards([4.0, 3.6, 3.6], [2.0, 1.8, 1.0], lam=0.5)
+    np.testing.assert_allclose(rewards, [0.1, 0.2 - 0.5 * 0.4])
+    np.testing.assert_allclose(agent.interval_rewards([4.0, 3.6, 3.6], [2.0, 1.8, 1.0], lam=0.0), [0.1, 0.2])
