@@ -481,13 +481,14 @@ def stage(title):
 
 
 def check_mixer(cfg, corpus):
-    """Build the CPT mixer once before the long stages, so bad weights or a bad policy file stop the run
-    at once, and check that a batch can hold the rows the mixer forces per domain."""
+    """Build the CPT mixer before the long stages, so bad weights or a bad policy file stop the run at
+    once, and check that a batch can hold the rows the mixer forces per domain. Returns the mixer."""
     mixer = make_mixer(cfg["mixer"], corpus, cfg)
     need = mixer.min_rows_per_domain * len(corpus.domains)
     if cfg["batch_size"] < need:
         raise ConfigError(f"mixer '{mixer.name}' keeps {mixer.min_rows_per_domain} row(s) per domain: "
                           f"--batch_size {cfg['batch_size']} must be at least {need}")
+    return mixer
 
 
 def ensure_corpus(cfg):
@@ -613,13 +614,12 @@ def ensure_loss_targets(cfg, corpus, base_dir, device):
     return result
 
 
-def run_cpt(cfg, corpus, base_dir, device):
+def run_cpt(cfg, corpus, base_dir, mixer, device):
     run_dir = os.path.join(cfg["out_dir"], cfg["run_name"])
     ckpt_path = os.path.join(run_dir, "ckpt.pt")
     base_ckpt = load_checkpoint(os.path.join(base_dir, "ckpt.pt"))
     model = new_model(cfg, corpus, cfg["seed"], device)
     model.load_state_dict(base_ckpt["model"])
-    mixer = make_mixer(cfg["mixer"], corpus, cfg)
     extra = {}
     if mixer.needs_loss_targets:
         estimate = ensure_loss_targets(cfg, corpus, base_dir, device)
@@ -667,7 +667,7 @@ def main(argv=None):
         corpus = ensure_corpus(cfg)
         print(f"corpus {corpus.path}: " + ", ".join(f"{d} ({f}, {n / 1e6:.2f}M tokens)" for d, f, n in
                                                      zip(corpus.domains, corpus.fields, corpus.train_tokens)))
-        check_mixer(cfg, corpus)
+        mixer = check_mixer(cfg, corpus)
         timings["corpus"] = time.time() - t0
         stage("2/4 base model")
         t0 = time.time()
@@ -675,7 +675,7 @@ def main(argv=None):
         timings["base"] = time.time() - t0
         stage("3/4 continual pre-training")
         t0 = time.time()
-        run_dir, model, mixer, info = run_cpt(cfg, corpus, base_dir, device)
+        run_dir, model, mixer, info = run_cpt(cfg, corpus, base_dir, mixer, device)
         timings["cpt"] = time.time() - t0
         stage("4/4 evaluation")
         t0 = time.time()
