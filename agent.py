@@ -14,9 +14,13 @@ Read top to bottom, as in CleanRL's ddpg_continuous_action.py: networks, replay 
 the trajectory buffer for offline agents, then the mixer that wires them to the training loop.
 """
 
+import argparse
+import copy
 import json
 import math
 import os
+import sys
+import time
 
 import numpy as np
 import torch
@@ -197,11 +201,25 @@ class TrajectoryBuffer:
         return arrays, meta
 
 
-def interval_rewards(source_score, target_score, lam=0.5):
+def trajectory_from_log(records, interval):
+    """A finished random-mixing run's log.jsonl records -> the trajectory's arrays: weights (T, K), the action
+    of each interval (the weights of its first step); val_loss (T+1, K) and answer_logprob (T+1,) at the
+    boundaries 0, n, 2n, ...; tokens_per_domain (K,) at the end."""
+    by_step = {r["step"]: r for r in records}
+    last = max(by_step)
+    boundaries = list(range(0, last + 1, interval))
+    return {"weights": [by_step[b + 1]["weights"] for b in boundaries[:-1]],
+            "val_loss": [by_step[b]["val_loss"] for b in boundaries],
+            "answer_logprob": [by_step[b].get("feedback_logprob", float("nan")) for b in boundaries],
+            "tokens_per_domain": by_step[last]["tokens_per_domain"]}
+
+
+def interval_rewards(source_score, target_score, lam=0.25):
     """Reward of each re-weighting interval from the raw feedback at its boundaries (T + 1 values each,
     lower is better): normalised improvements dS_k = (S_k - S_{k+1}) / S_0, dT_k likewise, and
         r_k = mean(dS_k, dT_k) - lam |dS_k - dT_k|
-    (balanced progress on both fields; recomputed offline from the stored feedback for any lam)."""
+    (balanced progress on both fields; recomputed offline from the stored feedback for any lam). lam = 0.5
+    makes r = min(dS, dT), the worse field alone; our default 0.25 weighs the worse field 3:1."""
     S, T = np.asarray(source_score, dtype=np.float64), np.asarray(target_score, dtype=np.float64)
     dS, dT = (S[:-1] - S[1:]) / S[0], (T[:-1] - T[1:]) / T[0]
     return (dS + dT) / 2 - lam * np.abs(dS - dT)
@@ -436,3 +454,435 @@ class ACODMMixer(Mixer):
 
 
 MIXERS["acodm"] = ACODMMixer
+
+
+# ----------------------------------------------------------------------------- Data Mixing Agent
+# Data Mixing Agent (arXiv 2507.15640): an agent trained offline on random mixing trajectories of a proxy
+# model, then deployed frozen. A trajectory is T re-weighting intervals of n steps from the proxy base
+# (train.py --collect N): action k = the weights of interval k; feedback at every boundary j = 0..T = the
+# per-domain validation losses and the mean answer log-prob of held-out dev problems (Corpus.dev_problems,
+# disjoint from the target task used for the final metrics).
+
+FEATURES = ["is_target", "previous share", "loss ratio", "loss change", "source score", "target score", "progress"]
+
+
+def feedback_scores(val_loss, fields, answer_logprob):
+    """Source and target scores at every boundary, normalised by the first (lower is better):
+        S_j = mean_{source d} L_{j,d} / S_0
+        T_j = (TL_j / TL_0 + A_j / A_0) / 2,  TL = mean_{target d} L_{j,d},  A = -answer log-prob
+    (T_j = TL_j / TL_0 when the corpus has no task: the log-probs are NaN)."""
+    L = np.asarray(val_loss, dtype=np.float64)
+    fields = np.asarray(fields)
+    S = L[:, fields == "source"].mean(axis=1)
+    TL = L[:, fields == "target"].mean(axis=1)
+    A = -np.asarray(answer_logprob, dtype=np.float64)
+    target = (TL / TL[0] + A / A[0]) / 2 if np.all(np.isfinite(A)) else TL / TL[0]
+    return S / S[0], target
+
+
+def boundary_tokens(val_loss, answer_logprob, actions, fields, intervals):
+    """Per-domain feature tokens of the boundaries seen so far, shape (J+1, K, len(FEATURES)).
+    Shares are K * w (1 = uniform) and losses are ratios to the first boundary, so the features mean the
+    same for any number of domains and any model size."""
+    L = np.asarray(val_loss, dtype=np.float64)
+    J1, K = L.shape
+    S, T = feedback_scores(L, fields, answer_logprob)
+    previous = np.vstack([np.full((1, K), 1.0 / K), np.asarray(actions, dtype=np.float64).reshape(-1, K)])[:J1]
+    change = np.vstack([np.zeros((1, K)), np.diff(L, axis=0)]) / L[0]
+    tokens = np.zeros((J1, K, len(FEATURES)))
+    tokens[..., 0] = np.asarray(fields) == "target"
+    tokens[..., 1] = K * previous
+    tokens[..., 2] = L / L[0]
+    tokens[..., 3] = change
+    tokens[..., 4] = S[:, None]
+    tokens[..., 5] = T[:, None]
+    tokens[..., 6] = (np.arange(J1) / intervals)[:, None]
+    return tokens
+
+
+def history_window(tokens, j, history):
+    """The agent's state at boundary j: the last `history` boundaries' tokens (H, K, F), oldest first,
+    front-padded with zeros, and the padding mask (H,) (True = no boundary there)."""
+    H, (_, K, F) = history, tokens.shape
+    window = np.zeros((H, K, F))
+    pad = np.ones(H, dtype=bool)
+    seen = tokens[max(0, j - H + 1):j + 1]
+    window[H - len(seen):], pad[H - len(seen):] = seen, False
+    return window, pad
+
+
+class HistoryEncoder(nn.Module):
+    """Two transformer layers: the first attends over each domain's own history (time axis), the second
+    across domains at the current boundary. No position or domain embeddings (only the age of a
+    boundary), so permuting the domains permutes the output and any number of domains fits."""
+
+    def __init__(self, features, width, heads, history):
+        super().__init__()
+        self.embed = nn.Linear(features, width)
+        self.age = nn.Embedding(history, width)  # age 0 = the current boundary
+
+        def layer():
+            return nn.TransformerEncoderLayer(width, heads, 2 * width, dropout=0.0, batch_first=True,
+                                              norm_first=True)
+        self.over_time, self.across_domains = layer(), layer()
+        self.norm = nn.LayerNorm(width)
+
+    def forward(self, window, pad):
+        """window (B, H, K, F), pad (B, H) -> per-domain embeddings of the current boundary (B, K, width)."""
+        B, H, K, _ = window.shape
+        age = torch.arange(H - 1, -1, -1, device=window.device)
+        x = self.embed(window) + self.age(age)[None, :, None, :]
+        x = x.permute(0, 2, 1, 3).reshape(B * K, H, -1)  # one sequence per domain
+        x = self.over_time(x, src_key_padding_mask=pad.repeat_interleave(K, dim=0))[:, -1]
+        return self.norm(self.across_domains(x.view(B, K, -1)))
+
+
+class MixingPolicy(nn.Module):
+    """The policy head: one logit per domain token, softmax over domains -> weights on the simplex."""
+
+    def __init__(self, features=len(FEATURES), width=64, heads=4, history=4):
+        super().__init__()
+        self.encoder = HistoryEncoder(features, width, heads, history)
+        self.head = nn.Linear(width, 1)
+
+    def forward(self, window, pad):
+        return F.softmax(self.head(self.encoder(window, pad)).squeeze(-1), dim=-1)
+
+
+class MixingCritic(nn.Module):
+    """The critic head Q(s, a): each domain token meets its action share, the mean over domains (any
+    number, any order) goes through an MLP. Scores several actions per state: a (B, N, K) -> (B, N)."""
+
+    def __init__(self, features=len(FEATURES), width=64, heads=4, history=4):
+        super().__init__()
+        self.encoder = HistoryEncoder(features, width, heads, history)
+        self.per_domain = mlp(width + 2, width, width)
+        self.out = mlp(width, width, 1)
+
+    def forward(self, window, pad, actions):
+        B, N, K = actions.shape
+        h = self.encoder(window, pad)[:, None].expand(B, N, K, -1)
+        share = K * actions[..., None]
+        z = self.per_domain(torch.cat([h, share, torch.log(share + 1e-6)], dim=-1)).mean(dim=2)
+        return self.out(z).squeeze(-1)
+
+
+# -- the offline dataset
+
+def load_trajectories(folder):
+    """Every finished trajectory of a collection folder as (arrays, meta); one clear error if there are
+    none or if they come from different domain lists."""
+    if not os.path.isdir(folder):
+        raise DataError(f"--trajectories {folder} does not exist; collect trajectories with "
+                        f"python train.py --collect N --trajectories {folder}")
+    buffer = TrajectoryBuffer(folder)
+    trajectories = [buffer.load(i) for i in buffer.finished()]
+    if not trajectories:
+        raise DataError(f"--trajectories {folder} holds no finished trajectory; collect some with "
+                        f"python train.py --collect N --trajectories {folder}")
+    domains = trajectories[0][1]["domains"]
+    for arrays, meta in trajectories:
+        if meta["domains"] != domains:
+            raise DataError(f"{folder} mixes trajectories over {domains} and over {meta['domains']}; keep one "
+                            "domain list per folder")
+    return trajectories
+
+
+def trajectory_return(arrays, meta, lam):
+    """The trajectory's balanced score: the sum of its interval rewards (ranks trajectories for cloning
+    and is RegMix's regression target)."""
+    S, T = feedback_scores(arrays["val_loss"], meta["fields"], arrays["answer_logprob"])
+    return float(interval_rewards(S, T, lam).sum())
+
+
+def transitions(trajectories, history, lam, bc_share):
+    """(state, action, reward, next state, done) of every interval of every trajectory, as tensors, plus
+    `cloned`: 1 for the transitions of the top bc_share of trajectories by return. Rewards are divided by
+    their RMS over the dataset (stored with the agent; the scale of r does not change the argmax)."""
+    returns = [trajectory_return(a, m, lam) for a, m in trajectories]
+    top = set(np.argsort(returns)[::-1][:max(1, round(bc_share * len(trajectories)))].tolist())
+    rows = {name: [] for name in ("window", "pad", "action", "reward", "next_window", "next_pad", "done", "cloned")}
+    for t, (arrays, meta) in enumerate(trajectories):
+        S, T = feedback_scores(arrays["val_loss"], meta["fields"], arrays["answer_logprob"])
+        rewards = interval_rewards(S, T, lam)
+        intervals = len(arrays["weights"])
+        tokens = boundary_tokens(arrays["val_loss"], arrays["answer_logprob"], arrays["weights"], meta["fields"],
+                                 intervals)
+        for k in range(intervals):
+            for prefix, j in (("", k), ("next_", k + 1)):
+                window, pad = history_window(tokens, j, history)
+                rows[prefix + "window"].append(window)
+                rows[prefix + "pad"].append(pad)
+            rows["action"].append(arrays["weights"][k])
+            rows["reward"].append(rewards[k])
+            rows["done"].append(float(k == intervals - 1))
+            rows["cloned"].append(float(t in top))
+    data = {name: torch.tensor(np.array(v), dtype=torch.bool if "pad" in name else torch.float32)
+            for name, v in rows.items()}
+    scale = float(data["reward"].pow(2).mean().sqrt().clamp_min(1e-8))
+    data["reward"] = data["reward"] / scale
+    return data, scale, returns
+
+
+# -- offline training: behaviour cloning, then conservative Q-learning
+
+def cloning_loss(policy, data, index):
+    """Cross-entropy of the behaviour weights under the policy, -sum_i a_i log pi_i, on the cloned rows."""
+    pi = policy(data["window"][index], data["pad"][index])
+    mask = data["cloned"][index]
+    ce = -(data["action"][index] * torch.log(pi + 1e-8)).sum(dim=-1)
+    return (mask * ce).sum() / mask.sum().clamp_min(1.0)
+
+
+def behaviour_cloning(policy, data, steps, batch_size, lr, generator, log):
+    """Phase 1: imitate the top trajectories' actions."""
+    optimizer = torch.optim.Adam(policy.parameters(), lr=lr)
+    cloned = torch.nonzero(data["cloned"]).squeeze(1)
+    losses = []
+    for step in range(steps):
+        index = cloned[torch.randint(len(cloned), (batch_size,), generator=generator)]
+        loss = cloning_loss(policy, data, index)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        if step % max(1, steps // 5) == 0 or step == steps - 1:
+            log(f"  bc   step {step:5d}/{steps} | imitation loss {loss.item():.4f}")
+    return losses
+
+
+def conservative_q_learning(policy, critic, data, steps, batch_size, lr, gamma, tau, alpha, bc_weight,
+                            num_samples, generator, log):
+    """Phase 2, CQL on every transition (Kumar et al. 2020, the actor-critic form):
+        y       = r + gamma (1 - done) Q_target(s', pi(s'))
+        critic  = (Q(s, a) - y)^2 + alpha (logsumexp_j Q(s, a_j) - Q(s, a)),  a_j ~ Dirichlet(1) or pi(s)
+        actor   = -Q(s, pi(s)) / mean|Q| + bc_weight * (cloning loss on the top trajectories' rows)
+    The log-sum-exp over sampled simplex actions pushes down Q off the data, so the actor cannot exploit
+    actions no trajectory tried; the cloning term (TD3+BC's normalisation) keeps it near the good ones."""
+    critic_target = _frozen_copy(critic)
+    actor_opt = torch.optim.Adam(policy.parameters(), lr=lr)
+    critic_opt = torch.optim.Adam(critic.parameters(), lr=lr)
+    K = data["action"].shape[1]
+    uniform = torch.distributions.Dirichlet(torch.ones(K))
+    history = {"td": [], "penalty": [], "actor": []}
+    for step in range(steps):
+        index = torch.randint(len(data["reward"]), (batch_size,), generator=generator)
+        s, pad, a = data["window"][index], data["pad"][index], data["action"][index]
+        with torch.no_grad():
+            next_s, next_pad = data["next_window"][index], data["next_pad"][index]
+            next_q = critic_target(next_s, next_pad, policy(next_s, next_pad)[:, None])[:, 0]
+            y = data["reward"][index] + gamma * (1 - data["done"][index]) * next_q
+            sampled = torch.cat([uniform.sample((batch_size, num_samples)), policy(s, pad)[:, None]], dim=1)
+        q_all = critic(s, pad, torch.cat([a[:, None], sampled], dim=1))
+        q_data = q_all[:, 0]
+        td = F.mse_loss(q_data, y)
+        penalty = (torch.logsumexp(q_all, dim=1) - q_data).mean()
+        critic_opt.zero_grad(set_to_none=True)
+        (td + alpha * penalty).backward()
+        critic_opt.step()
+        q_pi = critic(s, pad, policy(s, pad)[:, None])[:, 0]
+        actor_loss = -q_pi.mean() / q_pi.abs().mean().detach().clamp_min(1e-6)
+        actor_loss = actor_loss + bc_weight * cloning_loss(policy, data, index)
+        actor_opt.zero_grad(set_to_none=True)
+        actor_loss.backward()
+        actor_opt.step()
+        soft_update(critic_target, critic, tau)
+        for name, value in (("td", td), ("penalty", penalty), ("actor", actor_loss)):
+            history[name].append(value.item())
+        if step % max(1, steps // 5) == 0 or step == steps - 1:
+            log(f"  cql  step {step:5d}/{steps} | td {td.item():.4f} | conservative {penalty.item():.4f} | "
+                f"actor {actor_loss.item():.4f}")
+    return history
+
+
+def _frozen_copy(module):
+    target = copy.deepcopy(module)
+    for p in target.parameters():
+        p.requires_grad_(False)
+    return target
+
+
+# -- the agent file and its deployment
+
+AGENT_OPTIONS = {  # python agent.py --trajectories DIR --out PATH [--key value]
+    "lam": (0.25, float, "reward: r = mean(dS, dT) - lam |dS - dT| (0.5 gives min(dS, dT))"),
+    "history": (4, int, "boundaries the agent sees (the current one and the previous ones)"),
+    "width": (64, int, "transformer width"),
+    "heads": (4, int, "attention heads"),
+    "bc_share": (0.25, float, "behaviour cloning on this top share of trajectories by return"),
+    "bc_steps": (500, int, "behaviour-cloning updates"),
+    "cql_steps": (2000, int, "conservative Q-learning updates"),
+    "batch_size": (64, int, "transitions per update"),
+    "lr": (1e-3, float, "Adam learning rate (both phases)"),
+    "gamma": (0.9, float, "discount"),
+    "tau": (0.01, float, "soft update rate of the target critic"),
+    "cql_alpha": (1.0, float, "weight of the conservative penalty"),
+    "bc_weight": (1.0, float, "weight of the cloning term in the actor's loss"),
+    "cql_samples": (8, int, "Dirichlet(1) actions per state in the log-sum-exp"),
+    "seed": (0, int, "seed of initialisation and minibatches"),
+}
+
+
+def train_agent(folder, out_path, options, log=print):
+    """Load the trajectories, clone the best ones, run CQL on all, save the agent atomically."""
+    o = {name: options.get(name, default) for name, (default, _, _) in AGENT_OPTIONS.items()}
+    trajectories = load_trajectories(folder)
+    data, scale, returns = transitions(trajectories, o["history"], o["lam"], o["bc_share"])
+    meta = trajectories[0][1]
+    log(f"{len(trajectories)} trajectories over {meta['domains']}, {len(data['reward'])} transitions; returns "
+        f"{min(returns):.4f} .. {max(returns):.4f}; cloning the top {int(data['cloned'].sum())} transitions")
+    torch.manual_seed(o["seed"])
+    generator = torch.Generator().manual_seed(o["seed"])
+    net = {"features": len(FEATURES), "width": o["width"], "heads": o["heads"], "history": o["history"]}
+    policy, critic = MixingPolicy(**net), MixingCritic(**net)
+    t0 = time.time()
+    bc = behaviour_cloning(policy, data, o["bc_steps"], o["batch_size"], o["lr"], generator, log)
+    cql = conservative_q_learning(policy, critic, data, o["cql_steps"], o["batch_size"], o["lr"], o["gamma"],
+                                  o["tau"], o["cql_alpha"], o["bc_weight"], o["cql_samples"], generator, log)
+    save_atomic({"kind": "data-mixing-agent", "features": FEATURES, "net": net, "options": o,
+                 "policy": policy.state_dict(), "critic": critic.state_dict(), "reward_scale": scale,
+                 "trained_on": {"folder": folder, "trajectories": len(trajectories), "domains": meta["domains"],
+                                "fields": meta["fields"], "intervals": len(trajectories[0][0]["weights"])},
+                 "losses": {"bc": bc, **cql}, "train_seconds": time.time() - t0}, out_path)
+    log(f"wrote the agent to {out_path} ({sum(p.numel() for p in policy.parameters()) / 1e3:.0f}k policy "
+        f"parameters, {time.time() - t0:.0f} s)")
+    return policy, critic
+
+
+def load_agent(path):
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"--agent_path {path} does not exist; train one with python agent.py "
+                              "--trajectories DIR --out PATH") from None
+    except Exception as e:
+        raise CheckpointError(f"--agent_path {path} is not a safe agent file ({type(e).__name__}); train one "
+                              "with python agent.py --trajectories DIR --out PATH") from None
+    if not isinstance(saved, dict) or saved.get("kind") != "data-mixing-agent":
+        raise CheckpointError(f"--agent_path {path} is not a Data Mixing Agent file; train one with "
+                              "python agent.py --trajectories DIR --out PATH")
+    if saved["features"] != FEATURES:
+        raise CheckpointError(f"--agent_path {path} reads features {saved['features']}, this code computes "
+                              f"{FEATURES}; retrain the agent with this version of agent.py")
+    policy = MixingPolicy(**saved["net"])
+    policy.load_state_dict(saved["policy"])
+    policy.eval()
+    return policy, saved
+
+
+class AgentMixer(Mixer):
+    """The frozen Data Mixing Agent. At every boundary (step k * mix_interval, k = 0, 1, ...) it reads the
+    run's own feedback (per-domain validation losses and the dev problems' answer log-prob, the same
+    measurement as the environment's), builds the history state and sets the next interval's weights
+    w = pi(s_k). It needs no retraining for another model size or another domain list: its tokens are per
+    domain and carry the field, so the run only needs a source and a target domain."""
+
+    name = "agent"
+    needs_feedback = True
+
+    def __init__(self, corpus, config):
+        super().__init__(corpus, config)
+        if not config.get("agent_path"):
+            raise DataError("--mixer agent needs --agent_path PATH: collect trajectories with python train.py "
+                            "--collect N --trajectories DIR, then python agent.py --trajectories DIR --out PATH")
+        missing = [f for f in ("source", "target") if f not in self.fields]
+        if missing:
+            raise DataError(f"the agent {config['agent_path']} reads per-field feedback, but the run's domains "
+                            f"{self.domains} have no {' or '.join(missing)} domain; give the corpus both fields")
+        self.policy, saved = load_agent(config["agent_path"])
+        self.history = saved["net"]["history"]
+        self.interval = self.eval_every = config.get("mix_interval", 50)
+        self.intervals = max(1, math.ceil(config.get("steps", 1) / self.interval))
+        self.w = initial_weights(corpus, config)
+        self.val_loss, self.logprob, self.actions = [], [], []
+
+    def weights(self):
+        return self.w
+
+    def observe_eval(self, step, ev):
+        if step % self.interval:
+            return
+        self.val_loss.append([float(x) for x in ev["val_loss"]])
+        self.logprob.append(float(ev.get("task_logprob", float("nan"))))
+        tokens = boundary_tokens(self.val_loss, self.logprob, self.actions, self.fields, self.intervals)
+        window, pad = history_window(tokens, len(self.val_loss) - 1, self.history)
+        with torch.no_grad():
+            w = self.policy(torch.tensor(window[None], dtype=torch.float32), torch.tensor(pad[None]))[0]
+        w = np.maximum(w.double().numpy(), 1e-6)
+        self.w = w / w.sum()
+        self.actions.append(self.w.tolist())
+
+    def state_dict(self):
+        return {"w": self.w.tolist(), "val_loss": self.val_loss, "logprob": self.logprob, "actions": self.actions}
+
+    def load_state_dict(self, state):
+        self.w = np.array(state["w"])
+        self.val_loss, self.logprob, self.actions = state["val_loss"], state["logprob"], state["actions"]
+
+    def log(self):
+        return {"boundary": len(self.val_loss) - 1}
+
+
+class RegMixMixer(Mixer):
+    """RegMix-style static baseline (Liu et al. 2024): regress each proxy trajectory's return on its
+    mixture, then train with the best predicted mixture.
+        fit      y_t = b + c . m_t  (least squares), m_t = trajectory t's time-averaged weights
+        choose   w = mean of the top 100 of 20,000 candidates m ~ Dirichlet(K * natural) by predicted y
+    RegMix regresses on constant-mixture runs; our trajectories also move, so every trajectory enters with
+    its time-averaged mixture (the share of its rows per domain), which equals the mixture of a constant
+    trajectory. Averaging the top candidates, as RegMix does, keeps the choice inside the data's range."""
+
+    name = "regmix"
+
+    def __init__(self, corpus, config):
+        super().__init__(corpus, config)
+        folder = config.get("trajectories")
+        if not folder:
+            raise DataError("--mixer regmix needs --trajectories DIR (collected with python train.py --collect N "
+                            "--trajectories DIR)")
+        trajectories = load_trajectories(folder)
+        if trajectories[0][1]["domains"] != self.domains:
+            raise DataError(f"--trajectories {folder} were collected over {trajectories[0][1]['domains']}, this "
+                            f"run has {self.domains}; RegMix fits one weight per domain: collect on this corpus")
+        K = len(self.domains)
+        if len(trajectories) < K + 2:
+            raise DataError(f"--mixer regmix fits {K + 1} coefficients: {folder} needs at least {K + 2} "
+                            f"trajectories, it has {len(trajectories)}; collect more")
+        mixtures = np.array([a["weights"].mean(axis=0) for a, _ in trajectories])
+        returns = np.array([trajectory_return(a, m, AGENT_OPTIONS["lam"][0]) for a, m in trajectories])
+        X = np.hstack([np.ones((len(mixtures), 1)), mixtures])
+        self.coef = np.linalg.lstsq(X, returns, rcond=None)[0]
+        fitted = X @ self.coef
+        self.r2 = float(1 - ((returns - fitted) ** 2).sum() / max(((returns - returns.mean()) ** 2).sum(), 1e-12))
+        rng = np.random.Generator(np.random.PCG64(config.get("seed", 0)))
+        natural = corpus.train_tokens / corpus.train_tokens.sum()
+        candidates = rng.dirichlet(K * natural, size=20000)
+        best = np.argsort(candidates @ self.coef[1:])[::-1][:100]
+        self.w = check_weights(candidates[best].mean(axis=0), self.domains, self.name)
+
+    def weights(self):
+        return self.w
+
+    def log(self):
+        return {"r2": round(self.r2, 4)}
+
+
+MIXERS["agent"] = AgentMixer
+MIXERS["regmix"] = RegMixMixer
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Train the Data Mixing Agent offline on collected trajectories.")
+    parser.add_argument("--trajectories", required=True, help="folder written by python train.py --collect N")
+    parser.add_argument("--out", required=True, help="the agent file to write (e.g. out/agent.pt)")
+    for name, (default, kind, text) in AGENT_OPTIONS.items():
+        parser.add_argument(f"--{name}", type=kind, default=default, help=f"{text} (default {default})")
+    args = parser.parse_args(argv)
+    try:
+        return train_agent(args.trajectories, args.out, vars(args))
+    except (DataError, CheckpointError) as e:
+        sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    main()

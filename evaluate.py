@@ -83,7 +83,7 @@ def task_scores(model, tokenizer, problems, device, batch_size=64):
     answers = [tokenizer.encode(p["answer"]) for p in problems]
     max_new = max(len(a) for a in answers) + 2
     block = model.config.block_size
-    correct, logprobs = [0] * len(problems), [0.0] * len(problems)
+    correct = [0] * len(problems)
     by_length = defaultdict(list)  # equal-length prompts batch without padding
     for i, p in enumerate(prompts):
         by_length[len(p)].append(i)
@@ -98,6 +98,21 @@ def task_scores(model, tokenizer, problems, device, batch_size=64):
                     tokens = tokens[:tokens.index(tokenizer.eot)]
                 text = tokenizer.decode(tokens).split("\n")[0].strip()
                 correct[i] = int(text == problems[i]["answer"].strip())
+    logprobs = answer_logprobs(model, tokenizer, problems, device, batch_size)
+    model.train(was_training)
+    return {"task_accuracy": float(np.mean(correct)), "task_logprob": float(np.mean(logprobs)),
+            "task_problems": len(problems)}
+
+
+@torch.no_grad()
+def answer_logprobs(model, tokenizer, problems, device, batch_size=64):
+    """log p(answer | prompt) of each problem under teacher forcing (one forward per length group)."""
+    was_training = model.training
+    model.eval()
+    prompts = [tokenizer.encode(p["prompt"]) for p in problems]
+    answers = [tokenizer.encode(p["answer"]) for p in problems]
+    block = model.config.block_size
+    logprobs = [0.0] * len(problems)
     by_length = defaultdict(list)
     for i in range(len(problems)):
         by_length[len(prompts[i]) + len(answers[i])].append(i)
@@ -113,8 +128,7 @@ def task_scores(model, tokenizer, problems, device, batch_size=64):
             for row, i in enumerate(chunk):
                 logprobs[i] = logp[row, -len(answers[i]):].sum().item()
     model.train(was_training)
-    return {"task_accuracy": float(np.mean(correct)), "task_logprob": float(np.mean(logprobs)),
-            "task_problems": len(problems)}
+    return logprobs
 
 
 def full_evaluation(model, corpus, block_size, device, max_task_problems=None):

@@ -95,6 +95,33 @@ class Corpus:
             raise DataError(f"the target task {path} is damaged ({type(e).__name__}); rebuild the corpus "
                             "with prepare.py") from None
 
+    def dev_problems(self, count):
+        """Up to `count` problems for feedback during training, disjoint from the target task: further
+        'Question: ...\nAnswer: ...' documents of the task's domains' validation split (the task took the
+        first ones), an equal share per domain. [] if the corpus has no task."""
+        test = self.task()
+        task_domains = sorted({p["domain"] for p in test})
+        if not task_domains or count <= 0:
+            return []
+        test_prompts, problems = {p["prompt"] for p in test}, []
+        for name in task_domains:
+            ids = np.asarray(self.val[self.domains.index(name)])
+            ends = np.flatnonzero(ids == self.tokenizer.eot)
+            starts = np.concatenate([[0], ends[:-1] + 1])
+            found = []
+            for start, end in zip(starts, ends):
+                text = self.tokenizer.decode(ids[start:end].tolist())
+                if "\nAnswer: " not in text:
+                    continue
+                question, answer = text.rsplit("\nAnswer: ", 1)
+                prompt = f"{question}\nAnswer:"
+                if prompt not in test_prompts:
+                    found.append({"domain": name, "prompt": prompt, "answer": f" {answer}"})
+                if len(found) == math.ceil(count / len(task_domains)):
+                    break
+            problems += found
+        return problems[:count]
+
 
 # ----------------------------------------------------------------------------- weights
 
@@ -233,6 +260,8 @@ class Mixer:
         needs_loss_targets   train.py runs the scaling-law target estimation and calls set_targets()
         needs_model          train.py calls attach_model(model) once, before training
         min_rows_per_domain  every batch holds at least this many rows of each domain
+        needs_feedback       at every eval_every step, ev also holds "task_logprob": the mean answer
+                             log-prob of --feedback_problems dev problems (Corpus.dev_problems)
     """
 
     name = "base"
@@ -240,6 +269,7 @@ class Mixer:
     needs_loss_targets = False
     needs_model = False
     min_rows_per_domain = 0
+    needs_feedback = False
 
     def __init__(self, corpus, config):
         self.domains, self.fields = list(corpus.domains), list(corpus.fields)
@@ -536,6 +566,7 @@ class RandomMixer(Mixer):
     Weights keep a floor of 1e-6 so every vector lies strictly inside the simplex."""
 
     name = "random"
+    needs_feedback = True  # its runs are the agent's trajectories: feedback at every re-weighting
     SCHEDULES = ("walk", "fresh", "constant", "ramp_up", "ramp_down", "alternate")
 
     def __init__(self, corpus, config):
@@ -548,7 +579,7 @@ class RandomMixer(Mixer):
             if not corpus.field_indices("target") or not corpus.field_indices("source"):
                 raise DataError(f"--random_schedule {self.kind} moves the target field's share; the corpus "
                                 "needs source and target domains")
-        self.interval = config.get("mix_interval", 50)
+        self.interval = self.eval_every = config.get("mix_interval", 50)
         self.intervals = max(1, math.ceil(config.get("steps", 1) / self.interval))
         self.concentration = config.get("random_concentration", 50.0)
         self.tokens = np.asarray(corpus.train_tokens, dtype=np.float64)

@@ -16,6 +16,7 @@ base budget; (3) CPT from that base with the mixer, into out/<run_name>/ (log.js
 """
 
 import argparse
+import contextlib
 import hashlib
 import json
 import math
@@ -30,11 +31,12 @@ from contextlib import nullcontext
 import numpy as np
 import torch
 import torch.distributed as dist
+from tqdm import tqdm
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 import agent  # noqa: F401  (registers the learned mixers in MIXERS)
 import evaluate
-from mixer import (Corpus, DataError, Sampler, StaticMixer, check_weights, fit_scaling_law, make_mixer,
+from mixer import (Corpus, DataError, RandomMixer, Sampler, StaticMixer, check_weights, fit_scaling_law, make_mixer,
                    predict_loss, MIXERS)
 from model import (GPT, GPTConfig, CheckpointError, autocast, device_peak_flops, load_checkpoint,
                    model_config_dict, save_atomic)
@@ -82,6 +84,9 @@ OPTIONS = {
     "acodm_buffer": (10000, int, "acodm: replay buffer capacity"),
     "acodm_actor_lr": (1e-4, float, "acodm: actor learning rate"),
     "acodm_critic_lr": (1e-3, float, "acodm: critic learning rate"),
+    "agent_path": ("", str, "agent: the trained Data Mixing Agent (python agent.py --trajectories DIR --out PATH)"),
+    "trajectories": ("", str, "regmix / --collect: folder of random-mixing trajectories"),
+    "collect": (0, int, "collect this many random-mixing trajectories (T = steps / mix_interval) and stop"),
     # model
     "n_layer": (4, int, "transformer blocks"),
     "n_head": (4, int, "attention heads"),
@@ -111,6 +116,7 @@ OPTIONS = {
     "base_eval_interval": (250, int, "base steps between per-domain validation evaluations"),
     "eval_windows": (32, int, "validation windows per domain at each periodic evaluation"),
     "task_problems": (200, int, "target-task problems scored at the end (0: all)"),
+    "feedback_problems": (64, int, "random/agent: held-out dev problems whose answer log-prob is feedback"),
     "log_interval": (50, int, "steps between console lines (log.jsonl gets every step)"),
     "ckpt_interval": (100, int, "steps between checkpoints (and one at the end)"),
     "resume": (False, bool, "continue the CPT run in out_dir/run_name from its checkpoint"),
@@ -181,7 +187,8 @@ def validate_config(cfg):
     for key in ("lr", "base_lr"):
         if not (cfg[key] > 0 and math.isfinite(cfg[key])):
             raise ConfigError(f"--{key} {cfg[key]} must be a positive number")
-    for key in ("base_warmup_steps", "warmup_steps", "weight_decay", "grad_clip", "task_problems"):
+    for key in ("base_warmup_steps", "warmup_steps", "weight_decay", "grad_clip", "task_problems",
+                "feedback_problems", "collect"):
         if cfg[key] < 0:
             raise ConfigError(f"--{key} {cfg[key]} must not be negative")
     if not 0 <= cfg["dropout"] < 1 or not 0 <= cfg["min_lr_ratio"] <= 1:
@@ -204,6 +211,11 @@ def validate_config(cfg):
         raise ConfigError("--acodm_frozen needs a policy: --acodm_load PATH (from --acodm_save) or --acodm_untrained")
     if cfg["acodm_load"] and cfg["acodm_untrained"]:
         raise ConfigError("--acodm_load and --acodm_untrained contradict each other; give one of them")
+    if cfg["collect"] and not cfg["trajectories"]:
+        raise ConfigError("--collect N needs --trajectories DIR, the folder that keeps the trajectories")
+    if cfg["collect"] and cfg["steps"] % cfg["mix_interval"]:
+        raise ConfigError(f"--collect: --steps {cfg['steps']} must be a multiple of --mix_interval "
+                          f"{cfg['mix_interval']} (a trajectory is whole intervals)")
     if not cfg["run_name"]:
         cfg["run_name"] = f"cpt-{cfg['mixer']}"
     if cfg["device"] == "auto":
@@ -355,6 +367,7 @@ def train(cfg, corpus, model, mixer, run_dir, phase, device, resume_state=None):
     optimizer = model.configure_optimizer(peak_lr, cfg["weight_decay"], (cfg["beta1"], cfg["beta2"]),
                                           torch.device(device).type)
     valset = evaluate.ValidationSet(corpus, cfg["block_size"], cfg["eval_windows"])
+    feedback_set = corpus.dev_problems(cfg["feedback_problems"]) if mixer.needs_feedback else []
     if mixer.needs_model:
         mixer.attach_model(model)
     ckpt_path, log_path = os.path.join(run_dir, "ckpt.pt"), os.path.join(run_dir, "log.jsonl")
@@ -387,7 +400,11 @@ def train(cfg, corpus, model, mixer, run_dir, phase, device, resume_state=None):
 
     def run_eval(record):
         val_loss, val_bpb = evaluate.domain_val_losses(model, valset, device)
-        mixer.observe_eval(step, {"val_loss": val_loss, "val_bpb": val_bpb})
+        ev = {"val_loss": val_loss, "val_bpb": val_bpb}
+        if feedback_set and step % mixer.eval_every == 0:  # the agent's environment: answer log-prob too
+            logprob = float(np.mean(evaluate.answer_logprobs(model, corpus.tokenizer, feedback_set, device)))
+            ev["task_logprob"] = record["feedback_logprob"] = logprob
+        mixer.observe_eval(step, ev)
         record["val_loss"] = [json_number(v) for v in val_loss]
         record["val_bpb"] = [json_number(v) for v in val_bpb]
         return val_loss
@@ -648,6 +665,32 @@ def run_cpt(cfg, corpus, base_dir, mixer, device):
     return run_dir, model, mixer, info
 
 
+def collect_trajectories(cfg, corpus, base_dir, device):
+    """The Data Mixing Agent's environment: --collect N CPT runs of the random mixer from the base, each
+    T = steps / mix_interval intervals with feedback at every boundary (seed = --seed + index, schedules
+    taken in turn unless --random_schedule names one). Each finished run becomes one file of the
+    trajectory buffer, then its run folder is deleted; a rerun collects only the missing indices."""
+    folder = cfg["trajectories"]
+    buffer = agent.TrajectoryBuffer(folder)
+    missing = buffer.missing(cfg["collect"])
+    print(f"{cfg['collect'] - len(missing)} of {cfg['collect']} trajectories already in {folder}")
+    for index in tqdm(missing, desc="trajectories", initial=cfg["collect"] - len(missing), total=cfg["collect"],
+                      unit="traj", file=sys.stdout, dynamic_ncols=True):
+        schedule = cfg["random_schedule"] or RandomMixer.SCHEDULES[index % len(RandomMixer.SCHEDULES)]
+        run_cfg = {**cfg, "mixer": "random", "random_schedule": schedule, "seed": cfg["seed"] + index,
+                   "run_name": os.path.join(os.path.abspath(folder), f"run-{index:05d}"), "resume": False,
+                   "eval_interval": cfg["mix_interval"], "ckpt_interval": cfg["steps"], "log_interval": cfg["steps"]}
+        with contextlib.redirect_stdout(open(os.devnull, "w")):  # one progress bar, not every run's lines
+            run_dir, _, mixer, info = run_cpt(run_cfg, corpus, base_dir, make_mixer("random", corpus, run_cfg), device)
+        arrays = agent.trajectory_from_log(evaluate.read_log(run_dir), cfg["mix_interval"])
+        buffer.save(index, arrays, {"domains": corpus.domains, "fields": corpus.fields, "schedule": schedule,
+                                    "seed": run_cfg["seed"], "interval": cfg["mix_interval"], "base_dir": base_dir,
+                                    "wall_seconds": info["wall_seconds"], "config": run_cfg})
+        shutil.rmtree(run_dir)
+    seconds = sum(buffer.load(i)[1]["wall_seconds"] for i in buffer.finished())
+    print(f"{len(buffer.finished())} trajectories in {folder} ({seconds:.0f} s of CPT in all)")
+
+
 def main(argv=None):
     t_start = time.time()
     timings = {}
@@ -673,6 +716,10 @@ def main(argv=None):
         t0 = time.time()
         base_dir = ensure_base(cfg, corpus, device)
         timings["base"] = time.time() - t0
+        if cfg["collect"]:
+            stage("3/3 trajectories of the random mixer")
+            collect_trajectories(cfg, corpus, base_dir, device)
+            return {"trajectories": cfg["trajectories"]}
         stage("3/4 continual pre-training")
         t0 = time.time()
         run_dir, model, mixer, info = run_cpt(cfg, corpus, base_dir, mixer, device)

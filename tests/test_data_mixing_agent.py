@@ -1,0 +1,144 @@
+"""The Data Mixing Agent: permutation invariance and any domain count, behaviour cloning, CQL on a toy
+offline dataset with a known best action, RegMix's fit, and the CLI pipeline collect -> train -> deploy."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+import agent
+import train
+from mixer import DataError
+
+
+def random_state(B, H, K, seed):
+    g = torch.Generator().manual_seed(seed)
+    window = torch.randn(B, H, K, len(agent.FEATURES), generator=g)
+    pad = torch.zeros(B, H, dtype=torch.bool)
+    pad[:, 0] = True  # one missing boundary: the padding path is exercised too
+    return window, pad
+
+
+@pytest.mark.parametrize("K", [2, 5, 9])
+def test_policy_is_a_distribution_for_any_domain_count_and_permutation_equivariant(K):
+    torch.manual_seed(0)
+    policy, critic = agent.MixingPolicy(history=3), agent.MixingCritic(history=3)
+    window, pad = random_state(4, 3, K, seed=K)
+    w = policy(window, pad)
+    assert w.shape == (4, K) and torch.all(w > 0) and torch.allclose(w.sum(-1), torch.ones(4))
+    perm = torch.randperm(K, generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(policy(window[:, :, perm], pad), w[:, perm], atol=1e-5)
+    actions = torch.distributions.Dirichlet(torch.ones(K)).sample((4, 6))
+    q = critic(window, pad, actions)
+    assert q.shape == (4, 6)
+    assert torch.allclose(critic(window[:, :, perm], pad, actions[..., perm]), q, atol=1e-5)
+
+
+def toy_dataset(N, K, seed, best=2):
+    """One-interval episodes from random states; the behaviour actions are Dirichlet(1) draws (mean 1/K
+    on every domain) and reward = the action's weight on domain `best`."""
+    window, pad = random_state(N, 2, K, seed)
+    window[..., 0] = 0.0
+    window[:, :, best, 0] = 1.0  # the agent tells domains apart only by their features: mark `best` a target
+    action = torch.distributions.Dirichlet(torch.ones(K)).sample((N,))
+    return {"window": window, "pad": pad, "action": action, "reward": action[:, best],
+            "next_window": window, "next_pad": pad, "done": torch.ones(N), "cloned": torch.ones(N)}
+
+
+def test_behaviour_cloning_reduces_the_imitation_loss():
+    torch.manual_seed(0)
+    K = 4
+    data = toy_dataset(256, K, seed=0, best=0)
+    target = torch.tensor([0.7, 0.1, 0.1, 0.1])
+    data["action"] = target.expand(256, K).clone()  # every good trajectory did the same thing
+    policy = agent.MixingPolicy(history=2)
+    losses = agent.behaviour_cloning(policy, data, steps=150, batch_size=32, lr=3e-3,
+                                     generator=torch.Generator().manual_seed(0), log=lambda *a: None)
+    assert losses[-1] < losses[0] - 0.1
+    w = policy(data["window"][:8], data["pad"][:8]).mean(0)
+    assert abs(w[0].item() - 0.7) < 0.1
+
+
+def test_cql_prefers_the_best_action_over_the_behaviour_average():
+    torch.manual_seed(0)
+    K = 3
+    data = toy_dataset(512, K, seed=1)
+    data["cloned"] = torch.zeros(512)  # no cloning term: what moves the actor is Q alone
+    policy, critic = agent.MixingPolicy(history=2), agent.MixingCritic(history=2)
+    agent.conservative_q_learning(policy, critic, data, steps=400, batch_size=64, lr=1e-3, gamma=0.9, tau=0.05,
+                                  alpha=1.0, bc_weight=0.0, num_samples=8,
+                                  generator=torch.Generator().manual_seed(0), log=lambda *a: None)
+    w = policy(data["window"], data["pad"]).mean(0)
+    assert data["action"][:, 2].mean().item() < 0.4  # the behaviour policy's average: about 1/3
+    # conservative, so not all the way to the vertex, but well past the behaviour average and the others
+    assert w[2].item() > 0.5 and w[2].item() > 2 * max(w[0].item(), w[1].item()), w
+
+
+def test_boundary_tokens_and_history_window():
+    val_loss = [[4.0, 3.0, 8.0], [4.2, 3.1, 4.0]]
+    tokens = agent.boundary_tokens(val_loss, [-10.0, -5.0], [[0.2, 0.2, 0.6]], ["source", "source", "target"], 4)
+    assert tokens.shape == (2, 3, len(agent.FEATURES))
+    assert np.allclose(tokens[0, :, 1], 1.0) and np.allclose(tokens[1, :, 1], [0.6, 0.6, 1.8])  # K * w
+    assert np.allclose(tokens[1, :, 2], [1.05, 3.1 / 3.0, 0.5])
+    assert np.allclose(tokens[1, :, 5], (0.5 + 0.5) / 2)  # target score: (4/8 + 5/10) / 2
+    assert np.allclose(tokens[1, :, 6], 0.25)
+    window, pad = agent.history_window(tokens, 1, history=3)
+    assert pad.tolist() == [True, False, False] and np.array_equal(window[1:], tokens)
+
+
+def test_regmix_fit_finds_the_better_side(tiny_corpus_dir, tmp_path):
+    """Trajectories whose return grows with the target share: RegMix's mixture favours the target."""
+    from mixer import Corpus
+    corpus = Corpus(tiny_corpus_dir)
+    buffer = agent.TrajectoryBuffer(str(tmp_path / "traj"))
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        w = rng.dirichlet(np.ones(3))
+        # the target loss (domain 2) falls in proportion to its weight, the source stays put
+        val_loss = [[4.0, 4.0, 8.0], [4.0, 4.0, 8.0 - 4.0 * w[2]]]
+        buffer.save(i, {"weights": [w], "val_loss": val_loss, "answer_logprob": [float("nan")] * 2,
+                        "tokens_per_domain": [1, 1, 1]}, {"domains": corpus.domains, "fields": corpus.fields})
+    mixer = agent.RegMixMixer(corpus, {"trajectories": str(tmp_path / "traj"), "seed": 0})
+    natural = corpus.train_tokens / corpus.train_tokens.sum()
+    assert mixer.weights()[2] > natural[2] + 0.2 and mixer.r2 > 0.9
+
+
+def test_cli_collect_three_trajectories_train_and_deploy(tiny_args, tmp_path, capsys):
+    traj = str(tmp_path / "traj")
+    collect = tiny_args + ["--collect", "3", "--trajectories", traj, "--steps", "10", "--mix_interval", "5",
+                           "--feedback_problems", "8"]
+    assert train.main(collect)["trajectories"] == traj
+    arrays, meta = agent.TrajectoryBuffer(traj).load(2)
+    assert arrays["weights"].shape == (2, 3) and arrays["val_loss"].shape == (3, 3)
+    assert np.all(np.isfinite(arrays["answer_logprob"])) and meta["schedule"] == "constant"
+    assert not [n for n in os.listdir(traj) if not n.endswith(".npz")]  # run folders are cleaned up
+    assert train.main(collect) == {"trajectories": traj}  # nothing missing: nothing rerun
+    assert "3 of 3 trajectories already" in capsys.readouterr().out
+
+    agent_path = str(tmp_path / "agent.pt")
+    agent.main(["--trajectories", traj, "--out", agent_path, "--bc_steps", "20", "--cql_steps", "20"])
+    saved = torch.load(agent_path, weights_only=True)
+    assert saved["trained_on"]["trajectories"] == 3 and len(saved["losses"]["td"]) == 20
+
+    run = train.main(tiny_args + ["--mixer", "agent", "--agent_path", agent_path, "--mix_interval", "5",
+                                  "--run_name", "deployed"])
+    log = [json.loads(line) for line in open(os.path.join(run["run_dir"], "log.jsonl"))]
+    assert [r["step"] for r in log if "feedback_logprob" in r] == [0, 5, 10]
+    assert len(run["mixer"].actions) == 3
+    assert log[6]["weights"] == pytest.approx(run["mixer"].actions[1], abs=1e-6)  # step 6 runs action 1
+
+
+def test_agent_and_regmix_refuse_bad_inputs(tiny_args, tmp_path):
+    with pytest.raises(SystemExit, match="needs --agent_path"):
+        train.main(tiny_args + ["--mixer", "agent"])
+    bogus = tmp_path / "bogus.pt"
+    torch.save({"kind": "acodm-policy"}, bogus)
+    with pytest.raises(SystemExit, match="not a Data Mixing Agent file"):
+        train.main(tiny_args + ["--mixer", "agent", "--agent_path", str(bogus)])
+    with pytest.raises(SystemExit, match="holds no finished trajectory"):
+        os.makedirs(tmp_path / "empty")
+        train.main(tiny_args + ["--mixer", "regmix", "--trajectories", str(tmp_path / "empty")])
+    with pytest.raises(SystemExit, match="multiple of --mix_interval"):
+        train.main(tiny_args + ["--collect", "2", "--trajectories", str(tmp_path / "t"), "--mix_interval", "3"])
