@@ -739,13 +739,31 @@ def train_agent(folder, out_path, options, log=print):
     bc = behaviour_cloning(policy, data, o["bc_steps"], o["batch_size"], o["lr"], generator, log)
     cql = conservative_q_learning(policy, critic, data, o["cql_steps"], o["batch_size"], o["lr"], o["gamma"],
                                   o["tau"], o["cql_alpha"], o["bc_weight"], o["cql_samples"], generator, log)
-    save_atomic({"kind": "data-mixing-agent", "features": FEATURES, "net": net, "options": o,
-                 "policy": policy.state_dict(), "critic": critic.state_dict(), "reward_scale": scale,
-                 "trained_on": {"folder": folder, "trajectories": len(trajectories), "domains": meta["domains"],
-                                "fields": meta["fields"], "intervals": len(trajectories[0][0]["weights"])},
-                 "losses": {"bc": bc, **cql}, "train_seconds": time.time() - t0}, out_path)
+    save_agent(out_path, policy, critic, net, o, {"folder": folder, "trajectories": len(trajectories),
+                                                  "domains": meta["domains"], "fields": meta["fields"],
+                                                  "intervals": len(trajectories[0][0]["weights"]),
+                                                  "reward_scale": scale, "returns": returns},
+               {"bc": bc, **cql}, time.time() - t0)
     log(f"wrote the agent to {out_path} ({sum(p.numel() for p in policy.parameters()) / 1e3:.0f}k policy "
         f"parameters, {time.time() - t0:.0f} s)")
+    return policy, critic
+
+
+def save_agent(path, policy, critic, net, options, trained_on, losses, seconds):
+    """Tensors and plain values only (loadable with weights_only=True), written atomically."""
+    save_atomic({"kind": "data-mixing-agent", "features": FEATURES, "net": net, "options": options,
+                 "policy": policy.state_dict(), "critic": critic.state_dict(), "trained_on": trained_on,
+                 "losses": losses, "train_seconds": seconds}, path)
+
+
+def untrained_agent(out_path, options, log=print):
+    """The control: a randomly initialised agent (seeded), deployed exactly like a trained one."""
+    o = {name: options.get(name, default) for name, (default, _, _) in AGENT_OPTIONS.items()}
+    torch.manual_seed(o["seed"])
+    net = {"features": len(FEATURES), "width": o["width"], "heads": o["heads"], "history": o["history"]}
+    policy, critic = MixingPolicy(**net), MixingCritic(**net)
+    save_agent(out_path, policy, critic, net, o, {"trajectories": 0}, {}, 0.0)
+    log(f"wrote an untrained agent (seed {o['seed']}) to {out_path}")
     return policy, critic
 
 
@@ -873,12 +891,17 @@ MIXERS["regmix"] = RegMixMixer
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Train the Data Mixing Agent offline on collected trajectories.")
-    parser.add_argument("--trajectories", required=True, help="folder written by python train.py --collect N")
+    parser.add_argument("--trajectories", help="folder written by python train.py --collect N")
     parser.add_argument("--out", required=True, help="the agent file to write (e.g. out/agent.pt)")
+    parser.add_argument("--untrained", action="store_true", help="write a randomly initialised agent (the control)")
     for name, (default, kind, text) in AGENT_OPTIONS.items():
         parser.add_argument(f"--{name}", type=kind, default=default, help=f"{text} (default {default})")
     args = parser.parse_args(argv)
+    if args.untrained == bool(args.trajectories):
+        parser.error("give --trajectories DIR (train an agent) or --untrained (the control), not both")
     try:
+        if args.untrained:
+            return untrained_agent(args.out, vars(args))
         return train_agent(args.trajectories, args.out, vars(args))
     except (DataError, CheckpointError) as e:
         sys.exit(f"error: {e}")

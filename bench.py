@@ -17,6 +17,7 @@ copies of the base model, interleaved in rounds, so they see the same machine st
 import copy
 import math
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -24,7 +25,7 @@ import time
 import numpy as np
 import torch
 
-import agent  # noqa: F401  (registers acodm)
+import agent
 import evaluate
 import train
 from mixer import MIXERS, Sampler, make_mixer
@@ -156,8 +157,14 @@ def main(argv=None):
     print(f"device {device}, model {model.num_params() / 1e6:.2f}M parameters (non-embedding), batch "
           f"{cfg['batch_size']}x{cfg['grad_accum']}x{cfg['block_size']} tokens, {steps} steps x {rounds} rounds "
           "per mixer, interleaved")
-    variants = [(name, name, {}) for name in ["static"] + sorted(set(MIXERS) - {"static"})]
+    # regmix trains with fixed weights (static's cost); the agent's cost does not depend on its training
+    variants = [(name, name, {}) for name in ["static"] + sorted(set(MIXERS) - {"static", "regmix"})]
     variants.append(("acodm (frozen)", "acodm", {"acodm_untrained": True}))  # a transferred actor's cost
+    scratch = tempfile.mkdtemp()
+    agent_path = os.path.join(scratch, "untrained_agent.pt")
+    agent.untrained_agent(agent_path, {}, log=lambda *a: None)
+    variants = [(label, name, {**extra, "agent_path": agent_path} if name == "agent" else extra)
+                for label, name, extra in variants]
     runs = [MixerRun(label, name, {**cfg, **extra}, corpus, model, device) for label, name, extra in variants]
     for run in runs:  # warm-up (allocator, compile)
         for _ in range(2):
@@ -189,6 +196,8 @@ def main(argv=None):
         update = float(np.median(run.update_seconds))
         print(f"| {run.name} | {1000 * step:.1f} | {step / static_step:.3f} | {1000 * update:.2f} | "
               f"{1000 * added:.2f} | {1000 * alone:.2f} |")
+    print("| regmix | fixed weights fitted before the run: static's step |  |  |  |  |")
+    shutil.rmtree(scratch)
     sampler_rate = sampler_tokens_per_second(corpus, cfg)
     print(f"\n(c) sampler: {sampler_rate:,.0f} tokens/s of batches = {sampler_rate / model_tokens_per_second:.0f}x "
           "the model's training tokens/s")

@@ -672,6 +672,9 @@ def collect_trajectories(cfg, corpus, base_dir, device):
     trajectory buffer, then its run folder is deleted; a rerun collects only the missing indices."""
     folder = cfg["trajectories"]
     buffer = agent.TrajectoryBuffer(folder)
+    for name in os.listdir(folder):  # the run folder of a trajectory that was interrupted
+        if name.startswith("run-"):
+            shutil.rmtree(os.path.join(folder, name))
     missing = buffer.missing(cfg["collect"])
     print(f"{cfg['collect'] - len(missing)} of {cfg['collect']} trajectories already in {folder}")
     for index in tqdm(missing, desc="trajectories", initial=cfg["collect"] - len(missing), total=cfg["collect"],

@@ -88,3 +88,30 @@ class FakeCorpus:
 
     def field_indices(self, field):
         return [i for i, f in enumerate(self.fields) if f == field]
+
+
+def mixer_inputs(name, corpus, folder):
+    """The files a mixer reads besides the corpus, made up for tests: an untrained agent for `agent`,
+    synthetic trajectories over the corpus' domains for `regmix`. Returns config entries ({} if none)."""
+    import agent
+    if name == "agent":
+        path = os.path.join(folder, "agent.pt")
+        if not os.path.exists(path):
+            agent.untrained_agent(path, {"seed": 0, "history": 2, "width": 16, "heads": 2}, log=lambda *a: None)
+        return {"agent_path": path}
+    if name == "regmix":
+        path = os.path.join(folder, "trajectories")
+        buffer = agent.TrajectoryBuffer(path)
+        rng = np.random.default_rng(0)
+        K = len(corpus.domains)
+        for i in range(K + 2):
+            w = rng.dirichlet(np.ones(K))
+            val_loss = [[4.0] * K, (4.0 - w).tolist()]
+            buffer.save(i, {"weights": [w], "val_loss": val_loss, "answer_logprob": [-9.0, -8.0],
+                            "tokens_per_domain": [1] * K}, {"domains": corpus.domains, "fields": corpus.fields})
+        return {"trajectories": path}
+    return {}
+
+
+def mixer_cli(name, corpus, folder):
+    return [x for key, value in mixer_inputs(name, corpus, folder).items() for x in (f"--{key}", value)]

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from conftest import FakeCorpus
+from conftest import FakeCorpus, mixer_inputs
 from mixer import (BanditMixer, DBLMixer, MIXERS, VelocityMixer, average_weights_of_run, fit_scaling_law,
                    predict_loss)
 
@@ -143,19 +143,20 @@ def test_scaling_law_fit_flags_flat_rising_and_short_curves():
     assert math.isfinite(predict_loss(fit, 1e6)) and len(fit["residuals"]) == 8
 
 
-def test_every_mixer_state_dict_round_trips():
+def test_every_mixer_state_dict_round_trips(tmp_path):
     corpus = FakeCorpus(3)
     for name, cls in MIXERS.items():
         if cls.needs_model:
             continue  # learned mixers round-trip with a real model in test_train's resume test
-        a = cls(corpus, {"steps": 20, "warmup_share": 0.1, "mix_interval": 2})
+        config = {"steps": 20, "warmup_share": 0.1, "mix_interval": 2, **mixer_inputs(name, corpus, str(tmp_path))}
+        a = cls(corpus, config)
         if getattr(a, "needs_loss_targets", False):
             a.set_targets([2.0, 2.0, 2.0])
         for step in range(6):
             a.weights()
             a.observe_step(step, {"train_loss": [3.0 + step, 2.0, 1.0], "rows": [3, 3, 2]})
             a.observe_eval(step, {"val_loss": [3.0 + step, 2.5, 2.0]})
-        b = cls(corpus, {"steps": 20, "warmup_share": 0.1, "mix_interval": 2})
+        b = cls(corpus, config)
         b.load_state_dict(a.state_dict())
         np.testing.assert_array_equal(a.weights(), b.weights())
         assert a.log() == b.log(), name

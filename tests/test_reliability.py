@@ -20,7 +20,7 @@ import agent  # noqa: F401  (registers acodm)
 import evaluate
 import prepare
 import train
-from conftest import ROOT_DIR, TINY_MODEL, same, write_tiny_sources
+from conftest import ROOT_DIR, TINY_MODEL, mixer_cli, mixer_inputs, same, write_tiny_sources
 from mixer import MIXERS, Corpus, DataError
 from model import GPT, GPTConfig
 
@@ -44,8 +44,8 @@ def kill_when(path, process, rng, max_delay=0.4):
 
 
 @pytest.mark.parametrize("mixer_name", sorted(MIXERS))
-def test_sigkill_and_resume_match_an_uninterrupted_run(tiny_args, mixer_name):
-    args = tiny_args + SLOW_ARGS + ["--mixer", mixer_name]
+def test_sigkill_and_resume_match_an_uninterrupted_run(tiny_args, tiny_corpus_dir, tmp_path, mixer_name):
+    args = tiny_args + SLOW_ARGS + ["--mixer", mixer_name] + mixer_cli(mixer_name, Corpus(tiny_corpus_dir), str(tmp_path))
     train.main(args + ["--run_name", "whole"])
     out_dir = args[args.index("--out_dir") + 1]
     run_dir = os.path.join(out_dir, "killed")
@@ -230,11 +230,13 @@ def extreme_stats(rng, K):
 
 
 @pytest.mark.parametrize("mixer_name", sorted(MIXERS))
-def test_every_mixer_emits_finite_simplex_weights_under_random_and_extreme_statistics(tiny_corpus_dir, mixer_name):
+def test_every_mixer_emits_finite_simplex_weights_under_random_and_extreme_statistics(tiny_corpus_dir, tmp_path,
+                                                                                      mixer_name):
     corpus = Corpus(tiny_corpus_dir)
     K = len(corpus.domains)
     rng = np.random.default_rng(0)
-    mixer = MIXERS[mixer_name](corpus, {"steps": 300, "mix_interval": 3, "acodm_batch": 8, "seed": 0})
+    mixer = MIXERS[mixer_name](corpus, {"steps": 300, "mix_interval": 3, "acodm_batch": 8, "seed": 0,
+                                        **mixer_inputs(mixer_name, corpus, str(tmp_path))})
     if mixer.needs_loss_targets:
         mixer.set_targets(rng.uniform(0, 5, K).tolist())
     model = None
