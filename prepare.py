@@ -4,6 +4,7 @@ Build a corpus: text -> tokenizer -> token files, one folder per domain.
     python prepare.py                          # the built-in default corpus, offline, into data/default/
     python prepare.py --corpus mine --domain prose=books/ --field prose=source \\
                       --domain algebra=alg.jsonl --field algebra=target
+    python prepare.py --corpus merged --regroup data/default --merge math=math_arith,math_algebra
 
 Layout of data/<corpus>/:
     meta.json                domains, their field (source|target), token/byte/doc counts, tokenizer, sources
@@ -26,6 +27,7 @@ import base64
 import gzip
 import hashlib
 import importlib
+import itertools
 import json
 import os
 import random
@@ -592,6 +594,62 @@ def build_default_corpus(out_dir, domain_bytes=None, tokenizer_kind="bpe", vocab
                         log=log)
 
 
+def regroup_corpus(source_dir, out_dir, merges, log=print):
+    """The same documents and tokenizer as source_dir in another domain space: merges = {new: [old, ...]}
+    puts several domains of one field into one (documents interleaved round-robin, each still ending
+    with <|endoftext|>); the other domains are copied; the task's problems are relabelled. Written into a
+    temp folder and renamed, like build_corpus."""
+    with open(os.path.join(source_dir, "meta.json")) as f:
+        meta = json.load(f)
+    by_name = {d["name"]: d for d in meta["domains"]}
+    merged_from = {old: new for new, olds in merges.items() for old in olds}
+    for new, olds in merges.items():
+        missing = [o for o in olds if o not in by_name]
+        if missing or len(olds) < 2:
+            raise PrepareError(f"--merge {new}={','.join(olds)}: give two or more of the corpus' domains "
+                               f"{sorted(by_name)}" + (f" ({missing} are not among them)" if missing else ""))
+        if len({by_name[o]["field"] for o in olds}) > 1:
+            raise PrepareError(f"--merge {new}: {olds} are in different fields; merge domains of one field")
+    if os.path.exists(os.path.join(out_dir, "meta.json")):
+        raise PrepareError(f"corpus {out_dir} already exists; delete it or choose another --corpus name")
+    tokenizer = Tokenizer.load(os.path.join(source_dir, "tokenizer.json"))
+    tmp_dir = f"{out_dir}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    os.makedirs(tmp_dir)
+    try:
+        shutil.copy(os.path.join(source_dir, "tokenizer.json"), os.path.join(tmp_dir, "tokenizer.json"))
+        domains = []
+        for d in meta["domains"]:
+            new = merged_from.get(d["name"], d["name"])
+            if any(x["name"] == new for x in domains):
+                continue
+            olds = merges.get(new, [d["name"]])
+            os.makedirs(os.path.join(tmp_dir, new))
+            entry = {"name": new, "field": d["field"], "source": " + ".join(by_name[o]["source"] for o in olds)}
+            for split in ("train", "val"):
+                docs = [np.split(ids, np.flatnonzero(ids == tokenizer.eot)[:-1] + 1) for ids in
+                        (np.asarray(read_tokens(os.path.join(source_dir, o, f"{split}.bin"), tokenizer.fingerprint))
+                         for o in olds)]
+                interleaved = [doc for group in itertools.zip_longest(*docs) for doc in group if doc is not None]
+                ids = np.concatenate(interleaved)
+                write_tokens(os.path.join(tmp_dir, new, f"{split}.bin"), ids, tokenizer.vocab_size,
+                             tokenizer.fingerprint)
+                for key in ("tokens", "docs", "bytes"):
+                    entry[f"{split}_{key}"] = sum(by_name[o][f"{split}_{key}"] for o in olds)
+            domains.append(entry)
+            log(f"  {new} ({d['field']}): {' + '.join(olds)}, {entry['train_tokens']:,} train tokens")
+        if meta.get("task"):
+            with open(os.path.join(source_dir, meta["task"]["file"])) as f:
+                task = [json.loads(line) for line in f if line.strip()]
+            write_text_atomic(os.path.join(tmp_dir, "task.jsonl"), "".join(
+                json.dumps({**t, "domain": merged_from.get(t["domain"], t["domain"])}) + "\n" for t in task))
+        write_json_atomic(os.path.join(tmp_dir, "meta.json"), {**meta, "domains": domains,
+                                                                "regrouped_from": source_dir})
+        os.replace(tmp_dir, out_dir)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
 def parse_named(pairs, what):
     out = {}
     for pair in pairs or []:
@@ -618,13 +676,25 @@ def main(argv=None):
     parser.add_argument("--vocab_size", type=int, default=VOCAB_SIZE, help="BPE vocab (default: %(default)s)")
     parser.add_argument("--val_permille", type=int, default=VAL_PERMILLE,
                         help="documents held out for validation, per mille (default: %(default)s)")
+    parser.add_argument("--regroup", default=None, metavar="CORPUS_DIR",
+                        help="derive the corpus from this one (same documents, same tokenizer) with --merge")
+    parser.add_argument("--merge", action="append", default=[],
+                        help="with --regroup: NEW=a,b puts domains a and b (one field) into one domain; repeat")
     args = parser.parse_args(argv)
     out_dir = os.path.join(args.data_dir, args.corpus)
     try:
         if not 0 < args.val_permille < 1000:
             raise PrepareError(f"--val_permille {args.val_permille} must be between 1 and 999")
         t0 = time.time()
-        if args.domain:
+        if args.regroup or args.merge:
+            if not (args.regroup and args.merge):
+                raise PrepareError("--regroup CORPUS_DIR and --merge NEW=a,b go together")
+            if not os.path.exists(os.path.join(args.regroup, "meta.json")):
+                raise PrepareError(f"--regroup {args.regroup} is not a corpus (no meta.json); build it first")
+            merges = {new: olds.split(",") for new, olds in parse_named(args.merge, "--merge").items()}
+            print(f"regrouping {args.regroup} into {out_dir}")
+            regroup_corpus(args.regroup, out_dir, merges)
+        elif args.domain:
             paths, fields = parse_named(args.domain, "--domain"), parse_named(args.field, "--field")
             for name in paths:
                 if fields.get(name) not in ("source", "target"):

@@ -129,3 +129,21 @@ def test_math_documents_are_identical_across_processes():
     first = list(prepare.math_documents("math_algebra", 3000))
     second = list(prepare.math_documents("math_algebra", 3000))
     assert first == second and len(first) > 10
+
+
+def test_regroup_merges_domains_of_one_field_and_keeps_every_token(tiny_corpus_dir, tmp_path):
+    out = str(tmp_path / "merged")
+    prepare.regroup_corpus(tiny_corpus_dir, out, {"text": ["prose", "code"]}, log=lambda *a: None)
+    old, new = Corpus(tiny_corpus_dir), Corpus(out)
+    assert new.domains == ["text", "arith"] and new.fields == ["source", "target"]
+    for split in ("train", "val"):
+        merged = np.asarray(getattr(new, split)[0])
+        parts = [np.asarray(getattr(old, split)[i]) for i in (0, 1)]
+        assert len(merged) == sum(len(p) for p in parts)
+        assert sorted(merged.tolist()) == sorted(np.concatenate(parts).tolist())  # same tokens, interleaved docs
+        assert merged[-1] == new.tokenizer.eot
+    assert [p["prompt"] for p in new.task()] == [p["prompt"] for p in old.task()]
+    with pytest.raises(prepare.PrepareError, match="different fields"):
+        prepare.regroup_corpus(tiny_corpus_dir, str(tmp_path / "bad"), {"mixed": ["prose", "arith"]})
+    with pytest.raises(prepare.PrepareError, match="not among them"):
+        prepare.regroup_corpus(tiny_corpus_dir, str(tmp_path / "bad"), {"x": ["prose", "nope"]})

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-import agent  # noqa: F401  (registers acodm)
+import agent
 import evaluate
 import prepare
 import train
@@ -183,6 +183,17 @@ CATALOGUE = [
     ("train", "{train} --mixer acodm --acodm_load {tmp}/notes.txt", "not a safe AC-ODM policy"),
     ("train", "{train} --mixer acodm --batch_size 2", "--batch_size 2 must be at least 3"),
     ("train", "{train} --weights_from {tmp}/empty", "no log.jsonl"),
+    ("train", "{train} --mixer agent", "needs --agent_path"),
+    ("train", "{train} --mixer agent --agent_path {tmp}/notes.txt", "not a safe agent file"),
+    ("train", "{train} --mixer regmix", "needs --trajectories"),
+    ("train", "{train} --mixer regmix --trajectories {tmp}/empty", "holds no finished trajectory"),
+    ("train", "{train} --collect 2", "needs --trajectories"),
+    ("train", "{train} --collect 2 --trajectories {tmp}/t --mix_interval 3", "multiple of --mix_interval"),
+    ("agent", "--trajectories {tmp}/nowhere --out {tmp}/agent.pt", "does not exist"),
+    ("agent", "--trajectories {tmp}/bad_trajectories --out {tmp}/agent.pt", "is damaged"),
+    ("prepare", "--data_dir {tmp} --regroup {data}/tiny --merge x=prose,arith", "different fields"),
+    ("prepare", "--data_dir {tmp} --merge x=prose,code", "go together"),
+    ("evaluate", "--suite default --mixers oracle -- {train}", "unknown"),
     ("evaluate", "{tmp}/no_run", "not a folder"),
     ("evaluate", "{tmp}/empty", "no eval.json"),
     ("evaluate", "{tmp}/broken_run", "eval.json is not readable"),
@@ -194,8 +205,9 @@ def scratch(tiny_corpus_dir, tmp_path_factory):
     tmp = str(tmp_path_factory.mktemp("bad_inputs"))
     os.makedirs(os.path.join(tmp, "empty"))
     os.makedirs(os.path.join(tmp, "broken_run"))
+    os.makedirs(os.path.join(tmp, "bad_trajectories"))
     files = {"broken_run/eval.json": '{"base": ', "bad.jsonl": "not json\n", "notes.txt": "hello",
-             "bad_preset.py": "n_layer = = 3\n"}
+             "bad_preset.py": "n_layer = = 3\n", "bad_trajectories/traj_00000.npz": "cut"}
     for name, text in files.items():
         with open(os.path.join(tmp, name), "w") as f:
             f.write(text)
@@ -209,7 +221,7 @@ def scratch(tiny_corpus_dir, tmp_path_factory):
 def test_bad_input_stops_with_one_line_naming_it_and_leaves_nothing(scratch, script, arguments, words):
     tmp = scratch["tmp"]
     before = sorted(os.listdir(tmp))
-    main = {"prepare": prepare.main, "train": train.main, "evaluate": evaluate.main}[script]
+    main = {"prepare": prepare.main, "train": train.main, "evaluate": evaluate.main, "agent": agent.main}[script]
     with pytest.raises(SystemExit) as exit_info:
         main(arguments.format(**scratch).split())
     message = str(exit_info.value.code)
