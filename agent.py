@@ -1,5 +1,5 @@
 """
-Learned mixers: the actor-critic pieces, a replay buffer, and AC-ODM.
+Learned mixers: the actor-critic pieces, a replay buffer, AC-ODM, and the Data Mixing Agent.
 
 AC-ODM (Ma et al. 2025, arXiv 2505.23878) treats data mixing as a control problem solved online with
 DDPG: every optimizer step is one MDP step. The actor maps the training state to sampling weights; the
@@ -10,8 +10,18 @@ trained on a small proxy model and then transferred, frozen, to a larger model.
     python train.py --mixer acodm --acodm_load out/acodm_actor.pt --acodm_frozen \\
                     --n_embd 192 --n_head 6 --run_name cpt-acodm-transfer                # target model
 
+The Data Mixing Agent (arXiv 2507.15640) learns offline instead: random mixing trajectories of a proxy
+model with evaluation feedback after every re-weighting interval, behaviour cloning on the best of them,
+then conservative Q-learning on all; deployed frozen on other models and other domain spaces.
+
+    python train.py --collect 12 --trajectories out/traj         # the environment: 12 random trajectories
+    python agent.py --trajectories out/traj --out out/agent.pt    # behaviour cloning, then CQL
+    python train.py --mixer agent --agent_path out/agent.pt       # deployment (any model, any domains)
+    python train.py --mixer regmix --trajectories out/traj        # the RegMix-style static baseline
+
 Read top to bottom, as in CleanRL's ddpg_continuous_action.py: networks, replay buffer, the DDPG update,
-the trajectory buffer for offline agents, then the mixer that wires them to the training loop.
+the trajectory buffer for offline agents, the AC-ODM mixer; then the Data Mixing Agent's features,
+networks, offline dataset, training, deployment mixer, RegMix, and the command line.
 """
 
 import argparse
