@@ -591,26 +591,32 @@ def load_trajectories(folder):
         raise DataError(f"--trajectories {folder} holds no finished trajectory; collect some with "
                         f"python train.py --collect N --trajectories {folder}")
     domains = trajectories[0][1]["domains"]
+    with_logprob = {bool(np.all(np.isfinite(arrays["answer_logprob"]))) for arrays, _ in trajectories}
     for arrays, meta in trajectories:
         if meta["domains"] != domains:
             raise DataError(f"{folder} mixes trajectories over {domains} and over {meta['domains']}; keep one "
                             "domain list per folder")
+    if len(with_logprob) > 1:
+        raise DataError(f"{folder} mixes trajectories with and without the answer log-prob feedback (another "
+                        "--feedback_problems or corpus); keep one kind per folder")
     return trajectories
 
 
-def trajectory_return(arrays, meta, lam):
-    """The trajectory's balanced score: the sum of its interval rewards (ranks trajectories for cloning
-    and is RegMix's regression target)."""
+def final_balanced_score(arrays, meta, lam):
+    """The trajectory's final balanced score: the reward formula applied from its start to its end,
+    mean(dS, dT) - lam |dS - dT| with dS = 1 - S_T, dT = 1 - T_T (higher is better). It ranks trajectories
+    for cloning and is RegMix's regression target. Unlike the sum of interval rewards it does not depend
+    on the path (an alternating schedule pays the |dS - dT| penalty in every interval)."""
     S, T = feedback_scores(arrays["val_loss"], meta["fields"], arrays["answer_logprob"])
-    return float(interval_rewards(S, T, lam).sum())
+    return float(interval_rewards(S[[0, -1]], T[[0, -1]], lam)[0])
 
 
 def transitions(trajectories, history, lam, bc_share):
     """(state, action, reward, next state, done) of every interval of every trajectory, as tensors, plus
-    `cloned`: 1 for the transitions of the top bc_share of trajectories by return. Rewards are divided by
+    `cloned`: 1 for the transitions of the top bc_share of trajectories by final balanced score. Rewards are divided by
     their RMS over the dataset (stored with the agent; the scale of r does not change the argmax)."""
-    returns = [trajectory_return(a, m, lam) for a, m in trajectories]
-    top = set(np.argsort(returns)[::-1][:max(1, round(bc_share * len(trajectories)))].tolist())
+    scores = [final_balanced_score(a, m, lam) for a, m in trajectories]
+    top = set(np.argsort(scores)[::-1][:max(1, round(bc_share * len(trajectories)))].tolist())
     rows = {name: [] for name in ("window", "pad", "action", "reward", "next_window", "next_pad", "done", "cloned")}
     for t, (arrays, meta) in enumerate(trajectories):
         S, T = feedback_scores(arrays["val_loss"], meta["fields"], arrays["answer_logprob"])
@@ -631,7 +637,7 @@ def transitions(trajectories, history, lam, bc_share):
             for name, v in rows.items()}
     scale = float(data["reward"].pow(2).mean().sqrt().clamp_min(1e-8))
     data["reward"] = data["reward"] / scale
-    return data, scale, returns
+    return data, scale, scores
 
 
 # -- offline training: behaviour cloning, then conservative Q-learning
@@ -686,7 +692,7 @@ def conservative_q_learning(policy, critic, data, steps, batch_size, lr, gamma, 
         q_all = critic(s, pad, torch.cat([a[:, None], sampled], dim=1))
         q_data = q_all[:, 0]
         td = F.mse_loss(q_data, y)
-        penalty = (torch.logsumexp(q_all, dim=1) - q_data).mean()
+        penalty = (torch.logsumexp(q_all[:, 1:], dim=1) - q_data).mean()  # over the sampled actions only
         critic_opt.zero_grad(set_to_none=True)
         (td + alpha * penalty).backward()
         critic_opt.step()
@@ -737,10 +743,12 @@ def train_agent(folder, out_path, options, log=print):
     """Load the trajectories, clone the best ones, run CQL on all, save the agent atomically."""
     o = {name: options.get(name, default) for name, (default, _, _) in AGENT_OPTIONS.items()}
     trajectories = load_trajectories(folder)
-    data, scale, returns = transitions(trajectories, o["history"], o["lam"], o["bc_share"])
+    data, scale, scores = transitions(trajectories, o["history"], o["lam"], o["bc_share"])
     meta = trajectories[0][1]
-    log(f"{len(trajectories)} trajectories over {meta['domains']}, {len(data['reward'])} transitions; returns "
-        f"{min(returns):.4f} .. {max(returns):.4f}; cloning the top {int(data['cloned'].sum())} transitions")
+    uses_logprob = bool(np.all(np.isfinite(trajectories[0][0]["answer_logprob"])))
+    log(f"{len(trajectories)} trajectories over {meta['domains']}, {len(data['reward'])} transitions; final "
+        f"balanced scores {min(scores):.4f} .. {max(scores):.4f}; cloning the top {int(data['cloned'].sum())} "
+        "transitions")
     torch.manual_seed(o["seed"])
     generator = torch.Generator().manual_seed(o["seed"])
     net = {"features": len(FEATURES), "width": o["width"], "heads": o["heads"], "history": o["history"]}
@@ -752,7 +760,8 @@ def train_agent(folder, out_path, options, log=print):
     save_agent(out_path, policy, critic, net, o, {"folder": folder, "trajectories": len(trajectories),
                                                   "domains": meta["domains"], "fields": meta["fields"],
                                                   "intervals": len(trajectories[0][0]["weights"]),
-                                                  "reward_scale": scale, "returns": returns},
+                                                  "reward_scale": scale, "final_scores": scores,
+                                                  "uses_logprob": uses_logprob},
                {"bc": bc, **cql}, time.time() - t0)
     log(f"wrote the agent to {out_path} ({sum(p.numel() for p in policy.parameters()) / 1e3:.0f}k policy "
         f"parameters, {time.time() - t0:.0f} s)")
@@ -819,8 +828,10 @@ class AgentMixer(Mixer):
                             f"{self.domains} have no {' or '.join(missing)} domain; give the corpus both fields")
         self.policy, saved = load_agent(config["agent_path"])
         self.history = saved["net"]["history"]
+        # the target score must mean what it meant in training: with or without the answer log-prob
+        self.uses_logprob = saved["trained_on"].get("uses_logprob", True)
         self.interval = self.eval_every = config.get("mix_interval", 50)
-        self.intervals = max(1, math.ceil(config.get("steps", 1) / self.interval))
+        self.intervals = config.get("steps", 1) / self.interval  # progress = step / steps, as in collection
         self.w = initial_weights(corpus, config)
         self.val_loss, self.logprob, self.actions = [], [], []
 
@@ -830,8 +841,11 @@ class AgentMixer(Mixer):
     def observe_eval(self, step, ev):
         if step % self.interval:
             return
+        if self.uses_logprob and "task_logprob" not in ev and not self.val_loss:
+            print("warning: the agent was trained with the answer log-prob in its target score, but this run "
+                  "has no dev problems (no target task or --feedback_problems 0): it sees the target loss only")
         self.val_loss.append([float(x) for x in ev["val_loss"]])
-        self.logprob.append(float(ev.get("task_logprob", float("nan"))))
+        self.logprob.append(float(ev.get("task_logprob", float("nan"))) if self.uses_logprob else float("nan"))
         tokens = boundary_tokens(self.val_loss, self.logprob, self.actions, self.fields, self.intervals)
         window, pad = history_window(tokens, len(self.val_loss) - 1, self.history)
         with torch.no_grad():
@@ -852,8 +866,8 @@ class AgentMixer(Mixer):
 
 
 class RegMixMixer(Mixer):
-    """RegMix-style static baseline (Liu et al. 2024): regress each proxy trajectory's return on its
-    mixture, then train with the best predicted mixture.
+    """RegMix-style static baseline (Liu et al. 2024): regress each proxy trajectory's final balanced score
+    on its mixture, then train with the best predicted mixture.
         fit      y_t = b + c . m_t  (least squares), m_t = trajectory t's time-averaged weights
         choose   w = mean of the top 100 of 20,000 candidates m ~ Dirichlet(K * natural) by predicted y
     RegMix regresses on constant-mixture runs; our trajectories also move, so every trajectory enters with
@@ -877,11 +891,11 @@ class RegMixMixer(Mixer):
             raise DataError(f"--mixer regmix fits {K + 1} coefficients: {folder} needs at least {K + 2} "
                             f"trajectories, it has {len(trajectories)}; collect more")
         mixtures = np.array([a["weights"].mean(axis=0) for a, _ in trajectories])
-        returns = np.array([trajectory_return(a, m, AGENT_OPTIONS["lam"][0]) for a, m in trajectories])
+        scores = np.array([final_balanced_score(a, m, AGENT_OPTIONS["lam"][0]) for a, m in trajectories])
         X = np.hstack([np.ones((len(mixtures), 1)), mixtures])
-        self.coef = np.linalg.lstsq(X, returns, rcond=None)[0]
+        self.coef = np.linalg.lstsq(X, scores, rcond=None)[0]
         fitted = X @ self.coef
-        self.r2 = float(1 - ((returns - fitted) ** 2).sum() / max(((returns - returns.mean()) ** 2).sum(), 1e-12))
+        self.r2 = float(1 - ((scores - fitted) ** 2).sum() / max(((scores - scores.mean()) ** 2).sum(), 1e-12))
         rng = np.random.Generator(np.random.PCG64(config.get("seed", 0)))
         natural = corpus.train_tokens / corpus.train_tokens.sum()
         candidates = rng.dirichlet(K * natural, size=20000)

@@ -213,6 +213,9 @@ def validate_config(cfg):
         raise ConfigError("--acodm_load and --acodm_untrained contradict each other; give one of them")
     if cfg["collect"] and not cfg["trajectories"]:
         raise ConfigError("--collect N needs --trajectories DIR, the folder that keeps the trajectories")
+    if cfg["collect"] and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError("--collect runs one process (it writes and deletes run folders); start it with "
+                          "python train.py, not torchrun")
     if cfg["collect"] and cfg["steps"] % cfg["mix_interval"]:
         raise ConfigError(f"--collect: --steps {cfg['steps']} must be a multiple of --mix_interval "
                           f"{cfg['mix_interval']} (a trajectory is whole intervals)")

@@ -15,6 +15,7 @@ steps = 1000
 lr = 3e-4
 warmup_steps = 50
 eval_interval = 100
+mix_interval = 100      # dynamic mixers and the agent re-weight at the loop's own evaluations
 base_eval_interval = 500
 eval_windows = 64
 ckpt_interval = 500
