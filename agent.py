@@ -872,7 +872,8 @@ class RegMixMixer(Mixer):
         choose   w = mean of the top 100 of 20,000 candidates m ~ Dirichlet(K * natural) by predicted y
     RegMix regresses on constant-mixture runs; our trajectories also move, so every trajectory enters with
     its time-averaged mixture (the share of its rows per domain), which equals the mixture of a constant
-    trajectory. Averaging the top candidates, as RegMix does, keeps the choice inside the data's range."""
+    trajectory. Averaging the top candidates, as RegMix does, smooths the choice, but a linear fit on a dozen
+    trajectories still extrapolates: it can pick mixtures outside the range the trajectories covered."""
 
     name = "regmix"
 
