@@ -675,7 +675,7 @@ def conservative_q_learning(policy, critic, data, steps, batch_size, lr, gamma, 
         actor   = -Q(s, pi(s)) / mean|Q| + bc_weight * (cloning loss on the top trajectories' rows)
     The log-sum-exp over sampled simplex actions pushes down Q off the data, so the actor cannot exploit
     actions no trajectory tried; the cloning term (TD3+BC's normalisation) keeps it near the good ones."""
-    critic_target = _frozen_copy(critic)
+    critic_target = copy.deepcopy(critic).requires_grad_(False)
     actor_opt = torch.optim.Adam(policy.parameters(), lr=lr)
     critic_opt = torch.optim.Adam(critic.parameters(), lr=lr)
     K = data["action"].shape[1]
@@ -709,13 +709,6 @@ def conservative_q_learning(policy, critic, data, steps, batch_size, lr, gamma, 
             log(f"  cql  step {step:5d}/{steps} | td {td.item():.4f} | conservative {penalty.item():.4f} | "
                 f"actor {actor_loss.item():.4f}")
     return history
-
-
-def _frozen_copy(module):
-    target = copy.deepcopy(module)
-    for p in target.parameters():
-        p.requires_grad_(False)
-    return target
 
 
 # -- the agent file and its deployment

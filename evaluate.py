@@ -318,7 +318,7 @@ def mean_and_spread(values):
 def run_suite(suite, preset, seeds, mixers, train_args, trajectories=None, log=print):
     """Prepare what is missing (corpus, base, trajectories, agent), run every (mixer, seed) that has no
     eval.json yet (resuming from its checkpoint if it has one), then write the results folder."""
-    import agent  # noqa: F401
+    import agent
     import train
     spec = SUITES[suite]
     common = PRESETS[preset] + list(train_args)

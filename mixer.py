@@ -21,7 +21,7 @@ import os
 import numpy as np
 import torch
 
-from prepare import Tokenizer, TokenFileError, PrepareError, read_tokens
+from prepare import Tokenizer, TokenFileError, PrepareError, read_tokens, split_qa_document
 
 
 class DataError(Exception):
@@ -113,10 +113,9 @@ class Corpus:
                 text = self.tokenizer.decode(ids[start:end].tolist())
                 if "\nAnswer: " not in text:
                     continue
-                question, answer = text.rsplit("\nAnswer: ", 1)
-                prompt = f"{question}\nAnswer:"
+                prompt, answer = split_qa_document(text)
                 if prompt not in test_prompts:
-                    found.append({"domain": name, "prompt": prompt, "answer": f" {answer}"})
+                    found.append({"domain": name, "prompt": prompt, "answer": answer})
                 if len(found) == math.ceil(count / len(task_domains)):
                     break
             problems += found

@@ -16,7 +16,6 @@ base budget; (3) CPT from that base with the mixer, into out/<run_name>/ (log.js
 """
 
 import argparse
-import contextlib
 import hashlib
 import json
 import math
@@ -26,7 +25,7 @@ import runpy
 import shutil
 import sys
 import time
-from contextlib import nullcontext
+from contextlib import nullcontext, redirect_stdout
 
 import numpy as np
 import torch
@@ -686,7 +685,7 @@ def collect_trajectories(cfg, corpus, base_dir, device):
         run_cfg = {**cfg, "mixer": "random", "random_schedule": schedule, "seed": cfg["seed"] + index,
                    "run_name": os.path.join(os.path.abspath(folder), f"run-{index:05d}"), "resume": False,
                    "eval_interval": cfg["mix_interval"], "ckpt_interval": cfg["steps"], "log_interval": cfg["steps"]}
-        with contextlib.redirect_stdout(open(os.devnull, "w")):  # one progress bar, not every run's lines
+        with open(os.devnull, "w") as quiet, redirect_stdout(quiet):  # one progress bar, not every run's lines
             run_dir, _, mixer, info = run_cpt(run_cfg, corpus, base_dir, make_mixer("random", corpus, run_cfg), device)
         arrays = agent.trajectory_from_log(evaluate.read_log(run_dir), cfg["mix_interval"])
         buffer.save(index, arrays, {"domains": corpus.domains, "fields": corpus.fields, "schedule": schedule,
