@@ -16,6 +16,7 @@ base budget; (3) CPT from that base with the mixer, into out/<run_name>/ (log.js
 """
 
 import argparse
+import gc
 import hashlib
 import json
 import math
@@ -731,26 +732,27 @@ def main(argv=None):
         timings["cpt"] = time.time() - t0
         stage("4/4 evaluation")
         t0 = time.time()
-        if is_main_process():
-            final = evaluate.full_evaluation(model, corpus, cfg["block_size"], device, cfg["task_problems"])
-            base = read_json(os.path.join(base_dir, "base_eval.json"), "the base model's evaluation")["eval"]
-            result = {"base": base, "final": final, "summary": evaluate.summarize(base, final), "run": info,
-                      "config": cfg}
-            timings["evaluation"] = time.time() - t0
-            result["run"]["stage_timings_seconds"] = timings
-            write_json_atomic(os.path.join(run_dir, "eval.json"), result)
-            print(evaluate.run_report(result))
-            print(f"\nstage times: " + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items())
-                  + f"; total {time.time() - t_start:.0f}s; CPT {info['tokens_per_second']:,.0f} training tok/s")
-            print(f"run folder: {run_dir} (python evaluate.py {run_dir} --plot)")
-        # Every process leaves together: a gloo process that tears its group down while a peer still works
-        # (rank 0 evaluating) can abort at exit.
-        barrier()
+        if not is_main_process():
+            return {"run_dir": run_dir, "model": model, "mixer": mixer}
+        final = evaluate.full_evaluation(model, corpus, cfg["block_size"], device, cfg["task_problems"])
+        base = read_json(os.path.join(base_dir, "base_eval.json"), "the base model's evaluation")["eval"]
+        result = {"base": base, "final": final, "summary": evaluate.summarize(base, final), "run": info,
+                  "config": cfg}
+        timings["evaluation"] = time.time() - t0
+        result["run"]["stage_timings_seconds"] = timings
+        write_json_atomic(os.path.join(run_dir, "eval.json"), result)
+        print(evaluate.run_report(result))
+        print(f"\nstage times: " + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items())
+              + f"; total {time.time() - t_start:.0f}s; CPT {info['tokens_per_second']:,.0f} training tok/s")
+        print(f"run folder: {run_dir} (python evaluate.py {run_dir} --plot)")
         return {"run_dir": run_dir, "model": model, "mixer": mixer}
     except (ConfigError, DataError, PrepareError, CheckpointError, TrainingError) as e:
         sys.exit(f"error: {e}")
     finally:
         if dist.is_initialized():
+            # A DDP wrapper sits in a reference cycle and holds the process group; if the collector has not
+            # freed it by now it would be freed at interpreter exit, where gloo aborts the process.
+            gc.collect()
             dist.destroy_process_group()
 
 

@@ -26,6 +26,7 @@ def test_two_processes_match_each_other_and_the_single_process_run(tiny_args):
         with open(os.path.join(out_dir, f"rank{rank}.json")) as f:
             ranks.append(json.load(f))
     assert ranks[0] == ranks[1]  # same parameters bit for bit, same mixer weights
+    assert ranks[0]["ddp_wrappers_alive"] == 0  # freed before the process group was torn down
 
     train.main(tiny_args + ["--mixer", "bandit", "--run_name", "single"])
     logs = {}
