@@ -28,9 +28,11 @@ import torch
 import agent
 import evaluate
 import train
-from mixer import MIXERS, Sampler, make_mixer
-from model import autocast, device_peak_flops
-from prepare import code_documents, write_tokens
+from data import Sampler
+from model import device_peak_flops
+from options import MIXERS, make_mixer, parse_config, validate_config
+from prepare import write_tokens
+from sources import code_documents
 
 
 def measured_cpu_peak_flops(size=1024, repeats=10):
@@ -123,7 +125,7 @@ def sampler_tokens_per_second(corpus, cfg, seconds=2.0):
 def preparation_mb_per_second(tokenizer, megabytes=4):
     """Encode ~4 MB of the standard library's code with the corpus tokenizer and write a token file."""
     texts, size = [], 0
-    for _, text in code_documents(None):
+    for _, text in code_documents():
         texts.append(text)
         size += len(text.encode("utf-8"))
         if size >= megabytes * 1e6:
@@ -145,14 +147,14 @@ def main(argv=None):
             steps, rounds = (value, rounds) if flag == "--steps" else (steps, value)
             del argv[i:i + 2]
     try:
-        cfg = train.parse_config(argv)
-        train.validate_config(cfg)
+        cfg = parse_config(argv)
+        validate_config(cfg)
         device = cfg["device"]
         corpus = train.ensure_corpus(cfg)
         base_dir = train.ensure_base(cfg, corpus, device)
         model = train.new_model(cfg, corpus, cfg["seed"], device)
         model.load_state_dict(train.load_checkpoint(os.path.join(base_dir, "ckpt.pt"))["model"])
-    except (train.ConfigError, train.DataError, train.PrepareError, train.CheckpointError) as e:
+    except train.USER_ERRORS as e:
         sys.exit(f"error: {e}")
     print(f"device {device}, model {model.num_params() / 1e6:.2f}M parameters (non-embedding), batch "
           f"{cfg['batch_size']}x{cfg['grad_accum']}x{cfg['block_size']} tokens, {steps} steps x {rounds} rounds "

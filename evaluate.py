@@ -12,15 +12,7 @@ Definitions (the README's Metrics section), all on fixed held-out data:
     S, T        mean of L_d over the source / target domains
     forgetting  S(final) - S(base)        gain  T(base) - T(final)        balanced  (S + T) / 2
     task        exact match of the greedy answer; mean log p(answer | prompt) in nats
-train.py imports this file for its evaluations; only the suite imports train.py (inside run_suite) to
-drive its runs.
-
-The suite: every mixer from the same base, with the same model, optimiser, budget and seeds, one table,
-one JSON and the plots; a rerun finishes only what is missing.
-
-    python evaluate.py --suite default                 # CPU preset, 3 seeds (about an hour on 2 cores)
-    python evaluate.py --suite default --preset gpu    # config/gpu.py, on one GPU
-    python evaluate.py --suite default --seeds 1 --mixers static,bandit -- --steps 200   # train.py options after --
+train.py imports this file for its evaluations; suite.py for its tables and plots.
 """
 
 import argparse
@@ -28,14 +20,13 @@ import json
 import math
 import os
 import sys
-import time
 from collections import defaultdict
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
-from mixer import Corpus, DataError, eval_windows
+from data import DataError, eval_windows
 from model import CheckpointError, autocast
 
 
@@ -213,7 +204,64 @@ def comparison_table(results):
     return "\n".join(lines)
 
 
-# ----------------------------------------------------------------------------- reading runs
+# ----------------------------------------------------------------------------- the run's log
+# log.jsonl: one JSON line per step (written by train.py), read back by the reports and plots below.
+
+def current_rss_mb():
+    """Resident memory of this process now (Linux), for the log's memory column; None elsewhere."""
+    try:
+        with open("/proc/self/statm") as f:
+            return round(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20, 1)
+    except (OSError, ValueError):
+        return None
+
+
+def json_number(x):
+    return None if x is None or not math.isfinite(x) else round(float(x), 6)
+
+
+def step_record(step, tokens, lr, loss, train_loss, w, row_count, sampler, tokens_per_second, corpus, mixer):
+    """One line of log.jsonl: everything a plot or a later analysis of the step needs."""
+    return {"step": step, "tokens": tokens, "lr": lr, "loss": json_number(loss),
+            "train_loss": [json_number(v) for v in train_loss], "weights": [round(float(v), 6) for v in w],
+            "rows": row_count.long().tolist(), "tokens_per_domain": sampler.tokens_per_domain(),
+            "epochs_per_domain": [round(e, 4) for e in sampler.epochs_per_domain()],
+            "tokens_per_second": round(tokens_per_second, 1), "rss_mb": current_rss_mb(),
+            "domains": corpus.domains, "mixer_state": mixer.log()}
+
+
+def console_line(phase, step, steps, loss, record, tokens_per_second, mfu, lr, w, corpus):
+    """`cpt step 50/400 | loss 3.39 | val S 4.90 T 2.29 | 10,716 tok/s | lr 3.0e-03 | w code=0.22 ...`"""
+    val = ""
+    if "val_loss" in record:
+        source = field_mean(record["val_loss"], corpus.fields, "source")
+        target = field_mean(record["val_loss"], corpus.fields, "target")
+        val = f" | val S {source:.3f} T {target:.3f}"
+    mfu_text = f" | mfu {100 * mfu:.1f}%" if mfu is not None else ""
+    weights = " ".join(f"{d}={v:.2f}" for d, v in zip(corpus.domains, w) if v > 0)
+    return (f"  {phase} step {step:5d}/{steps} | loss {loss:.4f}{val} | {tokens_per_second:,.0f} tok/s{mfu_text} | "
+            f"lr {lr:.2e} | w {weights}")
+
+
+def truncate_log(log_path, step):
+    """Drop log lines past the checkpoint's step, so a resumed log reads like an uninterrupted one."""
+    if not os.path.exists(log_path):
+        return
+    with open(log_path) as f:
+        lines = [line for line in f if line.strip()]
+    kept = []
+    for line in lines:
+        try:
+            if json.loads(line)["step"] <= step:
+                kept.append(line)
+        except (ValueError, KeyError):
+            break  # a line cut by the crash
+    tmp = f"{log_path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.writelines(kept)
+    os.replace(tmp, log_path)
+
+
 
 def read_log(run_dir):
     """The records of a run's log.jsonl; a last line cut by a crash is skipped."""
@@ -292,221 +340,7 @@ def plot_run(run_dir, out_dir):
     return paths
 
 
-# ----------------------------------------------------------------------------- the suite
-
-SUITES = {  # the experiment; the preset (train.py's options) gives the model and the budget
-    "default": {"seeds": 3, "trajectories": 12, "trajectory_seed": 100000,
-                "mixers": ["static", "bandit", "dbl", "velocity", "acodm", "regmix", "agent"]},
-}
-PRESETS = {"cpu": [], "gpu": ["--config", "config/gpu.py"]}
-NOT_IN_SUITE = {"random"}  # the exploration mixer: its runs are the agent's trajectories
-
-
-def suite_mixers(spec, registry):
-    """The suite's mixers in its order, then any registered mixer it does not list (new ones gain rows)."""
-    listed = [m for m in spec["mixers"] if m in registry]
-    return listed + sorted(set(registry) - set(listed) - NOT_IN_SUITE)
-
-
-def mean_and_spread(values):
-    values = [v for v in values if v is not None and math.isfinite(v)]
-    if not values:
-        return None, None
-    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-
-
-def run_suite(suite, preset, seeds, mixers, train_args, trajectories=None, log=print):
-    """Prepare what is missing (corpus, base, trajectories, agent), run every (mixer, seed) that has no
-    eval.json yet (resuming from its checkpoint if it has one), then write the results folder."""
-    import agent
-    import train
-    spec = SUITES[suite]
-    common = PRESETS[preset] + list(train_args)
-    cfg = train.parse_config(common)
-    train.validate_config(cfg)
-    mixers = mixers or suite_mixers(spec, train.MIXERS)
-    unknown = [m for m in mixers if m not in train.MIXERS]
-    if unknown:
-        raise DataError(f"--mixers {','.join(unknown)}: unknown; choose from {sorted(train.MIXERS)}")
-    seeds = [cfg["seed"] + i for i in range(seeds or spec["seeds"])]
-    name = f"suite-{suite}" + ("" if preset == "cpu" else f"-{preset}")
-    suite_dir = os.path.join(cfg["out_dir"], name)
-    t_start = time.time()
-    extra_args, proxy = {}, {}
-    if {"agent", "regmix"} & set(mixers):
-        folder = os.path.join(suite_dir, "trajectories")
-        count = trajectories or spec["trajectories"]
-        log(f"\n#### suite: {count} random-mixing trajectories (the agent's and RegMix's data)")
-        train.main(common + ["--collect", str(count), "--trajectories", folder,
-                             "--seed", str(spec["trajectory_seed"])])
-        collected = sum(m["wall_seconds"] for _, m in agent.load_trajectories(folder))
-        extra_args["regmix"] = ["--trajectories", folder]
-        proxy["regmix"] = collected
-        if "agent" in mixers:
-            agent_path = os.path.join(suite_dir, "agent.pt")
-            if not os.path.exists(agent_path):
-                log("\n#### suite: training the Data Mixing Agent on the trajectories")
-                agent.main(["--trajectories", folder, "--out", agent_path])
-            extra_args["agent"] = ["--agent_path", agent_path]
-            proxy["agent"] = collected + agent.load_agent(agent_path)[1]["train_seconds"]
-    jobs = [(m, s) for m in mixers for s in seeds]
-    for number, (mixer, seed) in enumerate(jobs, 1):
-        run_dir = os.path.join(suite_dir, f"{mixer}-s{seed}")
-        if os.path.exists(os.path.join(run_dir, "eval.json")):
-            log(f"#### suite run {number}/{len(jobs)}: {mixer} seed {seed}: finished before, reused")
-            continue
-        resume = os.path.exists(os.path.join(run_dir, "ckpt.pt"))
-        log(f"\n#### suite run {number}/{len(jobs)}: {mixer} seed {seed}" + (" (resuming)" if resume else ""))
-        train.main(common + ["--mixer", mixer, "--seed", str(seed), "--run_name", os.path.join(name, f"{mixer}-s{seed}")]
-                   + extra_args.get(mixer, []) + (["--resume"] if resume else []))
-    results = {m: {s: load_result(os.path.join(suite_dir, f"{m}-s{s}")) for s in seeds} for m in mixers}
-    out_dir = os.path.join(suite_dir, "results")
-    summary = suite_summary(results, proxy, {"suite": suite, "preset": preset, "seeds": seeds, "config": cfg,
-                                             "invocation_seconds": time.time() - t_start})
-    paths = write_suite_outputs(summary, results, suite_dir, out_dir)
-    log("\n" + suite_table(summary))
-    log("\n" + "\n".join(f"wrote {p}" for p in paths))
-    return summary
-
-
-def suite_summary(results, proxy, info):
-    """Every number of the suite: per mixer, per seed and mean/spread of each metric, tokens, epochs, times."""
-    mixers = {}
-    for mixer, by_seed in results.items():
-        first = next(iter(by_seed.values()))
-        fields = first["final"]["fields"]
-        target = [i for i, f in enumerate(fields) if f == "target"]
-        runs = {}
-        for seed, r in by_seed.items():
-            run = r["run"]
-            runs[str(seed)] = {**{key: r["summary"][key] for _, key in COLUMNS},
-                               "tokens_per_domain": run["tokens_per_domain"],
-                               "target_epochs": float(np.mean([run["epochs_per_domain"][i] for i in target])),
-                               "wall_seconds": run["wall_seconds"],
-                               "estimate_seconds": run.get("estimate_seconds")}
-        stats = {}
-        for key in [k for _, k in COLUMNS] + ["target_epochs", "wall_seconds"]:
-            stats[key] = dict(zip(("mean", "spread"), mean_and_spread([x[key] for x in runs.values()])))
-        stats["tokens_per_domain"] = np.mean([x["tokens_per_domain"] for x in runs.values()], axis=0).tolist()
-        estimate = mean_and_spread([x["estimate_seconds"] for x in runs.values()])[0]
-        mixers[mixer] = {"runs": runs, "stats": stats, "proxy_seconds": proxy.get(mixer),
-                         "estimate_seconds": estimate}
-    first = next(iter(next(iter(results.values())).values()))
-    return {**info, "domains": first["final"]["domains"], "fields": first["final"]["fields"], "mixers": mixers}
-
-
-def suite_table(summary):
-    """Rows = mixers; each metric as mean ± spread (sample standard deviation over seeds)."""
-    metrics = [c for c in COLUMNS if c[1] != "task_logprob"]
-    header = ("| mixer | " + " | ".join(c for c, _ in metrics) + " | k tokens per domain (" +
-              "/".join(summary["domains"]) + ") | target epochs | wall s | extra s |")
-    lines = [f"{len(summary['seeds'])} seed(s) {summary['seeds']}, mean ± spread (sample std); extra s = target "
-             "estimation (dbl, velocity) or proxy work: trajectories (regmix), trajectories + agent training (agent)",
-             "", header, "|" + "---|" * (len(metrics) + 5)]
-    for mixer, m in summary["mixers"].items():
-        st = m["stats"]
-        cells = [f"{fmt(st[k]['mean'])} ± {fmt(st[k]['spread'])}" for _, k in metrics]
-        tokens = "/".join(f"{t / 1e3:.0f}" for t in st["tokens_per_domain"])
-        extra = m["proxy_seconds"] if m["proxy_seconds"] is not None else m["estimate_seconds"]
-        lines.append(f"| {mixer} | " + " | ".join(cells) + f" | {tokens} | {fmt(st['target_epochs']['mean'], 2)} | "
-                     f"{fmt(st['wall_seconds']['mean'], 0)} | {fmt(extra, 0)} |")
-    return "\n".join(lines)
-
-
-def eval_points(run_dir, fields):
-    """(tokens, per-domain val losses, balanced loss) at each periodic evaluation of a run."""
-    rows = [r for r in read_log(run_dir) if "val_loss" in r and None not in r["val_loss"]]
-    return [(r["tokens"], r["val_loss"], (field_mean(r["val_loss"], fields, "source")
-                                         + field_mean(r["val_loss"], fields, "target")) / 2) for r in rows]
-
-
-def mean_curves(suite_dir, mixer, seeds, fields):
-    """A mixer's evaluation curves averaged over seeds (the steps shared by all its runs)."""
-    curves = [eval_points(os.path.join(suite_dir, f"{mixer}-s{s}"), fields) for s in seeds]
-    tokens = sorted(set.intersection(*[{p[0] for p in c} for c in curves]))
-    by_tokens = [{p[0]: p for p in c} for c in curves]
-    loss = [np.mean([c[t][1] for c in by_tokens], axis=0) for t in tokens]
-    balanced = [np.mean([c[t][2] for c in by_tokens]) for t in tokens]
-    return np.array(tokens), np.array(loss), np.array(balanced)
-
-
-def write_suite_outputs(summary, results, suite_dir, out_dir):
-    """results.md, results.json and four PNGs, each written to a temp name and renamed."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from prepare import write_json_atomic, write_text_atomic
-    os.makedirs(out_dir, exist_ok=True)
-    paths = [os.path.join(out_dir, "results.md"), os.path.join(out_dir, "results.json")]
-    write_text_atomic(paths[0], suite_table(summary) + "\n")
-    write_json_atomic(paths[1], summary)
-    mixers, domains, fields, seeds = list(summary["mixers"]), summary["domains"], summary["fields"], summary["seeds"]
-
-    def save(fig, filename, legend_from=None):
-        path = os.path.join(out_dir, filename)
-        tmp = f"{path}.tmp-{os.getpid()}.png"
-        if legend_from is not None:  # one legend for all panels, in a margin on the right
-            fig.legend(*legend_from.get_legend_handles_labels(), loc="center right", fontsize=7)
-        fig.tight_layout(rect=(0, 0, 0.86, 1) if legend_from is not None else None)
-        fig.savefig(tmp, dpi=72)
-        plt.close(fig)
-        os.replace(tmp, path)
-        paths.append(path)
-
-    cols = min(4, len(mixers))
-    rows = math.ceil(len(mixers) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False, sharey=True)
-    for ax, mixer in zip(axes.flat, mixers):
-        train_rows = [r for r in read_log(os.path.join(suite_dir, f"{mixer}-s{seeds[0]}")) if "weights" in r]
-        ax.stackplot([r["step"] for r in train_rows], np.array([r["weights"] for r in train_rows]).T, labels=domains)
-        ax.set(title=f"{mixer} (seed {seeds[0]})", ylim=(0, 1), xlabel="step")
-    for ax in list(axes.flat)[len(mixers):]:
-        ax.axis("off")
-    axes[0, 0].set_ylabel("sampling weight")
-    save(fig, "weights.png", legend_from=axes[0, 0])
-
-    curves = {m: mean_curves(suite_dir, m, seeds, fields) for m in mixers}
-    cols = min(3, len(domains))
-    rows = math.ceil(len(domains) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.6 * rows), squeeze=False)
-    for d, ax in enumerate(axes.flat[:len(domains)]):
-        for mixer in mixers:
-            tokens, loss, _ = curves[mixer]
-            ax.plot(tokens / 1e3, loss[:, d], label=mixer, lw=1)
-        ax.set(title=f"{domains[d]} ({fields[d]})", xlabel="k tokens", ylabel="val loss")
-    for ax in list(axes.flat)[len(domains):]:
-        ax.axis("off")
-    save(fig, "val_loss.png", legend_from=axes[0, 0])
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for mixer in mixers:
-        tokens, _, balanced = curves[mixer]
-        ax.plot(tokens / 1e3, balanced, label=mixer, lw=1)
-    after_start = [b for m in mixers for b in curves[m][2][1:]]  # the base's point (token 0) is far above
-    if after_start:
-        ax.set_ylim(min(after_start) - 0.05, max(after_start) + 0.05)
-    ax.set(xlabel="k tokens", ylabel="balanced loss (S + T) / 2", title="balanced loss (mean over seeds)")
-    ax.legend(fontsize=7)
-    save(fig, "balanced.png")
-
-    fig, ax = plt.subplots(figsize=(5, 4))
-    for mixer in mixers:
-        runs = summary["mixers"][mixer]["runs"].values()
-        points = ax.scatter([r["forgetting"] for r in runs], [r["gain"] for r in runs], s=12, alpha=0.5)
-        st = summary["mixers"][mixer]["stats"]
-        ax.scatter([st["forgetting"]["mean"]], [st["gain"]["mean"]], s=60, marker="x",
-                   color=points.get_facecolor()[0], label=mixer)
-    ax.set(xlabel="forgetting (source loss rise, nats)", ylabel="gain (target loss drop, nats)",
-           title="forgetting vs gain (x = mean over seeds)")
-    ax.legend(fontsize=7)
-    save(fig, "tradeoff.png")
-    return paths
-
-
 def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if "--suite" in argv:
-        return suite_main(argv)
     parser = argparse.ArgumentParser(description="Print the metrics of runs written by train.py.")
     parser.add_argument("runs", nargs="+", help="run folders (e.g. out/cpt-static)")
     parser.add_argument("--plot", action="store_true", help="write PNGs of weights and validation curves")
@@ -534,29 +368,6 @@ def main(argv=None):
             for run_dir in args.runs:
                 for path in plot_run(run_dir, args.plot_dir or os.path.join(run_dir, "plots")):
                     print(f"wrote {path}")
-    except (DataError, CheckpointError) as e:
-        sys.exit(f"error: {e}")
-
-
-def suite_main(argv):
-    train_args = argv[argv.index("--") + 1:] if "--" in argv else []
-    own = argv[:argv.index("--")] if "--" in argv else argv
-    parser = argparse.ArgumentParser(description="Run every mixer from the same base with several seeds; write "
-                                     "the table, the JSON and the plots. train.py options go after --.")
-    parser.add_argument("--suite", required=True, choices=sorted(SUITES))
-    parser.add_argument("--preset", default="cpu", choices=sorted(PRESETS), help="cpu (the defaults) or gpu")
-    parser.add_argument("--seeds", type=int, default=None, help="seeds per mixer (default: the suite's, 3)")
-    parser.add_argument("--mixers", default="", help="comma-separated subset (default: every mixer)")
-    parser.add_argument("--trajectories", type=int, default=None,
-                        help="random-mixing trajectories for the agent and RegMix (default: the suite's, 12)")
-    args = parser.parse_args(own)
-    if args.trajectories is not None and args.trajectories <= 0:
-        parser.error(f"--trajectories {args.trajectories} must be a positive integer")
-    if args.seeds is not None and args.seeds <= 0:
-        parser.error(f"--seeds {args.seeds} must be a positive integer")
-    mixers = [m for m in args.mixers.split(",") if m]
-    try:
-        return run_suite(args.suite, args.preset, args.seeds, mixers, train_args, args.trajectories)
     except (DataError, CheckpointError) as e:
         sys.exit(f"error: {e}")
 

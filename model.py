@@ -204,11 +204,5 @@ def load_checkpoint(path):
     return ckpt
 
 
-def model_from_checkpoint(ckpt):
-    model = GPT(GPTConfig(**ckpt["model_config"]))
-    model.load_state_dict(ckpt["model"])
-    return model
-
-
 def model_config_dict(model):
     return asdict(model.config)

@@ -13,33 +13,27 @@ Layout of data/<corpus>/:
     <domain>/val.bin         then uint16 (or uint32) ids; documents end with <|endoftext|>
     task.jsonl               the target task: held-out {"domain", "prompt", "answer"} problems (maths)
 
-The default corpus is built from what the machine already has: `code` = the Python
-standard library's .py files, `docs` = its docstrings and the pydoc topics, `shell` = man pages of
-sections 1 and 8 (rendered with groff), `math_arith` / `math_algebra` = problems from DeepMind's
-`mathematics_dataset` generator. Documents are held out by key (a module path is in val for both code
-and docs), so the same machine and arguments give byte-identical files. The corpus is written into a
+The default corpus is built from what the machine already has (sources.py: the Python standard
+library's code and docstrings, man pages, DeepMind's mathematics_dataset). Documents are held out by
+key (a module path is in val for both code and docs), so the same machine and arguments give
+byte-identical files. The corpus is written into a
 temp folder and renamed when complete: an interrupted build leaves nothing that looks finished.
 """
 
 import argparse
-import ast
 import base64
-import gzip
 import hashlib
-import importlib
 import itertools
 import json
 import os
-import random
 import shutil
-import subprocess
 import sys
-import sysconfig
 import time
-import types
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+
+from sources import (DEFAULT_DOMAIN_BYTES, MATH_MODULES, PrepareError, default_sources, split_qa_document,
+                     user_documents)
 
 # ----------------------------------------------------------------------------- defaults
 DATA_DIR = "data"
@@ -47,19 +41,10 @@ VOCAB_SIZE = 4096            # BPE vocab including <|endoftext|>
 VAL_PERMILLE = 50            # share of documents held out for validation (per mille)
 TASK_PER_DOMAIN = 100        # held-out problems per maths domain for the target task
 TOKENIZER_SAMPLE_BYTES = 1_000_000   # per domain, for training the BPE
-DEFAULT_DOMAIN_BYTES = {     # text per domain in the default corpus
-    "code": 2_000_000, "docs": 2_000_000, "shell": 2_000_000,
-    "math_arith": 1_200_000, "math_algebra": 1_200_000,
-}
-DEFAULT_FIELDS = {"code": "source", "docs": "source", "shell": "source",
-                  "math_arith": "target", "math_algebra": "target"}
 EOT = "<|endoftext|>"
 # GPT-4's pre-tokenizer split (numbers in groups of at most 3 digits)
 SPLIT_PATTERN = r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+"""
 
-
-class PrepareError(Exception):
-    """A problem with the inputs of a corpus; the message names it and the fix."""
 
 
 # ----------------------------------------------------------------------------- tokenizer
@@ -211,229 +196,6 @@ def write_json_atomic(path, obj):
     write_text_atomic(path, json.dumps(obj, indent=1))
 
 
-# ----------------------------------------------------------------------------- default sources
-
-def stable_order(keys):
-    """A fixed pseudo-random order (by hash), so a byte cap takes a spread of documents, not the A's."""
-    return sorted(keys, key=lambda k: hashlib.sha1(k.encode()).hexdigest())
-
-
-def stdlib_files():
-    root = sysconfig.get_paths()["stdlib"]
-    skip = {"site-packages", "dist-packages", "test", "tests", "idlelib", "lib2to3", "__pycache__", "turtledemo"}
-    files = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in skip)
-        files += [os.path.join(dirpath, f) for f in filenames if f.endswith(".py")]
-    return root, files
-
-
-def code_documents(max_bytes):
-    """The standard library's .py files; the key is the module path (shared with `docs`)."""
-    root, files = stdlib_files()
-    for path in stable_order([os.path.relpath(f, root) for f in files]):
-        with open(os.path.join(root, path), encoding="utf-8", errors="replace") as f:
-            yield path, f.read()
-
-
-def docs_documents(max_bytes):
-    """English documentation shipped with Python: each module's docstrings, then the pydoc topics."""
-    root, files = stdlib_files()
-    for path in stable_order([os.path.relpath(f, root) for f in files]):
-        with open(os.path.join(root, path), encoding="utf-8", errors="replace") as f:
-            source = f.read()
-        try:
-            tree = ast.parse(source)
-        except (SyntaxError, ValueError):
-            continue
-        parts = []
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-                doc = ast.get_docstring(node)
-                if doc and len(doc) > 40:
-                    title = path if isinstance(node, ast.Module) else node.name
-                    parts.append(f"{title}\n\n{doc}")
-        if parts:
-            yield path, "\n\n".join(parts)
-    try:
-        from pydoc_data.topics import topics
-    except ImportError:
-        return
-    for name in sorted(topics):
-        yield f"pydoc_topic:{name}", topics[name]
-
-
-def man_page_files():
-    pages = []
-    for root in ("/usr/share/man", "/usr/local/share/man"):
-        for section in ("man1", "man8"):
-            folder = os.path.join(root, section)
-            if os.path.isdir(folder):
-                pages += [os.path.join(folder, f) for f in sorted(os.listdir(folder))]
-    return pages
-
-
-def render_man_page(path):
-    """Plain ASCII text of one man page via groff, or None for a .so redirect or a failed render."""
-    try:
-        opener = gzip.open if path.endswith(".gz") else open
-        with opener(path, "rb") as f:
-            source = f.read()
-    except OSError:
-        return None
-    if source.lstrip().startswith(b".so "):
-        return None
-    result = subprocess.run(["groff", "-t", "-man", "-Tascii", "-P-cbou"], input=source, capture_output=True,
-                            env={**os.environ, "LC_ALL": "C"}, timeout=60)
-    text = result.stdout.decode("ascii", "replace").strip()
-    return text if result.returncode == 0 and len(text) > 200 else None
-
-
-def shell_documents(max_bytes):
-    pages = {os.path.basename(p): p for p in man_page_files()}
-    ordered = stable_order(list(pages))
-    # render in parallel chunks; stop once enough text is collected
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        for start in range(0, len(ordered), 64):
-            chunk = ordered[start:start + 64]
-            for name, text in zip(chunk, pool.map(lambda n: render_man_page(pages[n]), chunk)):
-                if text:
-                    yield name, text
-
-
-def import_mathematics_dataset():
-    """Import DeepMind's mathematics_dataset (2019) on numpy 2 / sympy >= 1.6 without editing site-packages.
-
-    Its sample/polynomials.py breaks in four places: `base_solution_linear` moved from
-    sympy.solvers.diophantine to sympy.solvers.diophantine.diophantine; `np.object` is gone; and
-    `ndarray.itemset` is gone (used twice). We re-export the sympy function under its old name, and
-    give polynomials.py its own numpy namespace whose `object` exists and whose zeros/empty return
-    arrays that still have `itemset`. Nothing else in numpy or sympy changes.
-    """
-    try:
-        diophantine = importlib.import_module("sympy.solvers.diophantine")
-        if not hasattr(diophantine, "base_solution_linear"):
-            moved = importlib.import_module("sympy.solvers.diophantine.diophantine")
-            diophantine.base_solution_linear = moved.base_solution_linear
-        from mathematics_dataset.sample import polynomials
-        from mathematics_dataset.modules import algebra, arithmetic
-    except ImportError as e:
-        raise PrepareError(f"the maths domains need mathematics_dataset ({e}); "
-                           "run: pip install -r requirements.txt") from None
-    if not isinstance(polynomials.np, _NumpyCompat):
-        polynomials.np = _NumpyCompat("numpy_compat_for_mathematics_dataset")
-    return arithmetic, algebra
-
-
-class _ItemsetArray(np.ndarray):
-    def itemset(self, index, value):  # numpy < 2 API
-        self[index] = value
-
-
-class _NumpyCompat(types.ModuleType):
-    object = object
-
-    def __getattr__(self, name):
-        return getattr(np, name)
-
-    @staticmethod
-    def zeros(*args, **kwargs):
-        return np.zeros(*args, **kwargs).view(_ItemsetArray)
-
-    @staticmethod
-    def empty(*args, **kwargs):
-        return np.empty(*args, **kwargs).view(_ItemsetArray)
-
-
-MATH_MODULES = {
-    "math_arith": ("arithmetic", ["add_or_sub", "add_sub_multiple", "mul", "div", "mul_div_multiple", "mixed"]),
-    "math_algebra": ("algebra", ["linear_1d", "linear_2d"]),
-}
-
-
-def easy_entropy(entropy_range):
-    """The generator's 'train-easy' level: the lowest third of each module's difficulty range (a small
-    CPU model can learn some of it, so the target task's accuracy is not stuck at zero)."""
-    low, high = entropy_range
-    return low, low + (high - low) / 3
-
-
-def math_documents(domain, max_bytes, seed=0):
-    """`Question: ...\nAnswer: ...` problems from a worker process. The generator iterates over sets of
-    strings somewhere inside, so its output depends on Python's hash seed: the worker runs with
-    PYTHONHASHSEED=0 to make the corpus byte-identical from run to run."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": here + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    command = [sys.executable, "-c", "import sys, prepare; prepare.math_worker(sys.argv[1], int(sys.argv[2]), "
-               "int(sys.argv[3]))", domain, str(max_bytes or 10 ** 7), str(seed)]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True) as worker:
-        for line in worker.stdout:
-            yield tuple(json.loads(line))
-        error = worker.stderr.read().strip()
-    if worker.returncode != 0:
-        raise PrepareError(error.splitlines()[-1] if error else f"the {domain} generator failed")
-
-
-def math_worker(domain, max_bytes, seed):
-    """Print [question, document] JSON lines until max_bytes of documents (run by math_documents)."""
-    try:
-        arithmetic, algebra = import_mathematics_dataset()
-    except PrepareError as e:
-        sys.exit(str(e))
-    package_name, module_names = MATH_MODULES[domain]
-    generators = {"arithmetic": arithmetic, "algebra": algebra}[package_name].train(easy_entropy)
-    random.seed(f"{domain}-{seed}")  # the generator draws from the global RNGs
-    np.random.seed(int(hashlib.sha1(f"{domain}-{seed}".encode()).hexdigest()[:8], 16))
-    seen, written, repeats = set(), 0, 0
-    while written < max_bytes and repeats < 10_000:  # round-robin over the modules; a repeat is kept once
-        for name in module_names:
-            problem = generators[name]()
-            question, answer = str(problem.question).strip(), str(problem.answer).strip()
-            if question in seen:
-                repeats += 1
-                continue
-            seen.add(question)
-            document = f"Question: {question}\nAnswer: {answer}"
-            print(json.dumps([question, document]))
-            written += len(document.encode("utf-8"))
-
-
-def split_qa_document(text):
-    question, answer = text.rsplit("\nAnswer: ", 1)
-    return f"{question}\nAnswer:", f" {answer}"
-
-
-# ----------------------------------------------------------------------------- user sources
-
-def user_documents(path, max_bytes=None):
-    """A folder of .txt/.md/.py files (one document each) or a .jsonl file with a "text" field per line."""
-    if not os.path.exists(path):
-        raise PrepareError(f"domain path {path} does not exist; give a folder of .txt/.md/.py files or a .jsonl file")
-    if os.path.isfile(path):
-        if not path.endswith(".jsonl"):
-            raise PrepareError(f"{path} is a file but not .jsonl; give a folder of .txt/.md/.py files or a "
-                               "jsonl file with a \"text\" field")
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for line_number, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                    text = record["text"]
-                except (ValueError, KeyError, TypeError):
-                    raise PrepareError(f"{path} line {line_number} is not a JSON object with a \"text\" field; "
-                                       "fix or remove that line") from None
-                yield f"{os.path.basename(path)}:{line_number}", str(text)
-        return
-    files = []
-    for dirpath, dirnames, filenames in os.walk(path):
-        dirnames.sort()
-        files += [os.path.join(dirpath, f) for f in sorted(filenames) if f.endswith((".txt", ".md", ".py"))]
-    for file in files:
-        with open(file, encoding="utf-8", errors="replace") as f:
-            yield os.path.relpath(file, path), f.read()
-
-
 # ----------------------------------------------------------------------------- building a corpus
 
 def is_val(key, val_permille):
@@ -457,23 +219,9 @@ def collect(documents, max_bytes, val_permille):
     return train, val
 
 
-def default_sources():
-    """The default corpus' domains: name -> (field, documents function, how to add it when missing)."""
-    sources = {}
-    sources["code"] = ("source", code_documents, None)
-    sources["docs"] = ("source", docs_documents, None)
-    have_man = shutil.which("groff") and man_page_files()
-    sources["shell"] = ("source", shell_documents if have_man else None,
-                        "apt-get install groff-base man-db manpages (Debian/Ubuntu)")
-    for domain in MATH_MODULES:
-        sources[domain] = ("target", lambda max_bytes, d=domain: math_documents(d, max_bytes),
-                           "pip install -r requirements.txt")
-    return sources
-
-
 def build_corpus(out_dir, domains, tokenizer_kind="bpe", vocab_size=VOCAB_SIZE, val_permille=VAL_PERMILLE,
                  task_domains=(), task_per_domain=TASK_PER_DOMAIN, log=print):
-    """domains: {name: (field, documents function taking max_bytes, max_bytes or None, description)}.
+    """domains: {name: (field, documents() yielding (key, text), max_bytes or None, description)}.
     task_domains: domains whose documents are 'Question: ...\nAnswer: ...' problems; their first
     held-out problems become the target task. Writes the corpus into a temp folder beside out_dir and
     renames it when complete."""
@@ -501,7 +249,7 @@ def _build_into(tmp_dir, domains, tokenizer_kind, vocab_size, val_permille, task
     texts, sources = {}, {}
     for name, (field, documents, max_bytes, description) in domains.items():
         t0 = time.time()
-        train, val = collect(documents(max_bytes), max_bytes, val_permille)
+        train, val = collect(documents(), max_bytes, val_permille)
         if not train or not val:
             raise PrepareError(f"domain '{name}' has {len(train)} training and {len(val)} validation documents; "
                                "it needs at least one of each: give it more documents (or lower --val_permille "
@@ -576,16 +324,13 @@ def _tokenizer_sample(texts):
 
 def build_default_corpus(out_dir, domain_bytes=None, tokenizer_kind="bpe", vocab_size=VOCAB_SIZE,
                          val_permille=VAL_PERMILLE, log=print):
-    domain_bytes = {**DEFAULT_DOMAIN_BYTES, **(domain_bytes or {})}
     domains = {}
-    for name, (field, documents, how_to_add) in default_sources().items():
+    for name, (field, documents, max_bytes, description, how_to_add) in default_sources(
+            {**DEFAULT_DOMAIN_BYTES, **(domain_bytes or {})}).items():
         if documents is None:
             log(f"  warning: source for domain '{name}' is missing on this machine; add it with: {how_to_add}")
             continue
-        description = {"code": "Python standard library .py files", "docs": "Python docstrings + pydoc topics",
-                       "shell": "man pages, sections 1 and 8", "math_arith": "mathematics_dataset arithmetic (easy)",
-                       "math_algebra": "mathematics_dataset linear_1d/linear_2d (easy)"}[name]
-        domains[name] = (field, documents, domain_bytes[name], description)
+        domains[name] = (field, documents, max_bytes, description)
     for field in ("source", "target"):
         if not any(d[0] == field for d in domains.values()):
             raise PrepareError(f"no {field} domain can be built on this machine; "
@@ -705,7 +450,7 @@ def main(argv=None):
                                    "--domain NAME=PATH")
             for name, path in paths.items():  # check every path before the long part
                 next(iter(user_documents(path)), None)
-            domains = {name: (fields[name], lambda max_bytes, p=path: user_documents(p), args.max_bytes, path)
+            domains = {name: (fields[name], lambda p=path: user_documents(p), args.max_bytes, path)
                        for name, path in paths.items()}
             print(f"building corpus {out_dir} from {len(domains)} user domains")
             build_corpus(out_dir, domains, args.tokenizer, args.vocab_size, args.val_permille, args.task)

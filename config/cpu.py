@@ -1,4 +1,4 @@
-# The CPU preset: what `python train.py` runs (these equal the defaults in train.py's OPTIONS; a test
+# The CPU preset: what `python train.py` runs (these equal the defaults in options.py's OPTIONS; a test
 # keeps them in step). Measured on a 2-core CPU: corpus 40 s, base 8 min, CPT 1.5 min.
 n_layer = 4
 n_head = 4

@@ -13,7 +13,9 @@ import torch
 ROOT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT_DIR)
 
+import agent  # noqa: E402
 import prepare  # noqa: E402
+import sources  # noqa: E402
 
 WORDS = ("the model reads data from many domains and the mixer chooses weights for each step of "
          "training while the loss goes down slowly over time").split()
@@ -40,9 +42,8 @@ def write_tiny_sources(root, seed=0, scale=1):
 
 
 def build_tiny_corpus(root, name="tiny", vocab_size=320):
-    sources = write_tiny_sources(os.path.join(root, "src"))
-    domains = {d: (field, lambda max_bytes, p=path: prepare.user_documents(p), None, path)
-               for d, (path, field) in sources.items()}
+    paths = write_tiny_sources(os.path.join(root, "src"))
+    domains = {d: (field, lambda p=path: sources.user_documents(p), None, path) for d, (path, field) in paths.items()}
     out = os.path.join(root, "data", name)
     prepare.build_corpus(out, domains, vocab_size=vocab_size, val_permille=100, task_domains=["arith"],
                          task_per_domain=20, log=lambda *a: None)
@@ -93,7 +94,6 @@ class FakeCorpus:
 def mixer_inputs(name, corpus, folder):
     """The files a mixer reads besides the corpus, made up for tests: an untrained agent for `agent`,
     synthetic trajectories over the corpus' domains for `regmix`. Returns config entries ({} if none)."""
-    import agent
     if name == "agent":
         path = os.path.join(folder, "agent.pt")
         if not os.path.exists(path):

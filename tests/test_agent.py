@@ -1,148 +1,150 @@
-"""AC-ODM: the DDPG pieces on a toy problem with a known best action, the gradient-alignment reward,
-exact per-domain gradients from one backward, state features, transfer and frozen mode."""
+"""The Data Mixing Agent: permutation invariance and any domain count, behaviour cloning, CQL on a toy
+offline dataset with a known best action, RegMix's fit, and the CLI pipeline collect -> train -> deploy."""
 
+import json
 import os
 
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 import agent
+import regmix
+import suite
 import train
-from conftest import FakeCorpus
-from mixer import DataError
-from model import GPT, GPTConfig, CheckpointError
+from data import Corpus, DataError
 
 
-def tiny_gpt(n_layer=2, n_embd=32):
+def random_state(B, H, K, seed):
+    g = torch.Generator().manual_seed(seed)
+    window = torch.randn(B, H, K, len(agent.FEATURES), generator=g)
+    pad = torch.zeros(B, H, dtype=torch.bool)
+    pad[:, 0] = True  # one missing boundary: the padding path is exercised too
+    return window, pad
+
+
+@pytest.mark.parametrize("K", [2, 5, 9])
+def test_policy_is_a_distribution_for_any_domain_count_and_permutation_equivariant(K):
     torch.manual_seed(0)
-    return GPT(GPTConfig(vocab_size=50, block_size=8, n_layer=n_layer, n_head=2, n_embd=n_embd))
+    policy, critic = agent.MixingPolicy(history=3), agent.MixingCritic(history=3)
+    window, pad = random_state(4, 3, K, seed=K)
+    w = policy(window, pad)
+    assert w.shape == (4, K) and torch.all(w > 0) and torch.allclose(w.sum(-1), torch.ones(4))
+    perm = torch.randperm(K, generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(policy(window[:, :, perm], pad), w[:, perm], atol=1e-5)
+    actions = torch.distributions.Dirichlet(torch.ones(K)).sample((4, 6))
+    q = critic(window, pad, actions)
+    assert q.shape == (4, 6)
+    assert torch.allclose(critic(window[:, :, perm], pad, actions[..., perm]), q, atol=1e-5)
 
 
-def test_ddpg_learns_to_put_the_weight_where_the_reward_is():
-    """One-step episodes, reward = the weight on domain 2: the best action puts all weight there."""
+def toy_dataset(N, K, seed, best=2):
+    """One-interval episodes from random states; the behaviour actions are Dirichlet(1) draws (mean 1/K
+    on every domain) and reward = the action's weight on domain `best`."""
+    window, pad = random_state(N, 2, K, seed)
+    window[..., 0] = 0.0
+    window[:, :, best, 0] = 1.0  # the agent tells domains apart only by their features: mark `best` a target
+    action = torch.distributions.Dirichlet(torch.ones(K)).sample((N,))
+    return {"window": window, "pad": pad, "action": action, "reward": action[:, best],
+            "next_window": window, "next_pad": pad, "done": torch.ones(N), "cloned": torch.ones(N)}
+
+
+def test_behaviour_cloning_reduces_the_imitation_loss():
     torch.manual_seed(0)
-    ddpg = agent.DDPG(state_size=4, num_domains=3, hidden=32, actor_lr=1e-3, critic_lr=1e-2, seed=0)
-    buffer = agent.ReplayBuffer(1000, 4, 3, seed=0)
-    state = torch.tensor([0.5, -1.0, 0.2, 1.0])
-    before = F.softmax(ddpg.actor(state), dim=-1)[2].item()
-    for _ in range(400):
-        with torch.no_grad():
-            action = F.softmax(ddpg.actor(state) + 1.0 * torch.randn(3), dim=-1)
-        buffer.add(state, action, action[2].item(), state, True)
-        if buffer.size >= 32:
-            ddpg.update(buffer.sample(32))
-    after = F.softmax(ddpg.actor(state), dim=-1)[2].item()
-    assert before < 0.5 and after > 0.8
+    K = 4
+    data = toy_dataset(256, K, seed=0, best=0)
+    target = torch.tensor([0.7, 0.1, 0.1, 0.1])
+    data["action"] = target.expand(256, K).clone()  # every good trajectory did the same thing
+    policy = agent.MixingPolicy(history=2)
+    losses = agent.behaviour_cloning(policy, data, steps=150, batch_size=32, lr=3e-3,
+                                     generator=torch.Generator().manual_seed(0), log=lambda *a: None)
+    assert losses[-1] < losses[0] - 0.1
+    w = policy(data["window"][:8], data["pad"][:8]).mean(0)
+    assert abs(w[0].item() - 0.7) < 0.1
 
 
-def test_gradient_alignment_on_hand_made_gradients():
-    g = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
-    # total = (2, 2); W_0 = <(1,0), (1,2)> = 1; W_1 = <(0,1), (2,1)> = 1; W_2 = <(1,1), (1,1)> = 2
-    assert agent.gradient_alignment(g).tolist() == [1.0, 1.0, 2.0]
-    opposed = torch.tensor([[1.0, 0.0], [-1.0, 0.0]])
-    assert agent.gradient_alignment(opposed).tolist() == [-1.0, -1.0]
+def test_cql_prefers_the_best_action_over_the_behaviour_average():
+    """Averaged over three seeds: one seed's outcome moves with the thread count (float summation order)."""
+    K, weights = 3, []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        data = toy_dataset(512, K, seed=1)
+        data["cloned"] = torch.zeros(512)  # no cloning term: what moves the actor is Q alone
+        policy, critic = agent.MixingPolicy(history=2), agent.MixingCritic(history=2)
+        agent.conservative_q_learning(policy, critic, data, steps=400, batch_size=64, lr=1e-3, gamma=0.9, tau=0.05,
+                                      alpha=1.0, bc_weight=0.0, num_samples=8,
+                                      generator=torch.Generator().manual_seed(seed), log=lambda *a: None)
+        weights.append(policy(data["window"], data["pad"]).mean(0).detach())
+        assert data["action"][:, 2].mean().item() < 0.4  # the behaviour policy's average: about 1/3
+    w = torch.stack(weights).mean(0)
+    # conservative, so not all the way to the vertex, but past the behaviour average and the others
+    assert w[2].item() > 0.4 and w[2].item() > 1.5 * max(w[0].item(), w[1].item()), w
 
 
-def test_domain_gradients_from_one_backward_equal_autograd_per_domain():
-    model = tiny_gpt()
-    layer = model.transformer.h[-1].mlp.c_proj
-    probe = agent.DomainGradients([layer])
-    x, y = torch.randint(0, 50, (6, 8)), torch.randint(0, 50, (6, 8))
-    row_domain = torch.tensor([0, 0, 0, 1, 2, 2])
-    _, row_loss = model(x, y, per_row=True)
-    expected = [torch.autograd.grad(row_loss[row_domain == d].mean(), layer.weight, retain_graph=True)[0].flatten()
-                for d in range(3)]
-    probe.captured = []  # the hooks above ran no backward through the output; start clean
-    _, row_loss = model(x, y, per_row=True)
-    row_loss.mean().backward()
-    got = probe.compute(row_domain, 3)
-    for d in range(3):
-        torch.testing.assert_close(got[d], expected[d], rtol=1e-4, atol=1e-7)
+def test_boundary_tokens_and_history_window():
+    val_loss = [[4.0, 3.0, 8.0], [4.2, 3.1, 4.0]]
+    tokens = agent.boundary_tokens(val_loss, [-10.0, -5.0], [[0.2, 0.2, 0.6]], ["source", "source", "target"], 4)
+    assert tokens.shape == (2, 3, len(agent.FEATURES))
+    assert np.allclose(tokens[0, :, 1], 1.0) and np.allclose(tokens[1, :, 1], [0.6, 0.6, 1.8])  # K * w
+    assert np.allclose(tokens[1, :, 2], [1.05, 3.1 / 3.0, 0.5])
+    assert np.allclose(tokens[1, :, 5], (0.5 + 0.5) / 2)  # target score: (4/8 + 5/10) / 2
+    assert np.allclose(tokens[1, :, 6], 0.25)
+    window, pad = agent.history_window(tokens, 1, history=3)
+    assert pad.tolist() == [True, False, False] and np.array_equal(window[1:], tokens)
 
 
-def acodm(K=3, **config):
-    return agent.ACODMMixer(FakeCorpus(K), {"steps": 50, "warmup_share": 0.1, "acodm_batch": 4, "seed": 0,
-                                            **config})
+def test_regmix_fit_finds_the_better_side(tiny_corpus_dir, tmp_path):
+    """Trajectories whose return grows with the target share: RegMix's mixture favours the target."""
+    corpus = Corpus(tiny_corpus_dir)
+    buffer = agent.TrajectoryBuffer(str(tmp_path / "traj"))
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        w = rng.dirichlet(np.ones(3))
+        # the target loss (domain 2) falls in proportion to its weight, the source stays put
+        val_loss = [[4.0, 4.0, 8.0], [4.0, 4.0, 8.0 - 4.0 * w[2]]]
+        buffer.save(i, {"weights": [w], "val_loss": val_loss, "answer_logprob": [float("nan")] * 2,
+                        "tokens_per_domain": [1, 1, 1]}, {"domains": corpus.domains, "fields": corpus.fields})
+    mixer = regmix.RegMixMixer(corpus, {"trajectories": str(tmp_path / "traj"), "seed": 0})
+    natural = corpus.train_tokens / corpus.train_tokens.sum()
+    assert mixer.weights()[2] > natural[2] + 0.2 and mixer.r2 > 0.9
 
 
-def drive(mixer, model, steps):
-    """Run the mixer against a real model's steps: forward, backward, observe."""
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    for step in range(steps):
-        w = mixer.weights()
-        assert np.all(np.isfinite(w)) and abs(w.sum() - 1) < 1e-9
-        x, y = torch.randint(0, 50, (6, 8)), torch.randint(0, 50, (6, 8))
-        row_domain = torch.tensor([0, 0, 1, 1, 2, 2])
-        _, row_loss = model(x, y, per_row=True)
-        row_loss.mean().backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        losses = [row_loss[row_domain == d].mean().item() for d in range(3)]
-        mixer.observe_step(step, {"train_loss": losses, "rows": [2, 2, 2], "row_domain": row_domain})
+def test_cli_collect_three_trajectories_train_and_deploy(tiny_args, tmp_path, capsys):
+    traj = str(tmp_path / "traj")
+    collect = ["--collect", "3", "--trajectories", traj, "--"] + tiny_args + ["--steps", "10", "--mix_interval", "5",
+                                                                           "--feedback_problems", "8"]
+    suite.main(collect)
+    arrays, meta = agent.TrajectoryBuffer(traj).load(2)
+    assert arrays["weights"].shape == (2, 3) and arrays["val_loss"].shape == (3, 3)
+    assert np.all(np.isfinite(arrays["answer_logprob"])) and meta["schedule"] == "constant"
+    assert not [n for n in os.listdir(traj) if not n.endswith(".npz")]  # run folders are cleaned up
+    capsys.readouterr()
+    suite.main(collect)  # nothing missing: nothing rerun
+    assert "3 of 3 trajectories already" in capsys.readouterr().out
+
+    agent_path = str(tmp_path / "agent.pt")
+    agent.main(["--trajectories", traj, "--out", agent_path, "--bc_steps", "20", "--cql_steps", "20"])
+    saved = torch.load(agent_path, weights_only=True)
+    assert saved["trained_on"]["trajectories"] == 3 and len(saved["losses"]["td"]) == 20
+
+    run = train.main(tiny_args + ["--mixer", "agent", "--agent_path", agent_path, "--mix_interval", "5",
+                                  "--run_name", "deployed"])
+    log = [json.loads(line) for line in open(os.path.join(run["run_dir"], "log.jsonl"))]
+    assert [r["step"] for r in log if "feedback_logprob" in r] == [0, 5, 10]
+    assert len(run["mixer"].actions) == 3
+    assert log[6]["weights"] == pytest.approx(run["mixer"].actions[1], abs=1e-6)  # step 6 runs action 1
 
 
-def test_state_size_does_not_depend_on_the_number_of_layers():
-    sizes = []
-    for n_layer in (2, 6):
-        mixer, model = acodm(), tiny_gpt(n_layer)
-        mixer.attach_model(model)
-        drive(mixer, model, 2)
-        sizes.append(mixer.current_state().shape)
-    assert sizes[0] == sizes[1] == (3 * 3 + 2 * 3 + 1,)
-    assert agent.depth_layers(4, 3) == [0, 2, 3] and agent.depth_layers(12, 3) == [0, 6, 11]
-
-
-def test_learning_mode_steps_the_actor_and_frozen_mode_steps_nothing(tmp_path):
-    model = tiny_gpt()
-    learner = acodm()
-    learner.attach_model(model)
-    actor_before = [p.clone() for p in learner.ddpg.actor.parameters()]
-    drive(learner, model, 20)
-    assert learner.buffer.size == 20 and "critic_loss" in learner.last
-    assert any(not torch.equal(a, b) for a, b in zip(actor_before, learner.ddpg.actor.parameters()))
-
-    path = str(tmp_path / "policy.pt")
-    learner.save_policy(path)
-    frozen = acodm(acodm_load=path, acodm_frozen=True)
-    model = tiny_gpt()
-    frozen.attach_model(model)
-    frozen_before = [p.clone() for p in frozen.ddpg.actor.parameters()]
-    drive(frozen, model, 20)
-    assert frozen.buffer.size == 0 and frozen.probe is None
-    assert not frozen.ddpg.actor_optimizer.state and not frozen.ddpg.critic_optimizer.state
-    assert all(torch.equal(a, b) for a, b in zip(frozen_before, frozen.ddpg.actor.parameters()))
-
-
-def test_saved_policy_gives_identical_actions_and_wrong_shapes_are_refused(tmp_path):
-    learner, model = acodm(), tiny_gpt()
-    learner.attach_model(model)
-    drive(learner, model, 12)
-    path = str(tmp_path / "policy.pt")
-    learner.save_policy(path)
-    loaded = acodm(acodm_load=path, acodm_frozen=True)
-    state = torch.randn(learner.state_size)
-    torch.testing.assert_close(loaded.ddpg.actor(state), learner.ddpg.actor(state), rtol=0, atol=0)
-    with pytest.raises(DataError, match="trained for 3 domains"):
-        acodm(K=4, acodm_load=path, acodm_frozen=True)
-    with pytest.raises(CheckpointError, match="does not exist"):
-        acodm(acodm_load=str(tmp_path / "none.pt"))
-    torch.save({"kind": "something-else"}, str(tmp_path / "other.pt"))
-    with pytest.raises(CheckpointError, match="not an AC-ODM policy"):
-        acodm(acodm_load=str(tmp_path / "other.pt"))
-
-
-def test_cli_proxy_run_then_frozen_transfer_to_a_larger_model_and_untrained_control(tiny_args, tmp_path):
-    policy = str(tmp_path / "actor.pt")
-    args = [a for a in tiny_args]
-    train.main(args + ["--mixer", "acodm", "--acodm_save", policy, "--run_name", "proxy"])
-    assert os.path.getsize(policy) > 0
-    larger = args + ["--n_embd", "64", "--n_head", "4"]  # 4x the proxy's non-embedding parameters
-    train.main(larger + ["--mixer", "acodm", "--acodm_load", policy, "--acodm_frozen", "--run_name", "transfer"])
-    train.main(larger + ["--mixer", "acodm", "--acodm_untrained", "--run_name", "untrained"])
-    with pytest.raises(SystemExit, match="--acodm_frozen needs"):
-        train.main(larger + ["--mixer", "acodm", "--acodm_frozen", "--run_name", "bad"])
+def test_final_balanced_score_depends_on_the_end_points_not_the_path():
+    meta = {"fields": ["source", "target"]}
+    nan = [float("nan")] * 3
+    straight = {"val_loss": [[4.0, 8.0], [4.1, 6.0], [4.2, 4.0]], "answer_logprob": nan}
+    zigzag = {"val_loss": [[4.0, 8.0], [4.4, 4.0], [4.2, 4.0]], "answer_logprob": nan}
+    a, b = agent.final_balanced_score(straight, meta, 0.25), agent.final_balanced_score(zigzag, meta, 0.25)
+    dS, dT = 1 - 4.2 / 4.0, 1 - 4.0 / 8.0
+    assert a == pytest.approx(b) == pytest.approx((dS + dT) / 2 - 0.25 * abs(dS - dT))
+    S, T = agent.feedback_scores(zigzag["val_loss"], meta["fields"], nan)
+    assert agent.interval_rewards(S, T, 0.25).sum() < a  # the per-interval sum would rank the zigzag lower
 
 
 def test_trajectory_buffer_round_trip_resume_and_atomic_write(tmp_path, monkeypatch):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import evaluate
-from mixer import Corpus
+from data import Corpus
 
 
 def test_summary_on_a_hand_built_case():

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import prepare
-from mixer import Corpus, DataError
+import sources
+from data import Corpus, DataError
 from conftest import build_tiny_corpus
 
 
@@ -24,7 +25,7 @@ def test_tokenizer_round_trips_unicode_and_code(tiny_corpus_dir):
 
 def test_prompt_and_answer_tokenize_as_in_training(tiny_corpus_dir):
     tok = prepare.Tokenizer.load(os.path.join(tiny_corpus_dir, "tokenizer.json"))
-    prompt, answer = prepare.split_qa_document("Question: What is 12 + 30?\nAnswer: -42.5")
+    prompt, answer = sources.split_qa_document("Question: What is 12 + 30?\nAnswer: -42.5")
     assert (prompt, answer) == ("Question: What is 12 + 30?\nAnswer:", " -42.5")
     assert tok.encode(prompt) + tok.encode(answer) == tok.encode(prompt + answer)
 
@@ -92,8 +93,8 @@ def test_corpus_refuses_missing_domain_files_and_foreign_token_files(tmp_path, t
 def test_empty_or_tiny_domains_are_refused(tmp_path, tiny_corpus_dir):
     empty = tmp_path / "empty"
     empty.mkdir()
-    domains = {"e": ("source", lambda m: prepare.user_documents(str(empty)), None, "")}
-    with pytest.raises(prepare.PrepareError, match="domain 'e' has 0 training"):
+    domains = {"e": ("source", lambda: sources.user_documents(str(empty)), None, "")}
+    with pytest.raises(sources.PrepareError, match="domain 'e' has 0 training"):
         prepare.build_corpus(str(tmp_path / "c"), domains, vocab_size=300, log=lambda *a: None)
     assert not os.path.exists(tmp_path / "c")  # nothing half-written
     with pytest.raises(DataError, match="fewer than one window"):
@@ -101,7 +102,7 @@ def test_empty_or_tiny_domains_are_refused(tmp_path, tiny_corpus_dir):
 
 
 def test_interrupted_build_leaves_no_corpus_and_a_rerun_succeeds(tmp_path):
-    def exploding(max_bytes):
+    def exploding():
         yield "a", "some text " * 50
         raise KeyboardInterrupt
 
@@ -112,7 +113,7 @@ def test_interrupted_build_leaves_no_corpus_and_a_rerun_succeeds(tmp_path):
 
 
 def test_mathematics_dataset_shim_generates_problems_on_numpy2_and_new_sympy():
-    arithmetic, algebra = prepare.import_mathematics_dataset()
+    arithmetic, algebra = sources.import_mathematics_dataset()
     from mathematics_dataset.sample import polynomials
     # the four patched places: base_solution_linear, np.object, and itemset (twice)
     coefficients = polynomials.sample_coefficients(np.array([2]), entropy=4)
@@ -120,14 +121,14 @@ def test_mathematics_dataset_shim_generates_problems_on_numpy2_and_new_sympy():
     assert expanded.dtype == object
     a, b, first, second = polynomials.coefficients_linear_split(np.array([3, 5]), entropy=4)
     assert list(a * first + b * second) == [3, 5]  # the diophantine solver's split
-    docs = [doc for _, doc in zip(range(6), prepare.math_documents("math_algebra", 2000))]
+    docs = [doc for _, doc in zip(range(6), sources.math_documents("math_algebra", 2000))]
     assert all(doc[1].startswith("Question: ") and "\nAnswer: " in doc[1] for doc in docs)
     assert "object" not in vars(np)  # numpy itself is untouched
 
 
 def test_math_documents_are_identical_across_processes():
-    first = list(prepare.math_documents("math_algebra", 3000))
-    second = list(prepare.math_documents("math_algebra", 3000))
+    first = list(sources.math_documents("math_algebra", 3000))
+    second = list(sources.math_documents("math_algebra", 3000))
     assert first == second and len(first) > 10
 
 
@@ -143,7 +144,7 @@ def test_regroup_merges_domains_of_one_field_and_keeps_every_token(tiny_corpus_d
         assert sorted(merged.tolist()) == sorted(np.concatenate(parts).tolist())  # same tokens, interleaved docs
         assert merged[-1] == new.tokenizer.eot
     assert [p["prompt"] for p in new.task()] == [p["prompt"] for p in old.task()]
-    with pytest.raises(prepare.PrepareError, match="different fields"):
+    with pytest.raises(sources.PrepareError, match="different fields"):
         prepare.regroup_corpus(tiny_corpus_dir, str(tmp_path / "bad"), {"mixed": ["prose", "arith"]})
-    with pytest.raises(prepare.PrepareError, match="not among them"):
+    with pytest.raises(sources.PrepareError, match="not among them"):
         prepare.regroup_corpus(tiny_corpus_dir, str(tmp_path / "bad"), {"x": ["prose", "nope"]})

@@ -4,7 +4,8 @@ within an epoch, epochs and tokens are counted, and the state round-trips exactl
 import numpy as np
 import pytest
 
-from mixer import Corpus, DataError, Sampler, StaticMixer, check_weights, initial_weights, parse_weights
+from data import Corpus, DataError, Sampler, check_weights, parse_weights
+from mixer import StaticMixer
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +99,7 @@ def test_weights_parsing_and_refusals(corpus):
 
 
 def test_target_ratio_splits_each_field_by_tokens(corpus):
-    w = initial_weights(corpus, {"target_ratio": 0.8})
+    w = StaticMixer(corpus, {"target_ratio": 0.8}).weights()
     tokens = corpus.train_tokens
     assert w[2] == pytest.approx(0.8)
     assert w[0] / w[1] == pytest.approx(tokens[0] / tokens[1])

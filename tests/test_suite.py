@@ -1,5 +1,5 @@
-"""The suite on the tiny corpus: end to end with 2 mixers and 1 seed, resume after an interruption, the
-table agrees with the JSON, the plots are written."""
+"""The suite on the tiny corpus: end to end with 2 mixers and 1 seed, resume after an interruption, a
+failing run reported while the others go on, the table agrees with the JSON, the plots are written."""
 
 import json
 import os
@@ -7,11 +7,12 @@ import os
 import pytest
 
 import evaluate
+import suite as suite_module
 import train
 
 
 def suite(tiny_args, *extra):
-    return evaluate.main(["--suite", "default", "--seeds", "1", *extra, "--"] + tiny_args)
+    return suite_module.main(["--suite", "default", "--seeds", "1", *extra, "--"] + tiny_args)
 
 
 def table_rows(path):
@@ -21,19 +22,17 @@ def table_rows(path):
 
 
 def test_suite_end_to_end_then_resume_after_an_interruption(tiny_args, monkeypatch, capsys):
-    real_main = train.main
-    calls = []
+    real_run = train.run
 
-    def crash_on_the_bandit_run(argv):
-        calls.append(argv)
-        if "bandit" in argv:
+    def interrupt_the_bandit_run(cfg):
+        if cfg["mixer"] == "bandit":
             raise KeyboardInterrupt("interrupted")
-        return real_main(argv)
+        return real_run(cfg)
 
-    monkeypatch.setattr(train, "main", crash_on_the_bandit_run)
+    monkeypatch.setattr(train, "run", interrupt_the_bandit_run)
     with pytest.raises(KeyboardInterrupt):
         suite(tiny_args, "--mixers", "static,bandit")
-    monkeypatch.setattr(train, "main", real_main)
+    monkeypatch.setattr(train, "run", real_run)
     out_dir = tiny_args[tiny_args.index("--out_dir") + 1]
     suite_dir = os.path.join(out_dir, "suite-default")
     static_eval = os.path.join(suite_dir, "static-s1337", "eval.json")
@@ -63,8 +62,28 @@ def test_suite_end_to_end_then_resume_after_an_interruption(tiny_args, monkeypat
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000, name
 
 
+def test_a_failing_run_is_reported_by_name_and_the_suite_goes_on(tiny_args, monkeypatch, capsys):
+    real_run = train.run
+
+    def fail_the_static_run(cfg):
+        if cfg["mixer"] == "static":
+            raise RuntimeError("a bug in one run")
+        return real_run(cfg)
+
+    monkeypatch.setattr(train, "run", fail_the_static_run)
+    with pytest.raises(SystemExit) as exit_info:
+        suite(tiny_args, "--mixers", "static,bandit")
+    assert "1 run(s) failed: static seed 1337" in str(exit_info.value.code)
+    out = capsys.readouterr().out
+    assert "static seed 1337 FAILED: RuntimeError: a bug in one run" in out
+    out_dir = tiny_args[tiny_args.index("--out_dir") + 1]
+    with open(os.path.join(out_dir, "suite-default", "results", "results.json")) as f:
+        saved = json.load(f)
+    assert list(saved["mixers"]) == ["bandit"] and saved["failed"] == ["static seed 1337"]
+
+
 def test_suite_collects_trajectories_for_regmix_and_reports_their_cost(tiny_args):
-    summary = suite(tiny_args + ["--mix_interval", "5"], "--mixers", "regmix", "--trajectories", "5")
+    summary = suite(tiny_args + ["--mix_interval", "5"], "--mixers", "regmix", "--collect", "5")
     out_dir = tiny_args[tiny_args.index("--out_dir") + 1]
     assert len(os.listdir(os.path.join(out_dir, "suite-default", "trajectories"))) == 5
     assert summary["mixers"]["regmix"]["proxy_seconds"] > 0

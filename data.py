@@ -1,0 +1,294 @@
+"""
+Domain data: a corpus written by prepare.py, weight vectors over its domains, and the sampler that turns
+weights into batches.
+
+    corpus = Corpus("data/default")                         # memmapped token files + meta.json
+    sampler = Sampler(corpus, batch_size, block_size, seed)
+    x, y, row_domain = sampler.batch(w)                     # rows per domain follow w with low variance
+"""
+
+import json
+import math
+import os
+
+import numpy as np
+import torch
+
+from prepare import Tokenizer, TokenFileError, read_tokens
+from sources import PrepareError, split_qa_document
+
+
+class DataError(Exception):
+    """A problem with a corpus or a weight vector; the message names it and the fix."""
+
+
+# ----------------------------------------------------------------------------- domain data
+
+class Corpus:
+    """A corpus written by prepare.py: domains with their field and memmapped train/val tokens."""
+
+    def __init__(self, path):
+        meta_path = os.path.join(path, "meta.json")
+        if not os.path.exists(meta_path):
+            raise DataError(f"no corpus at {path} (no meta.json); build it with: python prepare.py "
+                            f"--data_dir {os.path.dirname(path) or '.'} --corpus {os.path.basename(path)}")
+        try:
+            with open(meta_path) as f:
+                meta = json.load(f)
+            self.domains = [d["name"] for d in meta["domains"]]
+            self.fields = [d["field"] for d in meta["domains"]]
+        except (ValueError, KeyError, TypeError) as e:
+            raise DataError(f"{meta_path} is not a corpus description written by prepare.py ({e}); "
+                            "rebuild the corpus with prepare.py") from None
+        bad_fields = sorted(set(self.fields) - {"source", "target"})
+        if bad_fields:
+            raise DataError(f"{meta_path} has unknown fields {bad_fields}; fields are 'source' or 'target'")
+        self.path, self.meta = path, meta
+        try:
+            self.tokenizer = Tokenizer.load(os.path.join(path, meta["tokenizer"]["file"]))
+        except PrepareError as e:
+            raise DataError(str(e)) from None
+        if self.tokenizer.fingerprint != meta["tokenizer"]["fingerprint"]:
+            raise DataError(f"{path}/tokenizer.json does not match meta.json; rebuild the corpus with prepare.py")
+        try:
+            self.train = [read_tokens(os.path.join(path, d, "train.bin"), self.tokenizer.fingerprint)
+                          for d in self.domains]
+            self.val = [read_tokens(os.path.join(path, d, "val.bin"), self.tokenizer.fingerprint)
+                        for d in self.domains]
+        except TokenFileError as e:
+            raise DataError(str(e)) from None
+        self.fingerprint = meta["tokenizer"]["fingerprint"] + ":" + ",".join(
+            f"{d['name']}={d['field']}:{d['train_tokens']}:{d['val_tokens']}" for d in meta["domains"])
+
+    @property
+    def train_tokens(self):
+        return np.array([len(t) for t in self.train], dtype=np.float64)
+
+    def field_indices(self, field):
+        return [i for i, f in enumerate(self.fields) if f == field]
+
+    def check_block_size(self, block_size, domains=None):
+        for i, name in enumerate(self.domains):
+            if domains is not None and name not in domains:
+                continue
+            for split, tokens in (("train", self.train[i]), ("val", self.val[i])):
+                if len(tokens) < block_size + 1:
+                    raise DataError(f"domain '{name}' has {len(tokens)} {split} tokens, fewer than one window of "
+                                    f"block_size+1 = {block_size + 1}; give it more text or lower --block_size")
+
+    def task(self):
+        """The target task's held-out problems [{"domain", "prompt", "answer"}], or [] if the corpus has none."""
+        if not self.meta.get("task"):
+            return []
+        path = os.path.join(self.path, self.meta["task"]["file"])
+        try:
+            with open(path) as f:
+                problems = [json.loads(line) for line in f if line.strip()]
+            return [{"domain": p["domain"], "prompt": p["prompt"], "answer": p["answer"]} for p in problems]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise DataError(f"the target task {path} is damaged ({type(e).__name__}); rebuild the corpus "
+                            "with prepare.py") from None
+
+    def dev_problems(self, count):
+        """Up to `count` problems for feedback during training, disjoint from the target task: further
+        'Question: ...\nAnswer: ...' documents of the task's domains' validation split (the task took the
+        first ones), an equal share per domain. [] if the corpus has no task."""
+        test = self.task()
+        task_domains = sorted({p["domain"] for p in test})
+        if not task_domains or count <= 0:
+            return []
+        test_prompts, problems = {p["prompt"] for p in test}, []
+        for name in task_domains:
+            ids = np.asarray(self.val[self.domains.index(name)])
+            ends = np.flatnonzero(ids == self.tokenizer.eot)
+            starts = np.concatenate([[0], ends[:-1] + 1])
+            found = []
+            for start, end in zip(starts, ends):
+                text = self.tokenizer.decode(ids[start:end].tolist())
+                if "\nAnswer: " not in text:
+                    continue
+                prompt, answer = split_qa_document(text)
+                if prompt not in test_prompts:
+                    found.append({"domain": name, "prompt": prompt, "answer": answer})
+                if len(found) == math.ceil(count / len(task_domains)):
+                    break
+            problems += found
+        return problems[:count]
+
+
+# ----------------------------------------------------------------------------- weights
+
+def check_weights(w, domains, who):
+    """A weight vector must be a finite distribution over the corpus' domains."""
+    w = np.asarray(w, dtype=np.float64)
+    if w.shape != (len(domains),) or not np.all(np.isfinite(w)) or np.any(w < 0) or abs(w.sum() - 1) > 1e-6:
+        raise DataError(f"mixer '{who}' produced weights {np.round(w, 6).tolist()} for domains {domains}: "
+                        "weights must be finite, non-negative and sum to 1")
+    return w
+
+
+def parse_weights(text, domains):
+    """'code=0.2,math_arith=0.8' -> a normalised vector over `domains`; missing domains get 0."""
+    values = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if not sep:
+            raise DataError(f"--weights entry '{part}' must look like DOMAIN=NUMBER, e.g. code=0.3,math_arith=0.7")
+        if name not in domains:
+            raise DataError(f"--weights names unknown domain '{name}'; the corpus has {domains}")
+        try:
+            values[name] = float(value)
+        except ValueError:
+            raise DataError(f"--weights value '{value}' for '{name}' is not a number") from None
+    w = np.array([values.get(d, 0.0) for d in domains])
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise DataError(f"--weights {text} has negative or non-finite values; give non-negative numbers")
+    if w.sum() <= 0:
+        raise DataError(f"--weights {text} sums to zero; give at least one domain a positive weight")
+    return w / w.sum()
+
+
+def initial_weights(corpus, config):
+    """The starting mixture shared by every mixer: --weights, --target_ratio, or natural/uniform."""
+    K = len(corpus.domains)
+    if config["weights"]:
+        return parse_weights(config["weights"], corpus.domains)
+    if config["weights_from"]:
+        return average_weights_of_run(config["weights_from"], corpus.domains)
+    mode = config["init_weights"]
+    if mode == "uniform":
+        base = np.ones(K) / K
+    elif mode == "natural":
+        base = corpus.train_tokens / corpus.train_tokens.sum()
+    else:
+        raise DataError(f"--init_weights {mode} is unknown; use natural or uniform (or --weights ...)")
+    ratio = config["target_ratio"]
+    if ratio is None:
+        return base
+    if not 0 <= ratio <= 1:
+        raise DataError(f"--target_ratio {ratio} must be between 0 and 1")
+    w = np.zeros(K)
+    for field, mass in (("target", ratio), ("source", 1 - ratio)):
+        idx = corpus.field_indices(field)
+        if mass > 0 and not idx:
+            raise DataError(f"--target_ratio {ratio} puts mass on the {field} field, which has no domain in "
+                            f"this corpus")
+        if idx:
+            w[idx] = mass * base[idx] / base[idx].sum()
+    return w
+
+
+def average_weights_of_run(run_dir, domains):
+    """The time-average of the weights another run used (its log.jsonl): Velocitune's data-ordering
+    ablation trains a static mixture with the same average as a dynamic run."""
+    path = os.path.join(run_dir, "log.jsonl")
+    if not os.path.exists(path):
+        raise DataError(f"--weights_from {run_dir}: no log.jsonl there; give a run folder written by train.py")
+    try:
+        with open(path) as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+    except ValueError:
+        raise DataError(f"--weights_from {run_dir}: its log.jsonl is damaged; give a finished run") from None
+    rows = [r for r in rows if "weights" in r]
+    if not rows:
+        raise DataError(f"--weights_from {run_dir}: its log has no training steps yet; finish that run first")
+    if rows[0]["domains"] != list(domains):
+        raise DataError(f"--weights_from {run_dir} was trained on domains {rows[0]['domains']}, this corpus has "
+                        f"{list(domains)}; use a run of the same corpus")
+    w = np.mean([r["weights"] for r in rows], axis=0)
+    return w / w.sum()
+
+
+# ----------------------------------------------------------------------------- the sampler
+
+class Sampler:
+    """Assembles batches whose rows per domain follow the weights.
+
+    Row counts: systematic sampling of B points on the cumulative weights (one uniform offset), so each
+    domain gets floor(B w_i) or ceil(B w_i) rows, E[count_i] = B w_i, and a weight of 0 gives no rows.
+    Windows: each domain's train tokens are cut into non-overlapping windows of block_size+1 tokens
+    (consecutive windows share one token); an epoch visits them in a shuffled order without
+    replacement, then a new epoch starts with a new shuffle. The shuffle of epoch e is a pure function
+    of (seed, domain, e), so the sampler's state is a few integers plus its generator's state.
+    """
+
+    def __init__(self, corpus, batch_size, block_size, seed):
+        self.corpus, self.batch_size, self.block_size, self.seed = corpus, batch_size, block_size, seed
+        K = len(corpus.domains)
+        self.n_windows = [(len(t) - 1) // block_size for t in corpus.train]
+        self.rng = np.random.Generator(np.random.PCG64(seed))
+        self.epoch = [0] * K
+        self.cursor = [0] * K  # windows used in the current epoch
+        self.rows_seen = [0] * K
+        self._orders = {}
+
+    def _order(self, d):
+        key = (d, self.epoch[d])
+        if key not in self._orders:
+            self._orders = {k: v for k, v in self._orders.items() if k[0] != d}  # keep one epoch per domain
+            self._orders[key] = np.random.default_rng([self.seed, d, self.epoch[d]]).permutation(self.n_windows[d])
+        return self._orders[key]
+
+    def row_counts(self, weights, num_rows=None):
+        B = self.batch_size if num_rows is None else num_rows
+        if B == 0:
+            return np.zeros(len(weights), dtype=np.int64)
+        points = (self.rng.random() + np.arange(B)) / B
+        edges = np.cumsum(weights)
+        edges[-1] = 1.0  # guard against rounding: the last edge is exactly 1
+        domain_of_point = np.searchsorted(edges, points, side="right")
+        return np.bincount(domain_of_point, minlength=len(weights))
+
+    def next_windows(self, d, n):
+        """Start offsets of the next n windows of domain d, crossing into new epochs as needed."""
+        starts = []
+        while n > 0:
+            if self.cursor[d] == self.n_windows[d]:
+                self.epoch[d] += 1
+                self.cursor[d] = 0
+            take = min(n, self.n_windows[d] - self.cursor[d])
+            starts.append(self._order(d)[self.cursor[d]:self.cursor[d] + take])
+            self.cursor[d] += take
+            n -= take
+        return np.concatenate(starts) * self.block_size if starts else np.zeros(0, dtype=np.int64)
+
+    def batch(self, weights, min_rows=0):
+        """(x, y, row_domain): int64 tensors (B, T), (B, T) and (B,). With min_rows, every domain gets
+        that many rows first and the remaining rows follow the weights."""
+        K = len(weights)
+        counts = min_rows + self.row_counts(weights, self.batch_size - min_rows * K)
+        offsets = np.arange(self.block_size + 1)
+        rows = []
+        for d, n in enumerate(counts):
+            if n > 0:  # one fancy-indexed read per domain, no loop over rows
+                rows.append(self.corpus.train[d][self.next_windows(d, int(n))[:, None] + offsets])
+                self.rows_seen[d] += int(n)
+        data = torch.from_numpy(np.concatenate(rows).astype(np.int64))
+        row_domain = torch.from_numpy(np.repeat(np.arange(K), counts))
+        return data[:, :-1], data[:, 1:], row_domain
+
+    def tokens_per_domain(self):
+        return [r * self.block_size for r in self.rows_seen]
+
+    def epochs_per_domain(self):
+        return [e + c / max(n, 1) for e, c, n in zip(self.epoch, self.cursor, self.n_windows)]
+
+    def state_dict(self):
+        return {"rng": self.rng.bit_generator.state, "epoch": list(self.epoch), "cursor": list(self.cursor),
+                "rows_seen": list(self.rows_seen), "seed": self.seed}
+
+    def load_state_dict(self, state):
+        self.rng.bit_generator.state = state["rng"]
+        self.epoch, self.cursor = list(state["epoch"]), list(state["cursor"])
+        self.rows_seen, self.seed = list(state["rows_seen"]), state["seed"]
+        self._orders = {}
+
+
+def eval_windows(tokens, block_size, max_windows):
+    """Fixed validation windows: up to max_windows non-overlapping windows spread evenly over the split."""
+    n = (len(tokens) - 1) // block_size
+    picks = np.linspace(0, n - 1, num=min(n, max_windows)).round().astype(np.int64) if n > 0 else []
+    return np.stack([np.asarray(tokens[s * block_size: s * block_size + block_size + 1], dtype=np.int64)
+                     for s in picks])
+

@@ -1,0 +1,196 @@
+"""
+Every option of train.py and the one registry of mixers.
+
+    MIXERS          every mixer, by the name --mixer takes
+    LOOP_OPTIONS    the loop's own options: name -> (default, type, help)
+    OPTIONS         those plus every mixer's, merged from the mixers' classes (Mixer.OPTIONS and subclasses')
+
+The defaults are the CPU preset (config/cpu.py says the same). A preset file (--config FILE, Python
+assignments such as config/gpu.py) overrides them, and --key=value overrides both.
+"""
+
+import argparse
+import math
+import os
+import runpy
+
+import torch
+
+from acodm import ACODMMixer
+from agent import AgentMixer
+from data import DataError
+from mixer import BanditMixer, ConfigError, DBLMixer, RandomMixer, StaticMixer, VelocityMixer, options_of
+from regmix import RegMixMixer
+
+# ----------------------------------------------------------------------------- the mixers
+# Every mixer, by the name --mixer takes. A mixer's options live in its class (OPTIONS).
+MIXERS = {
+    "static": StaticMixer,
+    "bandit": BanditMixer,
+    "dbl": DBLMixer,
+    "velocity": VelocityMixer,
+    "acodm": ACODMMixer,
+    "agent": AgentMixer,
+    "regmix": RegMixMixer,
+    "random": RandomMixer,
+}
+
+
+def make_mixer(name, corpus, config):
+    if name not in MIXERS:
+        raise DataError(f"--mixer {name} is unknown; choose one of {sorted(MIXERS)}")
+    return MIXERS[name](corpus, config)
+
+
+# ----------------------------------------------------------------------------- options
+LOOP_OPTIONS = {
+    "config": ("", str, "a preset file of Python assignments, e.g. config/gpu.py"),
+    # data and output
+    "data_dir": ("data", str, "where corpora live"),
+    "corpus": ("default", str, "corpus name under data_dir; 'default' is built automatically when missing"),
+    "corpus_scale": (1, int, "size multiplier of the built-in default corpus (data/default-xN when > 1)"),
+    "out_dir": ("out", str, "where base models and runs are written"),
+    "run_name": ("", str, "CPT run folder under out_dir (default: cpt-<mixer>)"),
+    "mixer": ("static", str, f"who sets the weights: {', '.join(sorted(MIXERS))}"),
+    # model
+    "n_layer": (4, int, "transformer blocks"),
+    "n_head": (4, int, "attention heads"),
+    "n_embd": (128, int, "model width"),
+    "block_size": (128, int, "context length in tokens"),
+    "dropout": (0.0, float, "dropout rate"),
+    # base pre-training (source field, natural proportions)
+    "base_steps": (2500, int, "optimizer steps of base pre-training"),
+    "base_lr": (1e-3, float, "peak learning rate of base pre-training"),
+    "base_warmup_steps": (100, int, "linear warm-up steps of base pre-training"),
+    "base_seed": (0, int, "seed of the base model's init and sampling (CPT seeds share one base)"),
+    # continual pre-training
+    "steps": (400, int, "optimizer steps of CPT"),
+    "lr": (3e-3, float, "peak CPT learning rate (re-warmed, as real CPT does)"),
+    "warmup_steps": (40, int, "linear warm-up steps of CPT"),
+    "seed": (1337, int, "seed of CPT sampling and mixers"),
+    # optimisation (both phases)
+    "batch_size": (16, int, "rows per micro-batch"),
+    "grad_accum": (1, int, "micro-batches per optimizer step"),
+    "min_lr_ratio": (0.1, float, "cosine decay ends at lr * min_lr_ratio"),
+    "weight_decay": (0.1, float, "AdamW weight decay on matrices and embeddings"),
+    "beta1": (0.9, float, "AdamW beta1"),
+    "beta2": (0.95, float, "AdamW beta2"),
+    "grad_clip": (1.0, float, "clip the gradient norm to this (0: off)"),
+    # evaluation, logging, checkpoints
+    "eval_interval": (50, int, "CPT steps between per-domain validation evaluations"),
+    "base_eval_interval": (250, int, "base steps between per-domain validation evaluations"),
+    "eval_windows": (32, int, "validation windows per domain at each periodic evaluation"),
+    "task_problems": (200, int, "target-task problems scored at the end (0: all)"),
+    "feedback_problems": (64, int, "random/agent: held-out dev problems whose answer log-prob is feedback"),
+    "log_interval": (50, int, "steps between console lines (log.jsonl gets every step)"),
+    "ckpt_interval": (100, int, "steps between checkpoints (and one at the end)"),
+    "resume": (False, bool, "continue the CPT run in out_dir/run_name from its checkpoint"),
+    # system
+    "device": ("auto", str, "cpu, cuda, cuda:N or auto"),
+    "compile": (False, bool, "torch.compile the model"),
+}
+
+
+def mixer_option_groups():
+    """{class: its OPTIONS} for every mixer class and base class that declares options, shared ones once."""
+    groups = {}
+    for cls in MIXERS.values():
+        for klass in reversed(cls.__mro__):
+            if vars(klass).get("OPTIONS"):
+                groups.setdefault(klass, vars(klass)["OPTIONS"])
+    return groups
+
+
+OPTIONS = {**LOOP_OPTIONS, **{k: v for group in mixer_option_groups().values() for k, v in group.items()}}
+
+def parse_bool(text):
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"'{text}' is not a boolean; use true or false")
+
+
+def load_preset(path):
+    if not os.path.exists(path):
+        raise ConfigError(f"--config {path} does not exist; presets are in config/ (cpu.py, gpu.py)")
+    try:
+        values = {k: v for k, v in runpy.run_path(path).items() if not k.startswith("_")}
+    except Exception as e:
+        raise ConfigError(f"--config {path} cannot be read ({type(e).__name__}: {e}); it must be plain Python "
+                          "assignments like n_layer = 4") from None
+    unknown = sorted(set(values) - set(OPTIONS))
+    if unknown:
+        raise ConfigError(f"{path} sets unknown options {unknown}; see python train.py --help")
+    for name, value in values.items():
+        default, kind, _ = OPTIONS[name]
+        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+        ok = ok or (kind is float and isinstance(value, int) and not isinstance(value, bool))
+        ok = ok or (value is None and default is None)
+        if not ok:
+            raise ConfigError(f"{path} sets {name} = {value!r}; it must be a {kind.__name__}")
+    return values
+
+
+def parse_config(argv=None, description=None):
+    """train.py's options from a preset (--config) and the command line; --help lists them by mixer."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config", default="")
+    known, _ = pre.parse_known_args(argv)
+    preset = load_preset(known.config) if known.config else {}
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    groups = {None: (parser, LOOP_OPTIONS)}
+    for klass, options in mixer_option_groups().items():
+        users = [name for name, cls in MIXERS.items() if issubclass(cls, klass)]
+        title = "every mixer" if len(users) == len(MIXERS) else "mixer " + ", ".join(users)
+        groups[klass] = (parser.add_argument_group(f"options of {title}"), options)
+    for group, options in groups.values():
+        for name, (default, kind, help_text) in options.items():
+            default = preset.get(name, default)
+            group.add_argument(f"--{name}", type=parse_bool if kind is bool else kind, default=default,
+                               nargs="?" if kind is bool else None, const=True if kind is bool else None,
+                               help=f"{help_text} (default: {default})", metavar=kind.__name__.upper())
+    return vars(parser.parse_args(argv))
+
+
+def validate_config(cfg):
+    """Refuse option values that cannot work, before anything is loaded; fill in derived defaults."""
+    positive = ["corpus_scale", "n_layer", "n_head", "n_embd", "block_size", "batch_size", "grad_accum", "base_steps",
+                "steps", "eval_interval", "base_eval_interval", "eval_windows", "log_interval", "ckpt_interval"]
+    for key in positive:
+        if cfg[key] <= 0:
+            raise ConfigError(f"--{key} {cfg[key]} must be a positive integer")
+    for key in ("lr", "base_lr"):
+        if not (cfg[key] > 0 and math.isfinite(cfg[key])):
+            raise ConfigError(f"--{key} {cfg[key]} must be a positive number")
+    for key in ("base_warmup_steps", "warmup_steps", "weight_decay", "grad_clip", "task_problems",
+                "feedback_problems"):
+        if cfg[key] < 0:
+            raise ConfigError(f"--{key} {cfg[key]} must not be negative")
+    if not 0 <= cfg["dropout"] < 1 or not 0 <= cfg["min_lr_ratio"] <= 1:
+        raise ConfigError("--dropout must be in [0, 1) and --min_lr_ratio in [0, 1]")
+    if cfg["n_embd"] % cfg["n_head"]:
+        raise ConfigError(f"--n_embd {cfg['n_embd']} must be divisible by --n_head {cfg['n_head']}")
+    if cfg["mixer"] not in MIXERS:
+        raise ConfigError(f"--mixer {cfg['mixer']} is unknown; choose one of {sorted(MIXERS)}")
+    mixer = MIXERS[cfg["mixer"]]
+    for name, (default, _, _) in OPTIONS.items():  # another mixer's option would be silently ignored
+        users = [m for m, cls in MIXERS.items() if name in options_of(cls)]
+        if users and cfg["mixer"] not in users and cfg[name] != default:
+            raise ConfigError(f"--{name} is an option of mixer {', '.join(users)}; add --mixer {users[0]} or "
+                              "drop it")
+    mixer.check_options(cfg)
+    if not cfg["run_name"]:
+        cfg["run_name"] = f"cpt-{cfg['mixer']}"
+    if cfg["device"] == "auto":
+        cfg["device"] = "cuda" if torch.cuda.is_available() else "cpu"
+    elif cfg["device"].startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {cfg['device']} but CUDA is not available here; use --device cpu")
+
+
+def config_for_mixer(cfg, name):
+    """cfg for a run of mixer `name`: the options of other mixers back at their defaults (the suite runs
+    every mixer with one set of options)."""
+    own = options_of(MIXERS[name])
+    return {**cfg, "mixer": name, **{k: v[0] for k, v in OPTIONS.items()
+                                     if k not in LOOP_OPTIONS and k not in own}}

@@ -1,0 +1,284 @@
+"""
+Where the text of a corpus comes from: the built-in default corpus' sources (what a machine with Python
+and the requirements already has) and the user's own files. Each source yields (key, text) documents;
+prepare.py splits them by key, tokenizes and writes them.
+
+    code          the Python standard library's .py files
+    docs          their docstrings and the pydoc topics (English documentation that ships with Python)
+    shell         man pages of sections 1 and 8, rendered to plain text with groff
+    math_arith    DeepMind's mathematics_dataset generator, as 'Question: ...\nAnswer: ...' documents
+    math_algebra
+"""
+
+import ast
+import gzip
+import hashlib
+import importlib
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import sysconfig
+import types
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+
+class PrepareError(Exception):
+    """A problem with the inputs of a corpus; the message names it and the fix."""
+
+
+# ----------------------------------------------------------------------------- the default corpus' sources
+
+def stable_order(keys):
+    """A fixed pseudo-random order (by hash), so a byte cap takes a spread of documents, not the A's."""
+    return sorted(keys, key=lambda k: hashlib.sha1(k.encode()).hexdigest())
+
+
+def stdlib_files():
+    root = sysconfig.get_paths()["stdlib"]
+    skip = {"site-packages", "dist-packages", "test", "tests", "idlelib", "lib2to3", "__pycache__", "turtledemo"}
+    files = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in skip)
+        files += [os.path.join(dirpath, f) for f in filenames if f.endswith(".py")]
+    return root, files
+
+
+def code_documents():
+    """The standard library's .py files; the key is the module path (shared with `docs`)."""
+    root, files = stdlib_files()
+    for path in stable_order([os.path.relpath(f, root) for f in files]):
+        with open(os.path.join(root, path), encoding="utf-8", errors="replace") as f:
+            yield path, f.read()
+
+
+def docs_documents():
+    """English documentation shipped with Python: each module's docstrings, then the pydoc topics."""
+    root, files = stdlib_files()
+    for path in stable_order([os.path.relpath(f, root) for f in files]):
+        with open(os.path.join(root, path), encoding="utf-8", errors="replace") as f:
+            source = f.read()
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError):
+            continue
+        parts = []
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                doc = ast.get_docstring(node)
+                if doc and len(doc) > 40:
+                    title = path if isinstance(node, ast.Module) else node.name
+                    parts.append(f"{title}\n\n{doc}")
+        if parts:
+            yield path, "\n\n".join(parts)
+    try:
+        from pydoc_data.topics import topics
+    except ImportError:
+        return
+    for name in sorted(topics):
+        yield f"pydoc_topic:{name}", topics[name]
+
+
+def man_page_files():
+    pages = []
+    for root in ("/usr/share/man", "/usr/local/share/man"):
+        for section in ("man1", "man8"):
+            folder = os.path.join(root, section)
+            if os.path.isdir(folder):
+                pages += [os.path.join(folder, f) for f in sorted(os.listdir(folder))]
+    return pages
+
+
+def render_man_page(path):
+    """Plain ASCII text of one man page via groff, or None for a .so redirect or a failed render."""
+    try:
+        opener = gzip.open if path.endswith(".gz") else open
+        with opener(path, "rb") as f:
+            source = f.read()
+    except OSError:
+        return None
+    if source.lstrip().startswith(b".so "):
+        return None
+    result = subprocess.run(["groff", "-t", "-man", "-Tascii", "-P-cbou"], input=source, capture_output=True,
+                            env={**os.environ, "LC_ALL": "C"}, timeout=60)
+    text = result.stdout.decode("ascii", "replace").strip()
+    return text if result.returncode == 0 and len(text) > 200 else None
+
+
+def shell_documents():
+    pages = {os.path.basename(p): p for p in man_page_files()}
+    ordered = stable_order(list(pages))
+    # render in parallel chunks; stop once enough text is collected
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for start in range(0, len(ordered), 64):
+            chunk = ordered[start:start + 64]
+            for name, text in zip(chunk, pool.map(lambda n: render_man_page(pages[n]), chunk)):
+                if text:
+                    yield name, text
+
+
+def import_mathematics_dataset():
+    """Import DeepMind's mathematics_dataset (2019) on numpy 2 / sympy >= 1.6 without editing site-packages.
+
+    Its sample/polynomials.py breaks in four places: `base_solution_linear` moved from
+    sympy.solvers.diophantine to sympy.solvers.diophantine.diophantine; `np.object` is gone; and
+    `ndarray.itemset` is gone (used twice). We re-export the sympy function under its old name, and
+    give polynomials.py its own numpy namespace whose `object` exists and whose zeros/empty return
+    arrays that still have `itemset`. Nothing else in numpy or sympy changes.
+    """
+    try:
+        diophantine = importlib.import_module("sympy.solvers.diophantine")
+        if not hasattr(diophantine, "base_solution_linear"):
+            moved = importlib.import_module("sympy.solvers.diophantine.diophantine")
+            diophantine.base_solution_linear = moved.base_solution_linear
+        from mathematics_dataset.sample import polynomials
+        from mathematics_dataset.modules import algebra, arithmetic
+    except ImportError as e:
+        raise PrepareError(f"the maths domains need mathematics_dataset ({e}); "
+                           "run: pip install -r requirements.txt") from None
+    if not isinstance(polynomials.np, _NumpyCompat):
+        polynomials.np = _NumpyCompat("numpy_compat_for_mathematics_dataset")
+    return arithmetic, algebra
+
+
+class _ItemsetArray(np.ndarray):
+    def itemset(self, index, value):  # numpy < 2 API
+        self[index] = value
+
+
+class _NumpyCompat(types.ModuleType):
+    object = object
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    @staticmethod
+    def zeros(*args, **kwargs):
+        return np.zeros(*args, **kwargs).view(_ItemsetArray)
+
+    @staticmethod
+    def empty(*args, **kwargs):
+        return np.empty(*args, **kwargs).view(_ItemsetArray)
+
+
+MATH_MODULES = {
+    "math_arith": ("arithmetic", ["add_or_sub", "add_sub_multiple", "mul", "div", "mul_div_multiple", "mixed"]),
+    "math_algebra": ("algebra", ["linear_1d", "linear_2d"]),
+}
+
+
+def easy_entropy(entropy_range):
+    """The generator's 'train-easy' level: the lowest third of each module's difficulty range (a small
+    CPU model can learn some of it, so the target task's accuracy is not stuck at zero)."""
+    low, high = entropy_range
+    return low, low + (high - low) / 3
+
+
+def math_documents(domain, max_bytes, seed=0):
+    """`Question: ...\nAnswer: ...` problems from a worker process. The generator iterates over sets of
+    strings somewhere inside, so its output depends on Python's hash seed: the worker runs with
+    PYTHONHASHSEED=0 to make the corpus byte-identical from run to run."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": here + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    command = [sys.executable, "-c", "import sys, sources; sources.math_worker(sys.argv[1], int(sys.argv[2]), "
+               "int(sys.argv[3]))", domain, str(max_bytes), str(seed)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True) as worker:
+        for line in worker.stdout:
+            yield tuple(json.loads(line))
+        error = worker.stderr.read().strip()
+    if worker.returncode != 0:
+        raise PrepareError(error.splitlines()[-1] if error else f"the {domain} generator failed")
+
+
+def math_worker(domain, max_bytes, seed):
+    """Print [question, document] JSON lines until max_bytes of documents (run by math_documents)."""
+    try:
+        arithmetic, algebra = import_mathematics_dataset()
+    except PrepareError as e:
+        sys.exit(str(e))
+    package_name, module_names = MATH_MODULES[domain]
+    generators = {"arithmetic": arithmetic, "algebra": algebra}[package_name].train(easy_entropy)
+    random.seed(f"{domain}-{seed}")  # the generator draws from the global RNGs
+    np.random.seed(int(hashlib.sha1(f"{domain}-{seed}".encode()).hexdigest()[:8], 16))
+    seen, written, repeats = set(), 0, 0
+    while written < max_bytes and repeats < 10_000:  # round-robin over the modules; a repeat is kept once
+        for name in module_names:
+            problem = generators[name]()
+            question, answer = str(problem.question).strip(), str(problem.answer).strip()
+            if question in seen:
+                repeats += 1
+                continue
+            seen.add(question)
+            document = f"Question: {question}\nAnswer: {answer}"
+            print(json.dumps([question, document]))
+            written += len(document.encode("utf-8"))
+
+
+def split_qa_document(text):
+    question, answer = text.rsplit("\nAnswer: ", 1)
+    return f"{question}\nAnswer:", f" {answer}"
+
+
+# ----------------------------------------------------------------------------- user sources
+
+def user_documents(path):
+    """A folder of .txt/.md/.py files (one document each) or a .jsonl file with a "text" field per line."""
+    if not os.path.exists(path):
+        raise PrepareError(f"domain path {path} does not exist; give a folder of .txt/.md/.py files or a .jsonl file")
+    if os.path.isfile(path):
+        if not path.endswith(".jsonl"):
+            raise PrepareError(f"{path} is a file but not .jsonl; give a folder of .txt/.md/.py files or a "
+                               "jsonl file with a \"text\" field")
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line_number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                    text = record["text"]
+                except (ValueError, KeyError, TypeError):
+                    raise PrepareError(f"{path} line {line_number} is not a JSON object with a \"text\" field; "
+                                       "fix or remove that line") from None
+                yield f"{os.path.basename(path)}:{line_number}", str(text)
+        return
+    files = []
+    for dirpath, dirnames, filenames in os.walk(path):
+        dirnames.sort()
+        files += [os.path.join(dirpath, f) for f in sorted(filenames) if f.endswith((".txt", ".md", ".py"))]
+    for file in files:
+        with open(file, encoding="utf-8", errors="replace") as f:
+            yield os.path.relpath(file, path), f.read()
+
+
+
+# ----------------------------------------------------------------------------- the default corpus
+
+DEFAULT_DOMAIN_BYTES = {     # text per domain in the default corpus
+    "code": 2_000_000, "docs": 2_000_000, "shell": 2_000_000,
+    "math_arith": 1_200_000, "math_algebra": 1_200_000,
+}
+
+
+def default_sources(domain_bytes):
+    """The default corpus' domains: name -> (field, documents() or None when the machine lacks the source,
+    max bytes, description, how to add it when missing)."""
+    have_man = shutil.which("groff") and man_page_files()
+    sources = {
+        "code": ("source", code_documents, "Python standard library .py files", None),
+        "docs": ("source", docs_documents, "Python docstrings + pydoc topics", None),
+        "shell": ("source", shell_documents if have_man else None, "man pages, sections 1 and 8",
+                  "apt-get install groff-base man-db manpages (Debian/Ubuntu)"),
+        "math_arith": ("target", None, "mathematics_dataset arithmetic (easy)", "pip install -r requirements.txt"),
+        "math_algebra": ("target", None, "mathematics_dataset linear_1d/linear_2d (easy)",
+                         "pip install -r requirements.txt"),
+    }
+    out = {}
+    for name, (field, documents, description, how_to_add) in sources.items():
+        if field == "target":
+            documents = lambda d=name: math_documents(d, domain_bytes[d])  # the generator stops at the cap
+        out[name] = (field, documents, domain_bytes[name], description, how_to_add)
+    return out
