@@ -153,7 +153,7 @@ class DomainGradients:
     from the one backward pass of the training step: no second forward, no extra backward.
 
     For a linear layer y = a W^T, the gradient of the batch loss (1/N) sum_r loss_r is
-    sum_r g_r^T a_r with g_r = d(batch loss)/d y_r, captured by hooks. Rows do not interact in a
+    sum_r g_r^T a_r with g_r = d(batch loss)/d y_r, recorded in the layer's forward. Rows do not interact in a
     transformer, so the gradient of domain i's mean loss L_i = (1/n_i) sum_{r in i} loss_r is
         dL_i/dW = (N / n_i) sum_{r in i} g_r^T a_r,
     exactly what torch.autograd.grad(L_i, W) returns (a test checks it), at the cost of one einsum
@@ -162,14 +162,22 @@ class DomainGradients:
     def __init__(self, linears):
         self.linears = list(linears)
         self.captured = []
-        self.handles = [lin.register_forward_hook(self._capture) for lin in self.linears]
+        for index, linear in enumerate(self.linears):
+            linear.forward = self.recording_forward(index, linear)
 
-    def _capture(self, module, inputs, output):
-        if not (torch.is_grad_enabled() and module.training):
-            return  # evaluation passes
-        entry = {"layer": self.linears.index(module), "a": inputs[0].detach()}
-        output.register_hook(lambda g: entry.__setitem__("g", g.detach()))
-        self.captured.append(entry)
+    def recording_forward(self, index, linear):
+        """The layer's own computation, also recording its input a and, in the backward, its output's
+        gradient g. Excluded from torch.compile (a graph break around this one layer), so the gradient
+        hook fires under --compile too; a forward hook on a compiled module would never run."""
+        @torch.compiler.disable
+        def forward(a):
+            y = F.linear(a, linear.weight, linear.bias)
+            if torch.is_grad_enabled() and linear.training:  # not in evaluation passes
+                entry = {"layer": index, "a": a.detach()}
+                y.register_hook(lambda g: entry.__setitem__("g", g.detach()))
+                self.captured.append(entry)
+            return y
+        return forward
 
     def compute(self, row_domain, num_domains):
         """(K, P) per-domain gradients for the rows of the last step (micro-batches in order)."""
@@ -192,8 +200,8 @@ class DomainGradients:
         return summed * (len(row_domain) / counts.clamp(min=1))[:, None]
 
     def remove(self):
-        for handle in self.handles:
-            handle.remove()
+        for linear in self.linears:
+            del linear.forward  # the class' forward again
 
 
 def gradient_alignment(domain_grads):

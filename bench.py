@@ -152,8 +152,7 @@ def main(argv=None):
         device = cfg["device"]
         corpus = train.ensure_corpus(cfg)
         base_dir = train.ensure_base(cfg, corpus, device)
-        model = train.new_model(cfg, corpus, cfg["seed"], device)
-        model.load_state_dict(train.load_checkpoint(os.path.join(base_dir, "ckpt.pt"))["model"])
+        model = train.base_model(base_dir, cfg["seed"], device)
     except train.USER_ERRORS as e:
         sys.exit(f"error: {e}")
     print(f"device {device}, model {model.num_params() / 1e6:.2f}M parameters (non-embedding), batch "

@@ -7,6 +7,7 @@ F.scaled_dot_product_attention (flash kernels on CUDA). bf16 autocast is applied
 CUDA (see `autocast`), fp32 everywhere on CPU.
 """
 
+import json
 import math
 import os
 from contextlib import nullcontext
@@ -14,6 +15,8 @@ from dataclasses import dataclass, asdict
 
 import torch
 import torch.nn as nn
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 from torch.nn import functional as F
 
 
@@ -26,6 +29,7 @@ class GPTConfig:
     n_embd: int = 128
     dropout: float = 0.0
     bias: bool = False
+    gelu: str = "exact"     # "tanh": GPT-2's approximation (gelu_new), for checkpoints loaded from it
 
 
 class CausalSelfAttention(nn.Module):
@@ -54,9 +58,10 @@ class MLP(nn.Module):
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
+        self.approximate = "tanh" if config.gelu == "tanh" else "none"
 
     def forward(self, x):
-        return self.dropout(self.c_proj(F.gelu(self.c_fc(x))))
+        return self.dropout(self.c_proj(F.gelu(self.c_fc(x), approximate=self.approximate)))
 
 
 class Block(nn.Module):
@@ -117,11 +122,17 @@ class GPT(nn.Module):
             x = block(x)
         x = self.transformer.ln_f(x)
         if targets is None:
-            return self.lm_head(x[:, [-1], :]), None  # only the last position is needed to generate
-        logits = self.lm_head(x)
+            return self.head(x[:, [-1], :]), None  # only the last position is needed to generate
+        logits = self.head(x)
         token_loss = F.cross_entropy(logits.float().view(B * T, -1), targets.reshape(B * T), reduction="none")
         row_loss = token_loss.view(B, T).mean(dim=1)
         return logits, (row_loss if per_row else row_loss.mean())
+
+    def head(self, x):
+        logits = self.lm_head(x)
+        if self.padded_vocab_size > self.config.vocab_size:  # padding ids are never targets: they get no mass
+            logits[..., self.config.vocab_size:] = float("-inf")
+        return logits
 
     def configure_optimizer(self, learning_rate, weight_decay, betas, device_type):
         # decay the 2D weights (matmuls, embeddings), not the biases and LayerNorm gains
@@ -171,8 +182,8 @@ def device_peak_flops(device):
 
 
 def autocast(device):
-    """bf16 autocast on CUDA, plain fp32 elsewhere."""
-    if torch.device(device).type == "cuda":
+    """bf16 autocast on a CUDA device that has bf16 (Ampere and later), plain fp32 elsewhere."""
+    if torch.device(device).type == "cuda" and torch.cuda.is_bf16_supported():
         return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
     return nullcontext()
 
@@ -206,3 +217,65 @@ def load_checkpoint(path):
 
 def model_config_dict(model):
     return asdict(model.config)
+
+
+# ----------------------------------------------------------------------------- GPT-2 in the Hugging Face layout
+
+def load_gpt2_folder(folder, block_size, dropout=0.0):
+    """A GPT-2-family model from a local folder in the Hugging Face layout (config.json + model.safetensors)
+    as our GPT: nanoGPT's from_pretrained, offline and without pickles. GPT-2's Conv1D keeps its matrices as
+    (in, out); they are transposed into nn.Linear's (out, in). The position table is cut to block_size;
+    the embedding rows past the vocabulary (our padding to a multiple of 64) start at zero and are masked
+    out of the logits. Returns the model (CPU, fp32)."""
+    config_path, weights_path = os.path.join(folder, "config.json"), os.path.join(folder, "model.safetensors")
+    if not os.path.isfile(config_path):
+        raise CheckpointError(f"--init_from {folder} has no config.json; give a folder with a GPT-2 checkpoint "
+                              "in the Hugging Face layout (config.json, model.safetensors, vocab.json, merges.txt)")
+    if not os.path.isfile(weights_path):
+        fix = ("it has only pytorch_model.bin, a pickle we do not load: convert it once with transformers, "
+               "GPT2LMHeadModel.from_pretrained(FOLDER).save_pretrained(FOLDER, safe_serialization=True)"
+               if os.path.isfile(os.path.join(folder, "pytorch_model.bin")) else "give the folder its weights")
+        raise CheckpointError(f"--init_from {folder} has no model.safetensors; {fix}")
+    try:
+        with open(config_path) as f:
+            hf = json.load(f)
+        config = GPTConfig(vocab_size=hf["vocab_size"], block_size=block_size, n_layer=hf["n_layer"],
+                           n_head=hf["n_head"], n_embd=hf["n_embd"], dropout=dropout, bias=True,
+                           gelu="tanh" if hf.get("activation_function", "gelu_new") == "gelu_new" else "exact")
+        positions = hf.get("n_positions", hf.get("n_ctx", 1024))
+        weights = load_file(weights_path)
+    except (OSError, ValueError, KeyError, TypeError, SafetensorError) as e:
+        raise CheckpointError(f"--init_from {folder}: cannot read its GPT-2 checkpoint ({type(e).__name__}: {e})") from None
+    if hf.get("model_type", "gpt2") != "gpt2" or abs(hf.get("layer_norm_epsilon", 1e-5) - 1e-5) > 1e-12:
+        raise CheckpointError(f"--init_from {folder} is a {hf.get('model_type')} model with layer-norm epsilon "
+                              f"{hf.get('layer_norm_epsilon')}; only the GPT-2 family (epsilon 1e-5) maps onto this GPT")
+    if block_size > positions:
+        raise CheckpointError(f"--block_size {block_size} exceeds the {positions} positions of {folder}; "
+                              f"use --block_size {positions} or less")
+    weights = {k[len("transformer."):] if k.startswith("transformer.") else k: v for k, v in weights.items()}
+    model = GPT(config)
+    ours = model.state_dict()
+    missing = []
+    for name in ours:
+        key = name[len("transformer."):] if name.startswith("transformer.") else name
+        if name == "lm_head.weight":
+            continue  # tied to wte
+        if key not in weights:
+            missing.append(key)
+            continue
+        value = weights[key]
+        if key.endswith(("c_attn.weight", "c_proj.weight", "c_fc.weight")):
+            value = value.t()  # Conv1D (in, out) -> Linear (out, in)
+        if key == "wpe.weight":
+            value = value[:block_size]
+        if key == "wte.weight":
+            value = torch.cat([value, value.new_zeros(ours[name].shape[0] - value.shape[0], value.shape[1])])
+        if value.shape != ours[name].shape:
+            raise CheckpointError(f"--init_from {folder}: {key} has shape {tuple(value.shape)}, config.json says "
+                                  f"{tuple(ours[name].shape)}; the checkpoint and its config.json disagree")
+        ours[name] = value.float()
+    if missing:
+        raise CheckpointError(f"--init_from {folder}: model.safetensors lacks {missing[:3]}; is it a GPT-2 "
+                              "language model (GPT2LMHeadModel) checkpoint?")
+    model.load_state_dict(ours)
+    return model

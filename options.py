@@ -51,6 +51,7 @@ LOOP_OPTIONS = {
     "corpus_scale": (1, int, "size multiplier of the built-in default corpus (data/default-xN when > 1)"),
     "out_dir": ("out", str, "where base models and runs are written"),
     "run_name": ("", str, "CPT run folder under out_dir (default: cpt-<mixer>)"),
+    "init_from": ("", str, "CPT from this GPT-2-family checkpoint folder (Hugging Face layout) as the base"),
     "mixer": ("static", str, f"who sets the weights: {', '.join(sorted(MIXERS))}"),
     # model
     "n_layer": (4, int, "transformer blocks"),
@@ -173,6 +174,9 @@ def validate_config(cfg):
         raise ConfigError(f"--n_embd {cfg['n_embd']} must be divisible by --n_head {cfg['n_head']}")
     if cfg["mixer"] not in MIXERS:
         raise ConfigError(f"--mixer {cfg['mixer']} is unknown; choose one of {sorted(MIXERS)}")
+    if cfg["init_from"] and not os.path.isdir(cfg["init_from"]):
+        raise ConfigError(f"--init_from {cfg['init_from']} is not a folder; give a GPT-2-family checkpoint folder "
+                          "(config.json, model.safetensors, vocab.json, merges.txt)")
     mixer = MIXERS[cfg["mixer"]]
     for name, (default, _, _) in OPTIONS.items():  # another mixer's option would be silently ignored
         users = [m for m, cls in MIXERS.items() if name in options_of(cls)]

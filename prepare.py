@@ -31,6 +31,7 @@ import sys
 import time
 
 import numpy as np
+from tqdm import tqdm
 
 from sources import (DEFAULT_DOMAIN_BYTES, MATH_MODULES, PrepareError, default_sources, split_qa_document,
                      user_documents)
@@ -41,6 +42,8 @@ VOCAB_SIZE = 4096            # BPE vocab including <|endoftext|>
 VAL_PERMILLE = 50            # share of documents held out for validation (per mille)
 TASK_PER_DOMAIN = 100        # held-out problems per maths domain for the target task
 TOKENIZER_SAMPLE_BYTES = 1_000_000   # per domain, for training the BPE
+ENCODE_BATCH_DOCS = 2048     # documents per parallel encoding batch (memory stays bounded)
+SPLITS = ("train", "val")
 EOT = "<|endoftext|>"
 # GPT-4's pre-tokenizer split (numbers in groups of at most 3 digits)
 SPLIT_PATTERN = r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+"""
@@ -131,6 +134,58 @@ def gpt2_tokenizer():
     return Tokenizer(_gpt2_encoding(), {"kind": "gpt2"})
 
 
+GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+
+
+def gpt2_byte_alphabet():
+    """GPT-2's files write each byte as a printable character: the printable Latin-1 bytes as themselves,
+    the other 68 as the characters from U+0100 on, in byte order. Returns {character: byte}."""
+    printable = [b for b in range(256) if chr(b).isprintable() and chr(b) != " "]
+    others = [b for b in range(256) if b not in printable]
+    return {**{chr(b): b for b in printable}, **{chr(256 + i): b for i, b in enumerate(others)}}
+
+
+def tokenizer_from_files(folder):
+    """The tokenizer of a GPT-2-family checkpoint folder (vocab.json + merges.txt, as Hugging Face saves
+    them), as a byte-level BPE for tiktoken: token ids are merge ranks (the 256 bytes, then the merges in
+    order), <|endoftext|> comes last. Written into the corpus like any trained BPE."""
+    paths = [os.path.join(folder, name) for name in ("vocab.json", "merges.txt")]
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if missing:
+        raise PrepareError(f"--tokenizer {folder} lacks {', '.join(os.path.basename(p) for p in missing)}; give "
+                           "the folder of a GPT-2-family checkpoint with its tokenizer files")
+    byte_of = gpt2_byte_alphabet()
+    try:
+        with open(paths[0], encoding="utf-8") as f:
+            vocab = json.load(f)
+        eot = vocab.pop(EOT)
+        ranks = {bytes(byte_of[c] for c in token): rank for token, rank in vocab.items()}
+        with open(paths[1], encoding="utf-8") as f:
+            merges = [line.split() for line in f.read().splitlines() if line.strip() and not line.startswith("#version")]
+        merged = [bytes(byte_of[c] for c in a + b) for a, b in merges]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise PrepareError(f"--tokenizer {folder}: vocab.json or merges.txt is not GPT-2's format "
+                           f"({type(e).__name__}: {e})") from None
+    singles = sorted(rank for token, rank in ranks.items() if len(token) == 1)
+    if singles != list(range(256)) or [ranks.get(t) for t in merged] != list(range(256, 256 + len(merged))) \
+            or len(ranks) != 256 + len(merged) or eot != len(ranks):
+        raise PrepareError(f"--tokenizer {folder}: vocab.json and merges.txt disagree (ids must be the 256 bytes, "
+                           "then the merges in order, then <|endoftext|>); use the files saved with the checkpoint")
+    spec = {"kind": "bpe", "name": f"gpt2-files:{os.path.basename(os.path.normpath(folder))}",
+            "pattern": GPT2_PATTERN,
+            "ranks": [[base64.b64encode(token).decode("ascii"), rank] for token, rank in ranks.items()]}
+    return Tokenizer(_encoding_from_spec(spec), spec)
+
+
+def make_tokenizer(kind, vocab_size, sample):
+    """bpe: trained on sample() (an iterator of texts); gpt2: tiktoken's; a folder: its GPT-2 files."""
+    if kind == "gpt2":
+        return gpt2_tokenizer()
+    if kind == "bpe":
+        return train_tokenizer(sample(), vocab_size)
+    return tokenizer_from_files(kind)
+
+
 # ----------------------------------------------------------------------------- token files
 
 MAGIC = b"CPTMIXTK"
@@ -142,19 +197,39 @@ class TokenFileError(Exception):
     pass
 
 
+class TokenWriter:
+    """Writes a token file chunk by chunk (bounded memory): a placeholder header, the ids as they come, then
+    the real header with the count; written to a temp name and renamed on close()."""
+
+    def __init__(self, path, vocab_size, tokenizer_fingerprint):
+        self.path, self.vocab_size, self.fingerprint = path, vocab_size, tokenizer_fingerprint
+        self.dtype = np.dtype("<u2" if vocab_size <= 2 ** 16 else "<u4")
+        self.tmp = f"{path}.tmp-{os.getpid()}"
+        self.file = open(self.tmp, "wb")
+        self.file.write(bytes(HEADER_BYTES))
+        self.count = 0
+
+    def write(self, ids):
+        ids = np.asarray(ids, dtype=self.dtype)
+        self.file.write(ids.tobytes())
+        self.count += len(ids)
+
+    def close(self):
+        header = bytearray(HEADER_BYTES)
+        header[0:8] = MAGIC
+        header[8:32] = np.array([FORMAT_VERSION, self.dtype.itemsize, self.count], dtype="<i8").tobytes()
+        header[32:40] = np.array([self.vocab_size], dtype="<i8").tobytes()
+        header[40:56] = bytes.fromhex(self.fingerprint[:32])
+        self.file.seek(0)
+        self.file.write(bytes(header))
+        self.file.close()
+        os.replace(self.tmp, self.path)
+
+
 def write_tokens(path, ids, vocab_size, tokenizer_fingerprint):
-    dtype = np.uint16 if vocab_size <= 2 ** 16 else np.uint32
-    ids = np.asarray(ids, dtype=dtype)
-    header = bytearray(HEADER_BYTES)
-    header[0:8] = MAGIC
-    header[8:32] = np.array([FORMAT_VERSION, ids.itemsize, len(ids)], dtype="<i8").tobytes()
-    header[32:40] = np.array([vocab_size], dtype="<i8").tobytes()
-    header[40:56] = bytes.fromhex(tokenizer_fingerprint[:32])
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(bytes(header))
-        f.write(ids.astype(ids.dtype.newbyteorder("<"), copy=False).tobytes())
-    os.replace(tmp, path)
+    writer = TokenWriter(path, vocab_size, tokenizer_fingerprint)
+    writer.write(ids)
+    writer.close()
 
 
 def read_tokens(path, tokenizer_fingerprint=None):
@@ -202,21 +277,20 @@ def is_val(key, val_permille):
     return int(hashlib.sha1(key.encode()).hexdigest()[:8], 16) % 1000 < val_permille
 
 
-def collect(documents, max_bytes, val_permille):
-    """Split (key, text) documents into train/val lists by key, up to max_bytes of text in all. An exact
-    repeat of a document is kept once, so no validation document is also a training one."""
-    train, val, total, seen = [], [], 0, set()
+def split_documents(documents, max_bytes, val_permille):
+    """(split, text) for (key, text) documents, split by key, up to max_bytes of text in all. An exact repeat
+    of a document is kept once, so no validation document is also a training one."""
+    total, seen = 0, set()
     for key, text in documents:
         text = text.replace(EOT, "")
         digest = hashlib.sha1(text.encode("utf-8", "replace")).digest()
         if not text.strip() or digest in seen:
             continue
         seen.add(digest)
-        (val if is_val(key, val_permille) else train).append(text)
+        yield ("val" if is_val(key, val_permille) else "train"), text
         total += len(text.encode("utf-8"))
         if max_bytes is not None and total >= max_bytes:
             break
-    return train, val
 
 
 def build_corpus(out_dir, domains, tokenizer_kind="bpe", vocab_size=VOCAB_SIZE, val_permille=VAL_PERMILLE,
@@ -245,63 +319,84 @@ def build_corpus(out_dir, domains, tokenizer_kind="bpe", vocab_size=VOCAB_SIZE, 
     return meta
 
 
+def batches(spill_file):
+    """The spilled documents of one split, ENCODE_BATCH_DOCS at a time."""
+    while batch := [json.loads(line) for line in itertools.islice(spill_file, ENCODE_BATCH_DOCS)]:
+        yield batch
+
+
 def _build_into(tmp_dir, domains, tokenizer_kind, vocab_size, val_permille, task_domains, task_per_domain, log):
-    texts, sources = {}, {}
+    """Two passes, so memory stays bounded whatever the size of the text: (1) read every domain's documents
+    once, split them and spill them to temp files (keeping the tokenizer's sample and the task's problems);
+    (2) make the tokenizer, then encode the spilled documents in parallel batches into the token files."""
+    spilled, sample, task, domain_meta = {}, {}, [], []
     for name, (field, documents, max_bytes, description) in domains.items():
         t0 = time.time()
-        train, val = collect(documents(), max_bytes, val_permille)
-        if not train or not val:
-            raise PrepareError(f"domain '{name}' has {len(train)} training and {len(val)} validation documents; "
-                               "it needs at least one of each: give it more documents (or lower --val_permille "
-                               "for many small ones)")
-        texts[name] = (field, train, val)
-        sources[name] = description
-        n_bytes = sum(len(t.encode("utf-8")) for t in train + val)
-        log(f"  {name:14s} {field:6s} {len(train):6d} train / {len(val):5d} val docs, "
-            f"{n_bytes / 1e6:6.2f} MB  ({time.time() - t0:.1f}s)")
+        os.makedirs(os.path.join(tmp_dir, name))
+        files = {split: open(os.path.join(tmp_dir, name, f".{split}.jsonl"), "w") for split in SPLITS}
+        docs, n_bytes, sample[name], sampled, problems = dict.fromkeys(SPLITS, 0), dict.fromkeys(SPLITS, 0), [], 0, []
+        with tqdm(total=max_bytes, unit="B", unit_scale=True, desc=f"reading {name}", disable=None,
+                  leave=False) as bar:
+            for split, text in split_documents(documents(), max_bytes, val_permille):
+                files[split].write(json.dumps(text) + "\n")
+                size = len(text.encode("utf-8"))
+                docs[split], n_bytes[split] = docs[split] + 1, n_bytes[split] + size
+                if split == "train" and sampled < TOKENIZER_SAMPLE_BYTES:  # the first characters of train
+                    sample[name].append(text)
+                    sampled += len(text)
+                if split == "val" and name in task_domains and len(problems) < task_per_domain \
+                        and "\nAnswer: " in text:
+                    problems.append(split_qa_document(text))
+                bar.update(size)
+        for f in files.values():
+            f.close()
+        if not docs["train"] or not docs["val"]:
+            raise PrepareError(f"domain '{name}' has {docs['train']} training and {docs['val']} validation "
+                               "documents; it needs at least one of each: give it more documents (or lower "
+                               "--val_permille for many small ones)")
+        if name in task_domains and not problems:
+            raise PrepareError(f"--task {name}: none of its held-out documents looks like "
+                               "'Question: ...\\nAnswer: ...'; format them so or drop --task")
+        task += [{"domain": name, "prompt": prompt, "answer": answer} for prompt, answer in problems]
+        spilled[name] = (field, description, docs, n_bytes)
+        log(f"  {name:14s} {field:6s} {docs['train']:6d} train / {docs['val']:5d} val docs, "
+            f"{sum(n_bytes.values()) / 1e6:6.2f} MB  ({time.time() - t0:.1f}s)")
 
     t0 = time.time()
-    if tokenizer_kind == "gpt2":
-        tokenizer = gpt2_tokenizer()
-    else:
-        tokenizer = train_tokenizer(_tokenizer_sample(texts), vocab_size)
+    tokenizer = make_tokenizer(tokenizer_kind, vocab_size, lambda: (t for texts in sample.values() for t in texts))
     tokenizer.save(os.path.join(tmp_dir, "tokenizer.json"))
     log(f"  tokenizer: {tokenizer_kind}, vocab {tokenizer.vocab_size} ({time.time() - t0:.1f}s)")
 
     t0 = time.time()
-    domain_meta = []
-    for name, (field, train, val) in texts.items():
-        os.makedirs(os.path.join(tmp_dir, name))
+    for name, (field, description, docs, n_bytes) in spilled.items():
         counts = {}
-        for split, docs in (("train", train), ("val", val)):
-            ids = []
-            for doc_ids in tokenizer.encode_batch(docs):
-                ids.extend(doc_ids)
-                ids.append(tokenizer.eot)
-            write_tokens(os.path.join(tmp_dir, name, f"{split}.bin"), ids, tokenizer.vocab_size,
-                         tokenizer.fingerprint)
-            counts[split] = (len(ids), len(docs), sum(len(d.encode("utf-8")) for d in docs))
-        domain_meta.append({"name": name, "field": field, "source": sources[name],
-                            "train_tokens": counts["train"][0], "val_tokens": counts["val"][0],
-                            "train_docs": counts["train"][1], "val_docs": counts["val"][1],
-                            "train_bytes": counts["train"][2], "val_bytes": counts["val"][2]})
+        for split in SPLITS:
+            spill = os.path.join(tmp_dir, name, f".{split}.jsonl")
+            writer = TokenWriter(os.path.join(tmp_dir, name, f"{split}.bin"), tokenizer.vocab_size,
+                                 tokenizer.fingerprint)
+            with open(spill) as f, tqdm(total=n_bytes[split], unit="B", unit_scale=True, disable=None,
+                                        desc=f"encoding {name}/{split}", leave=False) as bar:
+                for batch in batches(f):
+                    for doc_ids in tokenizer.encode_batch(batch):
+                        writer.write(doc_ids + [tokenizer.eot])
+                    bar.update(sum(len(text.encode("utf-8")) for text in batch))
+            writer.close()
+            os.remove(spill)
+            counts[split] = writer.count
+        domain_meta.append({"name": name, "field": field, "source": description,
+                            "train_tokens": counts["train"], "val_tokens": counts["val"],
+                            "train_docs": docs["train"], "val_docs": docs["val"],
+                            "train_bytes": n_bytes["train"], "val_bytes": n_bytes["val"]})
     log(f"  encoded {sum(d['train_tokens'] + d['val_tokens'] for d in domain_meta) / 1e6:.2f}M tokens "
         f"({time.time() - t0:.1f}s)")
 
-    task = []
-    for name, (field, train, val) in texts.items():
-        if name in task_domains:
-            problems = [split_qa_document(doc) for doc in val if "\nAnswer: " in doc][:task_per_domain]
-            if not problems:
-                raise PrepareError(f"--task {name}: none of its held-out documents looks like "
-                                   "'Question: ...\\nAnswer: ...'; format them so or drop --task")
-            task += [{"domain": name, "prompt": prompt, "answer": answer} for prompt, answer in problems]
     if task:
         write_text_atomic(os.path.join(tmp_dir, "task.jsonl"), "".join(json.dumps(t) + "\n" for t in task))
     meta = {
         "format": FORMAT_VERSION,
-        "tokenizer": {"kind": tokenizer_kind, "vocab_size": tokenizer.vocab_size,
-                      "fingerprint": tokenizer.fingerprint, "file": "tokenizer.json"},
+        "tokenizer": {"kind": tokenizer_kind if tokenizer_kind in ("bpe", "gpt2") else "gpt2-files",
+                      "vocab_size": tokenizer.vocab_size, "fingerprint": tokenizer.fingerprint,
+                      "file": "tokenizer.json"},
         "domains": domain_meta,
         "task": {"file": "task.jsonl", "problems": len(task)} if task else None,
         "val_permille": val_permille,
@@ -309,17 +404,6 @@ def _build_into(tmp_dir, domains, tokenizer_kind, vocab_size, val_permille, task
     }
     write_json_atomic(os.path.join(tmp_dir, "meta.json"), meta)
     return meta
-
-
-def _tokenizer_sample(texts):
-    """The first TOKENIZER_SAMPLE_BYTES of each domain's training documents."""
-    for field, train, val in texts.values():
-        used = 0
-        for doc in train:
-            yield doc
-            used += len(doc)
-            if used >= TOKENIZER_SAMPLE_BYTES:
-                break
 
 
 def build_default_corpus(out_dir, domain_bytes=None, tokenizer_kind="bpe", vocab_size=VOCAB_SIZE,
@@ -411,13 +495,18 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Build a corpus of domains (see the module docstring).")
     parser.add_argument("--corpus", default="default", help="corpus name: data/<corpus>/ (default: %(default)s)")
     parser.add_argument("--data_dir", default=DATA_DIR, help="where corpora live (default: %(default)s)")
-    parser.add_argument("--domain", action="append", help="NAME=PATH (folder of .txt/.md/.py or a .jsonl); repeat")
+    parser.add_argument("--domain", action="append", help="NAME=PATH (a folder of .txt/.md/.py files, a .jsonl, "
+                        ".jsonl.gz or .parquet file); repeat")
     parser.add_argument("--field", action="append", help="NAME=source|target for each --domain; repeat")
     parser.add_argument("--task", action="append", default=[],
                         help="NAME of a target domain whose documents are 'Question: ...\\nAnswer: ...' "
                              "problems; its held-out ones become the target task; repeat")
     parser.add_argument("--max_bytes", type=int, default=None, help="cap of text per user domain (default: all)")
-    parser.add_argument("--tokenizer", choices=["bpe", "gpt2"], default="bpe", help="(default: %(default)s)")
+    parser.add_argument("--tokenizer", default="bpe", help="bpe (trained on the corpus), gpt2 (tiktoken's, when "
+                        "cached) or the folder of a GPT-2-family checkpoint (its vocab.json + merges.txt, for "
+                        "train.py --init_from) (default: %(default)s)")
+    parser.add_argument("--text_column", default="text", help="the text field of .jsonl(.gz) and .parquet domains "
+                        "(default: %(default)s)")
     parser.add_argument("--vocab_size", type=int, default=VOCAB_SIZE, help="BPE vocab (default: %(default)s)")
     parser.add_argument("--val_permille", type=int, default=VAL_PERMILLE,
                         help="documents held out for validation, per mille (default: %(default)s)")
@@ -430,6 +519,11 @@ def main(argv=None):
     try:
         if not 0 < args.val_permille < 1000:
             raise PrepareError(f"--val_permille {args.val_permille} must be between 1 and 999")
+        if args.tokenizer not in ("bpe", "gpt2"):
+            if not os.path.isdir(args.tokenizer):
+                raise PrepareError(f"--tokenizer {args.tokenizer} is neither bpe, gpt2 nor a folder; give the "
+                                   "folder of a GPT-2-family checkpoint (vocab.json + merges.txt)")
+            tokenizer_from_files(args.tokenizer)  # a bad folder stops here, before the long part
         t0 = time.time()
         if args.regroup or args.merge:
             if not (args.regroup and args.merge):
@@ -449,9 +543,9 @@ def main(argv=None):
                 raise PrepareError(f"--field/--task name unknown domains {sorted(unknown)}; each needs a "
                                    "--domain NAME=PATH")
             for name, path in paths.items():  # check every path before the long part
-                next(iter(user_documents(path)), None)
-            domains = {name: (fields[name], lambda p=path: user_documents(p), args.max_bytes, path)
-                       for name, path in paths.items()}
+                next(iter(user_documents(path, args.text_column)), None)
+            domains = {name: (fields[name], lambda p=path: user_documents(p, args.text_column), args.max_bytes,
+                              path) for name, path in paths.items()}
             print(f"building corpus {out_dir} from {len(domains)} user domains")
             build_corpus(out_dir, domains, args.tokenizer, args.vocab_size, args.val_permille, args.task)
         else:

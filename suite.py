@@ -30,6 +30,7 @@ from tqdm import tqdm
 import agent
 import train
 from data import DataError
+from distributed import folder_lock
 from evaluate import COLUMNS, field_mean, fmt, load_result, read_log
 from mixer import ConfigError, RandomMixer
 from options import MIXERS, config_for_mixer, make_mixer, parse_config, validate_config
@@ -68,6 +69,11 @@ def collect_trajectories(cfg, count, folder, log=print):
                           f"{cfg['mix_interval']} (a trajectory is whole intervals)")
     corpus = train.ensure_corpus(cfg)
     base_dir = train.ensure_base(cfg, corpus, cfg["device"])
+    with folder_lock(folder, "the trajectory folder"):
+        collect_into(cfg, count, folder, corpus, base_dir, log)
+
+
+def collect_into(cfg, count, folder, corpus, base_dir, log):
     buffer = agent.TrajectoryBuffer(folder)
     for name in os.listdir(folder):  # the run folder of a trajectory that was interrupted
         if name.startswith("run-"):
@@ -107,7 +113,13 @@ def run_suite(suite, preset, seeds, mixers, train_args, trajectories=None, log=p
         raise DataError(f"--mixers {','.join(unknown)}: unknown; choose from {sorted(MIXERS)}")
     seeds = [cfg["seed"] + i for i in range(seeds or spec["seeds"])]
     name = f"suite-{suite}" + ("" if preset == "cpu" else f"-{preset}")
-    suite_dir = os.path.join(cfg["out_dir"], name)
+    with folder_lock(os.path.join(cfg["out_dir"], name), "the suite folder"):
+        return run_jobs(suite, cfg, name, preset, seeds, mixers, trajectories, log)
+
+
+def run_jobs(suite, cfg, name, preset, seeds, mixers, trajectories, log):
+    """The suite's work in out/<name>: trajectories and agent if needed, every missing run, the results."""
+    spec, suite_dir = SUITES[suite], os.path.join(cfg["out_dir"], name)
     t_start = time.time()
     extra, proxy = {}, {}
     if {"agent", "regmix"} & set(mixers):

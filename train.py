@@ -33,12 +33,14 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 import evaluate
+from distributed import (FolderInUse, barrier, broadcast_weights, folder_lock, is_main_process,
+                         setup_distributed)
 from data import Corpus, DataError, Sampler, check_weights
 from mixer import ConfigError, StaticMixer, loss_targets
-from model import (GPT, GPTConfig, CheckpointError, autocast, device_peak_flops, load_checkpoint,
+from model import (GPT, GPTConfig, CheckpointError, autocast, device_peak_flops, load_checkpoint, load_gpt2_folder,
                    model_config_dict, save_atomic)
 from options import config_for_mixer, make_mixer, parse_config, validate_config
-from prepare import build_default_corpus, write_json_atomic
+from prepare import build_default_corpus, tokenizer_from_files, write_json_atomic
 from sources import DEFAULT_DOMAIN_BYTES, PrepareError
 
 # options that may differ between a checkpoint and its resumption
@@ -46,42 +48,6 @@ RESUME_FREE = {"config", "resume", "device", "compile", "log_interval", "task_pr
 # options that define the base model (its cache key)
 BASE_KEYS = ["n_layer", "n_head", "n_embd", "block_size", "dropout", "base_steps", "base_lr", "base_warmup_steps",
              "base_seed", "batch_size", "grad_accum", "min_lr_ratio", "weight_decay", "beta1", "beta2", "grad_clip"]
-
-
-# ----------------------------------------------------------------------------- several processes (torchrun)
-# Under torchrun every process runs this same script. All processes draw the same global batch of
-# batch_size x world rows (their samplers are identical) and each trains on its own strided share;
-# rank 0's weights are broadcast every step; per-domain losses, AC-ODM's per-domain gradients and
-# validation losses are all-reduced; only rank 0 writes files and prints.
-
-def setup_distributed(cfg):
-    """Join the process group when started by torchrun (WORLD_SIZE > 1); returns (rank, world)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return 0, 1
-    if cfg["device"].startswith("cuda"):
-        cfg["device"] = f"cuda:{int(os.environ['LOCAL_RANK'])}"
-        torch.cuda.set_device(cfg["device"])
-    dist.init_process_group("nccl" if cfg["device"].startswith("cuda") else "gloo")
-    return dist.get_rank(), world
-
-
-def is_main_process():
-    return not dist.is_initialized() or dist.get_rank() == 0
-
-
-def barrier():
-    if dist.is_initialized():
-        dist.barrier()
-
-
-def broadcast_weights(w, device):
-    """Rank 0 decides the weights; every process trains under exactly the same vector."""
-    if not dist.is_initialized():
-        return w
-    tensor = torch.tensor(w, dtype=torch.float64, device=device)
-    dist.broadcast(tensor, 0)
-    return tensor.cpu().numpy()
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -301,9 +267,20 @@ def ensure_corpus(cfg):
 
 
 def new_model(cfg, corpus, seed, device):
+    """A freshly initialised GPT of the options' shape (the base pre-training's start)."""
     torch.manual_seed(seed)
     model = GPT(GPTConfig(vocab_size=corpus.tokenizer.vocab_size, block_size=cfg["block_size"],
                           n_layer=cfg["n_layer"], n_head=cfg["n_head"], n_embd=cfg["n_embd"], dropout=cfg["dropout"]))
+    return model.to(device)
+
+
+def base_model(base_dir, seed, device):
+    """The base model for a CPT run: its own shape (ours or a loaded GPT-2's) and weights, initialised from
+    the run's seed first so the torch random state matches whatever the base was."""
+    ckpt = load_checkpoint(os.path.join(base_dir, "ckpt.pt"))
+    torch.manual_seed(seed)
+    model = GPT(GPTConfig(**ckpt["model_config"]))
+    model.load_state_dict(ckpt["model"])
     return model.to(device)
 
 
@@ -322,14 +299,43 @@ def check_resumable(ckpt, cfg, corpus, path, keys):
         raise CheckpointError(f"{path} was written with other options: {detail}; resume with the same options")
 
 
-def ensure_base(cfg, corpus, device):
-    """The base model: pre-trained on the source field at natural proportions, cached by its config."""
-    base_dir = os.path.join(cfg["out_dir"], f"base-{base_key(cfg, corpus)}")
+def ensure_pretrained_base(cfg, corpus, device):
+    """--init_from: a GPT-2-family checkpoint is the base. It must have tokenized the corpus; it is converted
+    once into our checkpoint format in out/base-<hash>/ and evaluated there like a base we pre-trained."""
+    folder = cfg["init_from"]
+    if tokenizer_from_files(folder).fingerprint != corpus.tokenizer.fingerprint:
+        raise DataError(f"corpus {corpus.path} was not tokenized with the tokenizer of {folder}; prepare it with "
+                        f"python prepare.py --tokenizer {folder} --corpus NAME --domain ... and train on that corpus")
+    weights = os.path.join(folder, "model.safetensors")
+    stat = os.stat(weights) if os.path.exists(weights) else None
+    spec = json.dumps({"corpus": corpus.fingerprint, "init_from": os.path.abspath(folder), "block_size":
+                       cfg["block_size"], "dropout": cfg["dropout"], "weights": stat and [stat.st_size, stat.st_mtime]},
+                      sort_keys=True)
+    base_dir = os.path.join(cfg["out_dir"], f"base-{hashlib.sha256(spec.encode()).hexdigest()[:10]}")
     ckpt_path, eval_path = os.path.join(base_dir, "ckpt.pt"), os.path.join(base_dir, "base_eval.json")
     if os.path.exists(eval_path):
         read_json(eval_path, "the base model's evaluation")
-        print(f"reusing the base model in {base_dir}")
+        print(f"reusing the converted {folder} in {base_dir}")
         return base_dir
+    model = load_gpt2_folder(folder, cfg["block_size"], cfg["dropout"]).to(device)
+    c = model.config
+    print(f"the base is {folder}: GPT-2 with {c.n_layer} layers, {c.n_head} heads, {c.n_embd} wide, vocab "
+          f"{c.vocab_size} ({model.num_params() / 1e6:.2f}M parameters); the --n_layer/--n_head/--n_embd options "
+          f"do not apply")
+    if is_main_process():
+        os.makedirs(base_dir, exist_ok=True)
+        save_atomic({"model": model.state_dict(), "model_config": model_config_dict(model), "init_from": folder,
+                     "config": cfg, "corpus_fingerprint": corpus.fingerprint}, ckpt_path)
+        print("evaluating the base model")
+        base_eval = evaluate.full_evaluation(model, corpus, cfg["block_size"], device, cfg["task_problems"])
+        write_json_atomic(eval_path, {"eval": base_eval, "run": {"init_from": folder}, "config": cfg})
+    barrier()
+    return base_dir
+
+
+def pretrain_base(cfg, corpus, base_dir, device):
+    """Pre-train the base on the source field at natural proportions into base_dir, then evaluate it."""
+    ckpt_path, eval_path = os.path.join(base_dir, "ckpt.pt"), os.path.join(base_dir, "base_eval.json")
     if is_main_process():
         os.makedirs(base_dir, exist_ok=True)
     barrier()
@@ -352,6 +358,21 @@ def ensure_base(cfg, corpus, device):
         base_eval = evaluate.full_evaluation(model, corpus, cfg["block_size"], device, cfg["task_problems"])
         write_json_atomic(eval_path, {"eval": base_eval, "run": info, "config": base_cfg})
     barrier()
+
+
+def ensure_base(cfg, corpus, device):
+    """The base model: pre-trained on the source field at natural proportions, cached by its config (or a
+    GPT-2 checkpoint with --init_from)."""
+    if cfg["init_from"]:
+        return ensure_pretrained_base(cfg, corpus, device)
+    base_dir = os.path.join(cfg["out_dir"], f"base-{base_key(cfg, corpus)}")
+    eval_path = os.path.join(base_dir, "base_eval.json")
+    if os.path.exists(eval_path):
+        read_json(eval_path, "the base model's evaluation")
+        print(f"reusing the base model in {base_dir}")
+        return base_dir
+    with folder_lock(base_dir, "the base model folder"):
+        pretrain_base(cfg, corpus, base_dir, device)
     return base_dir
 
 
@@ -369,14 +390,19 @@ def ensure_loss_targets(cfg, corpus, base_dir, device):
     if os.path.exists(targets_path):
         print(f"reusing the loss targets in {targets_path}")
         return read_json(targets_path, "the cached loss targets")
+    with folder_lock(est_dir, "the target estimation folder"):
+        return estimate_loss_targets(cfg, corpus, base_dir, est_dir, device)
+
+
+def estimate_loss_targets(cfg, corpus, base_dir, est_dir, device):
+    """Run the estimation into est_dir, fit, write targets.json; returns what it writes."""
     if is_main_process():
         os.makedirs(est_dir, exist_ok=True)
     barrier()
     steps = max(8, math.ceil(cfg["velocity_share"] * cfg["steps"]))
     print(f"estimating per-domain target losses: {steps} CPT steps with the initial weights "
           f"({cfg['velocity_share']:.0%} of the budget) into {est_dir}")
-    model = new_model(cfg, corpus, cfg["seed"], device)
-    model.load_state_dict(load_checkpoint(os.path.join(base_dir, "ckpt.pt"))["model"])
+    model = base_model(base_dir, cfg["seed"], device)
     est_cfg = config_for_mixer(cfg, "static")
     schedule = Schedule("estimate", steps, cfg["lr"], cfg["warmup_steps"], cfg["steps"], max(1, steps // 8),
                         cfg["seed"])
@@ -396,16 +422,14 @@ def ensure_loss_targets(cfg, corpus, base_dir, device):
               "estimate_seconds": info["wall_seconds"]}
     barrier()
     if is_main_process():
-        write_json_atomic(targets_path, result)
+        write_json_atomic(os.path.join(est_dir, "targets.json"), result)
     return result
 
 
 def run_cpt(cfg, corpus, base_dir, mixer, device):
     run_dir = os.path.join(cfg["out_dir"], cfg["run_name"])
     ckpt_path = os.path.join(run_dir, "ckpt.pt")
-    base_ckpt = load_checkpoint(os.path.join(base_dir, "ckpt.pt"))
-    model = new_model(cfg, corpus, cfg["seed"], device)
-    model.load_state_dict(base_ckpt["model"])
+    model = base_model(base_dir, cfg["seed"], device)
     extra = {}
     if mixer.needs_loss_targets:
         estimate = ensure_loss_targets(cfg, corpus, base_dir, device)
@@ -459,28 +483,30 @@ def run(cfg):
     t0 = time.time()
     base_dir = ensure_base(cfg, corpus, device)
     timings["base"] = time.time() - t0
-    stage("3/4 continual pre-training")
-    t0 = time.time()
-    run_dir, model, mixer, info = run_cpt(cfg, corpus, base_dir, mixer, device)
-    timings["cpt"] = time.time() - t0
-    stage("4/4 evaluation")
-    t0 = time.time()
-    if not is_main_process():
+    with folder_lock(os.path.join(cfg["out_dir"], cfg["run_name"]), "the run folder"):
+        stage("3/4 continual pre-training")
+        t0 = time.time()
+        run_dir, model, mixer, info = run_cpt(cfg, corpus, base_dir, mixer, device)
+        timings["cpt"] = time.time() - t0
+        stage("4/4 evaluation")
+        t0 = time.time()
+        if not is_main_process():
+            return {"run_dir": run_dir, "model": model, "mixer": mixer}
+        final = evaluate.full_evaluation(model, corpus, cfg["block_size"], device, cfg["task_problems"])
+        base = read_json(os.path.join(base_dir, "base_eval.json"), "the base model's evaluation")["eval"]
+        result = {"base": base, "final": final, "summary": evaluate.summarize(base, final), "run": info,
+                  "config": cfg}
+        timings["evaluation"] = time.time() - t0
+        result["run"]["stage_timings_seconds"] = timings
+        write_json_atomic(os.path.join(run_dir, "eval.json"), result)
+        print(evaluate.run_report(result))
+        print(f"\nstage times: " + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items())
+              + f"; total {time.time() - t_start:.0f}s; CPT {info['tokens_per_second']:,.0f} training tok/s")
+        print(f"run folder: {run_dir} (python evaluate.py {run_dir} --plot)")
         return {"run_dir": run_dir, "model": model, "mixer": mixer}
-    final = evaluate.full_evaluation(model, corpus, cfg["block_size"], device, cfg["task_problems"])
-    base = read_json(os.path.join(base_dir, "base_eval.json"), "the base model's evaluation")["eval"]
-    result = {"base": base, "final": final, "summary": evaluate.summarize(base, final), "run": info, "config": cfg}
-    timings["evaluation"] = time.time() - t0
-    result["run"]["stage_timings_seconds"] = timings
-    write_json_atomic(os.path.join(run_dir, "eval.json"), result)
-    print(evaluate.run_report(result))
-    print(f"\nstage times: " + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items())
-          + f"; total {time.time() - t_start:.0f}s; CPT {info['tokens_per_second']:,.0f} training tok/s")
-    print(f"run folder: {run_dir} (python evaluate.py {run_dir} --plot)")
-    return {"run_dir": run_dir, "model": model, "mixer": mixer}
 
 
-USER_ERRORS = (ConfigError, DataError, PrepareError, CheckpointError, TrainingError)
+USER_ERRORS = (ConfigError, DataError, PrepareError, CheckpointError, TrainingError, FolderInUse)
 
 
 def main(argv=None):

@@ -148,3 +148,19 @@ def test_regroup_merges_domains_of_one_field_and_keeps_every_token(tiny_corpus_d
         prepare.regroup_corpus(tiny_corpus_dir, str(tmp_path / "bad"), {"mixed": ["prose", "arith"]})
     with pytest.raises(sources.PrepareError, match="not among them"):
         prepare.regroup_corpus(tiny_corpus_dir, str(tmp_path / "bad"), {"x": ["prose", "nope"]})
+
+
+def test_math_worker_skips_a_problem_the_generator_fails_on(monkeypatch, capsys):
+    calls = {"n": 0}
+
+    def flaky():  # fails on its second call, as linear_2d's integers_with_sum assertion does now and then
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise AssertionError
+        return type("P", (), {"question": f"What is {calls['n']} + 1?", "answer": str(calls["n"] + 1)})
+
+    fake = type("Module", (), {"train": staticmethod(lambda entropy: {"linear_1d": flaky, "linear_2d": flaky})})
+    monkeypatch.setattr(sources, "import_mathematics_dataset", lambda: (fake, fake))
+    sources.math_worker("math_algebra", 100, seed=0)
+    questions = [json.loads(line)[0] for line in capsys.readouterr().out.splitlines()]
+    assert questions[:3] == ["What is 1 + 1?", "What is 3 + 1?", "What is 4 + 1?"] and calls["n"] >= 4

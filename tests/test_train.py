@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -107,3 +108,37 @@ def test_bench_runs_every_mixer_and_prints_ratios(tiny_args, capsys):
     for name in sorted(options.MIXERS):
         assert f"| {name} |" in out
     assert "| acodm (frozen) |" in out
+
+
+def test_compiled_training_matches_eager_and_keeps_acodm_gradient_reward(tiny_args):
+    """torch.compile on CPU (the GPU preset compiles): same losses as eager within float tolerance, and AC-ODM's
+    per-domain gradients, recorded inside the compiled model's backward, still give it a reward."""
+    args = tiny_args + ["--mixer", "acodm", "--steps", "4", "--acodm_batch", "2", "--eval_interval", "4"]
+    logs = {}
+    for name, extra in (("eager", []), ("compiled", ["--compile"])):
+        run = train.main(args + ["--run_name", name] + extra)
+        logs[name] = [r for r in read_log(run["run_dir"]) if "train_loss" in r]
+    for eager, compiled in zip(logs["eager"], logs["compiled"]):
+        assert compiled["train_loss"] == pytest.approx(eager["train_loss"], rel=1e-4)
+        assert compiled["weights"] == pytest.approx(eager["weights"], rel=1e-4)
+        assert "reward" in compiled["mixer_state"] and compiled["mixer_state"]["reward"] == \
+            pytest.approx(eager["mixer_state"]["reward"], rel=1e-3)
+
+
+def test_a_second_run_on_a_folder_in_use_is_refused_and_a_killed_runs_lock_is_recovered(tiny_args):
+    train.main(tiny_args + ["--run_name", "first"])  # the base exists before the race
+    busy = run_dir_of(tiny_args, "busy")
+    process = subprocess.Popen([sys.executable, "train.py"] + tiny_args + ["--steps", "100000", "--run_name", "busy"],
+                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while not os.path.exists(os.path.join(busy, "log.jsonl")):
+            assert process.poll() is None, "the first run ended early"
+            time.sleep(0.01)
+        with pytest.raises(SystemExit, match=f"in use by another process \\(pid {process.pid}\\)"):
+            train.main(tiny_args + ["--run_name", "busy"])
+        assert os.path.exists(os.path.join(busy, "log.jsonl"))  # the refused run touched nothing
+    finally:
+        process.kill()
+        process.wait()
+    train.main(tiny_args + ["--run_name", "busy"])  # the killed run's lock went with it
+    assert os.path.exists(os.path.join(busy, "eval.json"))

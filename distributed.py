@@ -1,0 +1,73 @@
+"""
+Several processes: a torchrun group training one model (DDP), and runs that must not share a folder.
+
+Under torchrun every process runs the same script. All processes draw the same global batch of
+batch_size x world rows (their samplers are identical) and each trains on its own strided share;
+rank 0's weights are broadcast every step; per-domain losses, AC-ODM's per-domain gradients and
+validation losses are all-reduced; only rank 0 writes files and prints.
+"""
+
+import fcntl
+import os
+from contextlib import contextmanager
+
+import torch
+import torch.distributed as dist
+
+
+class FolderInUse(Exception):
+    """Another process is writing into the folder."""
+
+
+def setup_distributed(cfg):
+    """Join the process group when started by torchrun (WORLD_SIZE > 1); returns (rank, world)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1
+    if cfg["device"].startswith("cuda"):
+        cfg["device"] = f"cuda:{int(os.environ['LOCAL_RANK'])}"
+        torch.cuda.set_device(cfg["device"])
+    dist.init_process_group("nccl" if cfg["device"].startswith("cuda") else "gloo")
+    return dist.get_rank(), world
+
+
+def is_main_process():
+    return not dist.is_initialized() or dist.get_rank() == 0
+
+
+def barrier():
+    if dist.is_initialized():
+        dist.barrier()
+
+
+def broadcast_weights(w, device):
+    """Rank 0 decides the weights; every process trains under exactly the same vector."""
+    if not dist.is_initialized():
+        return w
+    tensor = torch.tensor(w, dtype=torch.float64, device=device)
+    dist.broadcast(tensor, 0)
+    return tensor.cpu().numpy()
+
+
+@contextmanager
+def folder_lock(folder, what):
+    """Hold an OS lock on `.<folder name>.lock` beside folder while this process writes into it: a second
+    run on the same folder is refused. The OS releases the lock when the process ends, however it ends,
+    so a killed run leaves nothing to clean up. Only the main process of a torchrun group takes it."""
+    if not is_main_process():
+        yield
+        return
+    parent, name = os.path.split(os.path.abspath(folder))
+    os.makedirs(parent, exist_ok=True)
+    with open(os.path.join(parent, f".{name}.lock"), "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            raise FolderInUse(f"{what} {folder} is in use by another process (pid {f.read().strip() or '?'}); wait "
+                              "for it to finish, or write elsewhere (another --run_name or --out_dir)") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        yield

@@ -1,0 +1,124 @@
+"""CPT from a pretrained GPT-2 checkpoint in the Hugging Face layout (a tiny random one written here), its
+tokenizer files, and domains as datasets ship (.parquet, .jsonl.gz). transformers is a test-only
+dependency: it writes the checkpoint and is the reference our logits and tokens must equal."""
+
+import gzip
+import json
+import os
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+import transformers
+
+import prepare
+import train
+from conftest import TINY_MODEL, write_tiny_sources
+from data import Corpus
+from model import CheckpointError, load_gpt2_folder
+
+MERGES = ["Ġ t", "h e", "Ġt he", "Ġ a", "i n", "e r", "o n", "r e", "Ġ m", "a t", "e n", "o r", "Ġ w", "e s"]
+
+
+def write_tiny_gpt2(folder):
+    """A random 2-layer GPT-2 saved by transformers, with GPT-2-format vocab.json and merges.txt."""
+    os.makedirs(folder, exist_ok=True)
+    vocab = {char: i for i, char in enumerate(prepare.gpt2_byte_alphabet())}  # the 256 bytes in GPT-2's order
+    for merge in MERGES:
+        vocab[merge.replace(" ", "")] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    with open(os.path.join(folder, "vocab.json"), "w", encoding="utf-8") as f:
+        json.dump(vocab, f, ensure_ascii=False)
+    with open(os.path.join(folder, "merges.txt"), "w", encoding="utf-8") as f:
+        f.write("#version: 0.2\n" + "\n".join(MERGES) + "\n")
+    config = transformers.GPT2Config(vocab_size=len(vocab), n_positions=64, n_embd=32, n_layer=2, n_head=2,
+                                     bos_token_id=len(vocab) - 1, eos_token_id=len(vocab) - 1)
+    torch.manual_seed(0)
+    model = transformers.GPT2LMHeadModel(config).eval()
+    model.save_pretrained(folder)
+    return model
+
+
+def test_our_gpt_computes_the_same_logits_as_transformers_on_a_gpt2_checkpoint(tmp_path):
+    reference = write_tiny_gpt2(str(tmp_path / "gpt2"))
+    ours = load_gpt2_folder(str(tmp_path / "gpt2"), block_size=64).eval()
+    assert ours.padded_vocab_size == 320 and ours.config.vocab_size == 271  # padded, and the padding masked
+    x = torch.randint(0, 271, (3, 40), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = reference(x).logits
+        logits, _ = ours(x, torch.zeros_like(x))
+    torch.testing.assert_close(logits[..., :271], expected, rtol=1e-5, atol=1e-5)
+    assert torch.all(logits[..., 271:] == float("-inf"))
+
+
+def test_tokenizer_from_gpt2_files_encodes_like_transformers(tmp_path):
+    write_tiny_gpt2(str(tmp_path / "gpt2"))
+    ours = prepare.tokenizer_from_files(str(tmp_path / "gpt2"))
+    reference = transformers.GPT2Tokenizer(str(tmp_path / "gpt2" / "vocab.json"), str(tmp_path / "gpt2" / "merges.txt"))
+    text = "the model reads the data on many domains; where are 42 ñ words?\n  tab\tend"
+    assert ours.encode(text) == reference.encode(text) and ours.decode(ours.encode(text)) == text
+    assert ours.eot == 270 and ours.vocab_size == 271
+    with open(tmp_path / "gpt2" / "merges.txt", "a") as f:
+        f.write("Ġ z\n")  # a merge the vocabulary does not have
+    with pytest.raises(prepare.PrepareError, match="disagree"):
+        prepare.tokenizer_from_files(str(tmp_path / "gpt2"))
+
+
+def test_cli_cpt_from_a_gpt2_checkpoint_on_a_corpus_prepared_with_its_tokenizer(tmp_path, capsys, tiny_corpus_dir):
+    checkpoint = str(tmp_path / "gpt2")
+    write_tiny_gpt2(checkpoint)
+    sources = write_tiny_sources(str(tmp_path / "src"))
+    command = ["--data_dir", str(tmp_path / "data"), "--corpus", "gpt2tiny", "--tokenizer", checkpoint, "--task", "arith",
+               "--val_permille", "100"]
+    for name, (path, field) in sources.items():
+        command += ["--domain", f"{name}={path}", "--field", f"{name}={field}"]
+    prepare.main(command)
+    args = TINY_MODEL + ["--data_dir", str(tmp_path / "data"), "--corpus", "gpt2tiny", "--out_dir", str(tmp_path / "out"),
+                         "--init_from", checkpoint, "--steps", "10", "--eval_interval", "5", "--task_problems", "10"]
+    run = train.main(args)
+    out = capsys.readouterr().out
+    assert "the base is" in out and "2 layers, 2 heads, 32 wide, vocab 271" in out and "pre-training a base" not in out
+    with open(os.path.join(run["run_dir"], "eval.json")) as f:
+        result = json.load(f)
+    assert result["summary"]["gain"] > 0  # CPT lowered the target loss of the loaded GPT-2
+    base_dir = result["run"]["base_dir"]
+    base = torch.load(os.path.join(base_dir, "ckpt.pt"), weights_only=True)
+    reference = transformers.GPT2LMHeadModel.from_pretrained(checkpoint)
+    assert torch.equal(base["model"]["transformer.h.1.mlp.c_fc.weight"], reference.transformer.h[1].mlp.c_fc.weight.t())
+    train.main(args + ["--run_name", "again"])
+    assert f"reusing the converted {checkpoint}" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="not tokenized with the tokenizer of"):  # a corpus of our own BPE
+        train.main(args + ["--data_dir", os.path.dirname(tiny_corpus_dir), "--corpus", "tiny"])
+
+
+def test_a_pickled_checkpoint_alone_is_refused_with_the_conversion(tmp_path):
+    model = write_tiny_gpt2(str(tmp_path / "bin"))
+    os.remove(tmp_path / "bin" / "model.safetensors")
+    torch.save(model.state_dict(), tmp_path / "bin" / "pytorch_model.bin")  # the older, pickled format
+    with pytest.raises(CheckpointError, match="pytorch_model.bin, a pickle we do not load: convert it"):
+        load_gpt2_folder(str(tmp_path / "bin"), block_size=32)
+
+
+def test_parquet_and_gzipped_jsonl_domains_stream_into_a_corpus(tmp_path):
+    texts = [f"document {i}: " + "the mixer chooses weights " * (i % 7 + 1) for i in range(400)]
+    pq.write_table(pa.table({"id": list(range(400)), "content": texts}), tmp_path / "a.parquet", row_group_size=64)
+    with gzip.open(tmp_path / "b.jsonl.gz", "wt") as f:
+        f.writelines(json.dumps({"content": t.upper()}) + "\n" for t in texts)
+    prepare.main(["--data_dir", str(tmp_path / "data"), "--corpus", "shipped", "--vocab_size", "300", "--text_column",
+                  "content", "--domain", f"a={tmp_path / 'a.parquet'}", "--field", "a=source",
+                  "--domain", f"b={tmp_path / 'b.jsonl.gz'}", "--field", "b=target"])
+    corpus = Corpus(str(tmp_path / "data" / "shipped"))
+    meta = {d["name"]: d for d in corpus.meta["domains"]}
+    assert meta["a"]["train_docs"] + meta["a"]["val_docs"] == 400 == meta["b"]["train_docs"] + meta["b"]["val_docs"]
+    decoded = corpus.tokenizer.decode(np.concatenate([corpus.train[0], corpus.val[0]]).tolist())
+    assert sorted(d for d in decoded.split(prepare.EOT) if d) == sorted(texts)
+    with pytest.raises(SystemExit, match="has no column 'text'"):
+        prepare.main(["--data_dir", str(tmp_path / "data"), "--corpus", "x", "--domain", f"a={tmp_path / 'a.parquet'}",
+                      "--field", "a=source"])
+    with open(tmp_path / "cut.jsonl.gz", "wb") as f:
+        f.write(open(tmp_path / "b.jsonl.gz", "rb").read()[:300])
+    with pytest.raises(SystemExit, match="cut.jsonl.gz cannot be read"):
+        prepare.main(["--data_dir", str(tmp_path / "data"), "--corpus", "y", "--text_column", "content",
+                      "--domain", f"a={tmp_path / 'cut.jsonl.gz'}", "--field", "a=source"])
