@@ -31,8 +31,8 @@ import train
 from data import Sampler
 from model import device_peak_flops
 from options import MIXERS, make_mixer, parse_config, validate_config
-from prepare import write_tokens
 from sources import code_documents
+from tokens import write_tokens
 
 
 def measured_cpu_peak_flops(size=1024, repeats=10):

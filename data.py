@@ -14,7 +14,8 @@ import os
 import numpy as np
 import torch
 
-from prepare import Tokenizer, TokenFileError, read_tokens
+from prepare import Tokenizer
+from tokens import TokenFileError, read_tokens
 from sources import PrepareError, split_qa_document
 
 

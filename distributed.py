@@ -53,21 +53,33 @@ def broadcast_weights(w, device):
 def folder_lock(folder, what):
     """Hold an OS lock on `.<folder name>.lock` beside folder while this process writes into it: a second
     run on the same folder is refused. The OS releases the lock when the process ends, however it ends,
-    so a killed run leaves nothing to clean up. Only the main process of a torchrun group takes it."""
+    so a killed run blocks nobody; its lock file is reused and removed by the next holder. Only the main
+    process of a torchrun group takes it."""
     if not is_main_process():
         yield
         return
     parent, name = os.path.split(os.path.abspath(folder))
     os.makedirs(parent, exist_ok=True)
-    with open(os.path.join(parent, f".{name}.lock"), "a+") as f:
+    path = os.path.join(parent, f".{name}.lock")
+    while True:
+        f = open(path, "a+")
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             f.seek(0)
-            raise FolderInUse(f"{what} {folder} is in use by another process (pid {f.read().strip() or '?'}); wait "
-                              "for it to finish, or write elsewhere (another --run_name or --out_dir)") from None
+            holder = f.read().strip() or "?"
+            f.close()
+            raise FolderInUse(f"{what} {folder} is in use by another process (pid {holder}); wait for it to "
+                              "finish, or write elsewhere (another --run_name or --out_dir)") from None
+        if os.path.exists(path) and os.stat(path).st_ino == os.fstat(f.fileno()).st_ino:
+            break
+        f.close()  # its holder removed the file after we opened it: lock the current one
+    try:
         f.seek(0)
         f.truncate()
         f.write(f"{os.getpid()}\n")
         f.flush()
         yield
+    finally:
+        os.remove(path)  # while still holding it, so no one else holds a removed file
+        f.close()

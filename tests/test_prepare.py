@@ -11,6 +11,7 @@ import pytest
 
 import prepare
 import sources
+import tokens
 from data import Corpus, DataError
 from conftest import build_tiny_corpus
 
@@ -32,20 +33,20 @@ def test_prompt_and_answer_tokenize_as_in_training(tiny_corpus_dir):
 
 def test_token_file_header_checks(tmp_path):
     path = str(tmp_path / "t.bin")
-    prepare.write_tokens(path, [1, 2, 3, 65000], 65536, "ab" * 16)
-    np.testing.assert_array_equal(prepare.read_tokens(path, "ab" * 16), [1, 2, 3, 65000])
-    with pytest.raises(prepare.TokenFileError, match="another tokenizer"):
-        prepare.read_tokens(path, "cd" * 16)
+    tokens.write_tokens(path, [1, 2, 3, 65000], 65536, "ab" * 16)
+    np.testing.assert_array_equal(tokens.read_tokens(path, "ab" * 16), [1, 2, 3, 65000])
+    with pytest.raises(tokens.TokenFileError, match="another tokenizer"):
+        tokens.read_tokens(path, "cd" * 16)
     with open(path, "r+b") as f:  # truncated
         f.truncate(os.path.getsize(path) - 2)
-    with pytest.raises(prepare.TokenFileError, match="truncated"):
-        prepare.read_tokens(path)
+    with pytest.raises(tokens.TokenFileError, match="truncated"):
+        tokens.read_tokens(path)
     with open(path, "r+b") as f:  # broken magic
         f.write(b"NOTATOKN")
-    with pytest.raises(prepare.TokenFileError, match="bad header"):
-        prepare.read_tokens(path)
-    prepare.write_tokens(path, [70000], 70001, "ab" * 16)  # large vocab -> uint32
-    assert prepare.read_tokens(path).dtype == np.dtype("<u4")
+    with pytest.raises(tokens.TokenFileError, match="bad header"):
+        tokens.read_tokens(path)
+    tokens.write_tokens(path, [70000], 70001, "ab" * 16)  # large vocab -> uint32
+    assert tokens.read_tokens(path).dtype == np.dtype("<u4")
 
 
 def test_build_is_deterministic_and_holds_out_documents(tmp_path, tiny_corpus_dir):
