@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from acodm import mlp, soft_update
 from data import DataError, initial_weights
-from mixer import Mixer
+from mixer import Mixer, objective
 from model import CheckpointError, save_atomic
 
 
@@ -94,16 +94,31 @@ def trajectory_from_log(records, interval):
             "tokens_per_domain": by_step[last]["tokens_per_domain"]}
 
 
-def interval_rewards(source_score, target_score, lam=0.25):
-    """Reward of each re-weighting interval from the raw feedback at its boundaries (T + 1 values each,
-    lower is better): normalised improvements dS_k = (S_k - S_{k+1}) / S_0, dT_k likewise, and
-        r_k = mean(dS_k, dT_k) - lam |dS_k - dT_k|
-    (balanced progress on both fields; recomputed offline from the stored feedback for any lam). lam = 0.5
-    makes r = min(dS, dT), the worse field alone; our default 0.25 weighs the worse field 3:1."""
-    S, T = np.asarray(source_score, dtype=np.float64), np.asarray(target_score, dtype=np.float64)
+def interval_rewards(arrays, fields, reward="balanced", lam=0.25):
+    """The reward of each re-weighting interval, recomputed from a trajectory's raw feedback at its T + 1
+    boundaries (so another reward needs no new runs):
+        balanced    (default) the change of the project's one objective (evaluate.objective) over the
+                    interval: r_k = J_k - J_{k+1}, J_j = (S_j + T_j) / 2, with S_j and T_j the mean
+                    validation losses (nats) of the source and of the target domains at boundary j. The
+                    rewards of a trajectory sum to J_0 - J_T, its improvement of the objective.
+        normalized  the reward this project used first, kept as a named option: start-normalised
+                    improvements dS_k = (S_k - S_{k+1}) / S_0, dT_k likewise (T with the answer NLL
+                    averaged in), r_k = mean(dS_k, dT_k) - lam |dS_k - dT_k|. It weighs a nat of source
+                    loss about 11 times a nat of target loss on the old default corpus (the base's target
+                    loss is about 7.8 nats), so an agent trained on it is judged on another score."""
+    if reward == "balanced":
+        S, T = field_losses_per_boundary(arrays["val_loss"], fields)
+        J = objective(S, T)
+        return J[:-1] - J[1:]
+    S, T = feedback_scores(arrays["val_loss"], fields, arrays["answer_logprob"])
     dS, dT = (S[:-1] - S[1:]) / S[0], (T[:-1] - T[1:]) / T[0]
     return (dS + dT) / 2 - lam * np.abs(dS - dT)
 
+
+def field_losses_per_boundary(val_loss, fields):
+    """(S_j, T_j) over the boundaries: mean validation loss of the source and of the target domains."""
+    L, fields = np.asarray(val_loss, dtype=np.float64), np.asarray(fields)
+    return L[:, fields == "source"].mean(axis=1), L[:, fields == "target"].mean(axis=1)
 
 
 # ----------------------------------------------------------------------------- Data Mixing Agent
@@ -242,25 +257,25 @@ def load_trajectories(folder):
     return trajectories
 
 
-def final_balanced_score(arrays, meta, lam):
-    """The trajectory's final balanced score: the reward formula applied from its start to its end,
-    mean(dS, dT) - lam |dS - dT| with dS = 1 - S_T, dT = 1 - T_T (higher is better). It ranks trajectories
-    for cloning and is RegMix's regression target. Unlike the sum of interval rewards it does not depend
-    on the path (an alternating schedule pays the |dS - dT| penalty in every interval)."""
-    S, T = feedback_scores(arrays["val_loss"], meta["fields"], arrays["answer_logprob"])
-    return float(interval_rewards(S[[0, -1]], T[[0, -1]], lam)[0])
+def trajectory_score(arrays, meta, reward="balanced", lam=0.25):
+    """A trajectory's score, higher is better: its reward from its first boundary to its last, as one
+    interval. For the balanced reward that is J_0 - J_T, the objective's improvement (the sum of its interval
+    rewards); every trajectory starts from the same base, so it ranks them by their final objective. It
+    ranks trajectories for cloning and is RegMix's regression target."""
+    ends = {"val_loss": np.asarray(arrays["val_loss"])[[0, -1]],
+            "answer_logprob": np.asarray(arrays["answer_logprob"])[[0, -1]]}
+    return float(interval_rewards(ends, meta["fields"], reward, lam)[0])
 
 
-def transitions(trajectories, history, lam, bc_share):
+def transitions(trajectories, history, reward, lam, bc_share):
     """(state, action, reward, next state, done) of every interval of every trajectory, as tensors, plus
-    `cloned`: 1 for the transitions of the top bc_share of trajectories by final balanced score. Rewards are divided by
-    their RMS over the dataset (stored with the agent; the scale of r does not change the argmax)."""
-    scores = [final_balanced_score(a, m, lam) for a, m in trajectories]
+    `cloned`: 1 for the transitions of the top bc_share of trajectories by trajectory_score. Rewards are
+    divided by their RMS over the dataset (stored with the agent; the scale of r does not change the argmax)."""
+    scores = [trajectory_score(a, m, reward, lam) for a, m in trajectories]
     top = set(np.argsort(scores)[::-1][:max(1, round(bc_share * len(trajectories)))].tolist())
     rows = {name: [] for name in ("window", "pad", "action", "reward", "next_window", "next_pad", "done", "cloned")}
     for t, (arrays, meta) in enumerate(trajectories):
-        S, T = feedback_scores(arrays["val_loss"], meta["fields"], arrays["answer_logprob"])
-        rewards = interval_rewards(S, T, lam)
+        rewards = interval_rewards(arrays, meta["fields"], reward, lam)
         intervals = len(arrays["weights"])
         tokens = boundary_tokens(arrays["val_loss"], arrays["answer_logprob"], arrays["weights"], meta["fields"],
                                  intervals)
@@ -354,7 +369,9 @@ def conservative_q_learning(policy, critic, data, steps, batch_size, lr, gamma, 
 # -- the agent file and its deployment
 
 AGENT_OPTIONS = {  # python agent.py --trajectories DIR --out PATH [--key value]
-    "lam": (0.25, float, "reward: r = mean(dS, dT) - lam |dS - dT| (0.5 gives min(dS, dT))"),
+    "reward": ("balanced", str, "balanced: the change of the one objective (S + T) / 2; normalized: the earlier "
+                                "start-normalised reward (see interval_rewards)"),
+    "lam": (0.25, float, "the normalized reward's weight of |dS - dT| (0.5 gives min(dS, dT))"),
     "history": (4, int, "boundaries the agent sees (the current one and the previous ones)"),
     "width": (64, int, "transformer width"),
     "heads": (4, int, "attention heads"),
@@ -376,11 +393,13 @@ def train_agent(folder, out_path, options, log=print):
     """Load the trajectories, clone the best ones, run CQL on all, save the agent atomically."""
     o = {name: options.get(name, default) for name, (default, _, _) in AGENT_OPTIONS.items()}
     trajectories = load_trajectories(folder)
-    data, scale, scores = transitions(trajectories, o["history"], o["lam"], o["bc_share"])
+    if o["reward"] not in ("balanced", "normalized"):
+        raise DataError(f"--reward {o['reward']} is unknown; use balanced (the objective) or normalized")
+    data, scale, scores = transitions(trajectories, o["history"], o["reward"], o["lam"], o["bc_share"])
     meta = trajectories[0][1]
     uses_logprob = bool(np.all(np.isfinite(trajectories[0][0]["answer_logprob"])))
-    log(f"{len(trajectories)} trajectories over {meta['domains']}, {len(data['reward'])} transitions; final "
-        f"balanced scores {min(scores):.4f} .. {max(scores):.4f}; cloning the top {int(data['cloned'].sum())} "
+    log(f"{len(trajectories)} trajectories over {meta['domains']}, {len(data['reward'])} transitions; "
+        f"{o['reward']} scores {min(scores):.4f} .. {max(scores):.4f}; cloning the top {int(data['cloned'].sum())} "
         "transitions")
     torch.manual_seed(o["seed"])
     generator = torch.Generator().manual_seed(o["seed"])

@@ -62,10 +62,10 @@ class MixerRun:
         self.optimizer = self.model.configure_optimizer(cfg["lr"], cfg["weight_decay"], (cfg["beta1"], cfg["beta2"]),
                                                         torch.device(device).type)
         self.sampler = Sampler(corpus, cfg["batch_size"], cfg["block_size"], cfg["seed"])
-        self.valset = evaluate.ValidationSet(corpus, cfg["block_size"], cfg["eval_windows"])
+        self.valset = evaluate.HeldOutSet(corpus, cfg["block_size"], cfg["eval_windows"])
         self.forward = torch.compile(self.model) if cfg["compile"] else self.model
         self.step_seconds, self.update_seconds, self.steps = [], [], 0
-        self.mixer.observe_eval(0, {"val_loss": evaluate.domain_val_losses(self.model, self.valset, device)[0]})
+        self.mixer.observe_eval(0, {"val_loss": evaluate.domain_losses(self.model, self.valset, device)[0]})
 
     def step(self):
         sync(self.device)
@@ -87,14 +87,14 @@ class MixerRun:
         self.update_seconds.append(t2 - t1)  # the mixer's own work after the backward (reward, DDPG update)
         self.steps += 1
         if self.mixer.eval_every and self.steps % self.mixer.eval_every == 0:  # timed apart, see below
-            val_loss = evaluate.domain_val_losses(self.model, self.valset, self.device)[0]
+            val_loss = evaluate.domain_losses(self.model, self.valset, self.device)[0]
             self.mixer.observe_eval(self.steps, {"val_loss": val_loss})
 
     def eval_seconds(self):
         """One validation pass (every domain's eval_windows), timed directly."""
         sync(self.device)
         t0 = time.perf_counter()
-        evaluate.domain_val_losses(self.model, self.valset, self.device)
+        evaluate.domain_losses(self.model, self.valset, self.device)
         sync(self.device)
         return time.perf_counter() - t0
 

@@ -14,9 +14,9 @@ import os
 import numpy as np
 import torch
 
-from prepare import Tokenizer
+from prepare import META_FORMAT, Tokenizer
+from sources import PrepareError
 from tokens import TokenFileError, read_tokens
-from sources import PrepareError, split_qa_document
 
 
 class DataError(Exception):
@@ -26,7 +26,9 @@ class DataError(Exception):
 # ----------------------------------------------------------------------------- domain data
 
 class Corpus:
-    """A corpus written by prepare.py: domains with their field and memmapped train/val tokens."""
+    """A corpus written by prepare.py: domains with their field, memmapped train and val tokens, and the
+    target task's dev problems. The test split is not here: only the final report reads it
+    (evaluate.full_evaluation), so no mixer, estimation or feedback, all of which get a Corpus, can."""
 
     def __init__(self, path):
         meta_path = os.path.join(path, "meta.json")
@@ -41,6 +43,9 @@ class Corpus:
         except (ValueError, KeyError, TypeError) as e:
             raise DataError(f"{meta_path} is not a corpus description written by prepare.py ({e}); "
                             "rebuild the corpus with prepare.py") from None
+        if meta.get("format") != META_FORMAT:
+            raise DataError(f"corpus {path} was built by an older prepare.py (no test split); delete that folder "
+                            "and build it again with prepare.py (the default corpus is rebuilt by train.py)")
         bad_fields = sorted(set(self.fields) - {"source", "target"})
         if bad_fields:
             raise DataError(f"{meta_path} has unknown fields {bad_fields}; fields are 'source' or 'target'")
@@ -51,15 +56,19 @@ class Corpus:
             raise DataError(str(e)) from None
         if self.tokenizer.fingerprint != meta["tokenizer"]["fingerprint"]:
             raise DataError(f"{path}/tokenizer.json does not match meta.json; rebuild the corpus with prepare.py")
+        self.train, self.val = self._tokens("train"), self._tokens("val")
+        self.fingerprint = meta["tokenizer"]["fingerprint"] + ":" + ",".join(
+            f"{d['name']}={d['field']}:{d['train_tokens']}:{d['val_tokens']}:{d['test_tokens']}"
+            for d in meta["domains"])
+
+    def _tokens(self, split):
+        """The memmapped token files of train or val, per domain (there is no way to test from here)."""
+        assert split in ("train", "val"), split
         try:
-            self.train = [read_tokens(os.path.join(path, d, "train.bin"), self.tokenizer.fingerprint)
-                          for d in self.domains]
-            self.val = [read_tokens(os.path.join(path, d, "val.bin"), self.tokenizer.fingerprint)
-                        for d in self.domains]
+            return [read_tokens(os.path.join(self.path, d, f"{split}.bin"), self.tokenizer.fingerprint)
+                    for d in self.domains]
         except TokenFileError as e:
             raise DataError(str(e)) from None
-        self.fingerprint = meta["tokenizer"]["fingerprint"] + ":" + ",".join(
-            f"{d['name']}={d['field']}:{d['train_tokens']}:{d['val_tokens']}" for d in meta["domains"])
 
     @property
     def train_tokens(self):
@@ -77,44 +86,30 @@ class Corpus:
                     raise DataError(f"domain '{name}' has {len(tokens)} {split} tokens, fewer than one window of "
                                     f"block_size+1 = {block_size + 1}; give it more text or lower --block_size")
 
-    def task(self):
-        """The target task's held-out problems [{"domain", "prompt", "answer"}], or [] if the corpus has none."""
+    def task(self, split):
+        """The target task's problems of one split, "dev" (from the val documents: feedback during
+        training) or "test" (from the test documents: the final report alone), as [{"domain", "prompt",
+        "answer"}]; [] if the corpus has no task."""
         if not self.meta.get("task"):
             return []
         path = os.path.join(self.path, self.meta["task"]["file"])
         try:
             with open(path) as f:
                 problems = [json.loads(line) for line in f if line.strip()]
-            return [{"domain": p["domain"], "prompt": p["prompt"], "answer": p["answer"]} for p in problems]
+            return [{"domain": p["domain"], "prompt": p["prompt"], "answer": p["answer"]} for p in problems
+                    if p["split"] == split]
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise DataError(f"the target task {path} is damaged ({type(e).__name__}); rebuild the corpus "
                             "with prepare.py") from None
 
     def dev_problems(self, count):
-        """Up to `count` problems for feedback during training, disjoint from the target task: further
-        'Question: ...\nAnswer: ...' documents of the task's domains' validation split (the task took the
-        first ones), an equal share per domain. [] if the corpus has no task."""
-        test = self.task()
-        task_domains = sorted({p["domain"] for p in test})
-        if not task_domains or count <= 0:
+        """Up to `count` dev problems for feedback during training, an equal share per task domain."""
+        dev = self.task("dev")
+        domains = sorted({p["domain"] for p in dev})
+        if not domains or count <= 0:
             return []
-        test_prompts, problems = {p["prompt"] for p in test}, []
-        for name in task_domains:
-            ids = np.asarray(self.val[self.domains.index(name)])
-            ends = np.flatnonzero(ids == self.tokenizer.eot)
-            starts = np.concatenate([[0], ends[:-1] + 1])
-            found = []
-            for start, end in zip(starts, ends):
-                text = self.tokenizer.decode(ids[start:end].tolist())
-                if "\nAnswer: " not in text:
-                    continue
-                prompt, answer = split_qa_document(text)
-                if prompt not in test_prompts:
-                    found.append({"domain": name, "prompt": prompt, "answer": answer})
-                if len(found) == math.ceil(count / len(task_domains)):
-                    break
-            problems += found
-        return problems[:count]
+        per_domain = math.ceil(count / len(domains))
+        return [p for d in domains for p in [q for q in dev if q["domain"] == d][:per_domain]][:count]
 
 
 # ----------------------------------------------------------------------------- weights
@@ -129,13 +124,13 @@ def check_weights(w, domains, who):
 
 
 def parse_weights(text, domains):
-    """'code=0.2,math_arith=0.8' -> a normalised vector over `domains`; missing domains get 0."""
+    """'code=0.2,math_compare=0.8' -> a normalised vector over `domains`; missing domains get 0."""
     values = {}
     for part in text.split(","):
         name, sep, value = part.partition("=")
         name = name.strip()
         if not sep:
-            raise DataError(f"--weights entry '{part}' must look like DOMAIN=NUMBER, e.g. code=0.3,math_arith=0.7")
+            raise DataError(f"--weights entry '{part}' must look like DOMAIN=NUMBER, e.g. code=0.3,math_compare=0.7")
         if name not in domains:
             raise DataError(f"--weights names unknown domain '{name}'; the corpus has {domains}")
         try:

@@ -27,23 +27,27 @@ import torch
 import torch.distributed as dist
 
 from data import DataError, eval_windows
+from mixer import objective
 from model import CheckpointError, autocast
+from tokens import TokenFileError, read_tokens
 
 
 # ----------------------------------------------------------------------------- validation loss
 
-class ValidationSet:
-    """Fixed validation windows per domain and the bytes their targets decode to (for bpb)."""
+class HeldOutSet:
+    """Fixed held-out windows per domain and the bytes their targets decode to (for bpb): of the val split
+    (the periodic evaluations mixers see) unless `tokens` gives the test split (the final report)."""
 
-    def __init__(self, corpus, block_size, max_windows):
+    def __init__(self, corpus, block_size, max_windows, tokens=None):
         byte_lengths = corpus.tokenizer.token_byte_lengths()
         self.domains, self.fields = corpus.domains, corpus.fields
-        self.windows = [torch.from_numpy(eval_windows(v, block_size, max_windows)) for v in corpus.val]
+        self.windows = [torch.from_numpy(eval_windows(v, block_size, max_windows)) for v in
+                        (corpus.val if tokens is None else tokens)]
         self.target_bytes = [int(byte_lengths[w[:, 1:].numpy()].sum()) for w in self.windows]
 
 
 @torch.no_grad()
-def domain_val_losses(model, valset, device, batch_size=32, shard=True):
+def domain_losses(model, valset, device, batch_size=32, shard=True):
     """Mean validation loss and bits per byte for each domain, in the model's eval mode. Under torchrun
     (shard=True) each process scores its share of the windows and the sums are all-reduced."""
     was_training = model.training
@@ -131,12 +135,23 @@ def answer_logprobs(model, tokenizer, problems, device, batch_size=64):
     return logprobs
 
 
+def test_split(corpus):
+    """The test split's token files: read here, by the final report, and nowhere else."""
+    try:
+        return [read_tokens(os.path.join(corpus.path, d, "test.bin"), corpus.tokenizer.fingerprint)
+                for d in corpus.domains]
+    except TokenFileError as e:
+        raise DataError(str(e)) from None
+
+
 def full_evaluation(model, corpus, block_size, device, max_task_problems=None):
-    """Every validation window of every domain, plus the target task: the numbers a run reports."""
-    valset = ValidationSet(corpus, block_size, max_windows=10 ** 9)
-    losses, bpbs = domain_val_losses(model, valset, device, shard=False)
-    problems = corpus.task()[:max_task_problems] if max_task_problems else corpus.task()
-    return {"domains": corpus.domains, "fields": corpus.fields, "val_loss": losses, "val_bpb": bpbs,
+    """The numbers a run reports, on the test split: every test window of every domain, and the target
+    task's test problems (all of them, or the first max_task_problems)."""
+    testset = HeldOutSet(corpus, block_size, max_windows=10 ** 9, tokens=test_split(corpus))
+    losses, bpbs = domain_losses(model, testset, device, shard=False)
+    problems = corpus.task("test")
+    problems = problems[:max_task_problems] if max_task_problems else problems
+    return {"domains": corpus.domains, "fields": corpus.fields, "test_loss": losses, "test_bpb": bpbs,
             **task_scores(model, corpus.tokenizer, problems, device)}
 
 
@@ -147,13 +162,18 @@ def field_mean(values, fields, field):
     return float(np.mean(picked)) if picked else float("nan")
 
 
+def field_losses(losses, fields):
+    """(S, T): the mean loss of the source and of the target domains."""
+    return field_mean(losses, fields, "source"), field_mean(losses, fields, "target")
+
+
 def summarize(base, final):
-    """S, T, forgetting, gain, balanced loss and the task, from two full evaluations."""
+    """S, T, forgetting, gain, the objective (balanced loss) and the task, from two full evaluations."""
     fields = final["fields"]
-    S0, T0 = field_mean(base["val_loss"], fields, "source"), field_mean(base["val_loss"], fields, "target")
-    S1, T1 = field_mean(final["val_loss"], fields, "source"), field_mean(final["val_loss"], fields, "target")
+    S0, T0 = field_losses(base["test_loss"], fields)
+    S1, T1 = field_losses(final["test_loss"], fields)
     return {"source_loss": S1, "target_loss": T1, "base_source_loss": S0, "base_target_loss": T0,
-            "forgetting": S1 - S0, "gain": T0 - T1, "balanced_loss": (S1 + T1) / 2,
+            "forgetting": S1 - S0, "gain": T0 - T1, "balanced_loss": objective(S1, T1),
             "task_accuracy": final["task_accuracy"], "task_logprob": final["task_logprob"],
             "base_task_accuracy": base["task_accuracy"], "base_task_logprob": base["task_logprob"]}
 
@@ -163,25 +183,26 @@ def fmt(x, digits=3):
 
 
 def run_report(result):
-    """The text table of one run: per domain, per field, then the summary."""
+    """The text table of one run, on the test split: per domain, per field, then the summary."""
     base, final, s = result["base"], result["final"], result["summary"]
-    lines = ["| domain | field | base loss | final loss | change | base bpb | final bpb | tokens | epochs |",
+    lines = ["| domain | field | base test loss | final test loss | change | base bpb | final bpb | tokens | epochs |",
              "|---|---|---|---|---|---|---|---|---|"]
     run = result.get("run", {})
     for i, (d, f) in enumerate(zip(final["domains"], final["fields"])):
         tokens = run.get("tokens_per_domain", [None] * len(final["domains"]))[i]
         epochs = run.get("epochs_per_domain", [None] * len(final["domains"]))[i]
-        lines.append(f"| {d} | {f} | {fmt(base['val_loss'][i])} | {fmt(final['val_loss'][i])} | "
-                     f"{final['val_loss'][i] - base['val_loss'][i]:+.3f} | {fmt(base['val_bpb'][i])} | "
-                     f"{fmt(final['val_bpb'][i])} | {tokens if tokens is not None else 'n/a'} | {fmt(epochs, 2)} |")
+        lines.append(f"| {d} | {f} | {fmt(base['test_loss'][i])} | {fmt(final['test_loss'][i])} | "
+                     f"{final['test_loss'][i] - base['test_loss'][i]:+.3f} | {fmt(base['test_bpb'][i])} | "
+                     f"{fmt(final['test_bpb'][i])} | {tokens if tokens is not None else 'n/a'} | {fmt(epochs, 2)} |")
     fields = final["fields"]
     for field in ("source", "target"):
-        b, e = field_mean(base["val_loss"], fields, field), field_mean(final["val_loss"], fields, field)
-        bb, eb = field_mean(base["val_bpb"], fields, field), field_mean(final["val_bpb"], fields, field)
-        lines.append(f"| **{field}** (mean) | {field} | {fmt(b)} | {fmt(e)} | {e - b:+.3f} | {fmt(bb)} | {fmt(eb)} | | |")
+        b, e = field_mean(base["test_loss"], fields, field), field_mean(final["test_loss"], fields, field)
+        bb, eb = field_mean(base["test_bpb"], fields, field), field_mean(final["test_bpb"], fields, field)
+        lines.append(f"| **{field}** (mean) | {field} | {fmt(b)} | {fmt(e)} | {e - b:+.3f} | {fmt(bb)} | {fmt(eb)} "
+                     "| | |")
     lines += ["",
-              f"forgetting (S final - S base): {fmt(s['forgetting'], 4)}    gain (T base - T final): {fmt(s['gain'], 4)}"
-              f"    balanced loss (S+T)/2: {fmt(s['balanced_loss'], 4)}",
+              f"forgetting (S final - S base): {fmt(s['forgetting'], 4)}    gain (T base - T final): "
+              f"{fmt(s['gain'], 4)}    balanced loss (S+T)/2, the objective: {fmt(s['balanced_loss'], 4)}",
               f"target task ({final['task_problems']} problems): accuracy {fmt(s['base_task_accuracy'])} -> "
               f"{fmt(s['task_accuracy'])}, answer log-prob {fmt(s['base_task_logprob'])} -> {fmt(s['task_logprob'])}"]
     return "\n".join(lines)

@@ -34,6 +34,18 @@ def options_of(cls):
     return merged
 
 
+# ----------------------------------------------------------------------------- the objective
+
+def objective(source_loss, target_loss):
+    """The project's one objective, lower is better: the balanced loss (S + T) / 2, where S and T are the
+    mean held-out losses (nats per token) of the source and of the target domains. It weighs a nat of
+    source loss like a nat of target loss: forgetting the source costs what gaining on the target earns,
+    in the units both are measured in, independent of where each started. The report, the suite's
+    ranking and its static frontier, the Data Mixing Agent's reward and cloning, and RegMix's regression
+    all use it; another objective must be an option named as such (agent.py --reward normalized)."""
+    return (source_loss + target_loss) / 2
+
+
 # ----------------------------------------------------------------------------- the interface
 
 class Mixer:
@@ -59,7 +71,7 @@ class Mixer:
     needs_feedback = False
     OPTIONS = {  # the starting mixture and the re-weighting rhythm, shared by every mixer
         "init_weights": ("natural", str, "starting mixture: natural (by train tokens) or uniform"),
-        "weights": ("", str, "explicit starting weights, e.g. code=0.2,math_arith=0.8 (others 0)"),
+        "weights": ("", str, "explicit starting weights, e.g. code=0.2,math_compare=0.8 (others 0)"),
         "target_ratio": (None, float, "put this share of rows on the target field (split by tokens)"),
         "weights_from": ("", str, "start from the time-average of another run's weights (a run folder)"),
         "mix_interval": (50, int, "dynamic mixers: steps between weight updates (each needs a validation pass)"),
@@ -195,136 +207,64 @@ def softmax(x):
     return z / z.sum()
 
 
-class LossTargetMixer(Mixer):
-    """Shared by dbl and velocity: weights updated from per-domain validation losses every
-    mix_interval steps, relative to per-domain target losses L_tgt from a scaling-law estimate
-    (train.py runs the estimate and calls set_targets before training)."""
+def field_split(tokens, target, target_share):
+    """Weights with target_share on the target field and the rest on the source field, each field's share
+    split by its domains' training tokens (as --target_ratio does)."""
+    return np.where(target, target_share * tokens / tokens[target].sum(),
+                    (1 - target_share) * tokens / tokens[~target].sum())
 
-    needs_loss_targets = True
-    OPTIONS = {"velocity_share": (0.2, float, "share of the CPT budget spent on the target estimation")}
+
+class ScheduleMixer(Mixer):
+    """A hand-written schedule of the target field's share, a reference rather than a method: it tells
+    whether *when* the target data is seen matters at all, apart from *how much* (compare it with the
+    static mixture of the same average share). The share moves piecewise linearly through the values of
+    --schedule_shares, spread evenly over the run's steps, e.g. 0.8,0.1 from 80% at the first step down to
+    10% at the last; within each field the domains are split by tokens, as --target_ratio does."""
+
+    name = "schedule"
+    OPTIONS = {"schedule_shares": ("0.8,0.1", str, "target-field shares the run moves through, evenly spaced "
+                                                   "over its steps (piecewise linear)")}
 
     @classmethod
     def check_options(cls, config):
         super().check_options(config)
-        if not 0 < config["velocity_share"] < 1:
-            raise ConfigError(f"--velocity_share {config['velocity_share']} must be in (0, 1)")
+        try:
+            shares = [float(x) for x in config["schedule_shares"].split(",")]
+        except ValueError:
+            shares = []
+        if not shares or not all(0 <= s <= 1 for s in shares):
+            raise ConfigError(f"--schedule_shares {config['schedule_shares']} must be one or more shares in [0, 1], "
+                              "e.g. 0.8,0.1")
 
     def __init__(self, corpus, config):
         super().__init__(corpus, config)
-        self.w = check_weights(initial_weights(corpus, self.config), self.domains, self.name)
-        self.eval_every = self.config["mix_interval"]
-        self.targets = None  # L_tgt per domain
-        self.initial_loss = None  # L_init: validation loss at step 0 (the base model)
-        self.last_loss = None
-        self.updates = 0
+        if not corpus.field_indices("target") or not corpus.field_indices("source"):
+            raise DataError("--mixer schedule moves the target field's share; the corpus needs source and target "
+                            "domains")
+        self.shares = [float(x) for x in self.config["schedule_shares"].split(",")]
+        self.tokens = np.asarray(corpus.train_tokens, dtype=np.float64)
+        self.target = np.array([f == "target" for f in self.fields])
+        self.steps, self.t = max(1, self.config["steps"]), 0
 
-    def set_targets(self, targets):
-        self.targets = np.asarray(targets, dtype=np.float64)
+    def target_share(self, step):
+        progress = step / max(1, self.steps - 1)
+        return float(np.interp(progress, np.linspace(0, 1, len(self.shares)), self.shares))
 
     def weights(self):
-        return self.w
+        return check_weights(field_split(self.tokens, self.target, self.target_share(self.t)), self.domains,
+                             self.name)
 
-    def observe_eval(self, step, ev):
-        loss = np.asarray(ev["val_loss"], dtype=np.float64)
-        self.last_loss = loss
-        if step == 0:
-            self.initial_loss = loss
-            return
-        if step % self.eval_every or self.targets is None:
-            return
-        self.w = self.update(self.w, loss)
-        self.updates += 1
+    def observe_step(self, step, stats):
+        self.t += 1
 
     def state_dict(self):
-        as_list = lambda a: None if a is None else [float(x) for x in a]
-        return {"w": as_list(self.w), "targets": as_list(self.targets), "initial_loss": as_list(self.initial_loss),
-                "last_loss": as_list(self.last_loss), "updates": self.updates}
+        return {"t": self.t}
 
     def load_state_dict(self, state):
-        as_array = lambda a: None if a is None else np.array(a, dtype=np.float64)
-        self.w, self.targets = as_array(state["w"]), as_array(state["targets"])
-        self.initial_loss, self.last_loss = as_array(state["initial_loss"]), as_array(state["last_loss"])
-        self.updates = state["updates"]
+        self.t = state["t"]
 
     def log(self):
-        return {"targets": None if self.targets is None else [round(float(x), 4) for x in self.targets],
-                "updates": self.updates}
-
-
-class DBLMixer(LossTargetMixer):
-    """Dynamic Batch Loading (Sheared-LLaMA, Xia et al. 2023): domains whose validation loss is furthest
-    above their reference loss get exponentially more weight.
-
-    Every mix_interval steps, with L the per-domain validation loss and L_ref the reference loss:
-        w <- (1 - c) softmax(log w + eta max(L - L_ref, 0)) + c / K       [update()]
-    eta = dbl_eta = 1, c = dbl_smoothing = 1e-4. Sheared-LLaMA takes L_ref from a reference model's
-    scaling-law prediction; here L_ref is the same scaling-law target that velocity uses.
-    No update at step 0: the first update comes after the first interval of training."""
-
-    name = "dbl"
-    OPTIONS = {"dbl_eta": (1.0, float, "step size eta of the exponentiated excess loss"),
-               "dbl_smoothing": (1e-4, float, "uniform smoothing c")}
-
-    def __init__(self, corpus, config):
-        super().__init__(corpus, config)
-        self.eta, self.smoothing = self.config["dbl_eta"], self.config["dbl_smoothing"]
-
-    def update(self, w, loss):
-        excess = np.maximum(loss - self.targets, 0.0)
-        with np.errstate(divide="ignore"):
-            logits = np.log(w) + self.eta * excess
-        K = len(w)
-        return (1 - self.smoothing) * softmax(logits) + self.smoothing / K
-
-    def log(self):
-        out = super().log()
-        if self.last_loss is not None and self.targets is not None:
-            out["excess_loss"] = [round(float(x), 4) for x in np.maximum(self.last_loss - self.targets, 0)]
-        return out
-
-
-class VelocityMixer(LossTargetMixer):
-    """Velocitune (Luo et al. 2024, arXiv 2411.14318): domains that learn slowly relative to their
-    scaling-law target get more weight.
-
-    (1) L_tgt: a short CPT on velocity_share (20%) of the budget with the initial weights; per-domain
-        validation losses at >= 6 points are fitted with L(D) = E + B D^-beta and extrapolated to the
-        full budget (fit_scaling_law; run and cached by train.py).
-    (2) L_init: the base model's validation loss at step 0.
-    (3) every mix_interval steps:
-        V_i = clip((L_i - L_tgt_i) / (L_init_i - L_tgt_i), 0, 1)          [velocity()]
-        w   <- softmax(log w + step_size * V)          (step_size = 1, the paper's)   [update()]
-    Large V = slow domain = more weight. Where the paper is silent, we chose:
-    - the denominator is taken in magnitude, |L_init - L_tgt|, and floored at velocity_min_gap (0.01
-      nats): for domains whose loss falls (every domain in the paper) this is the paper's formula;
-      for a source domain whose target is *above* its initial loss (expected forgetting) the sign
-      of the paper's formula would reward forgetting more than expected; with the magnitude a domain
-      above its target still counts as lagging. A gap below the floor (L_init ~ L_tgt) is degenerate:
-      such a domain gets V = 0 while it is at or below its target.
-    - no update at step 0 (V would be 1 everywhere and leave w unchanged)."""
-
-    name = "velocity"
-    OPTIONS = {"velocity_step_size": (1.0, float, "multiplier of V in the exponent"),
-               "velocity_min_gap": (0.01, float, "floor of |L_init - L_tgt| (nats)")}
-
-    def __init__(self, corpus, config):
-        super().__init__(corpus, config)
-        self.step_size = self.config["velocity_step_size"]
-        self.min_gap = self.config["velocity_min_gap"]
-
-    def velocity(self, loss):
-        gap = np.maximum(np.abs(self.initial_loss - self.targets), self.min_gap)
-        return np.clip((loss - self.targets) / gap, 0.0, 1.0)
-
-    def update(self, w, loss):
-        with np.errstate(divide="ignore"):
-            return softmax(np.log(w) + self.step_size * self.velocity(loss))
-
-    def log(self):
-        out = super().log()
-        if self.last_loss is not None and self.targets is not None and self.initial_loss is not None:
-            out["velocity"] = [round(float(x), 4) for x in self.velocity(self.last_loss)]
-        return out
+        return {"target_share": round(self.target_share(self.t), 4)}
 
 
 class RandomMixer(Mixer):
@@ -367,11 +307,6 @@ class RandomMixer(Mixer):
         self.t, self.k = 0, 0
         self.w = self.point(0)
 
-    def field_split(self, target_share):
-        w = np.where(self.target, target_share * self.tokens / self.tokens[self.target].sum(),
-                     (1 - target_share) * self.tokens / self.tokens[~self.target].sum())
-        return w
-
     def point(self, k):
         """The schedule's weights for interval k (the walk and the draws use the mixer's own generator)."""
         K = len(self.domains)
@@ -384,11 +319,11 @@ class RandomMixer(Mixer):
         elif self.kind == "constant":
             w = self.w
         elif self.kind == "ramp_up":
-            w = self.field_split(r0 + (r1 - r0) * progress)
+            w = field_split(self.tokens, self.target, r0 + (r1 - r0) * progress)
         elif self.kind == "ramp_down":
-            w = self.field_split(r1 - (r1 - r0) * progress)
+            w = field_split(self.tokens, self.target, r1 - (r1 - r0) * progress)
         else:  # alternate
-            w = self.field_split(r0 if k % 2 == 0 else r1)
+            w = field_split(self.tokens, self.target, r0 if k % 2 == 0 else r1)
         w = np.maximum(w, 1e-6)
         return w / w.sum()
 
@@ -413,68 +348,3 @@ class RandomMixer(Mixer):
 
     def log(self):
         return {"schedule": self.kind, "interval": self.k}
-
-
-# ----------------------------------------------------------------------------- scaling-law fit
-
-def fit_scaling_law(tokens, losses, betas=np.geomspace(0.01, 3.0, 300)):
-    """Fit L(D) = E + B D^-beta by a grid over beta (least squares for E, B at each beta, then two
-    finer grids around the best), robust and dependency-free. Returns {"E", "B", "beta", "rmse",
-    "residuals", "flag"}; flag is None for a usable fit, else why it is doubtful (too few points, a
-    flat or rising curve, beta at the edge of the grid, a poor fit). Never raises on finite input."""
-    D, L = np.asarray(tokens, dtype=np.float64), np.asarray(losses, dtype=np.float64)
-    keep = np.isfinite(D) & np.isfinite(L) & (D > 0)
-    D, L = D[keep], L[keep]
-    if len(D) < 3:
-        return {"E": float(L[-1]) if len(L) else float("nan"), "B": 0.0, "beta": 0.0, "rmse": float("nan"),
-                "residuals": [], "flag": f"only {len(D)} points"}
-    scale = D.max()  # fit in D / max(D): the same curve, better conditioned
-    x = D / scale
-
-    def solve(beta):
-        A = np.stack([np.ones_like(x), x ** -beta], axis=1)
-        (E, B), *_ = np.linalg.lstsq(A, L, rcond=None)
-        return float(np.sum((A @ np.array([E, B]) - L) ** 2)), E, B
-
-    betas = np.asarray(betas, dtype=np.float64)
-    sse = [solve(b)[0] for b in betas]
-    best = int(np.argmin(sse))
-    at_edge = best in (0, len(betas) - 1)
-    grid = betas
-    for _ in range(2):  # zoom in around the best beta
-        grid = np.linspace(grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)], 41)
-        best = int(np.argmin([solve(b)[0] for b in grid]))
-    beta = float(grid[best])
-    sse, E, B = solve(beta)
-    B_raw = B * scale ** beta  # back to raw token units: B x^-beta = B scale^beta D^-beta
-    residuals = (E + B * x ** -beta - L).tolist()
-    rmse = math.sqrt(sse / len(L))
-    flag = None
-    if np.ptp(L) < 1e-3 or B <= 0:
-        flag = "flat or rising curve"
-    elif at_edge:
-        flag = "beta at the edge of the grid"
-    elif rmse > 0.1 * np.ptp(L):
-        flag = "poor fit"
-    return {"E": float(E), "B": float(B_raw), "beta": beta, "rmse": rmse, "residuals": residuals, "flag": flag}
-
-
-def predict_loss(fit, tokens):
-    return fit["E"] + fit["B"] * float(tokens) ** -fit["beta"] if fit["beta"] > 0 else fit["E"]
-
-
-
-
-def loss_targets(tokens, val_losses, full_tokens):
-    """Velocitune's L_tgt (and DBL's L_ref): per domain, fit L(D) = E + B D^-beta to the estimation run's
-    validation losses (val_losses[point][domain] at tokens[point]) and extrapolate to full_tokens. A
-    prediction that is not finite falls back to the last measured loss; a negative one is clipped to 0.
-    Returns (targets, fits)."""
-    fits, targets = [], []
-    for d in range(len(val_losses[0])):
-        losses = [point[d] for point in val_losses]
-        fit = fit_scaling_law(tokens, losses)
-        target = predict_loss(fit, full_tokens)
-        targets.append(max(0.0, target) if math.isfinite(target) else losses[-1])
-        fits.append(fit)
-    return targets, fits

@@ -19,8 +19,9 @@ import torch
 from acodm import ACODMMixer
 from agent import AgentMixer
 from data import DataError
-from mixer import BanditMixer, ConfigError, DBLMixer, RandomMixer, StaticMixer, VelocityMixer, options_of
+from mixer import BanditMixer, ConfigError, RandomMixer, ScheduleMixer, StaticMixer, options_of
 from regmix import RegMixMixer
+from velocity import DBLMixer, VelocityMixer
 
 # ----------------------------------------------------------------------------- the mixers
 # Every mixer, by the name --mixer takes. A mixer's options live in its class (OPTIONS).
@@ -32,6 +33,7 @@ MIXERS = {
     "acodm": ACODMMixer,
     "agent": AgentMixer,
     "regmix": RegMixMixer,
+    "schedule": ScheduleMixer,
     "random": RandomMixer,
 }
 
@@ -65,7 +67,7 @@ LOOP_OPTIONS = {
     "base_warmup_steps": (100, int, "linear warm-up steps of base pre-training"),
     "base_seed": (0, int, "seed of the base model's init and sampling (CPT seeds share one base)"),
     # continual pre-training
-    "steps": (400, int, "optimizer steps of CPT"),
+    "steps": (800, int, "optimizer steps of CPT"),
     "lr": (3e-3, float, "peak CPT learning rate (re-warmed, as real CPT does)"),
     "warmup_steps": (40, int, "linear warm-up steps of CPT"),
     "seed": (1337, int, "seed of CPT sampling and mixers"),
@@ -81,8 +83,8 @@ LOOP_OPTIONS = {
     "eval_interval": (50, int, "CPT steps between per-domain validation evaluations"),
     "base_eval_interval": (250, int, "base steps between per-domain validation evaluations"),
     "eval_windows": (32, int, "validation windows per domain at each periodic evaluation"),
-    "task_problems": (200, int, "target-task problems scored at the end (0: all)"),
-    "feedback_problems": (64, int, "random/agent: held-out dev problems whose answer log-prob is feedback"),
+    "task_problems": (0, int, "target-task test problems scored at the end (0: all)"),
+    "feedback_problems": (64, int, "dev problems whose answer log-prob every evaluation logs (the agent's feedback)"),
     "log_interval": (50, int, "steps between console lines (log.jsonl gets every step)"),
     "ckpt_interval": (100, int, "steps between checkpoints (and one at the end)"),
     "resume": (False, bool, "continue the CPT run in out_dir/run_name from its checkpoint"),

@@ -4,14 +4,16 @@ Build a corpus: text -> tokenizer -> token files, one folder per domain.
     python prepare.py                          # the built-in default corpus, offline, into data/default/
     python prepare.py --corpus mine --domain prose=books/ --field prose=source \\
                       --domain algebra=alg.jsonl --field algebra=target
-    python prepare.py --corpus merged --regroup data/default --merge math=math_arith,math_algebra
+    python prepare.py --corpus merged --regroup data/default --merge math=math_compare,math_numbers
 
 Layout of data/<corpus>/:
     meta.json                domains, their field (source|target), token/byte/doc counts, tokenizer, sources
     tokenizer.json           the BPE (pattern + ranks as base64 + special tokens), plain JSON, never a pickle
     <domain>/train.bin       token ids: a 64-byte header (magic, dtype, count, vocab, tokenizer fingerprint)
     <domain>/val.bin         then uint16 (or uint32) ids; documents end with <|endoftext|>
-    task.jsonl               the target task: held-out {"domain", "prompt", "answer"} problems (maths)
+    <domain>/test.bin        the test split: only the final report reads it (no mixer, estimation or feedback)
+    task.jsonl               the target task: held-out {"domain", "split", "prompt", "answer"} problems, "dev"
+                             ones from the validation documents (feedback), "test" ones from the test documents
 
 The default corpus is built from what the machine already has (sources.py: the Python standard
 library's code and docstrings, man pages, DeepMind's mathematics_dataset). Documents are held out by
@@ -33,21 +35,24 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from sources import (DEFAULT_DOMAIN_BYTES, MATH_MODULES, PrepareError, default_sources, split_qa_document,
-                     user_documents)
-from tokens import FORMAT_VERSION, TokenWriter, read_tokens, write_tokens
+from sources import (DEFAULT_DOMAIN_BYTES, DEFAULT_HELD_OUT_PERMILLE, MATH_MODULES, PrepareError, default_sources,
+                     split_qa_document, user_documents)
+from tokens import TokenWriter, read_tokens, write_tokens
 
 # ----------------------------------------------------------------------------- defaults
 DATA_DIR = "data"
 VOCAB_SIZE = 4096            # BPE vocab including <|endoftext|>
 VAL_PERMILLE = 50            # share of documents held out for validation (per mille)
-TASK_PER_DOMAIN = 100        # held-out problems per maths domain for the target task
+TASK_PER_DOMAIN = {"dev": 50, "test": 500}   # target-task problems per task domain, from val and from test
 TOKENIZER_SAMPLE_BYTES = 1_000_000   # per domain, for training the BPE
 ENCODE_BATCH_DOCS = 2048     # documents per parallel encoding batch (memory stays bounded)
-SPLITS = ("train", "val")
+SPLITS = ("train", "val", "test")
+META_FORMAT = 2              # of meta.json: 2 = three splits and a task with dev and test problems
 EOT = "<|endoftext|>"
-# GPT-4's pre-tokenizer split (numbers in groups of at most 3 digits)
-SPLIT_PATTERN = r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+"""
+# GPT-4's pre-tokenizer split, but every digit a token of its own (as Llama's): the maths task's numbers are
+# read digit by digit instead of in arbitrary groups of up to three (2604 -> 26|0|4 with groups)
+SPLIT_PATTERN = (r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|"""
+                 r"""\s+(?!\S)|\s+""")
 
 
 
@@ -162,7 +167,8 @@ def tokenizer_from_files(folder):
         eot = vocab.pop(EOT)
         ranks = {bytes(byte_of[c] for c in token): rank for token, rank in vocab.items()}
         with open(paths[1], encoding="utf-8") as f:
-            merges = [line.split() for line in f.read().splitlines() if line.strip() and not line.startswith("#version")]
+            lines = f.read().splitlines()
+        merges = [line.split() for line in lines if line.strip() and not line.startswith("#version")]
         merged = [bytes(byte_of[c] for c in a + b) for a, b in merges]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise PrepareError(f"--tokenizer {folder}: vocab.json or merges.txt is not GPT-2's format "
@@ -202,13 +208,16 @@ def write_json_atomic(path, obj):
 
 # ----------------------------------------------------------------------------- building a corpus
 
-def is_val(key, val_permille):
-    return int(hashlib.sha1(key.encode()).hexdigest()[:8], 16) % 1000 < val_permille
+def split_of(key, held_out_permille):
+    """train, val or test, by a hash of the document's key: held_out_permille per mille of the documents go
+    to val, as many to test, the rest to train."""
+    slot = int(hashlib.sha1(key.encode()).hexdigest()[:8], 16) % 1000
+    return "val" if slot < held_out_permille else "test" if slot < 2 * held_out_permille else "train"
 
 
-def split_documents(documents, max_bytes, val_permille):
+def split_documents(documents, max_bytes, held_out_permille):
     """(split, text) for (key, text) documents, split by key, up to max_bytes of text in all. An exact repeat
-    of a document is kept once, so no validation document is also a training one."""
+    of a document is kept once, so no held-out document is also a training one."""
     total, seen = 0, set()
     for key, text in documents:
         text = text.replace(EOT, "")
@@ -216,18 +225,19 @@ def split_documents(documents, max_bytes, val_permille):
         if not text.strip() or digest in seen:
             continue
         seen.add(digest)
-        yield ("val" if is_val(key, val_permille) else "train"), text
+        yield split_of(key, held_out_permille), text
         total += len(text.encode("utf-8"))
         if max_bytes is not None and total >= max_bytes:
             break
 
 
 def build_corpus(out_dir, domains, tokenizer_kind="bpe", vocab_size=VOCAB_SIZE, val_permille=VAL_PERMILLE,
-                 task_domains=(), task_per_domain=TASK_PER_DOMAIN, log=print):
+                 task_domains=(), task_per_domain=TASK_PER_DOMAIN, log=print, held_out_permille=None):
     """domains: {name: (field, documents() yielding (key, text), max_bytes or None, description)}.
-    task_domains: domains whose documents are 'Question: ...\nAnswer: ...' problems; their first
-    held-out problems become the target task. Writes the corpus into a temp folder beside out_dir and
-    renames it when complete."""
+    val_permille: documents held out per mille for val, and as many for test (held_out_permille may give
+    some domains their own). task_domains: domains whose documents are 'Question: ...\nAnswer: ...'
+    problems; their first val documents become the task's dev problems, their first test documents its
+    test problems. Writes the corpus into a temp folder beside out_dir and renames it when complete."""
     if os.path.exists(os.path.join(out_dir, "meta.json")):
         raise PrepareError(f"corpus {out_dir} already exists; delete it or choose another --corpus name")
     parent = os.path.dirname(os.path.abspath(out_dir))
@@ -237,9 +247,12 @@ def build_corpus(out_dir, domains, tokenizer_kind="bpe", vocab_size=VOCAB_SIZE, 
             shutil.rmtree(os.path.join(parent, stale), ignore_errors=True)
     tmp_dir = f"{out_dir}.tmp-{os.getpid()}"
     os.makedirs(tmp_dir)
+    t0 = time.time()
     try:
-        meta = _build_into(tmp_dir, domains, tokenizer_kind, vocab_size, val_permille, task_domains,
-                           task_per_domain, log)
+        held_out = {name: (held_out_permille or {}).get(name, val_permille) for name in domains}
+        meta = _build_into(tmp_dir, domains, tokenizer_kind, vocab_size, held_out, task_domains, task_per_domain, log)
+        meta["build_seconds"] = round(time.time() - t0, 1)  # the suite's calibration reports it
+        write_json_atomic(os.path.join(tmp_dir, "meta.json"), meta)
         if os.path.exists(out_dir):
             shutil.rmtree(out_dir)  # a folder without meta.json is an unfinished corpus
         os.replace(tmp_dir, out_dir)
@@ -254,7 +267,7 @@ def batches(spill_file):
         yield batch
 
 
-def _build_into(tmp_dir, domains, tokenizer_kind, vocab_size, val_permille, task_domains, task_per_domain, log):
+def _build_into(tmp_dir, domains, tokenizer_kind, vocab_size, held_out, task_domains, task_per_domain, log):
     """Two passes, so memory stays bounded whatever the size of the text: (1) read every domain's documents
     once, split them and spill them to temp files (keeping the tokenizer's sample and the task's problems);
     (2) make the tokenizer, then encode the spilled documents in parallel batches into the token files."""
@@ -263,32 +276,36 @@ def _build_into(tmp_dir, domains, tokenizer_kind, vocab_size, val_permille, task
         t0 = time.time()
         os.makedirs(os.path.join(tmp_dir, name))
         files = {split: open(os.path.join(tmp_dir, name, f".{split}.jsonl"), "w") for split in SPLITS}
-        docs, n_bytes, sample[name], sampled, problems = dict.fromkeys(SPLITS, 0), dict.fromkeys(SPLITS, 0), [], 0, []
+        docs, n_bytes, sample[name], sampled = dict.fromkeys(SPLITS, 0), dict.fromkeys(SPLITS, 0), [], 0
+        problems = {"dev": [], "test": []}
         with tqdm(total=max_bytes, unit="B", unit_scale=True, desc=f"reading {name}", disable=None,
                   leave=False) as bar:
-            for split, text in split_documents(documents(), max_bytes, val_permille):
+            for split, text in split_documents(documents(), max_bytes, held_out[name]):
                 files[split].write(json.dumps(text) + "\n")
                 size = len(text.encode("utf-8"))
                 docs[split], n_bytes[split] = docs[split] + 1, n_bytes[split] + size
                 if split == "train" and sampled < TOKENIZER_SAMPLE_BYTES:  # the first characters of train
                     sample[name].append(text)
                     sampled += len(text)
-                if split == "val" and name in task_domains and len(problems) < task_per_domain \
+                kind = {"val": "dev", "test": "test"}.get(split)
+                if kind and name in task_domains and len(problems[kind]) < task_per_domain[kind] \
                         and "\nAnswer: " in text:
-                    problems.append(split_qa_document(text))
+                    problems[kind].append(split_qa_document(text))
                 bar.update(size)
         for f in files.values():
             f.close()
-        if not docs["train"] or not docs["val"]:
-            raise PrepareError(f"domain '{name}' has {docs['train']} training and {docs['val']} validation "
-                               "documents; it needs at least one of each: give it more documents (or lower "
-                               "--val_permille for many small ones)")
-        if name in task_domains and not problems:
-            raise PrepareError(f"--task {name}: none of its held-out documents looks like "
-                               "'Question: ...\\nAnswer: ...'; format them so or drop --task")
-        task += [{"domain": name, "prompt": prompt, "answer": answer} for prompt, answer in problems]
+        if not all(docs.values()):
+            raise PrepareError(f"domain '{name}' has {docs['train']} training, {docs['val']} validation and "
+                               f"{docs['test']} test documents; it needs at least one of each: give it more "
+                               "documents (or raise --val_permille for a few large ones)")
+        if name in task_domains and not (problems["dev"] and problems["test"]):
+            raise PrepareError(f"--task {name}: its held-out documents give {len(problems['dev'])} dev and "
+                               f"{len(problems['test'])} test problems 'Question: ...\\nAnswer: ...'; it needs "
+                               "both: format them so, give it more documents, or drop --task")
+        task += [{"domain": name, "split": kind, "prompt": prompt, "answer": answer}
+                 for kind in ("dev", "test") for prompt, answer in problems[kind]]
         spilled[name] = (field, description, docs, n_bytes)
-        log(f"  {name:14s} {field:6s} {docs['train']:6d} train / {docs['val']:5d} val docs, "
+        log(f"  {name:14s} {field:6s} {docs['train']:6d} train / {docs['val']:5d} val / {docs['test']:5d} test docs, "
             f"{sum(n_bytes.values()) / 1e6:6.2f} MB  ({time.time() - t0:.1f}s)")
 
     t0 = time.time()
@@ -312,23 +329,23 @@ def _build_into(tmp_dir, domains, tokenizer_kind, vocab_size, val_permille, task
             writer.close()
             os.remove(spill)
             counts[split] = writer.count
-        domain_meta.append({"name": name, "field": field, "source": description,
-                            "train_tokens": counts["train"], "val_tokens": counts["val"],
-                            "train_docs": docs["train"], "val_docs": docs["val"],
-                            "train_bytes": n_bytes["train"], "val_bytes": n_bytes["val"]})
-    log(f"  encoded {sum(d['train_tokens'] + d['val_tokens'] for d in domain_meta) / 1e6:.2f}M tokens "
+        domain_meta.append({"name": name, "field": field, "source": description, "held_out_permille": held_out[name],
+                            **{f"{split}_tokens": counts[split] for split in SPLITS},
+                            **{f"{split}_docs": docs[split] for split in SPLITS},
+                            **{f"{split}_bytes": n_bytes[split] for split in SPLITS}})
+    log(f"  encoded {sum(d[f'{s}_tokens'] for d in domain_meta for s in SPLITS) / 1e6:.2f}M tokens "
         f"({time.time() - t0:.1f}s)")
 
     if task:
         write_text_atomic(os.path.join(tmp_dir, "task.jsonl"), "".join(json.dumps(t) + "\n" for t in task))
     meta = {
-        "format": FORMAT_VERSION,
+        "format": META_FORMAT,
         "tokenizer": {"kind": tokenizer_kind if tokenizer_kind in ("bpe", "gpt2") else "gpt2-files",
                       "vocab_size": tokenizer.vocab_size, "fingerprint": tokenizer.fingerprint,
                       "file": "tokenizer.json"},
         "domains": domain_meta,
-        "task": {"file": "task.jsonl", "problems": len(task)} if task else None,
-        "val_permille": val_permille,
+        "task": {"file": "task.jsonl", **{kind: sum(p["split"] == kind for p in task) for kind in ("dev", "test")}}
+        if task else None,
         "python": sys.version.split()[0],
     }
     write_json_atomic(os.path.join(tmp_dir, "meta.json"), meta)
@@ -349,6 +366,7 @@ def build_default_corpus(out_dir, domain_bytes=None, tokenizer_kind="bpe", vocab
             raise PrepareError(f"no {field} domain can be built on this machine; "
                                "run: pip install -r requirements.txt, or bring your own with --domain/--field")
     return build_corpus(out_dir, domains, tokenizer_kind, vocab_size, val_permille, task_domains=MATH_MODULES,
+                        held_out_permille=DEFAULT_HELD_OUT_PERMILLE,
                         log=log)
 
 
@@ -384,7 +402,7 @@ def regroup_corpus(source_dir, out_dir, merges, log=print):
             olds = merges.get(new, [d["name"]])
             os.makedirs(os.path.join(tmp_dir, new))
             entry = {"name": new, "field": d["field"], "source": " + ".join(by_name[o]["source"] for o in olds)}
-            for split in ("train", "val"):
+            for split in SPLITS:
                 docs = [np.split(ids, np.flatnonzero(ids == tokenizer.eot)[:-1] + 1) for ids in
                         (np.asarray(read_tokens(os.path.join(source_dir, o, f"{split}.bin"), tokenizer.fingerprint))
                          for o in olds)]
@@ -438,7 +456,8 @@ def main(argv=None):
                         "(default: %(default)s)")
     parser.add_argument("--vocab_size", type=int, default=VOCAB_SIZE, help="BPE vocab (default: %(default)s)")
     parser.add_argument("--val_permille", type=int, default=VAL_PERMILLE,
-                        help="documents held out for validation, per mille (default: %(default)s)")
+                        help="documents held out for validation, per mille, and as many again for test "
+                        "(default: %(default)s)")
     parser.add_argument("--regroup", default=None, metavar="CORPUS_DIR",
                         help="derive the corpus from this one (same documents, same tokenizer) with --merge")
     parser.add_argument("--merge", action="append", default=[],
@@ -446,8 +465,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     out_dir = os.path.join(args.data_dir, args.corpus)
     try:
-        if not 0 < args.val_permille < 1000:
-            raise PrepareError(f"--val_permille {args.val_permille} must be between 1 and 999")
+        if not 0 < args.val_permille < 500:
+            raise PrepareError(f"--val_permille {args.val_permille} must be between 1 and 499 (as many again go "
+                               "to test)")
         if args.tokenizer not in ("bpe", "gpt2"):
             if not os.path.isdir(args.tokenizer):
                 raise PrepareError(f"--tokenizer {args.tokenizer} is neither bpe, gpt2 nor a folder; give the "

@@ -1,7 +1,8 @@
 """
 RegMix (Liu et al. 2024, arXiv 2407.01492): fit a regression from a proxy run's mixture to its score,
 then train with the mixture the regression predicts best. Fitted here on the Data Mixing Agent's
-trajectories (agent.py), scored by the same final balanced score the agent's cloning ranks them by.
+trajectories (agent.py), scored by the one objective's improvement (agent.trajectory_score), as the agent's
+cloning ranks them.
 
     python suite.py --collect 12 --trajectories out/traj
     python train.py --mixer regmix --trajectories out/traj
@@ -9,13 +10,13 @@ trajectories (agent.py), scored by the same final balanced score the agent's clo
 
 import numpy as np
 
-from agent import AGENT_OPTIONS, final_balanced_score, load_trajectories
+from agent import load_trajectories, trajectory_score
 from data import DataError, check_weights
 from mixer import Mixer
 
 
 class RegMixMixer(Mixer):
-    """RegMix-style static baseline (Liu et al. 2024): regress each proxy trajectory's final balanced score
+    """RegMix-style static baseline (Liu et al. 2024): regress each proxy trajectory's score (the objective's gain)
     on its mixture, then train with the best predicted mixture.
         fit      y_t = b + c . m_t  (least squares), m_t = trajectory t's time-averaged weights
         choose   w = mean of the top 100 of 20,000 candidates m ~ Dirichlet(K * natural) by predicted y
@@ -42,7 +43,7 @@ class RegMixMixer(Mixer):
             raise DataError(f"--mixer regmix fits {K + 1} coefficients: {folder} needs at least {K + 2} "
                             f"trajectories, it has {len(trajectories)}; collect more")
         mixtures = np.array([a["weights"].mean(axis=0) for a, _ in trajectories])
-        scores = np.array([final_balanced_score(a, m, AGENT_OPTIONS["lam"][0]) for a, m in trajectories])
+        scores = np.array([trajectory_score(a, m) for a, m in trajectories])  # the objective's improvement
         X = np.hstack([np.ones((len(mixtures), 1)), mixtures])
         self.coef = np.linalg.lstsq(X, scores, rcond=None)[0]
         fitted = X @ self.coef

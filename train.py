@@ -36,12 +36,13 @@ import evaluate
 from distributed import (FolderInUse, barrier, broadcast_weights, folder_lock, is_main_process,
                          setup_distributed)
 from data import Corpus, DataError, Sampler, check_weights
-from mixer import ConfigError, StaticMixer, loss_targets
+from mixer import ConfigError, StaticMixer
 from model import (GPT, GPTConfig, CheckpointError, autocast, device_peak_flops, load_checkpoint, load_gpt2_folder,
                    model_config_dict, save_atomic)
 from options import config_for_mixer, make_mixer, parse_config, validate_config
-from prepare import build_default_corpus, tokenizer_from_files, write_json_atomic
+from prepare import META_FORMAT, build_default_corpus, tokenizer_from_files, write_json_atomic
 from sources import DEFAULT_DOMAIN_BYTES, PrepareError
+from velocity import loss_targets
 
 # options that may differ between a checkpoint and its resumption
 RESUME_FREE = {"config", "resume", "device", "compile", "log_interval", "task_problems"}
@@ -123,8 +124,8 @@ def train(cfg, corpus, model, mixer, run_dir, schedule, device, resume_state=Non
     sampler = Sampler(corpus, cfg["batch_size"] * world, cfg["block_size"], schedule.seed)  # the global batch
     optimizer = model.configure_optimizer(schedule.peak_lr, cfg["weight_decay"], (cfg["beta1"], cfg["beta2"]),
                                           torch.device(device).type)
-    valset = evaluate.ValidationSet(corpus, cfg["block_size"], cfg["eval_windows"])
-    feedback_set = corpus.dev_problems(cfg["feedback_problems"]) if mixer.needs_feedback else []
+    valset = evaluate.HeldOutSet(corpus, cfg["block_size"], cfg["eval_windows"])
+    feedback_set = corpus.dev_problems(cfg["feedback_problems"])
     if mixer.needs_model:
         mixer.attach_model(model)
     ckpt_path, log_path = os.path.join(run_dir, "ckpt.pt"), os.path.join(run_dir, "log.jsonl")
@@ -156,9 +157,9 @@ def train(cfg, corpus, model, mixer, run_dir, schedule, device, resume_state=Non
                      "train_seconds": train_seconds, "wall_seconds": wall_seconds}, ckpt_path)
 
     def run_eval(record):
-        val_loss, val_bpb = evaluate.domain_val_losses(model, valset, device)
+        val_loss, val_bpb = evaluate.domain_losses(model, valset, device)
         ev = {"val_loss": val_loss, "val_bpb": val_bpb}
-        if feedback_set and step % mixer.eval_every == 0:  # the agent's environment: answer log-prob too
+        if feedback_set:  # the dev problems' answer log-prob: the agent's feedback, and the learning curve of the task
             logprob = float(np.mean(evaluate.answer_logprobs(model, corpus.tokenizer, feedback_set, device)))
             ev["task_logprob"] = record["feedback_logprob"] = logprob
         mixer.observe_eval(step, ev)
@@ -246,16 +247,26 @@ def check_mixer(cfg, corpus):
     return mixer
 
 
-def ensure_corpus(cfg):
+def corpus_path(cfg):
     scale = cfg["corpus_scale"]
     name = f"default-x{scale}" if cfg["corpus"] == "default" and scale > 1 else cfg["corpus"]
-    path = os.path.join(cfg["data_dir"], name)
-    if not os.path.exists(os.path.join(path, "meta.json")):
+    return os.path.join(cfg["data_dir"], name)
+
+
+def ensure_corpus(cfg):
+    """The corpus; the default one is built when it is missing, or rebuilt when an older prepare.py wrote it."""
+    path = corpus_path(cfg)
+    outdated = os.path.exists(os.path.join(path, "meta.json")) and read_json(
+        os.path.join(path, "meta.json"), "the corpus description").get("format") != META_FORMAT
+    if not os.path.exists(os.path.join(path, "meta.json")) or (outdated and cfg["corpus"] == "default"):
         if cfg["corpus"] != "default":
             raise DataError(f"corpus {path} does not exist; build it with prepare.py --corpus {cfg['corpus']} "
                             "--domain NAME=PATH --field NAME=source|target ...")
         if is_main_process():
-            print(f"building the default corpus in {path} (once)")
+            print(f"{'rebuilding the outdated' if outdated else 'building the'} default corpus in {path} (once)")
+            if outdated:
+                shutil.rmtree(path)
+            scale = cfg["corpus_scale"]
             build_default_corpus(path, domain_bytes={d: n * scale for d, n in DEFAULT_DOMAIN_BYTES.items()})
     barrier()
     corpus = Corpus(path)
@@ -284,9 +295,17 @@ def base_model(base_dir, seed, device):
     return model.to(device)
 
 
-def base_key(cfg, corpus):
-    spec = json.dumps({"corpus": corpus.fingerprint, **{k: cfg[k] for k in BASE_KEYS}}, sort_keys=True)
-    return hashlib.sha256(spec.encode()).hexdigest()[:10]
+def base_dir_of(cfg, corpus):
+    """out/base-<hash>: the hash of what defines the base, so every run that shares it reuses it."""
+    if cfg["init_from"]:
+        weights = os.path.join(cfg["init_from"], "model.safetensors")
+        stat = os.stat(weights) if os.path.exists(weights) else None
+        spec = {"corpus": corpus.fingerprint, "init_from": os.path.abspath(cfg["init_from"]), "dropout": cfg["dropout"],
+                "block_size": cfg["block_size"], "weights": stat and [stat.st_size, stat.st_mtime]}
+    else:
+        spec = {"corpus": corpus.fingerprint, **{k: cfg[k] for k in BASE_KEYS}}
+    key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:10]
+    return os.path.join(cfg["out_dir"], f"base-{key}")
 
 
 def check_resumable(ckpt, cfg, corpus, path, keys):
@@ -306,12 +325,7 @@ def ensure_pretrained_base(cfg, corpus, device):
     if tokenizer_from_files(folder).fingerprint != corpus.tokenizer.fingerprint:
         raise DataError(f"corpus {corpus.path} was not tokenized with the tokenizer of {folder}; prepare it with "
                         f"python prepare.py --tokenizer {folder} --corpus NAME --domain ... and train on that corpus")
-    weights = os.path.join(folder, "model.safetensors")
-    stat = os.stat(weights) if os.path.exists(weights) else None
-    spec = json.dumps({"corpus": corpus.fingerprint, "init_from": os.path.abspath(folder), "block_size":
-                       cfg["block_size"], "dropout": cfg["dropout"], "weights": stat and [stat.st_size, stat.st_mtime]},
-                      sort_keys=True)
-    base_dir = os.path.join(cfg["out_dir"], f"base-{hashlib.sha256(spec.encode()).hexdigest()[:10]}")
+    base_dir = base_dir_of(cfg, corpus)
     ckpt_path, eval_path = os.path.join(base_dir, "ckpt.pt"), os.path.join(base_dir, "base_eval.json")
     if os.path.exists(eval_path):
         read_json(eval_path, "the base model's evaluation")
@@ -343,7 +357,7 @@ def pretrain_base(cfg, corpus, base_dir, device):
     print(f"pre-training a base GPT ({model.num_params() / 1e6:.2f}M parameters) on the source field "
           f"for {cfg['base_steps']} steps into {base_dir}")
     base_cfg = {**config_for_mixer(cfg, "static"), "weights": "", "weights_from": "", "target_ratio": 0.0,
-                "init_weights": "natural"}
+                "init_weights": "natural", "feedback_problems": 0}
     mixer = StaticMixer(corpus, base_cfg)
     resume_state = None
     if os.path.exists(ckpt_path):  # an interrupted base run continues where it stopped
@@ -365,7 +379,7 @@ def ensure_base(cfg, corpus, device):
     GPT-2 checkpoint with --init_from)."""
     if cfg["init_from"]:
         return ensure_pretrained_base(cfg, corpus, device)
-    base_dir = os.path.join(cfg["out_dir"], f"base-{base_key(cfg, corpus)}")
+    base_dir = base_dir_of(cfg, corpus)
     eval_path = os.path.join(base_dir, "base_eval.json")
     if os.path.exists(eval_path):
         read_json(eval_path, "the base model's evaluation")

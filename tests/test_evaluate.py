@@ -44,8 +44,8 @@ class ConstantLossModel(torch.nn.Module):
 
 def test_validation_loss_and_bits_per_byte_on_a_constant_model(tiny_corpus_dir):
     corpus = Corpus(tiny_corpus_dir)
-    valset = evaluate.ValidationSet(corpus, block_size=16, max_windows=5)
-    losses, bpbs = evaluate.domain_val_losses(ConstantLossModel(1.5), valset, "cpu")
+    valset = evaluate.HeldOutSet(corpus, block_size=16, max_windows=5)
+    losses, bpbs = evaluate.domain_losses(ConstantLossModel(1.5), valset, "cpu")
     assert losses == pytest.approx([1.5] * 3)
     byte_lengths = corpus.tokenizer.token_byte_lengths()
     for d, windows in enumerate(valset.windows):

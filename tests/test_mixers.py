@@ -9,7 +9,8 @@ import pytest
 
 from conftest import FakeCorpus, mixer_inputs, same
 from data import DataError, average_weights_of_run
-from mixer import BanditMixer, DBLMixer, RandomMixer, VelocityMixer, fit_scaling_law, predict_loss
+from mixer import BanditMixer, RandomMixer
+from velocity import DBLMixer, VelocityMixer, fit_scaling_law, predict_loss
 from options import MIXERS
 
 

@@ -114,7 +114,7 @@ def test_interrupted_build_leaves_no_corpus_and_a_rerun_succeeds(tmp_path):
 
 
 def test_mathematics_dataset_shim_generates_problems_on_numpy2_and_new_sympy():
-    arithmetic, algebra = sources.import_mathematics_dataset()
+    sources.import_mathematics_dataset()
     from mathematics_dataset.sample import polynomials
     # the four patched places: base_solution_linear, np.object, and itemset (twice)
     coefficients = polynomials.sample_coefficients(np.array([2]), entropy=4)
@@ -122,14 +122,14 @@ def test_mathematics_dataset_shim_generates_problems_on_numpy2_and_new_sympy():
     assert expanded.dtype == object
     a, b, first, second = polynomials.coefficients_linear_split(np.array([3, 5]), entropy=4)
     assert list(a * first + b * second) == [3, 5]  # the diophantine solver's split
-    docs = [doc for _, doc in zip(range(6), sources.math_documents("math_algebra", 2000))]
+    docs = [doc for _, doc in zip(range(6), sources.math_documents("math_numbers", 2000))]
     assert all(doc[1].startswith("Question: ") and "\nAnswer: " in doc[1] for doc in docs)
     assert "object" not in vars(np)  # numpy itself is untouched
 
 
 def test_math_documents_are_identical_across_processes():
-    first = list(sources.math_documents("math_algebra", 3000))
-    second = list(sources.math_documents("math_algebra", 3000))
+    first = list(sources.math_documents("math_compare", 3000))
+    second = list(sources.math_documents("math_compare", 3000))
     assert first == second and len(first) > 10
 
 
@@ -160,8 +160,8 @@ def test_math_worker_skips_a_problem_the_generator_fails_on(monkeypatch, capsys)
             raise AssertionError
         return type("P", (), {"question": f"What is {calls['n']} + 1?", "answer": str(calls["n"] + 1)})
 
-    fake = type("Module", (), {"train": staticmethod(lambda entropy: {"linear_1d": flaky, "linear_2d": flaky})})
-    monkeypatch.setattr(sources, "import_mathematics_dataset", lambda: (fake, fake))
-    sources.math_worker("math_algebra", 100, seed=0)
+    fake = type("Modules", (), {"train": staticmethod(lambda entropy: {"numbers": {"gcd": flaky}})})
+    monkeypatch.setattr(sources, "import_mathematics_dataset", lambda: fake)
+    sources.math_worker("math_numbers", 100, seed=0)
     questions = [json.loads(line)[0] for line in capsys.readouterr().out.splitlines()]
     assert questions[:3] == ["What is 1 + 1?", "What is 3 + 1?", "What is 4 + 1?"] and calls["n"] >= 4

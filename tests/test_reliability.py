@@ -168,7 +168,7 @@ CATALOGUE = [
     ("prepare", "--data_dir {tmp} --field a=source", "need --domain"),
     ("prepare", "--data_dir {tmp} --vocab_size 100 --domain a={src}/prose --field a=source", "too small"),
     ("prepare", "--data_dir {data} --corpus tiny", "already exists"),
-    ("prepare", "--data_dir {tmp} --val_permille 0", "between 1 and 999"),
+    ("prepare", "--data_dir {tmp} --val_permille 0", "between 1 and 499"),
     ("prepare", "--data_dir {tmp} --regroup {data}/tiny --merge x=prose,arith", "different fields"),
     ("prepare", "--data_dir {tmp} --merge x=prose,code", "go together"),
     ("train", "{train} --corpus nothing", "does not exist"),

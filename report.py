@@ -1,0 +1,269 @@
+"""
+The suite's report: from the eval.json and log.jsonl of every (row, seed) run, the table, the static
+frontier, paired-seed intervals against natural and against the best static mixture, the plots, and the
+benchmark files (docs/benchmark/results.json, calibration.json). suite.py runs the runs; this reads them.
+
+A row is a mixer with its options: "static" (the natural mixture), "static-0.05" ... (the sweep of the
+target share), "schedule-ramp_down" ... (hand-written schedules), then the mixers. Every number comes
+from the runs; none is typed in.
+
+Paired-seed intervals: every row runs the same seeds, and seed s of two rows shares the base, the batches'
+order and the initialisation of everything the mixer does not change, so the difference of the objective
+d_s = J_row(s) - J_ref(s) removes what the seeds share. The interval is the 95% Student-t interval of the
+mean of d over seeds, mean ± t(0.975, n-1) sd(d) / sqrt(n); negative = better than the reference. A row
+beats the reference only where the whole interval is below zero.
+"""
+
+import math
+import os
+
+import numpy as np
+
+from evaluate import COLUMNS, field_losses, fmt, read_log
+from mixer import objective
+from prepare import write_json_atomic, write_text_atomic
+
+# t(0.975, df) for df = 1..30; past 30 the normal's 1.96 is within 4% of it
+T_975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
+
+
+def mean_and_spread(values):
+    values = [v for v in values if v is not None and math.isfinite(v)]
+    if not values:
+        return None, None
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def paired_interval(row, ref):
+    """Mean and 95% t-interval of J_row(s) - J_ref(s) over the seeds both have (None bounds for one seed)."""
+    seeds = sorted(set(row) & set(ref))
+    d = np.array([row[s] - ref[s] for s in seeds])
+    if len(d) == 0:
+        return {"mean": None, "lo": None, "hi": None, "seeds": 0}
+    if len(d) == 1:
+        return {"mean": float(d[0]), "lo": None, "hi": None, "seeds": 1}
+    half = (T_975[len(d) - 2] if len(d) - 1 <= len(T_975) else 1.96) * d.std(ddof=1) / math.sqrt(len(d))
+    return {"mean": float(d.mean()), "lo": float(d.mean() - half), "hi": float(d.mean() + half), "seeds": len(d)}
+
+
+def verdict(interval):
+    if interval["hi"] is None:
+        return "one seed: no interval"
+    return "better" if interval["hi"] < 0 else "worse" if interval["lo"] > 0 else "within noise"
+
+
+def final_val_objective(run_dir, fields):
+    """The objective on the validation split at the run's last evaluation: what picks the best static
+    mixture, so that the test split stays the report's alone."""
+    evals = [r for r in read_log(run_dir) if "val_loss" in r]
+    return objective(*field_losses(evals[-1]["val_loss"], fields)) if evals else None
+
+
+def second_half_share(run_dir):
+    """Of the dev problems' answer log-prob gain over the run, the share gained in its second half."""
+    points = [(r["step"], r["feedback_logprob"]) for r in read_log(run_dir) if "feedback_logprob" in r]
+    if len(points) < 3:
+        return None
+    mid = min(points, key=lambda p: abs(p[0] - points[-1][0] / 2))[1]
+    total = points[-1][1] - points[0][1]
+    return (points[-1][1] - mid) / total if total else None
+
+
+def suite_summary(rows, results, run_dirs, proxy, info):
+    """Every number of the suite. rows: {label: {"mixer", "kind", "target_share"}}; results and run_dirs:
+    {label: {seed: eval.json contents / run folder}}."""
+    summary_rows = {}
+    for label, by_seed in results.items():
+        fields = next(iter(by_seed.values()))["final"]["fields"]
+        target = [i for i, f in enumerate(fields) if f == "target"]
+        runs = {}
+        for seed, r in by_seed.items():
+            run = r["run"]
+            runs[seed] = {**{key: r["summary"][key] for _, key in COLUMNS},
+                          "base_task_accuracy": r["summary"]["base_task_accuracy"],
+                          "val_objective": final_val_objective(run_dirs[label][seed], fields),
+                          "answer_logprob_gain_second_half_share": second_half_share(run_dirs[label][seed]),
+                          "tokens_per_domain": run["tokens_per_domain"],
+                          "target_share": float(np.sum(np.array(run["tokens_per_domain"])[target])
+                                                / max(1, np.sum(run["tokens_per_domain"]))),
+                          "target_epochs": float(np.mean([run["epochs_per_domain"][i] for i in target])),
+                          "wall_seconds": run["wall_seconds"], "estimate_seconds": run.get("estimate_seconds")}
+        stats = {key: dict(zip(("mean", "spread"), mean_and_spread([x[key] for x in runs.values()])))
+                 for key in [k for _, k in COLUMNS] + ["val_objective", "target_share", "target_epochs",
+                                                       "wall_seconds", "answer_logprob_gain_second_half_share"]}
+        stats["tokens_per_domain"] = np.mean([x["tokens_per_domain"] for x in runs.values()], axis=0).tolist()
+        summary_rows[label] = {**rows[label], "runs": {str(s): x for s, x in runs.items()}, "stats": stats,
+                               "proxy_seconds": proxy.get(rows[label]["mixer"]),
+                               "estimate_seconds": mean_and_spread([x["estimate_seconds"] for x in runs.values()])[0]}
+    statics = [label for label, r in summary_rows.items() if r["kind"] in ("natural", "sweep")]
+    best = min(statics, key=lambda label: summary_rows[label]["stats"]["val_objective"]["mean"]) if statics else None
+    objective_of = {label: {int(s): x["balanced_loss"] for s, x in r["runs"].items()} for label, r in summary_rows.items()}
+    for label, r in summary_rows.items():
+        for name, ref in (("delta_natural", "static"), ("delta_best_static", best)):
+            r[name] = paired_interval(objective_of[label], objective_of[ref]) if ref in objective_of else None
+    first = next(iter(next(iter(results.values())).values()))
+    return {**info, "domains": first["final"]["domains"], "fields": first["final"]["fields"], "best_static": best,
+            "rows": summary_rows}
+
+
+def interval_text(interval):
+    if interval is None or interval["mean"] is None:
+        return "n/a"
+    if interval["lo"] is None:
+        return f"{interval['mean']:+.3f}"
+    return f"{interval['mean']:+.3f} [{interval['lo']:+.3f}, {interval['hi']:+.3f}]"
+
+
+def suite_table(summary):
+    """Rows with mean ± spread (sample std over seeds) and the paired differences of the objective."""
+    metrics = [("balanced (objective)", "balanced_loss"), ("source loss", "source_loss"),
+               ("target loss", "target_loss"), ("forgetting", "forgetting"), ("gain", "gain"),
+               ("task acc", "task_accuracy")]
+    lines = [f"{len(summary['seeds'])} seed(s) {summary['seeds']}, mean ± spread (sample std) on the test split; "
+             f"Δ = the objective's paired difference (95% t-interval over seeds; negative = better) against "
+             f"natural and against the best static mixture ({summary['best_static']}, picked on validation); "
+             "extra s = target estimation (dbl, velocity) or proxy work (regmix: trajectories; agent: "
+             "trajectories + training)", "",
+             "| row | " + " | ".join(c for c, _ in metrics) + " | target share | target epochs | Δ natural | "
+             "Δ best static | vs best static | wall s | extra s |", "|" + "---|" * (len(metrics) + 8)]
+    for label, r in summary["rows"].items():
+        st = r["stats"]
+        cells = [f"{fmt(st[k]['mean'])} ± {fmt(st[k]['spread'])}" for _, k in metrics]
+        extra = r["proxy_seconds"] if r["proxy_seconds"] is not None else r["estimate_seconds"]
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {fmt(st['target_share']['mean'], 2)} | "
+                     f"{fmt(st['target_epochs']['mean'], 2)} | {interval_text(r['delta_natural'])} | "
+                     f"{interval_text(r['delta_best_static'])} | "
+                     f"{verdict(r['delta_best_static']) if r['delta_best_static'] else 'n/a'} | "
+                     f"{fmt(st['wall_seconds']['mean'], 0)} | {fmt(extra, 0)} |")
+    return "\n".join(lines)
+
+
+def benchmark_results(summary):
+    """docs/benchmark/results.json: the table as data (differences in the objective, 95% paired t-intervals)."""
+    def interval(i):
+        return None if i is None else {k: i[k] for k in ("mean", "lo", "hi")}
+    return {"objective": "balanced loss (S + T) / 2 on the test split, nats; lower is better",
+            "interval": "95% Student-t interval of the mean paired difference over seeds",
+            "best_static": summary["best_static"],
+            "rows": [{"mixer": label, "seeds": len(r["runs"]), "balanced_mean": r["stats"]["balanced_loss"]["mean"],
+                      "balanced_std": r["stats"]["balanced_loss"]["spread"],
+                      "forgetting_mean": r["stats"]["forgetting"]["mean"], "gain_mean": r["stats"]["gain"]["mean"],
+                      "task_acc_mean": r["stats"]["task_accuracy"]["mean"],
+                      "delta_natural": interval(r["delta_natural"]),
+                      "delta_best_static": interval(r["delta_best_static"])} for label, r in summary["rows"].items()]}
+
+
+def benchmark_calibration(summary, preset, wall):
+    """docs/benchmark/calibration.json: the default setting's criteria, as measured in the suite's runs."""
+    rows = summary["rows"]
+    natural = rows["static"]
+    first_run = next(iter(natural["runs"].values()))
+
+    def row_mean(r, key):
+        return r["stats"][key]["mean"]
+    return {"preset": preset, "seeds": summary["seeds"],
+            "task_test_problems": summary["task_test_problems"],
+            "base": {"task_acc": first_run["base_task_accuracy"]},
+            "natural_target_share": row_mean(natural, "target_share"),
+            "natural": {"task_acc_mean": row_mean(natural, "task_accuracy"),
+                        "target_epochs": row_mean(natural, "target_epochs"),
+                        "answer_logprob_gain_second_half_share":
+                            row_mean(natural, "answer_logprob_gain_second_half_share")},
+            "sweep": [{"target_share": r["target_share"] if r["target_share"] is not None else row_mean(r, "target_share"),
+                       "balanced_mean": row_mean(r, "balanced_loss"), "balanced_std": r["stats"]["balanced_loss"]["spread"],
+                       "forgetting_mean": row_mean(r, "forgetting"), "gain_mean": row_mean(r, "gain"),
+                       "task_acc_mean": row_mean(r, "task_accuracy"), "target_epochs": row_mean(r, "target_epochs")}
+                      for r in sorted((r for r in rows.values() if r["kind"] in ("natural", "sweep")),
+                                      key=lambda r: row_mean(r, "target_share"))],
+            "schedules": [{"name": label, "balanced_mean": row_mean(r, "balanced_loss"),
+                           "balanced_std": r["stats"]["balanced_loss"]["spread"],
+                           "task_acc_mean": row_mean(r, "task_accuracy")}
+                          for label, r in rows.items() if r["kind"] == "schedule"],
+            "wall_s": wall}
+
+
+def mean_curves(run_dirs, fields):
+    """(tokens, per-domain val losses, objective) at the evaluations shared by every seed's run, averaged."""
+    curves = [{r["tokens"]: r["val_loss"] for r in read_log(d) if "val_loss" in r and None not in r["val_loss"]}
+              for d in run_dirs]
+    tokens = sorted(set.intersection(*[set(c) for c in curves]))
+    loss = np.array([np.mean([c[t] for c in curves], axis=0) for t in tokens])
+    return np.array(tokens), loss, np.array([objective(*field_losses(row, fields)) for row in loss])
+
+
+def write_suite_outputs(summary, run_dirs, out_dir):
+    """results.md, results.json and the PNGs (weights, validation curves, objective curves, the frontier),
+    each written to a temp name and renamed."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    os.makedirs(out_dir, exist_ok=True)
+    paths = [os.path.join(out_dir, "results.md"), os.path.join(out_dir, "results.json")]
+    write_text_atomic(paths[0], suite_table(summary) + "\n")
+    write_json_atomic(paths[1], summary)
+    rows, domains, fields = summary["rows"], summary["domains"], summary["fields"]
+    dynamic = [label for label, r in rows.items() if r["kind"] in ("mixer", "schedule")] + ["static"]
+
+    def save(fig, filename, legend_from=None):
+        path = os.path.join(out_dir, filename)
+        tmp = f"{path}.tmp-{os.getpid()}.png"
+        if legend_from is not None:  # one legend for all panels, in a margin on the right
+            fig.legend(*legend_from.get_legend_handles_labels(), loc="center right", fontsize=7)
+        fig.tight_layout(rect=(0, 0, 0.86, 1) if legend_from is not None else None)
+        fig.savefig(tmp, dpi=72)
+        plt.close(fig)
+        os.replace(tmp, path)
+        paths.append(path)
+
+    cols = min(4, len(dynamic))
+    fig, axes = plt.subplots(math.ceil(len(dynamic) / cols), cols, figsize=(3.2 * cols, 2.4 * math.ceil(len(dynamic) / cols)),
+                             squeeze=False, sharey=True)
+    for ax, label in zip(axes.flat, dynamic):
+        seed, run_dir = next(iter(run_dirs[label].items()))
+        train_rows = [r for r in read_log(run_dir) if "weights" in r]
+        ax.stackplot([r["step"] for r in train_rows], np.array([r["weights"] for r in train_rows]).T, labels=domains)
+        ax.set(title=f"{label} (seed {seed})", ylim=(0, 1), xlabel="step")
+    for ax in list(axes.flat)[len(dynamic):]:
+        ax.axis("off")
+    axes[0, 0].set_ylabel("sampling weight")
+    save(fig, "weights.png", legend_from=axes[0, 0])
+
+    curves = {label: mean_curves(list(run_dirs[label].values()), fields) for label in dynamic}
+    cols = min(3, len(domains))
+    fig, axes = plt.subplots(math.ceil(len(domains) / cols), cols, figsize=(3.6 * cols, 2.6 * math.ceil(len(domains) / cols)),
+                             squeeze=False)
+    for d, ax in enumerate(axes.flat[:len(domains)]):
+        for label in dynamic:
+            ax.plot(curves[label][0] / 1e3, curves[label][1][:, d], label=label, lw=1)
+        ax.set(title=f"{domains[d]} ({fields[d]})", xlabel="k tokens", ylabel="val loss")
+    for ax in list(axes.flat)[len(domains):]:
+        ax.axis("off")
+    save(fig, "val_loss.png", legend_from=axes[0, 0])
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for label in dynamic:
+        ax.plot(curves[label][0][1:] / 1e3, curves[label][2][1:], label=label, lw=1)  # past the base's point
+    ax.set(xlabel="k tokens", ylabel="objective (S + T) / 2 on val", title="the objective (mean over seeds)")
+    ax.legend(fontsize=7)
+    save(fig, "balanced.png")
+
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    sweep = sorted((r for r in rows.values() if r["kind"] in ("natural", "sweep")),
+                   key=lambda r: r["stats"]["target_share"]["mean"])
+    ax.plot([r["stats"]["forgetting"]["mean"] for r in sweep], [r["stats"]["gain"]["mean"] for r in sweep], "k-o",
+            ms=4, lw=1, label="static sweep (target share)")
+    for r in sweep:
+        ax.annotate(f"{r['stats']['target_share']['mean']:.2f}", (r["stats"]["forgetting"]["mean"],
+                    r["stats"]["gain"]["mean"]), fontsize=6, xytext=(3, -8), textcoords="offset points")
+    for label in dynamic[:-1]:
+        r = rows[label]
+        points = ax.scatter([x["forgetting"] for x in r["runs"].values()], [x["gain"] for x in r["runs"].values()],
+                            s=10, alpha=0.4)
+        ax.scatter([r["stats"]["forgetting"]["mean"]], [r["stats"]["gain"]["mean"]], s=60, marker="x",
+                   color=points.get_facecolor()[0], label=label)
+    ax.set(xlabel="forgetting (source loss rise, nats)", ylabel="gain (target loss drop, nats)",
+           title="every mixer over the static frontier (x = mean over seeds)")
+    ax.legend(fontsize=6)
+    save(fig, "frontier.png")
+    return paths
