@@ -135,7 +135,7 @@ def answer_logprobs(model, tokenizer, problems, device, batch_size=64):
     return logprobs
 
 
-def test_split(corpus):
+def read_test_split(corpus):
     """The test split's token files: read here, by the final report, and nowhere else."""
     try:
         return [read_tokens(os.path.join(corpus.path, d, "test.bin"), corpus.tokenizer.fingerprint)
@@ -147,7 +147,7 @@ def test_split(corpus):
 def full_evaluation(model, corpus, block_size, device, max_task_problems=None):
     """The numbers a run reports, on the test split: every test window of every domain, and the target
     task's test problems (all of them, or the first max_task_problems)."""
-    testset = HeldOutSet(corpus, block_size, max_windows=10 ** 9, tokens=test_split(corpus))
+    testset = HeldOutSet(corpus, block_size, max_windows=10 ** 9, tokens=read_test_split(corpus))
     losses, bpbs = domain_losses(model, testset, device, shard=False)
     problems = corpus.task("test")
     problems = problems[:max_task_problems] if max_task_problems else problems

@@ -46,7 +46,7 @@ def build_tiny_corpus(root, name="tiny", vocab_size=320):
     domains = {d: (field, lambda p=path: sources.user_documents(p), None, path) for d, (path, field) in paths.items()}
     out = os.path.join(root, "data", name)
     prepare.build_corpus(out, domains, vocab_size=vocab_size, val_permille=100, task_domains=["arith"],
-                         task_per_domain=20, log=lambda *a: None)
+                         task_per_domain={"dev": 20, "test": 20}, log=lambda *a: None)
     return out
 
 

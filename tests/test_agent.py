@@ -135,16 +135,14 @@ def test_cli_collect_three_trajectories_train_and_deploy(tiny_args, tmp_path, ca
     assert log[6]["weights"] == pytest.approx(run["mixer"].actions[1], abs=1e-6)  # step 6 runs action 1
 
 
-def test_final_balanced_score_depends_on_the_end_points_not_the_path():
+def test_trajectory_score_is_the_objectives_gain_whatever_the_path():
     meta = {"fields": ["source", "target"]}
     nan = [float("nan")] * 3
     straight = {"val_loss": [[4.0, 8.0], [4.1, 6.0], [4.2, 4.0]], "answer_logprob": nan}
     zigzag = {"val_loss": [[4.0, 8.0], [4.4, 4.0], [4.2, 4.0]], "answer_logprob": nan}
-    a, b = agent.final_balanced_score(straight, meta, 0.25), agent.final_balanced_score(zigzag, meta, 0.25)
-    dS, dT = 1 - 4.2 / 4.0, 1 - 4.0 / 8.0
-    assert a == pytest.approx(b) == pytest.approx((dS + dT) / 2 - 0.25 * abs(dS - dT))
-    S, T = agent.feedback_scores(zigzag["val_loss"], meta["fields"], nan)
-    assert agent.interval_rewards(S, T, 0.25).sum() < a  # the per-interval sum would rank the zigzag lower
+    a, b = agent.trajectory_score(straight, meta), agent.trajectory_score(zigzag, meta)
+    assert a == pytest.approx(b) == pytest.approx((4.0 + 8.0) / 2 - (4.2 + 4.0) / 2)  # J_0 - J_T = 1.9
+    assert agent.interval_rewards(zigzag, meta["fields"]).sum() == pytest.approx(a)  # the rewards telescope
 
 
 def test_trajectory_buffer_round_trip_resume_and_atomic_write(tmp_path, monkeypatch):
@@ -173,7 +171,10 @@ def test_trajectory_buffer_round_trip_resume_and_atomic_write(tmp_path, monkeypa
 
 
 def test_interval_rewards_recomputed_from_raw_feedback():
-    # S: 4.0 -> 3.6 -> 3.6 (dS = 0.1, 0.0); T: 2.0 -> 1.8 -> 1.0 (dT = 0.1, 0.4)
-    rewards = agent.interval_rewards([4.0, 3.6, 3.6], [2.0, 1.8, 1.0], lam=0.5)
-    np.testing.assert_allclose(rewards, [0.1, 0.2 - 0.5 * 0.4])
-    np.testing.assert_allclose(agent.interval_rewards([4.0, 3.6, 3.6], [2.0, 1.8, 1.0], lam=0.0), [0.1, 0.2])
+    fields = ["source", "target"]
+    # S: 4.0 -> 3.6 -> 3.6, T: 2.0 -> 1.8 -> 1.0; J = (S + T) / 2: 3.0 -> 2.7 -> 2.3
+    arrays = {"val_loss": [[4.0, 2.0], [3.6, 1.8], [3.6, 1.0]], "answer_logprob": [float("nan")] * 3}
+    np.testing.assert_allclose(agent.interval_rewards(arrays, fields), [0.3, 0.4])
+    # the named earlier variant: dS = (0.1, 0.0), dT = (0.1, 0.4) normalised by the start values
+    np.testing.assert_allclose(agent.interval_rewards(arrays, fields, "normalized", lam=0.5), [0.1, 0.2 - 0.5 * 0.4])
+    np.testing.assert_allclose(agent.interval_rewards(arrays, fields, "normalized", lam=0.0), [0.1, 0.2])

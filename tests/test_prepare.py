@@ -9,6 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
+import evaluate
 import prepare
 import sources
 import tokens
@@ -57,16 +58,26 @@ def test_build_is_deterministic_and_holds_out_documents(tmp_path, tiny_corpus_di
             meta = json.load(f)
         metas.append([{k: v for k, v in d.items() if k != "source"} for d in meta["domains"]])  # source = path
     assert metas[0] == metas[1]
-    for rel in ["tokenizer.json", "task.jsonl", "prose/train.bin", "prose/val.bin", "arith/val.bin"]:
+    for rel in ["tokenizer.json", "task.jsonl", "prose/train.bin", "prose/val.bin", "prose/test.bin", "arith/test.bin"]:
         assert filecmp.cmp(os.path.join(tiny_corpus_dir, rel), os.path.join(again, rel), shallow=False), rel
-    corpus = Corpus(again)
+
+
+def test_the_three_splits_and_the_task_splits_are_disjoint_by_document(tiny_corpus_dir):
+    corpus = Corpus(tiny_corpus_dir)
     tok = corpus.tokenizer
-    for d in range(len(corpus.domains)):
-        train_docs = set(tok.decode(np.asarray(corpus.train[d])).split(prepare.EOT))
-        val_docs = [doc for doc in tok.decode(np.asarray(corpus.val[d])).split(prepare.EOT) if doc]
-        assert val_docs and not any(doc in train_docs for doc in val_docs)
-    task = corpus.task()
-    assert len(task) == 20 and all(p["prompt"].endswith("Answer:") for p in task)
+    for d, name in enumerate(corpus.domains):
+        docs = {split: [doc for doc in tok.decode(np.asarray(tokens).tolist()).split(prepare.EOT) if doc]
+                for split, tokens in (("train", corpus.train[d]), ("val", corpus.val[d]),
+                                      ("test", evaluate.read_test_split(corpus)[d]))}
+        assert all(docs.values()), name
+        for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
+            assert not set(docs[a]) & set(docs[b]), (name, a, b)
+    dev, test = corpus.task("dev"), corpus.task("test")
+    assert len(dev) == len(test) == 20 and not {p["prompt"] for p in dev} & {p["prompt"] for p in test}
+    assert all(p["prompt"].endswith("Answer:") for p in dev + test)
+    test_docs = {doc for doc in tok.decode(np.asarray(evaluate.read_test_split(corpus)[2]).tolist()).split(prepare.EOT)}
+    assert all(p["prompt"] + p["answer"] in test_docs for p in test)  # the test problems are test documents
+    assert not hasattr(corpus, "test") and corpus.dev_problems(8) == dev[:8]
 
 
 def test_corpus_refuses_missing_domain_files_and_foreign_token_files(tmp_path, tiny_corpus_dir):
@@ -144,7 +155,7 @@ def test_regroup_merges_domains_of_one_field_and_keeps_every_token(tiny_corpus_d
         assert len(merged) == sum(len(p) for p in parts)
         assert sorted(merged.tolist()) == sorted(np.concatenate(parts).tolist())  # same tokens, interleaved docs
         assert merged[-1] == new.tokenizer.eot
-    assert [p["prompt"] for p in new.task()] == [p["prompt"] for p in old.task()]
+    assert [p["prompt"] for p in new.task("test")] == [p["prompt"] for p in old.task("test")]
     with pytest.raises(sources.PrepareError, match="different fields"):
         prepare.regroup_corpus(tiny_corpus_dir, str(tmp_path / "bad"), {"mixed": ["prose", "arith"]})
     with pytest.raises(sources.PrepareError, match="not among them"):

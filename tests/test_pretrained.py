@@ -17,6 +17,7 @@ import prepare
 import train
 from conftest import TINY_MODEL, write_tiny_sources
 from data import Corpus
+from evaluate import read_test_split
 from model import CheckpointError, load_gpt2_folder
 
 MERGES = ["Ġ t", "h e", "Ġt he", "Ġ a", "i n", "e r", "o n", "r e", "Ġ m", "a t", "e n", "o r", "Ġ w", "e s"]
@@ -111,8 +112,8 @@ def test_parquet_and_gzipped_jsonl_domains_stream_into_a_corpus(tmp_path):
                   "--domain", f"b={tmp_path / 'b.jsonl.gz'}", "--field", "b=target"])
     corpus = Corpus(str(tmp_path / "data" / "shipped"))
     meta = {d["name"]: d for d in corpus.meta["domains"]}
-    assert meta["a"]["train_docs"] + meta["a"]["val_docs"] == 400 == meta["b"]["train_docs"] + meta["b"]["val_docs"]
-    decoded = corpus.tokenizer.decode(np.concatenate([corpus.train[0], corpus.val[0]]).tolist())
+    assert sum(meta["a"][f"{s}_docs"] for s in prepare.SPLITS) == 400 == sum(meta["b"][f"{s}_docs"] for s in prepare.SPLITS)
+    decoded = corpus.tokenizer.decode(np.concatenate([corpus.train[0], corpus.val[0], read_test_split(corpus)[0]]).tolist())
     assert sorted(d for d in decoded.split(prepare.EOT) if d) == sorted(texts)
     with pytest.raises(SystemExit, match="has no column 'text'"):
         prepare.main(["--data_dir", str(tmp_path / "data"), "--corpus", "x", "--domain", f"a={tmp_path / 'a.parquet'}",

@@ -33,7 +33,7 @@ SLOW_ARGS = ["--steps", "150", "--ckpt_interval", "2", "--eval_interval", "10", 
 def final_state(run_dir):
     ckpt = torch.load(os.path.join(run_dir, "ckpt.pt"), weights_only=True)
     with open(os.path.join(run_dir, "eval.json")) as f:
-        return ckpt, json.load(f)["final"]["val_loss"]
+        return ckpt, json.load(f)["final"]["test_loss"]
 
 
 def kill_when(path, process, rng, max_delay=0.4):

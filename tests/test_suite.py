@@ -1,24 +1,31 @@
-"""The suite on the tiny corpus: end to end with 2 mixers and 1 seed, resume after an interruption, a
-failing run reported while the others go on, the table agrees with the JSON, the plots are written."""
+"""The suite on the tiny corpus: end to end, resume after an interruption, a failing run reported while the
+others go on, the static frontier and the paired-seed differences checked by hand against the runs, the
+benchmark files, the plots."""
 
 import json
+import math
 import os
 
 import pytest
 
-import evaluate
+import report
 import suite as suite_module
 import train
 
 
 def suite(tiny_args, *extra):
-    return suite_module.main(["--suite", "default", "--seeds", "1", *extra, "--"] + tiny_args)
+    """One seed and no sweep or schedules unless the test asks: each row is a run."""
+    own = ["--suite", "default", "--seeds", "1", "--sweep", "none", "--schedules", "none", *extra]  # later flags win
+    return suite_module.main(own + ["--"] + tiny_args)
 
 
-def table_rows(path):
-    with open(path) as f:
-        lines = [line for line in f if line.startswith("| ") and not line.startswith("| mixer")]
-    return {cells[0]: cells[1:] for cells in ([c.strip() for c in line.strip().strip("|").split("|")] for line in lines)}
+def suite_dir_of(tiny_args):
+    return os.path.join(tiny_args[tiny_args.index("--out_dir") + 1], "suite-default")
+
+
+def balanced(tiny_args, label, seed):
+    with open(os.path.join(suite_dir_of(tiny_args), f"{label}-s{seed}", "eval.json")) as f:
+        return json.load(f)["summary"]["balanced_loss"]
 
 
 def test_suite_end_to_end_then_resume_after_an_interruption(tiny_args, monkeypatch, capsys):
@@ -31,64 +38,83 @@ def test_suite_end_to_end_then_resume_after_an_interruption(tiny_args, monkeypat
 
     monkeypatch.setattr(train, "run", interrupt_the_bandit_run)
     with pytest.raises(KeyboardInterrupt):
-        suite(tiny_args, "--mixers", "static,bandit")
+        suite(tiny_args, "--mixers", "bandit")
     monkeypatch.setattr(train, "run", real_run)
-    out_dir = tiny_args[tiny_args.index("--out_dir") + 1]
-    suite_dir = os.path.join(out_dir, "suite-default")
-    static_eval = os.path.join(suite_dir, "static-s1337", "eval.json")
+    static_eval = os.path.join(suite_dir_of(tiny_args), "static-s1337", "eval.json")
     finished_at = os.path.getmtime(static_eval)
     capsys.readouterr()
-
-    summary = suite(tiny_args, "--mixers", "static,bandit")
+    summary = suite(tiny_args, "--mixers", "bandit")
     out = capsys.readouterr().out
     assert "static seed 1337: finished before, reused" in out and os.path.getmtime(static_eval) == finished_at
-    assert list(summary["mixers"]) == ["static", "bandit"] and summary["seeds"] == [1337]
-
-    results = os.path.join(suite_dir, "results")
+    assert list(summary["rows"]) == ["static", "bandit"] and summary["seeds"] == [1337]
+    results = os.path.join(suite_dir_of(tiny_args), "results")
     with open(os.path.join(results, "results.json")) as f:
         saved = json.load(f)
-    rows = table_rows(os.path.join(results, "results.md"))
-    assert set(rows) == {"static", "bandit"}
-    metrics = [key for _, key in evaluate.COLUMNS if key != "task_logprob"]
-    for mixer, cells in rows.items():
-        stats = saved["mixers"][mixer]["stats"]
-        for cell, key in zip(cells, metrics):
-            assert cell == f"{evaluate.fmt(stats[key]['mean'])} ± {evaluate.fmt(stats[key]['spread'])}", key
-        with open(os.path.join(suite_dir, f"{mixer}-s1337", "eval.json")) as f:
-            assert json.load(f)["summary"]["balanced_loss"] == stats["balanced_loss"]["mean"]
-    for name in ("weights.png", "val_loss.png", "balanced.png", "tradeoff.png"):
+    assert saved["rows"]["bandit"]["stats"]["balanced_loss"]["mean"] == balanced(tiny_args, "bandit", 1337)
+    for name in ("weights.png", "val_loss.png", "balanced.png", "frontier.png"):
         with open(os.path.join(results, name), "rb") as f:
             data = f.read()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000, name
 
 
+def test_frontier_best_static_and_paired_intervals_match_the_runs(tiny_args, tmp_path):
+    publish = str(tmp_path / "benchmark")
+    summary = suite(tiny_args, "--seeds", "2", "--mixers", "none", "--sweep", "0.1,0.9", "--schedules", "ramp_down",
+                    "--publish", publish)
+    rows = summary["rows"]
+    assert list(rows) == ["static", "static-0.1", "static-0.9", "schedule-ramp_down"]
+    statics = ["static", "static-0.1", "static-0.9"]
+    best = min(statics, key=lambda label: rows[label]["stats"]["val_objective"]["mean"])  # picked on validation
+    assert summary["best_static"] == best
+    for label in rows:  # by hand: the mean and the 95% t-interval (t(0.975, 1) = 12.706) of the paired differences
+        for reference, key in (("static", "delta_natural"), (best, "delta_best_static")):
+            d = [balanced(tiny_args, label, s) - balanced(tiny_args, reference, s) for s in (1337, 1338)]
+            mean, sd = sum(d) / 2, abs(d[0] - d[1]) / math.sqrt(2)
+            half = 12.706 * sd / math.sqrt(2)
+            assert rows[label][key]["mean"] == pytest.approx(mean)
+            assert rows[label][key]["lo"] == pytest.approx(mean - half) and rows[label][key]["hi"] == pytest.approx(mean + half)
+    assert rows["static"]["delta_natural"] == {"mean": 0.0, "lo": 0.0, "hi": 0.0, "seeds": 2}
+    assert report.verdict(rows["static"]["delta_natural"]) == "within noise"
+    shares = [rows[label]["stats"]["target_share"]["mean"] for label in ("static-0.1", "static", "static-0.9")]
+    assert shares == sorted(shares) and abs(shares[0] - 0.1) < 0.03 and abs(shares[2] - 0.9) < 0.03
+    with open(os.path.join(publish, "results.json")) as f:
+        results = json.load(f)
+    assert [r["mixer"] for r in results["rows"]] == list(rows)
+    assert set(results["rows"][1]) == {"mixer", "seeds", "balanced_mean", "balanced_std", "forgetting_mean", "gain_mean",
+                                       "task_acc_mean", "delta_natural", "delta_best_static"}
+    with open(os.path.join(publish, "calibration.json")) as f:
+        calibration = json.load(f)
+    assert set(calibration) == {"preset", "seeds", "task_test_problems", "base", "natural_target_share", "natural",
+                                "sweep", "schedules", "wall_s"}
+    assert calibration["seeds"] == [1337, 1338] and calibration["task_test_problems"] == 10
+    assert [s["target_share"] for s in calibration["sweep"]] == pytest.approx([0.1, shares[1], 0.9])
+    assert calibration["sweep"][0]["balanced_mean"] == pytest.approx(
+        (balanced(tiny_args, "static-0.1", 1337) + balanced(tiny_args, "static-0.1", 1338)) / 2)
+    assert calibration["schedules"][0]["name"] == "schedule-ramp_down"
+    assert all(calibration["wall_s"][k] > 0 for k in ("corpus", "base", "suite"))
+    share = calibration["natural"]["answer_logprob_gain_second_half_share"]
+    assert share is not None and math.isfinite(share)
+
+
 def test_a_failing_run_is_reported_by_name_and_the_suite_goes_on(tiny_args, monkeypatch, capsys):
     real_run = train.run
 
-    def fail_the_static_run(cfg):
-        if cfg["mixer"] == "static":
+    def fail_the_bandit_run(cfg):
+        if cfg["mixer"] == "bandit":
             raise RuntimeError("a bug in one run")
         return real_run(cfg)
 
-    monkeypatch.setattr(train, "run", fail_the_static_run)
+    monkeypatch.setattr(train, "run", fail_the_bandit_run)
     with pytest.raises(SystemExit) as exit_info:
-        suite(tiny_args, "--mixers", "static,bandit")
-    assert "1 run(s) failed: static seed 1337" in str(exit_info.value.code)
-    out = capsys.readouterr().out
-    assert "static seed 1337 FAILED: RuntimeError: a bug in one run" in out
-    out_dir = tiny_args[tiny_args.index("--out_dir") + 1]
-    with open(os.path.join(out_dir, "suite-default", "results", "results.json")) as f:
+        suite(tiny_args, "--mixers", "bandit,dbl")
+    assert "1 run(s) failed: bandit seed 1337" in str(exit_info.value.code)
+    assert "bandit seed 1337 FAILED: RuntimeError: a bug in one run" in capsys.readouterr().out
+    with open(os.path.join(suite_dir_of(tiny_args), "results", "results.json")) as f:
         saved = json.load(f)
-    assert list(saved["mixers"]) == ["bandit"] and saved["failed"] == ["static seed 1337"]
+    assert list(saved["rows"]) == ["static", "dbl"] and saved["failed"] == ["bandit seed 1337"]
 
 
 def test_suite_collects_trajectories_for_regmix_and_reports_their_cost(tiny_args):
     summary = suite(tiny_args + ["--mix_interval", "5"], "--mixers", "regmix", "--collect", "5")
-    out_dir = tiny_args[tiny_args.index("--out_dir") + 1]
-    assert len(os.listdir(os.path.join(out_dir, "suite-default", "trajectories"))) == 5
-    assert summary["mixers"]["regmix"]["proxy_seconds"] > 0
-
-
-def test_suite_refuses_unknown_mixers(tiny_args):
-    with pytest.raises(SystemExit, match="unknown"):
-        suite(tiny_args, "--mixers", "static,nonsense")
+    assert len(os.listdir(os.path.join(suite_dir_of(tiny_args), "trajectories"))) == 5
+    assert summary["rows"]["regmix"]["proxy_seconds"] > 0

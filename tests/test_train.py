@@ -10,9 +10,13 @@ import pytest
 import torch
 
 import bench
+import data
+import evaluate
 import model
 import options
 import train
+from conftest import mixer_cli
+from data import Corpus
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -142,3 +146,38 @@ def test_a_second_run_on_a_folder_in_use_is_refused_and_a_killed_runs_lock_is_re
         process.wait()
     train.main(tiny_args + ["--run_name", "busy"])  # the killed run's lock went with it
     assert os.path.exists(os.path.join(busy, "eval.json"))
+
+
+@pytest.mark.parametrize("mixer_name", sorted(options.MIXERS))
+def test_nothing_but_the_final_report_reads_the_test_split(tiny_args, tiny_corpus_dir, tmp_path, monkeypatch,
+                                                          mixer_name):
+    """Mixers, the target estimation and the agent's feedback read train and val only: every read of a
+    test.bin file or of the task's test problems happens inside evaluate.full_evaluation, the report."""
+    reads, reporting = [], {"now": False}
+    real_read, real_report, real_task = data.read_tokens, evaluate.full_evaluation, data.Corpus.task
+
+    def spy_read(path, *args):
+        reads.append((os.path.basename(path), reporting["now"]))
+        return real_read(path, *args)
+
+    def spy_report(*args, **kwargs):
+        reporting["now"] = True
+        try:
+            return real_report(*args, **kwargs)
+        finally:
+            reporting["now"] = False
+
+    def spy_task(self, split):
+        reads.append((f"task {split}", reporting["now"]))
+        return real_task(self, split)
+
+    monkeypatch.setattr(data, "read_tokens", spy_read)
+    monkeypatch.setattr(evaluate, "read_tokens", spy_read)
+    monkeypatch.setattr(evaluate, "full_evaluation", spy_report)
+    monkeypatch.setattr(data.Corpus, "task", spy_task)
+    args = tiny_args + ["--mixer", mixer_name, "--mix_interval", "5"] + mixer_cli(mixer_name, Corpus(tiny_corpus_dir),
+                                                                                   str(tmp_path))
+    train.main(args)
+    test_reads = [in_report for name, in_report in reads if name in ("test.bin", "task test")]
+    assert test_reads and all(test_reads), reads
+    assert any(name == "task dev" and not in_report for name, in_report in reads)  # the dev problems are read
