@@ -245,10 +245,12 @@ def load_gpt2_folder(folder, block_size, dropout=0.0):
         positions = hf.get("n_positions", hf.get("n_ctx", 1024))
         weights = load_file(weights_path)
     except (OSError, ValueError, KeyError, TypeError, SafetensorError) as e:
-        raise CheckpointError(f"--init_from {folder}: cannot read its GPT-2 checkpoint ({type(e).__name__}: {e})") from None
+        raise CheckpointError(f"--init_from {folder}: cannot read its GPT-2 checkpoint ({type(e).__name__}: "
+                              f"{e})") from None
     if hf.get("model_type", "gpt2") != "gpt2" or abs(hf.get("layer_norm_epsilon", 1e-5) - 1e-5) > 1e-12:
         raise CheckpointError(f"--init_from {folder} is a {hf.get('model_type')} model with layer-norm epsilon "
-                              f"{hf.get('layer_norm_epsilon')}; only the GPT-2 family (epsilon 1e-5) maps onto this GPT")
+                              f"{hf.get('layer_norm_epsilon')}; only the GPT-2 family (epsilon 1e-5) maps onto "
+                              "this GPT")
     if block_size > positions:
         raise CheckpointError(f"--block_size {block_size} exceeds the {positions} positions of {folder}; "
                               f"use --block_size {positions} or less")

@@ -98,7 +98,8 @@ def suite_summary(rows, results, run_dirs, proxy, info):
                                "estimate_seconds": mean_and_spread([x["estimate_seconds"] for x in runs.values()])[0]}
     statics = [label for label, r in summary_rows.items() if r["kind"] in ("natural", "sweep")]
     best = min(statics, key=lambda label: summary_rows[label]["stats"]["val_objective"]["mean"]) if statics else None
-    objective_of = {label: {int(s): x["balanced_loss"] for s, x in r["runs"].items()} for label, r in summary_rows.items()}
+    objective_of = {label: {int(s): x["balanced_loss"] for s, x in r["runs"].items()}
+                    for label, r in summary_rows.items()}
     for label, r in summary_rows.items():
         for name, ref in (("delta_natural", "static"), ("delta_best_static", best)):
             r[name] = paired_interval(objective_of[label], objective_of[ref]) if ref in objective_of else None
@@ -170,8 +171,9 @@ def benchmark_calibration(summary, preset, wall):
                         "target_epochs": row_mean(natural, "target_epochs"),
                         "answer_logprob_gain_second_half_share":
                             row_mean(natural, "answer_logprob_gain_second_half_share")},
-            "sweep": [{"target_share": r["target_share"] if r["target_share"] is not None else row_mean(r, "target_share"),
-                       "balanced_mean": row_mean(r, "balanced_loss"), "balanced_std": r["stats"]["balanced_loss"]["spread"],
+            "sweep": [{"target_share": row_mean(r, "target_share") if r["target_share"] is None else r["target_share"],
+                       "balanced_mean": row_mean(r, "balanced_loss"),
+                       "balanced_std": r["stats"]["balanced_loss"]["spread"],
                        "forgetting_mean": row_mean(r, "forgetting"), "gain_mean": row_mean(r, "gain"),
                        "task_acc_mean": row_mean(r, "task_accuracy"), "target_epochs": row_mean(r, "target_epochs")}
                       for r in sorted((r for r in rows.values() if r["kind"] in ("natural", "sweep")),
@@ -217,8 +219,8 @@ def write_suite_outputs(summary, run_dirs, out_dir):
         paths.append(path)
 
     cols = min(4, len(dynamic))
-    fig, axes = plt.subplots(math.ceil(len(dynamic) / cols), cols, figsize=(3.2 * cols, 2.4 * math.ceil(len(dynamic) / cols)),
-                             squeeze=False, sharey=True)
+    lines = math.ceil(len(dynamic) / cols)
+    fig, axes = plt.subplots(lines, cols, figsize=(3.2 * cols, 2.4 * lines), squeeze=False, sharey=True)
     for ax, label in zip(axes.flat, dynamic):
         seed, run_dir = next(iter(run_dirs[label].items()))
         train_rows = [r for r in read_log(run_dir) if "weights" in r]
@@ -231,8 +233,8 @@ def write_suite_outputs(summary, run_dirs, out_dir):
 
     curves = {label: mean_curves(list(run_dirs[label].values()), fields) for label in dynamic}
     cols = min(3, len(domains))
-    fig, axes = plt.subplots(math.ceil(len(domains) / cols), cols, figsize=(3.6 * cols, 2.6 * math.ceil(len(domains) / cols)),
-                             squeeze=False)
+    lines = math.ceil(len(domains) / cols)
+    fig, axes = plt.subplots(lines, cols, figsize=(3.6 * cols, 2.6 * lines), squeeze=False)
     for d, ax in enumerate(axes.flat[:len(domains)]):
         for label in dynamic:
             ax.plot(curves[label][0] / 1e3, curves[label][1][:, d], label=label, lw=1)

@@ -38,8 +38,8 @@ from prepare import write_json_atomic
 SUITES = {  # the experiment; the preset (train.py's options) gives the model and the budget
     "default": {"seeds": 3, "trajectories": 12, "trajectory_seed": 100000,
                 "mixers": ["bandit", "dbl", "velocity", "acodm", "regmix", "agent"],
-                "sweep": [0.05, 0.15, 0.3, 0.5, 0.65, 0.8],  # static target shares, besides natural
-                "schedules": {"ramp_down": "0.8,0.05", "ramp_up": "0.05,0.8", "front_loaded": "0.8,0.15,0.15"}},
+                "sweep": [0.05, 0.15, 0.5, 0.65, 0.8],  # static target shares, besides natural (0.28 by default)
+                "schedules": {"ramp_down": "0.8,0.05", "ramp_up": "0.05,0.8"}},
 }
 PRESETS = {"cpu": [], "gpu": ["--config", "config/gpu.py"]}
 NOT_IN_SUITE = {"random", "static", "schedule"}  # the exploration mixer; static and schedule are the references

@@ -152,7 +152,8 @@ def test_every_mixer_state_dict_round_trips_through_json(tmp_path, name):
     must then be a pure function of its config. (AC-ODM's state needs a model: the SIGKILL resume test in
     test_reliability covers it and every other mixer on real training.)"""
     corpus, cls = FakeCorpus(3), MIXERS[name]
-    config = {"steps": 20, "seed": 0, "warmup_share": 0.1, "mix_interval": 2, **mixer_inputs(name, corpus, str(tmp_path))}
+    config = {"steps": 20, "seed": 0, "warmup_share": 0.1, "mix_interval": 2,
+              **mixer_inputs(name, corpus, str(tmp_path))}
 
     def build():
         m = cls(corpus, config)

@@ -71,13 +71,14 @@ def test_cli_cpt_from_a_gpt2_checkpoint_on_a_corpus_prepared_with_its_tokenizer(
     checkpoint = str(tmp_path / "gpt2")
     write_tiny_gpt2(checkpoint)
     sources = write_tiny_sources(str(tmp_path / "src"))
-    command = ["--data_dir", str(tmp_path / "data"), "--corpus", "gpt2tiny", "--tokenizer", checkpoint, "--task", "arith",
-               "--val_permille", "100"]
+    command = ["--data_dir", str(tmp_path / "data"), "--corpus", "gpt2tiny", "--tokenizer", checkpoint,
+               "--task", "arith", "--val_permille", "100"]
     for name, (path, field) in sources.items():
         command += ["--domain", f"{name}={path}", "--field", f"{name}={field}"]
     prepare.main(command)
-    args = TINY_MODEL + ["--data_dir", str(tmp_path / "data"), "--corpus", "gpt2tiny", "--out_dir", str(tmp_path / "out"),
-                         "--init_from", checkpoint, "--steps", "10", "--eval_interval", "5", "--task_problems", "10"]
+    args = TINY_MODEL + ["--data_dir", str(tmp_path / "data"), "--corpus", "gpt2tiny",
+                         "--out_dir", str(tmp_path / "out"), "--init_from", checkpoint, "--steps", "10",
+                         "--eval_interval", "5", "--task_problems", "10"]
     run = train.main(args)
     out = capsys.readouterr().out
     assert "the base is" in out and "2 layers, 2 heads, 32 wide, vocab 271" in out and "pre-training a base" not in out
@@ -112,8 +113,10 @@ def test_parquet_and_gzipped_jsonl_domains_stream_into_a_corpus(tmp_path):
                   "--domain", f"b={tmp_path / 'b.jsonl.gz'}", "--field", "b=target"])
     corpus = Corpus(str(tmp_path / "data" / "shipped"))
     meta = {d["name"]: d for d in corpus.meta["domains"]}
-    assert sum(meta["a"][f"{s}_docs"] for s in prepare.SPLITS) == 400 == sum(meta["b"][f"{s}_docs"] for s in prepare.SPLITS)
-    decoded = corpus.tokenizer.decode(np.concatenate([corpus.train[0], corpus.val[0], read_test_split(corpus)[0]]).tolist())
+    for name in ("a", "b"):
+        assert sum(meta[name][f"{split}_docs"] for split in prepare.SPLITS) == 400
+    every_split = [corpus.train[0], corpus.val[0], read_test_split(corpus)[0]]
+    decoded = corpus.tokenizer.decode(np.concatenate(every_split).tolist())
     assert sorted(d for d in decoded.split(prepare.EOT) if d) == sorted(texts)
     with pytest.raises(SystemExit, match="has no column 'text'"):
         prepare.main(["--data_dir", str(tmp_path / "data"), "--corpus", "x", "--domain", f"a={tmp_path / 'a.parquet'}",

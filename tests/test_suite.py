@@ -72,7 +72,8 @@ def test_frontier_best_static_and_paired_intervals_match_the_runs(tiny_args, tmp
             mean, sd = sum(d) / 2, abs(d[0] - d[1]) / math.sqrt(2)
             half = 12.706 * sd / math.sqrt(2)
             assert rows[label][key]["mean"] == pytest.approx(mean)
-            assert rows[label][key]["lo"] == pytest.approx(mean - half) and rows[label][key]["hi"] == pytest.approx(mean + half)
+            assert rows[label][key]["lo"] == pytest.approx(mean - half)
+            assert rows[label][key]["hi"] == pytest.approx(mean + half)
     assert rows["static"]["delta_natural"] == {"mean": 0.0, "lo": 0.0, "hi": 0.0, "seeds": 2}
     assert report.verdict(rows["static"]["delta_natural"]) == "within noise"
     shares = [rows[label]["stats"]["target_share"]["mean"] for label in ("static-0.1", "static", "static-0.9")]
@@ -80,8 +81,8 @@ def test_frontier_best_static_and_paired_intervals_match_the_runs(tiny_args, tmp
     with open(os.path.join(publish, "results.json")) as f:
         results = json.load(f)
     assert [r["mixer"] for r in results["rows"]] == list(rows)
-    assert set(results["rows"][1]) == {"mixer", "seeds", "balanced_mean", "balanced_std", "forgetting_mean", "gain_mean",
-                                       "task_acc_mean", "delta_natural", "delta_best_static"}
+    assert set(results["rows"][1]) == {"mixer", "seeds", "balanced_mean", "balanced_std", "forgetting_mean",
+                                       "gain_mean", "task_acc_mean", "delta_natural", "delta_best_static"}
     with open(os.path.join(publish, "calibration.json")) as f:
         calibration = json.load(f)
     assert set(calibration) == {"preset", "seeds", "task_test_problems", "base", "natural_target_share", "natural",
