@@ -135,27 +135,32 @@ def run_jobs(suite, cfg, name, preset, seeds, rows, trajectories, publish, log):
     spec, suite_dir = SUITES[suite], os.path.join(cfg["out_dir"], name)
     t_start = time.time()
     extra, proxy, collected = {}, {}, 0.0
-    mixers = {r["mixer"] for r in rows.values()}
-    if {"agent", "regmix"} & mixers:
+
+    def prepare_offline_mixers():
+        """Collect the trajectories (and train the agent) that the agent's and RegMix's rows need."""
         folder = os.path.join(suite_dir, "trajectories")
         count = trajectories or spec["trajectories"]
         log(f"\n#### suite: {count} random-mixing trajectories (the agent's and RegMix's data)")
         collect_trajectories({**cfg, "seed": spec["trajectory_seed"]}, count, folder, log)
-        collected = sum(m["wall_seconds"] for _, m in agent.load_trajectories(folder))
-        extra["regmix"] = {"trajectories": folder}
-        proxy["regmix"] = collected
-        if "agent" in mixers:
+        seconds = sum(m["wall_seconds"] for _, m in agent.load_trajectories(folder))
+        extra["regmix"], proxy["regmix"] = {"trajectories": folder}, seconds
+        if "agent" in {r["mixer"] for r in rows.values()}:
             agent_path = os.path.join(suite_dir, "agent.pt")
             if not os.path.exists(agent_path):
                 log("\n#### suite: training the Data Mixing Agent on the trajectories")
                 agent.train_agent(folder, agent_path, {}, log)
             extra["agent"] = {"agent_path": agent_path}
-            proxy["agent"] = collected + agent.load_agent(agent_path)[1]["train_seconds"]
-    jobs = [(label, s) for label in rows for s in seeds]
+            proxy["agent"] = seconds + agent.load_agent(agent_path)[1]["train_seconds"]
+        return seconds
+    offline = [label for label, r in rows.items() if r["mixer"] in ("agent", "regmix")]
+    jobs = [(label, s) for label in rows if label not in offline for s in seeds]  # the references come first
+    jobs += [(label, s) for label in offline for s in seeds]
     run_dirs = {label: {s: os.path.join(suite_dir, f"{label}-s{s}") for s in seeds} for label in rows}
     failed = []
     for number, (label, seed) in enumerate(jobs, 1):
         row, run_dir = rows[label], run_dirs[label][seed]
+        if label in offline and row["mixer"] not in extra:
+            collected = prepare_offline_mixers()
         if os.path.exists(os.path.join(run_dir, "eval.json")):
             log(f"#### suite run {number}/{len(jobs)}: {label} seed {seed}: finished before, reused")
             continue
