@@ -398,7 +398,8 @@ def ensure_loss_targets(cfg, corpus, base_dir, device):
     base, mixture, budget and seed."""
     keys = ["steps", "lr", "warmup_steps", "seed", "velocity_share", "init_weights", "weights", "target_ratio",
             "weights_from", "eval_windows"]
-    spec = json.dumps({"base": base_dir, **{k: cfg[k] for k in keys + BASE_KEYS}}, sort_keys=True)
+    world = dist.get_world_size() if dist.is_initialized() else 1  # the global batch is batch_size x world
+    spec = json.dumps({"base": base_dir, "world": world, **{k: cfg[k] for k in keys + BASE_KEYS}}, sort_keys=True)
     est_dir = os.path.join(cfg["out_dir"], f"estimate-{hashlib.sha256(spec.encode()).hexdigest()[:10]}")
     targets_path = os.path.join(est_dir, "targets.json")
     if os.path.exists(targets_path):
@@ -424,7 +425,8 @@ def estimate_loss_targets(cfg, corpus, base_dir, est_dir, device):
     barrier()  # rank 0's log is complete
     points = [r for r in evaluate.read_log(est_dir) if "val_loss" in r and r["step"] > 0]
     tokens = [r["tokens"] for r in points]
-    full_tokens = cfg["steps"] * cfg["batch_size"] * cfg["grad_accum"] * cfg["block_size"]
+    world = dist.get_world_size() if dist.is_initialized() else 1
+    full_tokens = cfg["steps"] * cfg["batch_size"] * world * cfg["grad_accum"] * cfg["block_size"]  # all processes
     targets, fits = loss_targets(tokens, [r["val_loss"] for r in points], full_tokens)
     for name, fit, target in zip(corpus.domains, fits, targets):
         flag = f"  [{fit['flag']}]" if fit["flag"] else ""

@@ -70,22 +70,33 @@ class LossTargetMixer(Mixer):
 
 
 class DBLMixer(LossTargetMixer):
-    """Dynamic Batch Loading (Sheared-LLaMA, Xia et al. 2023): domains whose validation loss is furthest
-    above their reference loss get exponentially more weight.
+    """Dynamic Batch Loading (Sheared-LLaMA, Xia et al. 2023, Algorithm 1): domains whose validation loss is
+    furthest above their reference loss get exponentially more weight.
 
     Every mix_interval steps, with L the per-domain validation loss and L_ref the reference loss:
-        w <- (1 - c) softmax(log w + eta max(L - L_ref, 0)) + c / K       [update()]
-    eta = dbl_eta = 1, c = dbl_smoothing = 1e-4. Sheared-LLaMA takes L_ref from a reference model's
-    scaling-law prediction; here L_ref is the same scaling-law target that velocity uses.
+        paper  w <- softmax(log w + eta max(L - L_ref, 0))                    [update()]
+        code   w <- (1 - c) softmax(log w + eta max(L - L_ref, 0)) + c / K   (c = 1e-4)
+    eta = dbl_eta = 1. The paper's Algorithm 1 is the default; the released code adds the uniform floor c/K
+    (--dbl_variant code), which keeps every domain at least 1e-4/K. Sheared-LLaMA takes L_ref from a
+    reference model's scaling-law prediction; here L_ref is the same scaling-law target that velocity uses.
     No update at step 0: the first update comes after the first interval of training."""
 
     name = "dbl"
+    CODE_SMOOTHING = 1e-4  # the released code's c
     OPTIONS = {"dbl_eta": (1.0, float, "step size eta of the exponentiated excess loss"),
-               "dbl_smoothing": (1e-4, float, "uniform smoothing c")}
+               "dbl_variant": ("paper", str, "paper: Algorithm 1; code: the released code's, with a uniform "
+                                             "floor c/K, c = 1e-4")}
+
+    @classmethod
+    def check_options(cls, config):
+        super().check_options(config)
+        if config["dbl_variant"] not in ("paper", "code"):
+            raise ConfigError(f"--dbl_variant {config['dbl_variant']} is unknown; use paper or code")
 
     def __init__(self, corpus, config):
         super().__init__(corpus, config)
-        self.eta, self.smoothing = self.config["dbl_eta"], self.config["dbl_smoothing"]
+        self.eta = self.config["dbl_eta"]
+        self.smoothing = self.CODE_SMOOTHING if self.config["dbl_variant"] == "code" else 0.0
 
     def update(self, w, loss):
         excess = np.maximum(loss - self.targets, 0.0)

@@ -40,3 +40,24 @@ def test_two_processes_match_each_other_and_the_single_process_run(tiny_args):
             if key in a:
                 np.testing.assert_allclose(np.array(a[key], dtype=float), np.array(b[key], dtype=float),
                                            rtol=1e-3, atol=1e-4, err_msg=f"step {a['step']} {key}")
+
+
+def test_velocity_target_estimate_under_two_processes_equals_the_single_process_one(tiny_args):
+    """The estimation extrapolates to the full run's tokens, all processes' (it once counted one process')."""
+    out_dir = tiny_args[tiny_args.index("--out_dir") + 1]
+    per_process = list(tiny_args)
+    per_process[per_process.index("--batch_size") + 1] = "4"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               "tests/ddp_worker.py"] + per_process + ["--mixer", "velocity", "--run_name", "ddp-velocity"]
+    result = subprocess.run(command, cwd=ROOT_DIR, capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    train.main(tiny_args + ["--mixer", "velocity", "--run_name", "single-velocity"])
+    estimates = []
+    for name in sorted(os.listdir(out_dir)):
+        if name.startswith("estimate-"):
+            with open(os.path.join(out_dir, name, "targets.json")) as f:
+                estimates.append(json.load(f))
+    assert len(estimates) == 2  # one per world size (and base)
+    assert estimates[0]["full_tokens"] == estimates[1]["full_tokens"] == 10 * 8 * 32
+    np.testing.assert_allclose(estimates[0]["targets"], estimates[1]["targets"], rtol=1e-3, atol=1e-3)

@@ -15,7 +15,8 @@ from options import MIXERS
 
 
 def bandit(K, **config):
-    return BanditMixer(FakeCorpus(K), {"steps": 100, "warmup_share": 0.0, **config})
+    """The paper's importance-weighted bandit unless the test asks for another reward."""
+    return BanditMixer(FakeCorpus(K), {"steps": 100, "warmup_share": 0.0, "bandit_reward": "importance", **config})
 
 
 def test_exp3_exploration_schedule():
@@ -49,8 +50,35 @@ def test_exp3_golden_weights_after_two_steps():
     np.testing.assert_allclose(m.weights(), [0.5223208945, 0.4776791055], rtol=1e-9)
 
 
+def test_full_information_bandit_golden_weights_after_two_steps():
+    """Hand computation, K = 2, a = 0.9, R = 0, reward = the loss itself:
+    t=1: pi_1 = (0.5, 0.5); losses (2.0, 1.0): R = 0.1 * (2.0, 1.0) = (0.2, 0.1)
+    t=2: eps_2 = sqrt(ln2/4), eps_1 = 0.5: pi_2 = (1 - 2 eps_2) softmax(0.5 R) + eps_2 = (0.5020926, 0.4979074)
+         losses (3.0, 0.5): R = 0.9 R + 0.1 (3.0, 0.5) = (0.48, 0.14)
+    t=3: eps_3 = sqrt(ln2/6): pi_3 = (1 - 2 eps_3) softmax(eps_2 R) + eps_3 = (0.5113117, 0.4886883)"""
+    m = bandit(2, bandit_reward="full")
+    np.testing.assert_allclose(m.weights(), [0.5, 0.5])
+    m.observe_step(0, {"train_loss": [2.0, 1.0], "rows": [4, 4]})
+    np.testing.assert_allclose(m.rewards, [0.2, 0.1])
+    np.testing.assert_allclose(m.weights(), [0.5020926, 0.4979074], rtol=1e-6)
+    m.observe_step(1, {"train_loss": [3.0, 0.5], "rows": [4, 4]})
+    np.testing.assert_allclose(m.rewards, [0.48, 0.14])
+    np.testing.assert_allclose(m.weights(), [0.5113117, 0.4886883], rtol=1e-6)
+
+
+def test_bandit_keeps_domains_set_to_zero_at_zero_and_explores_over_the_others():
+    m = BanditMixer(FakeCorpus(4), {"steps": 100, "warmup_share": 0.05, "weights": "d0=0.5,d1=0.5,d3=0"})
+    assert m.K == 2 and m.exploration(1) == 0.5
+    for step in range(60):
+        w = m.weights()
+        assert w[2] == 0.0 and w[3] == 0.0 and abs(w.sum() - 1) < 1e-12
+        m.observe_step(step, {"train_loss": [3.0, 1.0, float("nan"), float("nan")], "rows": [8, 8, 0, 0]})
+    assert m.weights()[0] > m.weights()[1]  # the harder of the two live domains gains
+
+
 def test_bandit_warmup_uses_initial_weights_and_skips_rewards_of_absent_domains():
-    m = BanditMixer(FakeCorpus(3), {"steps": 100, "warmup_share": 0.05, "weights": "d0=0.7,d1=0.2,d2=0.1"})
+    m = BanditMixer(FakeCorpus(3), {"steps": 100, "warmup_share": 0.05, "weights": "d0=0.7,d1=0.2,d2=0.1",
+                                    "bandit_reward": "importance"})
     for step in range(5):  # ceil(0.05 * 100) = 5 warm-up steps
         np.testing.assert_allclose(m.weights(), [0.7, 0.2, 0.1])
         m.observe_step(step, {"train_loss": [1.0, 2.0, float("nan")], "rows": [11, 3, 0]})
@@ -88,16 +116,18 @@ def loss_target_mixer(cls, weights, targets, initial_loss=None, **config):
     return m
 
 
-def test_dbl_golden_update():
+@pytest.mark.parametrize("variant", ["paper", "code"])
+def test_dbl_golden_update(variant):
     """w = (0.5, 0.3, 0.2), L = (3, 2, 5), L_ref = (2.5, 2.5, 3): excess = (0.5, 0, 2);
-    softmax(log w + excess) = (0.5 e^0.5, 0.3, 0.2 e^2) / 2.6021718 = (0.3167970, 0.1152883, 0.5679147);
-    with c = 1e-4: (1 - c) * that + c / 3."""
-    m = loss_target_mixer(DBLMixer, [0.5, 0.3, 0.2], [2.5, 2.5, 3.0])
+    paper: softmax(log w + excess) = (0.5 e^0.5, 0.3, 0.2 e^2) / 2.6021718 = (0.3167970, 0.1152883, 0.5679147);
+    code: with c = 1e-4, (1 - c) * that + c / 3."""
+    m = loss_target_mixer(DBLMixer, [0.5, 0.3, 0.2], [2.5, 2.5, 3.0], dbl_variant=variant)
     m.observe_eval(5, {"val_loss": [3.0, 2.0, 5.0]})  # not a mix step: no update
     np.testing.assert_allclose(m.weights(), [0.5, 0.3, 0.2])
     m.observe_eval(10, {"val_loss": [3.0, 2.0, 5.0]})
     unnormalised = np.array([0.5 * math.exp(0.5), 0.3, 0.2 * math.exp(2.0)])
-    expected = (1 - 1e-4) * unnormalised / unnormalised.sum() + 1e-4 / 3
+    c = 1e-4 if variant == "code" else 0.0
+    expected = (1 - c) * unnormalised / unnormalised.sum() + c / 3
     np.testing.assert_allclose(m.weights(), expected, rtol=1e-12)
     np.testing.assert_allclose(expected, [0.3167970, 0.1152883, 0.5679147], atol=1e-4)
 
@@ -121,8 +151,8 @@ def test_loss_target_mixers_stay_valid_under_extreme_and_degenerate_inputs(cls, 
         m.observe_eval(step, {"val_loss": loss})
         w = m.weights()
         assert np.all(np.isfinite(w)) and abs(w.sum() - 1) < 1e-9 and np.all(w >= 0)
-        if cls is DBLMixer:
-            assert np.all(w >= 1e-4 / 3 - 1e-15)  # the smoothing floor c / K
+        if cls is DBLMixer and m.smoothing:
+            assert np.all(w >= 1e-4 / 3 - 1e-15)  # the released code's smoothing floor c / K
 
 
 def test_scaling_law_fit_recovers_known_parameters():
