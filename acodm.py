@@ -217,32 +217,61 @@ def depth_layers(n_layer, count):
     return [round(f * (n_layer - 1)) for f in np.linspace(0.0, 1.0, count)]
 
 
+class RunningStandardizer:
+    """z-scores of a vector of features against their running mean and variance over the run so far
+    (Welford): the same rule on a proxy and on a larger model, so the actor sees comparable numbers."""
+
+    def __init__(self, size):
+        self.count, self.mean, self.m2 = 0, np.zeros(size), np.zeros(size)
+
+    def __call__(self, x):
+        self.count += 1
+        delta = x - self.mean
+        self.mean = self.mean + delta / self.count
+        self.m2 = self.m2 + delta * (x - self.mean)
+        std = np.sqrt(self.m2 / self.count) if self.count > 1 else np.zeros_like(x)
+        return (x - self.mean) / (std + 1e-8)
+
+    def state_dict(self):
+        return {"count": self.count, "mean": self.mean.tolist(), "m2": self.m2.tolist()}
+
+    def load_state_dict(self, state):
+        self.count, self.mean, self.m2 = state["count"], np.array(state["mean"]), np.array(state["m2"])
+
+
 class ACODMMixer(Mixer):
     """AC-ODM: online DDPG over sampling weights, one MDP step per optimizer step.
 
-    State s_t (computed on the model being trained; size 3K + 2L + 1):
+    State s_t (computed on the model being trained; size 4K + 2L + 1):
         z-scored per-domain training loss of the last step, z-scored one-step change of it,
-        per-domain rows of the last step / batch rows,
+        per-domain rows of the last step / batch rows, the normalised alignment e~ (below),
         for L blocks chosen by relative depth: log(|W_t| / |W_0|) of the MLP output weight (Frobenius
-        norm) and its one-step change 100 (|W_t| - |W_{t-1}|) / |W_0|, and progress t / T.
-    Action: w = softmax(mu(s) + noise), noise ~ N(0, acodm_noise^2) on the logits while learning; every
-        batch keeps one row per domain (so each domain's gradient exists), the other rows follow w.
+        norm) and its one-step change (|W_t| - |W_{t-1}|) / |W_0|, each standardised by its running mean
+        and variance over the run (RunningStandardizer: the same rule on proxy and target), and progress t/T.
+    Action: w = softmax(mu(s)); during the warm-up (warmup_share of the steps, 2%) the initial weights'
+        logits plus Gaussian noise N(0, acodm_noise^2) (0.1) while the buffer fills, no noise afterwards.
     Reward, from the per-domain gradients g_i of the last block's MLP output weight (DomainGradients):
-        W_i = <g_i, sum_{j != i} g_j>
-        rhat_i <- xi rhat_i + (1 - xi) W_i / w_i                 (importance-corrected EMA, xi = 0.9)
-        r = sum_i w_i rhat_i                                      (the paper's objective; the released
-                                                                   code's z-scored vector reward is not
-                                                                   used: its actor objective is nearly flat)
-    DDPG (see DDPG above), gamma 0.95, replay buffer, a warm-up (warmup_share, 2% of the steps) on the
-    initial weights plus noise while the buffer fills, then one update per step.
-    Where the paper is silent, we chose: norms relative to the run's first step (so a proxy and a larger
-    target model give comparable states); r divided by a running RMS of past rewards before it enters
-    the buffer (W_i is a product of gradients, whose scale shrinks by orders of magnitude over training).
-    Frozen (--acodm_frozen, with --acodm_load or --acodm_untrained): no noise, no reward, no updates.
+        W_i   = <g_i, sum_{j != i} g_j>                          (for the domains that had rows)
+        e_i  <- xi e_i + (1 - xi) W_i                            (EMA, xi = 0.9; held for absent domains)
+        e~_i  = e_i / mean_j |e_j|                               (scale-free; in the next state)
+        r_t   = sum_i w_{t,i} e~_i                               [reward()]
+    The paper's objective is r = sum_i w_i rhat_i with rhat_i <- xi rhat_i + (1 - xi) W_i / w_i. Here every
+    domain has rows in (almost) every batch and W_i comes from each domain's mean gradient, so the 1/w_i
+    cancels the w_i and that reward hardly depends on the action (r = (1 - xi) sum_i W_i + xi w . rhat_{t-1},
+    rhat not in the state): an actor cannot learn from it. We keep what the paper rewards (sampling the
+    domains whose gradients agree with the others') in a reward that depends on the action and is in the
+    state's reach. The released code's z-scored vector reward is not used (its actor objective is nearly
+    flat). Where the paper is silent, we chose: norms relative to the run's first step; the scale-free e~
+    instead of a running RMS of rewards (W_i shrinks by orders of magnitude over training).
+    Forced rows: the paper keeps a share of every batch for every domain (15%) so each domain's gradient
+    exists; here a domain without rows keeps its e_i, so no rows are forced by default (--acodm_min_rows N
+    forces N per domain and micro-batch, refused above 10% of the batch).
+    DDPG (see DDPG above), gamma 0.95, replay buffer, one update per step after the warm-up.
+    Frozen (--acodm_frozen, with --acodm_load or --acodm_untrained): no noise, no reward, no updates; the
+    state, alignment included, is computed as in learning, so a transferred actor sees what it was trained on.
     """
 
     name = "acodm"
-    min_rows_per_domain = 1
     needs_model = True
     OPTIONS = {
         "acodm_save": ("", str, "write the trained actor and critic to this file after the run"),
@@ -250,8 +279,9 @@ class ACODMMixer(Mixer):
         "acodm_frozen": (False, bool, "no reward, no updates, no noise (transfer a loaded actor)"),
         "acodm_untrained": (False, bool, "frozen randomly initialised actor (the control run)"),
         "acodm_layers": (3, int, "blocks, chosen by relative depth, whose MLP weight norms enter the state"),
-        "acodm_xi": (0.9, float, "EMA factor of the importance-corrected alignment reward"),
-        "acodm_noise": (0.3, float, "std of the Gaussian exploration noise on the actor's logits"),
+        "acodm_xi": (0.9, float, "EMA factor of the gradient alignment"),
+        "acodm_noise": (0.1, float, "std of the Gaussian noise on the logits during the warm-up"),
+        "acodm_min_rows": (0, int, "rows forced per domain in every micro-batch (at most 10% of it in all)"),
         "acodm_gamma": (0.95, float, "discount"),
         "acodm_tau": (0.01, float, "soft update rate of the target networks"),
         "acodm_hidden": (64, int, "hidden width of actor and critic"),
@@ -269,11 +299,18 @@ class ACODMMixer(Mixer):
                               "--acodm_untrained")
         if config["acodm_load"] and config["acodm_untrained"]:
             raise ConfigError("--acodm_load and --acodm_untrained contradict each other; give one of them")
+        if config["acodm_min_rows"] < 0:
+            raise ConfigError(f"--acodm_min_rows {config['acodm_min_rows']} must not be negative")
 
     def __init__(self, corpus, config):
         super().__init__(corpus, config)
         config = self.config
         self.K = len(self.domains)
+        self.min_rows_per_domain = config["acodm_min_rows"]
+        if self.min_rows_per_domain and self.K * self.min_rows_per_domain > 0.1 * config["batch_size"]:
+            raise ConfigError(f"--acodm_min_rows {self.min_rows_per_domain} forces {self.K * self.min_rows_per_domain} "
+                              f"of the {config['batch_size']} rows of a batch, more than 10%: lower it or raise "
+                              "--batch_size")
         self.initial = check_weights(initial_weights(corpus, config), self.domains, self.name)
         self.steps = max(1, config["steps"])
         self.warmup_steps = math.ceil(config["warmup_share"] * self.steps)
@@ -282,8 +319,7 @@ class ACODMMixer(Mixer):
         self.batch_size = config["acodm_batch"]
         self.hidden = config["acodm_hidden"]
         self.frozen = bool(config["acodm_frozen"] or config["acodm_untrained"])
-        self.needs_domain_grads = not self.frozen
-        self.state_size = 3 * self.K + 2 * self.num_layers + 1
+        self.state_size = 4 * self.K + 2 * self.num_layers + 1
         seed = config["seed"]
         self.ddpg = DDPG(self.state_size, self.K, self.hidden, config["acodm_actor_lr"], config["acodm_critic_lr"],
                          config["acodm_gamma"], config["acodm_tau"], seed)
@@ -291,12 +327,13 @@ class ACODMMixer(Mixer):
             self.load_policy(config["acodm_load"])
         self.buffer = ReplayBuffer(config["acodm_buffer"], self.state_size, self.K, seed)
         self.generator = torch.Generator().manual_seed(seed + 1)
+        self.norm_standardizer = RunningStandardizer(2 * self.num_layers)
         self.t = 0
         self.loss = self.prev_loss = None
         self.rows = np.full(self.K, 1.0 / self.K)
         self.norms = self.prev_norms = self.initial_norms = None
-        self.reward_average = np.zeros(self.K)
-        self.reward_scale = 0.0
+        self.norm_features = np.zeros(2 * self.num_layers)
+        self.alignment = np.zeros(self.K)  # e: the EMA of W
         self.last = {}
 
     # -- wiring to the model
@@ -304,7 +341,7 @@ class ACODMMixer(Mixer):
         blocks = model.transformer.h
         self.layer_ids = depth_layers(len(blocks), self.num_layers)
         self.norm_weights = [blocks[i].mlp.c_proj.weight for i in self.layer_ids]
-        self.probe = DomainGradients([blocks[-1].mlp.c_proj]) if self.needs_domain_grads else None
+        self.probe = DomainGradients([blocks[-1].mlp.c_proj])  # frozen too: the alignment is in the state
         norms = self.layer_norms()
         if self.initial_norms is None:
             self.initial_norms = self.norms = self.prev_norms = norms
@@ -312,52 +349,63 @@ class ACODMMixer(Mixer):
     def layer_norms(self):
         return np.array([float(w.detach().float().norm()) for w in self.norm_weights])
 
+    def normalized_alignment(self):
+        """e~ = e / mean |e|: the alignment EMA without its scale, which shrinks as training goes."""
+        return self.alignment / (np.abs(self.alignment).mean() + 1e-30)
+
     def current_state(self):
         def zscore(x):
             return (x - x.mean()) / (x.std() + 1e-8)
         loss = np.zeros(self.K) if self.loss is None else zscore(self.loss)
         change = np.zeros(self.K) if self.prev_loss is None else zscore(self.loss - self.prev_loss)
-        norm_ratio = np.log(self.norms / self.initial_norms)
-        norm_change = 100 * (self.norms - self.prev_norms) / self.initial_norms
-        features = np.concatenate([loss, change, self.rows, norm_ratio, norm_change, [self.t / self.steps]])
+        features = np.concatenate([loss, change, self.rows, self.normalized_alignment(), self.norm_features,
+                                   [self.t / self.steps]])
         return torch.tensor(features, dtype=torch.float32)
+
+    def reward(self, w):
+        """r = sum_i w_i e~_i: how much of the batch went to the domains whose gradients agree with the rest."""
+        return float(np.dot(w, self.normalized_alignment()))
 
     # -- the Mixer interface
     def weights(self):
         self.state = self.current_state()
         if self.t < self.warmup_steps:
             logits = torch.tensor(np.log(np.maximum(self.initial, 1e-12)), dtype=torch.float32)
+            if not self.frozen:  # exploration while the buffer fills, as the paper does
+                logits = logits + self.noise * torch.randn(self.K, generator=self.generator)
         else:
             with torch.no_grad():
                 logits = self.ddpg.actor(self.state)
-        if not self.frozen:
-            logits = logits + self.noise * torch.randn(self.K, generator=self.generator)
         self.action = F.softmax(logits.double(), dim=-1)
         return self.action.numpy()
 
     def observe_step(self, step, stats):
-        loss = np.asarray(stats["train_loss"], dtype=np.float64)
-        self.prev_loss, self.loss = self.loss, loss
+        loss = np.asarray(stats["train_loss"], dtype=np.float64)  # NaN for a domain without rows
+        if self.loss is None:  # no earlier loss to hold yet: the mean of the observed ones
+            held = np.full(self.K, np.nanmean(loss) if np.isfinite(loss).any() else 0.0)
+        else:
+            held = self.loss
+        self.prev_loss, self.loss = self.loss, np.where(np.isfinite(loss), loss, held)  # its last observed loss
         rows = np.asarray(stats["rows"], dtype=np.float64)
         self.rows = rows / rows.sum()
         self.prev_norms, self.norms = self.norms, self.layer_norms()
+        self.norm_features = self.norm_standardizer(np.concatenate(
+            [np.log(self.norms / self.initial_norms), (self.norms - self.prev_norms) / self.initial_norms]))
         self.t += 1
-        if self.frozen:
+        W = gradient_alignment(self.probe.compute(stats["row_domain"], self.K)).cpu().double().numpy()
+        seen = rows > 0
+        self.alignment[seen] = self.xi * self.alignment[seen] + (1 - self.xi) * W[seen]
+        if self.frozen:  # a transferred actor sees the same state as it did on the proxy, and learns nothing
             return
-        alignment = gradient_alignment(self.probe.compute(stats["row_domain"], self.K)).cpu().double().numpy()
-        w = self.action.numpy()
-        self.reward_average = self.xi * self.reward_average + (1 - self.xi) * alignment / w
-        reward = float(np.dot(w, self.reward_average))
-        self.reward_scale = 0.99 * self.reward_scale + 0.01 * reward ** 2 if self.reward_scale else reward ** 2
-        scaled_reward = reward / (math.sqrt(self.reward_scale) + 1e-12)
-        self.buffer.add(self.state, self.action.float(), scaled_reward, self.current_state(), self.t >= self.steps)
-        self.last = {"reward": reward, "scaled_reward": scaled_reward}
+        reward = self.reward(self.action.numpy())
+        self.buffer.add(self.state, self.action.float(), reward, self.current_state(), self.t >= self.steps)
+        self.last = {"reward": reward}
         if self.t >= self.warmup_steps and self.buffer.size >= self.batch_size:
             critic_loss, actor_loss = self.ddpg.update(self.buffer.sample(self.batch_size))
             self.last.update(critic_loss=critic_loss, actor_loss=actor_loss)
 
     def log(self):
-        return {"alignment_ema": [float(f"{x:.4g}") for x in self.reward_average],
+        return {"alignment_ema": [float(f"{x:.4g}") for x in self.alignment],
                 **{k: float(f"{v:.4g}") for k, v in self.last.items()}}
 
     def state_dict(self):
@@ -366,15 +414,18 @@ class ACODMMixer(Mixer):
                 "generator": self.generator.get_state(), "t": self.t, "loss": as_list(self.loss),
                 "prev_loss": as_list(self.prev_loss), "rows": as_list(self.rows), "norms": as_list(self.norms),
                 "prev_norms": as_list(self.prev_norms), "initial_norms": as_list(self.initial_norms),
-                "reward_average": as_list(self.reward_average), "reward_scale": self.reward_scale}
+                "norm_features": as_list(self.norm_features), "alignment": as_list(self.alignment),
+                "norm_standardizer": self.norm_standardizer.state_dict()}
 
     def load_state_dict(self, state):
         as_array = lambda a: None if a is None else np.array(a, dtype=np.float64)
         self.ddpg.load_state_dict(state["ddpg"])
         self.buffer.load_state_dict(state["buffer"])
         self.generator.set_state(state["generator"])
-        self.t, self.reward_scale = state["t"], state["reward_scale"]
-        for name in ("loss", "prev_loss", "rows", "norms", "prev_norms", "initial_norms", "reward_average"):
+        self.t = state["t"]
+        self.norm_standardizer.load_state_dict(state["norm_standardizer"])
+        for name in ("loss", "prev_loss", "rows", "norms", "prev_norms", "initial_norms", "norm_features",
+                     "alignment"):
             setattr(self, name, as_array(state[name]))
 
     # -- transfer

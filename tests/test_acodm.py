@@ -91,7 +91,7 @@ def test_state_size_does_not_depend_on_the_number_of_layers():
         mixer.attach_model(model)
         drive(mixer, model, 2)
         sizes.append(mixer.current_state().shape)
-    assert sizes[0] == sizes[1] == (3 * 3 + 2 * 3 + 1,)
+    assert sizes[0] == sizes[1] == (4 * 3 + 2 * 3 + 1,)
     assert acodm.depth_layers(4, 3) == [0, 2, 3] and acodm.depth_layers(12, 3) == [0, 6, 11]
 
 
@@ -111,9 +111,35 @@ def test_learning_mode_steps_the_actor_and_frozen_mode_steps_nothing(tmp_path):
     frozen.attach_model(model)
     frozen_before = [p.clone() for p in frozen.ddpg.actor.parameters()]
     drive(frozen, model, 20)
-    assert frozen.buffer.size == 0 and frozen.probe is None
+    assert frozen.buffer.size == 0 and "reward" not in frozen.last
+    assert np.any(frozen.alignment != 0)  # the state it sees is computed as on the proxy
     assert not frozen.ddpg.actor_optimizer.state and not frozen.ddpg.critic_optimizer.state
     assert all(torch.equal(a, b) for a, b in zip(frozen_before, frozen.ddpg.actor.parameters()))
+
+
+def test_the_reward_depends_on_the_action_and_on_what_the_state_shows():
+    mixer, model = acodm_mixer(), tiny_gpt()
+    mixer.attach_model(model)
+    drive(mixer, model, 6)
+    e = mixer.normalized_alignment()
+    np.testing.assert_allclose(mixer.current_state()[9:12].numpy(), e, rtol=1e-5)  # e~ is features 3K..4K
+    assert np.abs(e).mean() == pytest.approx(1.0) and len(set(np.round(e, 6))) == 3
+    toward, away = np.eye(3)[np.argmax(e)] * 0.8 + 0.1, np.eye(3)[np.argmin(e)] * 0.8 + 0.1
+    assert mixer.reward(toward) == pytest.approx(toward @ e) and mixer.reward(toward) > mixer.reward(away)
+
+
+def test_a_domain_without_rows_keeps_its_alignment():
+    mixer, model = acodm_mixer(), tiny_gpt()
+    mixer.attach_model(model)
+    drive(mixer, model, 4)
+    before = mixer.alignment.copy()
+    mixer.weights()
+    x, y = torch.randint(0, 50, (4, 8)), torch.randint(0, 50, (4, 8))
+    row_domain = torch.tensor([0, 0, 1, 1])  # domain 2 absent from this batch
+    _, row_loss = model(x, y, per_row=True)
+    row_loss.mean().backward()
+    mixer.observe_step(4, {"train_loss": [1.0, 1.0, float("nan")], "rows": [2, 2, 0], "row_domain": row_domain})
+    assert mixer.alignment[2] == before[2] and not np.allclose(mixer.alignment[:2], before[:2])
 
 
 def test_saved_policy_gives_identical_actions_and_wrong_shapes_are_refused(tmp_path):
