@@ -281,7 +281,7 @@ class ACODMMixer(Mixer):
         "acodm_layers": (3, int, "blocks, chosen by relative depth, whose MLP weight norms enter the state"),
         "acodm_xi": (0.9, float, "EMA factor of the gradient alignment"),
         "acodm_noise": (0.1, float, "std of the Gaussian noise on the logits during the warm-up"),
-        "acodm_min_rows": (0, int, "rows forced per domain in every micro-batch (at most 10% of it in all)"),
+        "acodm_min_rows": (0, int, "rows forced per domain in every micro-batch (at most 10%% of it in all)"),
         "acodm_gamma": (0.95, float, "discount"),
         "acodm_tau": (0.01, float, "soft update rate of the target networks"),
         "acodm_hidden": (64, int, "hidden width of actor and critic"),

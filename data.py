@@ -14,8 +14,9 @@ import os
 import numpy as np
 import torch
 
-from prepare import META_FORMAT, Tokenizer
+from prepare import META_FORMAT
 from sources import PrepareError
+from tokenizer import Tokenizer
 from tokens import TokenFileError, read_tokens
 
 

@@ -306,3 +306,45 @@ def default_sources(domain_bytes):
             documents = lambda d=name: math_documents(d, domain_bytes[d])  # the generator stops at the cap
         out[name] = (field, documents, domain_bytes[name], description, how_to_add)
     return out
+
+
+# ----------------------------------------------------------------------------- the known-answer corpus
+
+KNOWN_ANSWER_HELD_OUT_PERMILLE = {"noise": 100, "tiny": 300, "slow": 100, "fast": 100, "target": 150}
+
+
+def known_answer_sources(seed=0):
+    """A corpus whose domains have designed properties, to check what each mixer does with each
+    (tests/test_known_answer.py, docs/known-answer.md). name -> (field, documents()):
+        noise   (source) random letters and spaces: nothing to learn past the letters' frequencies, so its
+                loss stays the highest of all
+        tiny    (source) 60 short templated notes, 30% held out for val and again for test: the training
+                part is learned by heart within the first epochs, then the model over-fits it (its
+                validation loss stops falling, then rises)
+        slow    (source) copy problems, a random sequence of words then the same again: a small model
+                learns to copy (an induction head) slowly
+        fast    (source) one sentence template with few slots: learned within a few dozen steps, then flat
+        target  (target) 'Question: What is a + b?\\nAnswer: c' for a, b below 50"""
+    words = ("apple river stone cloud tiger paper glass honey orange silver window garden pencil rocket "
+             "violin marble candle forest butter planet").split()
+    names = ("Ada Ben Cleo Dan Eve Finn Gus Hana Ivo Jun Kai Lea Mo Nia Oli Pia Quin Ray Sol Tea").split()
+
+    def documents(kind):
+        rng = random.Random(f"{kind}-{seed}")
+        count = {"tiny": 60, "target": 1500}.get(kind, 400)
+        for i in range(count):
+            if kind == "noise":
+                text = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz     ") for _ in range(200))
+            elif kind == "tiny":
+                text = f"Note {i}: {rng.choice(names)} met {rng.choice(names)} by the {rng.choice(words)}."
+            elif kind == "slow":
+                sequence = " ".join(rng.choice(words) for _ in range(12))
+                text = f"{sequence} | {sequence}"
+            elif kind == "fast":
+                text = " ".join(f"The {rng.choice(words[:3])} is on the table." for _ in range(12))
+            else:
+                a, b = rng.randrange(50), rng.randrange(50)
+                text = f"Question: What is {a} + {b}?\nAnswer: {a + b}"
+            yield f"{kind}-{i}", text
+    return {kind: ("target" if kind == "target" else "source", lambda k=kind: documents(k))
+            for kind in ("noise", "tiny", "slow", "fast", "target")}

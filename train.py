@@ -40,8 +40,9 @@ from mixer import ConfigError, StaticMixer
 from model import (GPT, GPTConfig, CheckpointError, autocast, device_peak_flops, load_checkpoint, load_gpt2_folder,
                    model_config_dict, save_atomic)
 from options import config_for_mixer, make_mixer, parse_config, validate_config
-from prepare import META_FORMAT, build_default_corpus, tokenizer_from_files, write_json_atomic
+from prepare import META_FORMAT, build_default_corpus, write_json_atomic
 from sources import DEFAULT_DOMAIN_BYTES, PrepareError
+from tokenizer import tokenizer_from_files
 from velocity import loss_targets
 
 # options that may differ between a checkpoint and its resumption

@@ -11,6 +11,7 @@ import pytest
 
 import evaluate
 import prepare
+import tokenizer
 import sources
 import tokens
 from data import Corpus, DataError
@@ -18,7 +19,7 @@ from conftest import build_tiny_corpus
 
 
 def test_tokenizer_round_trips_unicode_and_code(tiny_corpus_dir):
-    tok = prepare.Tokenizer.load(os.path.join(tiny_corpus_dir, "tokenizer.json"))
+    tok = tokenizer.Tokenizer.load(os.path.join(tiny_corpus_dir, "tokenizer.json"))
     for text in ["def f(x):\n\treturn x ** 2  # squared\n", "naïve café — 数学 ∑ 😀", "  \n\n  spaces\r\n", ""]:
         assert tok.decode(tok.encode(text)) == text
     assert tok.vocab_size == 320 and tok.eot == 319
@@ -26,7 +27,7 @@ def test_tokenizer_round_trips_unicode_and_code(tiny_corpus_dir):
 
 
 def test_prompt_and_answer_tokenize_as_in_training(tiny_corpus_dir):
-    tok = prepare.Tokenizer.load(os.path.join(tiny_corpus_dir, "tokenizer.json"))
+    tok = tokenizer.Tokenizer.load(os.path.join(tiny_corpus_dir, "tokenizer.json"))
     prompt, answer = sources.split_qa_document("Question: What is 12 + 30?\nAnswer: -42.5")
     assert (prompt, answer) == ("Question: What is 12 + 30?\nAnswer:", " -42.5")
     assert tok.encode(prompt) + tok.encode(answer) == tok.encode(prompt + answer)
@@ -66,7 +67,7 @@ def test_the_three_splits_and_the_task_splits_are_disjoint_by_document(tiny_corp
     corpus = Corpus(tiny_corpus_dir)
     tok = corpus.tokenizer
     for d, name in enumerate(corpus.domains):
-        docs = {split: [doc for doc in tok.decode(np.asarray(tokens).tolist()).split(prepare.EOT) if doc]
+        docs = {split: [doc for doc in tok.decode(np.asarray(tokens).tolist()).split(tokenizer.EOT) if doc]
                 for split, tokens in (("train", corpus.train[d]), ("val", corpus.val[d]),
                                       ("test", evaluate.read_test_split(corpus)[d]))}
         assert all(docs.values()), name
@@ -75,7 +76,7 @@ def test_the_three_splits_and_the_task_splits_are_disjoint_by_document(tiny_corp
     dev, test = corpus.task("dev"), corpus.task("test")
     assert len(dev) == len(test) == 20 and not {p["prompt"] for p in dev} & {p["prompt"] for p in test}
     assert all(p["prompt"].endswith("Answer:") for p in dev + test)
-    test_docs = {doc for doc in tok.decode(np.asarray(evaluate.read_test_split(corpus)[2]).tolist()).split(prepare.EOT)}
+    test_docs = {doc for doc in tok.decode(np.asarray(evaluate.read_test_split(corpus)[2]).tolist()).split(tokenizer.EOT)}
     assert all(p["prompt"] + p["answer"] in test_docs for p in test)  # the test problems are test documents
     assert not hasattr(corpus, "test") and corpus.dev_problems(8) == dev[:8]
 

@@ -14,6 +14,7 @@ import torch
 import transformers
 
 import prepare
+import tokenizer
 import train
 from conftest import TINY_MODEL, write_tiny_sources
 from data import Corpus
@@ -26,7 +27,7 @@ MERGES = ["Ġ t", "h e", "Ġt he", "Ġ a", "i n", "e r", "o n", "r e", "Ġ m", "
 def write_tiny_gpt2(folder):
     """A random 2-layer GPT-2 saved by transformers, with GPT-2-format vocab.json and merges.txt."""
     os.makedirs(folder, exist_ok=True)
-    vocab = {char: i for i, char in enumerate(prepare.gpt2_byte_alphabet())}  # the 256 bytes in GPT-2's order
+    vocab = {char: i for i, char in enumerate(tokenizer.gpt2_byte_alphabet())}  # the 256 bytes in GPT-2's order
     for merge in MERGES:
         vocab[merge.replace(" ", "")] = len(vocab)
     vocab["<|endoftext|>"] = len(vocab)
@@ -56,7 +57,7 @@ def test_our_gpt_computes_the_same_logits_as_transformers_on_a_gpt2_checkpoint(t
 
 def test_tokenizer_from_gpt2_files_encodes_like_transformers(tmp_path):
     write_tiny_gpt2(str(tmp_path / "gpt2"))
-    ours = prepare.tokenizer_from_files(str(tmp_path / "gpt2"))
+    ours = tokenizer.tokenizer_from_files(str(tmp_path / "gpt2"))
     reference = transformers.GPT2Tokenizer(str(tmp_path / "gpt2" / "vocab.json"), str(tmp_path / "gpt2" / "merges.txt"))
     text = "the model reads the data on many domains; where are 42 ñ words?\n  tab\tend"
     assert ours.encode(text) == reference.encode(text) and ours.decode(ours.encode(text)) == text
@@ -64,7 +65,7 @@ def test_tokenizer_from_gpt2_files_encodes_like_transformers(tmp_path):
     with open(tmp_path / "gpt2" / "merges.txt", "a") as f:
         f.write("Ġ z\n")  # a merge the vocabulary does not have
     with pytest.raises(prepare.PrepareError, match="disagree"):
-        prepare.tokenizer_from_files(str(tmp_path / "gpt2"))
+        tokenizer.tokenizer_from_files(str(tmp_path / "gpt2"))
 
 
 def test_cli_cpt_from_a_gpt2_checkpoint_on_a_corpus_prepared_with_its_tokenizer(tmp_path, capsys, tiny_corpus_dir):
@@ -117,7 +118,7 @@ def test_parquet_and_gzipped_jsonl_domains_stream_into_a_corpus(tmp_path):
         assert sum(meta[name][f"{split}_docs"] for split in prepare.SPLITS) == 400
     every_split = [corpus.train[0], corpus.val[0], read_test_split(corpus)[0]]
     decoded = corpus.tokenizer.decode(np.concatenate(every_split).tolist())
-    assert sorted(d for d in decoded.split(prepare.EOT) if d) == sorted(texts)
+    assert sorted(d for d in decoded.split(tokenizer.EOT) if d) == sorted(texts)
     with pytest.raises(SystemExit, match="has no column 'text'"):
         prepare.main(["--data_dir", str(tmp_path / "data"), "--corpus", "x", "--domain", f"a={tmp_path / 'a.parquet'}",
                       "--field", "a=source"])
