@@ -334,7 +334,7 @@ def known_answer_sources(seed=0):
         count = {"tiny": 60, "target": 1500}.get(kind, 400)
         for i in range(count):
             if kind == "noise":
-                text = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz     ") for _ in range(200))
+                text = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz     ") for _ in range(40))
             elif kind == "tiny":
                 text = f"Note {i}: {rng.choice(names)} met {rng.choice(names)} by the {rng.choice(words)}."
             elif kind == "slow":
