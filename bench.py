@@ -28,7 +28,7 @@ import torch
 import agent
 import evaluate
 import train
-from data import Sampler
+from data import Sampler, ensure_corpus
 from model import device_peak_flops
 from options import MIXERS, make_mixer, parse_config, validate_config
 from sources import code_documents
@@ -150,7 +150,7 @@ def main(argv=None):
         cfg = parse_config(argv)
         validate_config(cfg)
         device = cfg["device"]
-        corpus = train.ensure_corpus(cfg)
+        corpus = ensure_corpus(cfg)
         base_dir = train.ensure_base(cfg, corpus, device)
         model = train.base_model(base_dir, cfg["seed"], device)
     except train.USER_ERRORS as e:

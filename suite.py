@@ -28,7 +28,7 @@ from tqdm import tqdm
 import agent
 import report
 import train
-from data import DataError
+from data import Corpus, DataError, corpus_path, ensure_corpus
 from distributed import folder_lock
 from evaluate import load_result, read_log
 from mixer import ConfigError, RandomMixer
@@ -60,7 +60,7 @@ def collect_trajectories(cfg, count, folder, log=print):
     if cfg["steps"] % cfg["mix_interval"]:
         raise ConfigError(f"--collect: --steps {cfg['steps']} must be a multiple of --mix_interval "
                           f"{cfg['mix_interval']} (a trajectory is whole intervals)")
-    corpus = train.ensure_corpus(cfg)
+    corpus = ensure_corpus(cfg)
     base_dir = train.ensure_base(cfg, corpus, cfg["device"])
     with folder_lock(folder, "the trajectory folder"):
         collect_into(cfg, count, folder, corpus, base_dir, log)
@@ -203,7 +203,7 @@ def run_jobs(suite, cfg, name, preset, seeds, rows, trajectories, publish, log):
 def wall_seconds(cfg, summary, collected):
     """The suite's compute as measured stage by stage: the corpus build, the base's pre-training, and the
     runs (CPT loops, target estimations, trajectories and agent training)."""
-    corpus = train.Corpus(train.corpus_path(cfg))
+    corpus = Corpus(corpus_path(cfg))
     base = train.read_json(os.path.join(train.base_dir_of(cfg, corpus), "base_eval.json"), "the base's evaluation")
     runs = sum(x["wall_seconds"] + (x["estimate_seconds"] or 0) for r in summary["rows"].values()
                for x in r["runs"].values())

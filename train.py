@@ -35,13 +35,13 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 import evaluate
 from distributed import (FolderInUse, barrier, broadcast_weights, folder_lock, is_main_process,
                          setup_distributed)
-from data import Corpus, DataError, Sampler, check_weights
+from data import Corpus, DataError, Sampler, check_weights, corpus_path, ensure_corpus
 from mixer import ConfigError, StaticMixer
 from model import (GPT, GPTConfig, CheckpointError, autocast, device_peak_flops, load_checkpoint, load_gpt2_folder,
                    model_config_dict, save_atomic)
 from options import config_for_mixer, make_mixer, parse_config, validate_config
-from prepare import META_FORMAT, build_default_corpus, write_json_atomic
-from sources import DEFAULT_DOMAIN_BYTES, PrepareError
+from prepare import write_json_atomic
+from sources import PrepareError
 from tokenizer import tokenizer_from_files
 from velocity import loss_targets
 
@@ -248,36 +248,6 @@ def check_mixer(cfg, corpus):
     return mixer
 
 
-def corpus_path(cfg):
-    scale = cfg["corpus_scale"]
-    name = f"default-x{scale}" if cfg["corpus"] == "default" and scale > 1 else cfg["corpus"]
-    return os.path.join(cfg["data_dir"], name)
-
-
-def ensure_corpus(cfg):
-    """The corpus; the default one is built when it is missing, or rebuilt when an older prepare.py wrote it."""
-    path = corpus_path(cfg)
-    outdated = os.path.exists(os.path.join(path, "meta.json")) and read_json(
-        os.path.join(path, "meta.json"), "the corpus description").get("format") != META_FORMAT
-    if not os.path.exists(os.path.join(path, "meta.json")) or (outdated and cfg["corpus"] == "default"):
-        if cfg["corpus"] != "default":
-            raise DataError(f"corpus {path} does not exist; build it with prepare.py --corpus {cfg['corpus']} "
-                            "--domain NAME=PATH --field NAME=source|target ...")
-        if is_main_process():
-            print(f"{'rebuilding the outdated' if outdated else 'building the'} default corpus in {path} (once)")
-            if outdated:
-                shutil.rmtree(path)
-            scale = cfg["corpus_scale"]
-            build_default_corpus(path, domain_bytes={d: n * scale for d, n in DEFAULT_DOMAIN_BYTES.items()})
-    barrier()
-    corpus = Corpus(path)
-    corpus.check_block_size(cfg["block_size"])
-    for field in ("source", "target"):
-        if not corpus.field_indices(field):
-            raise DataError(f"corpus {path} has no {field} domain; CPT needs both fields (prepare.py --field)")
-    return corpus
-
-
 def new_model(cfg, corpus, seed, device):
     """A freshly initialised GPT of the options' shape (the base pre-training's start)."""
     torch.manual_seed(seed)
@@ -392,12 +362,15 @@ def ensure_base(cfg, corpus, device):
 
 
 def ensure_loss_targets(cfg, corpus, base_dir, device):
-    """Velocitune's target estimation, also DBL's reference loss: CPT from the base with the initial
-    weights for velocity_share of the budget (the full run's learning-rate schedule, cut short, with
-    validation at >= 8 points), then mixer.loss_targets: a per-domain scaling-law fit extrapolated to the
-    full budget's tokens. Cached in out/estimate-<hash>/targets.json, shared by every run with the same
-    base, mixture, budget and seed."""
-    keys = ["steps", "lr", "warmup_steps", "seed", "velocity_share", "init_weights", "weights", "target_ratio",
+    """Velocitune's target estimation, also DBL's reference loss: short CPT runs from the base with the
+    initial weights, one per budget of --velocity_budgets (shares of the full run's steps), each with a
+    complete schedule of its own (warm-up and cosine decay scaled to its length); then, per domain, the
+    scaling-law fit L(D) = E + B D^-beta through their final validation losses, extrapolated to the full
+    run's tokens (velocity.loss_targets). A run cut short from the full schedule would end before the
+    decay and over-estimate the final loss; complete short runs end where a complete long one ends.
+    Cached in out/estimate-<hash>/targets.json, shared by every run with the same base, mixture, budget,
+    seed and number of processes."""
+    keys = ["steps", "lr", "warmup_steps", "seed", "velocity_budgets", "init_weights", "weights", "target_ratio",
             "weights_from", "eval_windows"]
     world = dist.get_world_size() if dist.is_initialized() else 1  # the global batch is batch_size x world
     spec = json.dumps({"base": base_dir, "world": world, **{k: cfg[k] for k in keys + BASE_KEYS}}, sort_keys=True)
@@ -411,32 +384,37 @@ def ensure_loss_targets(cfg, corpus, base_dir, device):
 
 
 def estimate_loss_targets(cfg, corpus, base_dir, est_dir, device):
-    """Run the estimation into est_dir, fit, write targets.json; returns what it writes."""
-    if is_main_process():
-        os.makedirs(est_dir, exist_ok=True)
-    barrier()
-    steps = max(8, math.ceil(cfg["velocity_share"] * cfg["steps"]))
-    print(f"estimating per-domain target losses: {steps} CPT steps with the initial weights "
-          f"({cfg['velocity_share']:.0%} of the budget) into {est_dir}")
-    model = base_model(base_dir, cfg["seed"], device)
+    """Run the estimation's short runs into est_dir/budget-<share>/, fit, write targets.json."""
+    budgets = [float(x) for x in cfg["velocity_budgets"].split(",")]
+    print(f"estimating per-domain target losses: short CPT runs of {cfg['velocity_budgets']} of the budget, each "
+          f"with its own complete schedule, into {est_dir}")
     est_cfg = config_for_mixer(cfg, "static")
-    schedule = Schedule("estimate", steps, cfg["lr"], cfg["warmup_steps"], cfg["steps"], max(1, steps // 8),
-                        cfg["seed"])
-    info = train(est_cfg, corpus, model, StaticMixer(corpus, est_cfg), est_dir, schedule, device)
-    barrier()  # rank 0's log is complete
-    points = [r for r in evaluate.read_log(est_dir) if "val_loss" in r and r["step"] > 0]
-    tokens = [r["tokens"] for r in points]
+    tokens, finals, cost = [], [], {"estimate_steps": 0, "estimate_tokens": 0, "estimate_seconds": 0.0}
+    for budget in budgets:
+        run_dir = os.path.join(est_dir, f"budget-{budget:g}")
+        if is_main_process():
+            os.makedirs(run_dir, exist_ok=True)
+        barrier()
+        steps = max(8, round(budget * cfg["steps"]))
+        warmup = max(1, round(budget * cfg["warmup_steps"]))
+        info = train(est_cfg, corpus, base_model(base_dir, cfg["seed"], device), StaticMixer(corpus, est_cfg), run_dir,
+                     Schedule("estimate", steps, cfg["lr"], warmup, steps, steps, cfg["seed"]), device)
+        barrier()  # rank 0's log is complete
+        last = [r for r in evaluate.read_log(run_dir) if "val_loss" in r][-1]
+        tokens.append(last["tokens"])
+        finals.append(last["val_loss"])
+        for key, value in (("estimate_steps", "steps"), ("estimate_tokens", "tokens"),
+                           ("estimate_seconds", "wall_seconds")):
+            cost[key] += info[value]
     world = dist.get_world_size() if dist.is_initialized() else 1
     full_tokens = cfg["steps"] * cfg["batch_size"] * world * cfg["grad_accum"] * cfg["block_size"]  # all processes
-    targets, fits = loss_targets(tokens, [r["val_loss"] for r in points], full_tokens)
+    targets, fits = loss_targets(tokens, finals, full_tokens)
     for name, fit, target in zip(corpus.domains, fits, targets):
         flag = f"  [{fit['flag']}]" if fit["flag"] else ""
         print(f"  {name:14s} L(D) = {fit['E']:.3f} + {fit['B']:.3g} D^-{fit['beta']:.3f}, rmse {fit['rmse']:.4f}"
               f" -> L_tgt {target:.3f} at {full_tokens:,} tokens{flag}")
     result = {"domains": corpus.domains, "targets": targets, "fits": fits, "points_tokens": tokens,
-              "points_val_loss": [r["val_loss"] for r in points], "full_tokens": full_tokens,
-              "estimate_steps": info["steps"], "estimate_tokens": info["tokens"],
-              "estimate_seconds": info["wall_seconds"]}
+              "points_val_loss": finals, "full_tokens": full_tokens, **cost}
     barrier()
     if is_main_process():
         write_json_atomic(os.path.join(est_dir, "targets.json"), result)
@@ -450,7 +428,7 @@ def run_cpt(cfg, corpus, base_dir, mixer, device):
     extra = {}
     if mixer.needs_loss_targets:
         estimate = ensure_loss_targets(cfg, corpus, base_dir, device)
-        mixer.set_targets(estimate["targets"])
+        mixer.set_targets(estimate["targets"], [fit["flag"] for fit in estimate["fits"]])
         extra = {"estimate_seconds": estimate["estimate_seconds"], "estimate_tokens": estimate["estimate_tokens"]}
     resume_state = None
     if cfg["resume"]:

@@ -19,25 +19,34 @@ class LossTargetMixer(Mixer):
     (train.py runs the estimate and calls set_targets before training)."""
 
     needs_loss_targets = True
-    OPTIONS = {"velocity_share": (0.2, float, "share of the CPT budget spent on the target estimation")}
+    OPTIONS = {"velocity_budgets": ("0.05,0.1,0.2,0.4", str, "the target estimation's short runs, as shares "
+                                                             "of the CPT budget (each with its own schedule)")}
 
     @classmethod
     def check_options(cls, config):
         super().check_options(config)
-        if not 0 < config["velocity_share"] < 1:
-            raise ConfigError(f"--velocity_share {config['velocity_share']} must be in (0, 1)")
+        try:
+            budgets = [float(x) for x in config["velocity_budgets"].split(",")]
+        except ValueError:
+            budgets = []
+        if len(budgets) < 3 or not all(0 < b < 1 for b in budgets) or len(set(budgets)) < len(budgets):
+            raise ConfigError(f"--velocity_budgets {config['velocity_budgets']} must be 3 or more distinct shares in "
+                              "(0, 1), e.g. 0.05,0.1,0.2,0.4 (the fit has 3 parameters)")
 
     def __init__(self, corpus, config):
         super().__init__(corpus, config)
         self.w = check_weights(initial_weights(corpus, self.config), self.domains, self.name)
         self.eval_every = self.config["mix_interval"]
-        self.targets = None  # L_tgt per domain
+        self.targets, self.trusted = None, None  # L_tgt per domain; whether its fit can be trusted
         self.initial_loss = None  # L_init: validation loss at step 0 (the base model)
         self.last_loss = None
         self.updates = 0
 
-    def set_targets(self, targets):
+    def set_targets(self, targets, flags=None):
+        """The fitted targets, and per domain why its fit is doubtful (None: usable); a doubtful fit's
+        domain is never pushed (V = 0, no excess loss)."""
         self.targets = np.asarray(targets, dtype=np.float64)
+        self.trusted = np.array([flag is None for flag in (flags or [None] * len(targets))])
 
     def weights(self):
         return self.w
@@ -56,11 +65,13 @@ class LossTargetMixer(Mixer):
     def state_dict(self):
         as_list = lambda a: None if a is None else [float(x) for x in a]
         return {"w": as_list(self.w), "targets": as_list(self.targets), "initial_loss": as_list(self.initial_loss),
+                "trusted": None if self.trusted is None else self.trusted.tolist(),
                 "last_loss": as_list(self.last_loss), "updates": self.updates}
 
     def load_state_dict(self, state):
         as_array = lambda a: None if a is None else np.array(a, dtype=np.float64)
         self.w, self.targets = as_array(state["w"]), as_array(state["targets"])
+        self.trusted = None if state["trusted"] is None else np.array(state["trusted"])
         self.initial_loss, self.last_loss = as_array(state["initial_loss"]), as_array(state["last_loss"])
         self.updates = state["updates"]
 
@@ -99,7 +110,7 @@ class DBLMixer(LossTargetMixer):
         self.smoothing = self.CODE_SMOOTHING if self.config["dbl_variant"] == "code" else 0.0
 
     def update(self, w, loss):
-        excess = np.maximum(loss - self.targets, 0.0)
+        excess = np.where(self.trusted, np.maximum(loss - self.targets, 0.0), 0.0)
         with np.errstate(divide="ignore"):
             logits = np.log(w) + self.eta * excess
         K = len(w)
@@ -116,9 +127,12 @@ class VelocityMixer(LossTargetMixer):
     """Velocitune (Luo et al. 2024, arXiv 2411.14318): domains that learn slowly relative to their
     scaling-law target get more weight.
 
-    (1) L_tgt: a short CPT on velocity_share (20%) of the budget with the initial weights; per-domain
-        validation losses at >= 6 points are fitted with L(D) = E + B D^-beta and extrapolated to the
-        full budget (fit_scaling_law; run and cached by train.py).
+    (1) L_tgt: short CPT runs with the initial weights on 5%, 10%, 20% and 40% of the budget
+        (--velocity_budgets), each with its own complete schedule; their final validation losses are
+        fitted per domain with L(D) = E + B D^-beta and extrapolated to the full budget (fit_scaling_law;
+        run and cached by train.py). The paper estimates on a subset of the budget; taking the points
+        from the first 20% of the full run's own schedule (warm-up, peak learning rate, no decay) over-
+        estimated the final loss here, so its targets were reached early and the velocities clipped to 0.
     (2) L_init: the base model's validation loss at step 0.
     (3) every mix_interval steps:
         V_i = clip((L_i - L_tgt_i) / (L_init_i - L_tgt_i), 0, 1)          [velocity()]
@@ -130,7 +144,10 @@ class VelocityMixer(LossTargetMixer):
       of the paper's formula would reward forgetting more than expected; with the magnitude a domain
       above its target still counts as lagging. A gap below the floor (L_init ~ L_tgt) is degenerate:
       such a domain gets V = 0 while it is at or below its target.
-    - no update at step 0 (V would be 1 everywhere and leave w unchanged)."""
+    - no update at step 0 (V would be 1 everywhere and leave w unchanged).
+    - a domain whose fit is flagged (a flat or rising curve, beta at the edge of its grid, a poor fit;
+      fit_scaling_law says which) gets V = 0: its target cannot be trusted, so it is not chased (the
+      same rule holds for DBL's excess loss)."""
 
     name = "velocity"
     OPTIONS = {"velocity_step_size": (1.0, float, "multiplier of V in the exponent"),
@@ -143,7 +160,7 @@ class VelocityMixer(LossTargetMixer):
 
     def velocity(self, loss):
         gap = np.maximum(np.abs(self.initial_loss - self.targets), self.min_gap)
-        return np.clip((loss - self.targets) / gap, 0.0, 1.0)
+        return np.where(self.trusted, np.clip((loss - self.targets) / gap, 0.0, 1.0), 0.0)
 
     def update(self, w, loss):
         with np.errstate(divide="ignore"):

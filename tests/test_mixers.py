@@ -108,10 +108,10 @@ def test_bandit_weights_stay_valid_under_extreme_losses(losses):
         m.observe_step(step, {"train_loss": losses, "rows": [5, 5, 6]})
 
 
-def loss_target_mixer(cls, weights, targets, initial_loss=None, **config):
+def loss_target_mixer(cls, weights, targets, initial_loss=None, flags=None, **config):
     m = cls(FakeCorpus(len(weights)), {"weights": ",".join(f"d{i}={w}" for i, w in enumerate(weights)),
                                        "mix_interval": 10, **config})
-    m.set_targets(targets)
+    m.set_targets(targets, flags)
     m.observe_eval(0, {"val_loss": initial_loss if initial_loss is not None else [9.0] * len(weights)})
     return m
 
@@ -140,6 +140,19 @@ def test_velocity_golden_update():
     np.testing.assert_allclose(m.velocity(np.array([3.5, 3.2, 5.0])), [0.5, 0.0, 0.5])
     m.observe_eval(10, {"val_loss": [3.5, 3.2, 5.0]})
     np.testing.assert_allclose(m.weights(), [0.5669196, 0.2063125, 0.2267679], atol=1e-6)
+
+
+@pytest.mark.parametrize("cls", [DBLMixer, VelocityMixer])
+def test_a_domain_whose_fit_is_flagged_is_not_chased(cls):
+    """The velocity golden case, with domain 0's fit flagged: its V (and DBL's excess) is 0, so it keeps its
+    logit while domain 2, still lagging, gains."""
+    m = loss_target_mixer(cls, [0.5, 0.3, 0.2], [3.0, 3.5, 2.0], initial_loss=[4.0, 3.0, 8.0],
+                          flags=["flat or rising curve", None, None])
+    if cls is VelocityMixer:
+        np.testing.assert_allclose(m.velocity(np.array([3.5, 3.2, 5.0])), [0.0, 0.0, 0.5])
+    m.observe_eval(10, {"val_loss": [3.5, 3.2, 5.0]})
+    w = m.weights()
+    assert w[0] < 0.5 and w[2] > 0.2  # domain 0 did not move up; domain 2 did
 
 
 @pytest.mark.parametrize("cls", [DBLMixer, VelocityMixer])

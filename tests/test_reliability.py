@@ -184,7 +184,7 @@ CATALOGUE = [
     ("train", "{train} --block_size 100000", "fewer than one window"),
     ("train", "{train} --mixer oracle", "--mixer oracle is unknown"),
     ("train", "{train} --mix_interval 0", "--mix_interval 0 must be a positive integer"),
-    ("train", "{train} --mixer velocity --velocity_share 1.5", "--velocity_share 1.5 must be in (0, 1)"),
+    ("train", "{train} --mixer velocity --velocity_budgets 0.1,1.5,0.2", "must be 3 or more distinct shares"),
     ("train", "{train} --mixer bandit --bandit_alpha 1", "--bandit_alpha 1.0 must be in [0, 1)"),
     ("train", "{train} --resume --run_name never", "--resume but"),
     ("train", "{train} --init_from {tmp}/empty", "lacks vocab.json"),
@@ -296,7 +296,7 @@ def test_long_run_memory_stays_flat_and_the_log_stays_valid(tiny_corpus_dir, tmp
             "--data_dir", data_dir, "--corpus", "tiny", "--out_dir", str(tmp_path), "--base_steps", "10",
             "--steps", "20000", "--eval_interval", "2000", "--mix_interval", "1000", "--ckpt_interval", "5000",
             "--log_interval", "5000", "--task_problems", "5", "--mixer", mixer_name]
-    args += ["--velocity_share", "0.02"] if mixer_name == "velocity" else []
+    args += ["--velocity_budgets", "0.0005,0.001,0.002"] if mixer_name == "velocity" else []
     train.main(args)
     with open(os.path.join(tmp_path, f"cpt-{mixer_name}", "log.jsonl")) as f:
         records = [json.loads(line) for line in f]
