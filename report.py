@@ -70,6 +70,31 @@ def second_half_share(run_dir):
     return (points[-1][1] - mid) / total if total else None
 
 
+def weight_movement(run_dir):
+    """(re-weightings, mean |w_t - w_1|): the steps at which the weights changed, and the mean over steps and
+    domains of their distance from the first step's weights."""
+    weights = np.array([r["weights"] for r in read_log(run_dir) if "weights" in r])
+    changes = int(np.sum(np.any(weights[1:] != weights[:-1], axis=1)))
+    return changes, float(np.mean(np.abs(weights - weights[0])))
+
+
+def target_errors(run_dirs, natural_dirs, fields, domains):
+    """Velocitune's predicted target minus the static natural run's final validation loss (same seed), per
+    target-field domain, averaged over the seeds both have: how well the estimation predicts the full run."""
+    errors = []
+    for seed, run_dir in run_dirs.items():
+        records = read_log(run_dir)
+        targets = next((r["mixer_state"].get("targets") for r in records if r.get("mixer_state", {}).get("targets")),
+                       None)
+        natural = [r for r in read_log(natural_dirs[seed]) if "val_loss" in r] if seed in natural_dirs else []
+        if targets and natural:
+            errors.append(np.array(targets) - np.array(natural[-1]["val_loss"]))
+    if not errors:
+        return None
+    mean = np.mean(errors, axis=0)
+    return {d: float(e) for d, e, f in zip(domains, mean, fields) if f == "target"}
+
+
 def suite_summary(rows, results, run_dirs, proxy, info):
     """Every number of the suite. rows: {label: {"mixer", "kind", "target_share"}}; results and run_dirs:
     {label: {seed: eval.json contents / run folder}}."""
@@ -89,9 +114,11 @@ def suite_summary(rows, results, run_dirs, proxy, info):
                                                 / max(1, np.sum(run["tokens_per_domain"]))),
                           "target_epochs": float(np.mean([run["epochs_per_domain"][i] for i in target])),
                           "wall_seconds": run["wall_seconds"], "estimate_seconds": run.get("estimate_seconds")}
+            runs[seed]["reweightings"], runs[seed]["mean_abs_weight_change"] = weight_movement(run_dirs[label][seed])
         stats = {key: dict(zip(("mean", "spread"), mean_and_spread([x[key] for x in runs.values()])))
-                 for key in [k for _, k in COLUMNS] + ["val_objective", "target_share", "target_epochs",
-                                                       "wall_seconds", "answer_logprob_gain_second_half_share"]}
+                 for key in [k for _, k in COLUMNS] + ["val_objective", "target_share", "target_epochs", "reweightings",
+                                                       "mean_abs_weight_change", "wall_seconds",
+                                                       "answer_logprob_gain_second_half_share"]}
         stats["tokens_per_domain"] = np.mean([x["tokens_per_domain"] for x in runs.values()], axis=0).tolist()
         summary_rows[label] = {**rows[label], "runs": {str(s): x for s, x in runs.items()}, "stats": stats,
                                "proxy_seconds": proxy.get(rows[label]["mixer"]),
@@ -104,8 +131,10 @@ def suite_summary(rows, results, run_dirs, proxy, info):
         for name, ref in (("delta_natural", "static"), ("delta_best_static", best)):
             r[name] = paired_interval(objective_of[label], objective_of[ref]) if ref in objective_of else None
     first = next(iter(next(iter(results.values())).values()))
+    errors = target_errors(run_dirs["velocity"], run_dirs.get("static", {}), first["final"]["fields"],
+                           first["final"]["domains"]) if "velocity" in run_dirs else None
     return {**info, "domains": first["final"]["domains"], "fields": first["final"]["fields"], "best_static": best,
-            "rows": summary_rows}
+            "velocity_target_error_nats": errors, "rows": summary_rows}
 
 
 def interval_text(interval):
