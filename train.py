@@ -39,7 +39,7 @@ from data import Corpus, DataError, Sampler, check_weights, corpus_path, ensure_
 from mixer import ConfigError, StaticMixer
 from model import (GPT, GPTConfig, CheckpointError, autocast, device_peak_flops, load_checkpoint, load_gpt2_folder,
                    model_config_dict, save_atomic)
-from options import config_for_mixer, make_mixer, parse_config, validate_config
+from options import LOOP_OPTIONS, MIXERS, config_for_mixer, make_mixer, options_of, parse_config, validate_config
 from prepare import write_json_atomic
 from sources import PrepareError
 from tokenizer import tokenizer_from_files
@@ -435,7 +435,9 @@ def run_cpt(cfg, corpus, base_dir, mixer, device):
         if not os.path.exists(ckpt_path):
             raise CheckpointError(f"--resume but {ckpt_path} does not exist; start the run without --resume")
         resume_state = load_checkpoint(ckpt_path)
-        check_resumable(resume_state, cfg, corpus, ckpt_path, [k for k in cfg if k not in RESUME_FREE])
+        # the loop's options and this mixer's own: another mixer's options (even ones added since) do not matter
+        run_keys = set(LOOP_OPTIONS) | set(options_of(MIXERS[cfg["mixer"]]))
+        check_resumable(resume_state, cfg, corpus, ckpt_path, sorted(run_keys - RESUME_FREE))
         print(f"resuming {run_dir} from step {resume_state['step']}")
     else:
         if is_main_process():
