@@ -105,10 +105,11 @@ class DDPG:
         L_Q    = mean (Q(s, a) - y)^2                          -> critic step
         L_mu   = -mean Q(s, softmax(mu(s)))                     -> actor step (the released code never
                                                                    steps the actor's optimizer; we do)
-        theta' <- tau theta + (1 - tau) theta'                   for both target networks"""
+        theta' <- tau theta + (1 - tau) theta'                   for both target networks
+    Domains that are off (active False: weight 0 given by the user) get no share in any softmax."""
 
     def __init__(self, state_size, num_domains, hidden=64, actor_lr=1e-4, critic_lr=1e-3, gamma=0.95,
-                 tau=0.01, seed=0):
+                 tau=0.01, seed=0, active=None):
         with torch.random.fork_rng(devices=[]):  # the networks' init must not move the global RNG
             torch.manual_seed(seed)
             self.actor, self.critic = Actor(state_size, num_domains, hidden), Critic(state_size, num_domains, hidden)
@@ -119,17 +120,23 @@ class DDPG:
         self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=actor_lr)
         self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=critic_lr)
         self.gamma, self.tau = gamma, tau
+        active = torch.ones(num_domains, dtype=torch.bool) if active is None else torch.as_tensor(active)
+        self.logit_mask = torch.zeros(num_domains).masked_fill(~active, float("-inf"))
+
+    def policy(self, actor, state):
+        """softmax(mu(s)) over the domains that are on."""
+        return F.softmax(actor(state) + self.logit_mask, dim=-1)
 
     def update(self, batch):
         state, action, reward, next_state, done = batch
         with torch.no_grad():
-            next_action = F.softmax(self.actor_target(next_state), dim=-1)
+            next_action = self.policy(self.actor_target, next_state)
             y = reward + self.gamma * (1 - done) * self.critic_target(next_state, next_action)
         critic_loss = F.mse_loss(self.critic(state, action), y)
         self.critic_optimizer.zero_grad()
         critic_loss.backward()
         self.critic_optimizer.step()
-        actor_loss = -self.critic(state, F.softmax(self.actor(state), dim=-1)).mean()
+        actor_loss = -self.critic(state, self.policy(self.actor, state)).mean()
         self.actor_optimizer.zero_grad()
         actor_loss.backward()
         self.actor_optimizer.step()
@@ -250,6 +257,8 @@ class ACODMMixer(Mixer):
         and variance over the run (RunningStandardizer: the same rule on proxy and target), and progress t/T.
     Action: w = softmax(mu(s)); during the warm-up (warmup_share of the steps, 2%) the initial weights'
         logits plus Gaussian noise N(0, acodm_noise^2) (0.1) while the buffer fills, no noise afterwards.
+        A domain whose initial weight is 0 (--weights, or the target field in the base's pre-training with
+        --base_mixer acodm) is masked out of every softmax and stays at 0.
     Reward, from the per-domain gradients g_i of the last block's MLP output weight (DomainGradients):
         W_i   = <g_i, sum_{j != i} g_j>                          (for the domains that had rows)
         e_i  <- xi e_i + (1 - xi) W_i                            (EMA, xi = 0.9; held for absent domains)
@@ -322,7 +331,7 @@ class ACODMMixer(Mixer):
         self.state_size = 4 * self.K + 2 * self.num_layers + 1
         seed = config["seed"]
         self.ddpg = DDPG(self.state_size, self.K, self.hidden, config["acodm_actor_lr"], config["acodm_critic_lr"],
-                         config["acodm_gamma"], config["acodm_tau"], seed)
+                         config["acodm_gamma"], config["acodm_tau"], seed, active=self.initial > 0)
         if config["acodm_load"]:
             self.load_policy(config["acodm_load"])
         self.buffer = ReplayBuffer(config["acodm_buffer"], self.state_size, self.K, seed)
@@ -376,7 +385,7 @@ class ACODMMixer(Mixer):
         else:
             with torch.no_grad():
                 logits = self.ddpg.actor(self.state)
-        self.action = F.softmax(logits.double(), dim=-1)
+        self.action = F.softmax((logits + self.ddpg.logit_mask).double(), dim=-1)  # a domain set to 0 stays 0
         return self.action.numpy()
 
     def observe_step(self, step, stats):

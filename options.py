@@ -44,6 +44,8 @@ def make_mixer(name, corpus, config):
     return MIXERS[name](corpus, config)
 
 
+BASE_MIXERS = ("static", "bandit", "acodm")  # those that can mix the base's pre-training from scratch
+
 # ----------------------------------------------------------------------------- options
 LOOP_OPTIONS = {
     "config": ("", str, "a preset file of Python assignments, e.g. config/gpu.py"),
@@ -66,6 +68,8 @@ LOOP_OPTIONS = {
     "base_lr": (1e-3, float, "peak learning rate of base pre-training"),
     "base_warmup_steps": (100, int, "linear warm-up steps of base pre-training"),
     "base_seed": (0, int, "seed of the base model's init and sampling (CPT seeds share one base)"),
+    "base_mixer": ("static", str, "who sets the base's weights over the source field: static (natural), or "
+                                  "bandit or acodm (pretrain.py: the regime ODM and AC-ODM claim)"),
     # continual pre-training
     "steps": (800, int, "optimizer steps of CPT"),
     "lr": (3e-3, float, "peak CPT learning rate (re-warmed, as real CPT does)"),
@@ -179,13 +183,17 @@ def validate_config(cfg):
     if cfg["init_from"] and not os.path.isdir(cfg["init_from"]):
         raise ConfigError(f"--init_from {cfg['init_from']} is not a folder; give a GPT-2-family checkpoint folder "
                           "(config.json, model.safetensors, vocab.json, merges.txt)")
+    if cfg["base_mixer"] not in BASE_MIXERS:
+        raise ConfigError(f"--base_mixer {cfg['base_mixer']} cannot pre-train the base; choose one of "
+                          f"{', '.join(BASE_MIXERS)} (the others need a base to start from)")
     mixer = MIXERS[cfg["mixer"]]
     for name, (default, _, _) in OPTIONS.items():  # another mixer's option would be silently ignored
         users = [m for m, cls in MIXERS.items() if name in options_of(cls)]
-        if users and cfg["mixer"] not in users and cfg[name] != default:
+        if users and not {cfg["mixer"], cfg["base_mixer"]} & set(users) and cfg[name] != default:
             raise ConfigError(f"--{name} is an option of mixer {', '.join(users)}; add --mixer {users[0]} or "
                               "drop it")
     mixer.check_options(cfg)
+    MIXERS[cfg["base_mixer"]].check_options(cfg)
     if not cfg["run_name"]:
         cfg["run_name"] = f"cpt-{cfg['mixer']}"
     if cfg["device"] == "auto":

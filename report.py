@@ -214,6 +214,25 @@ def benchmark_calibration(summary, preset, wall):
             "wall_s": wall}
 
 
+def benchmark_online(cpt, pretrain):
+    """docs/benchmark/online.json: the online mixers' numbers from the CPT suite's results.json (Velocitune's
+    target errors, every dynamic mixer's weight updates and movement in the default run) and from
+    pretrain.py's summary (steps to reach static's final validation loss). Either may be None."""
+    dynamic = ("dbl", "velocity", "bandit", "acodm")
+    rows = cpt["rows"] if cpt else {}
+
+    def stat(label, key):
+        return rows[label]["stats"][key]["mean"] if label in rows and key in rows[label]["stats"] else None
+    return {"velocity_target_error_nats": cpt and cpt.get("velocity_target_error_nats"),
+            "updates": {m: stat(m, "reweightings") for m in dynamic},
+            "mean_abs_weight_change": {m: stat(m, "mean_abs_weight_change") for m in dynamic},
+            "pretrain": [{"mixer": label, "seeds": len(r["runs"]), "steps_to_reach_mean": r["steps_to_reach_mean"],
+                          "not_reached": r["not_reached"],
+                          "delta_static": {k: r["delta_static"][k] for k in ("mean", "lo", "hi")}}
+                         for label, r in (pretrain["rows"].items() if pretrain else [])],
+            "pretrain_budget_steps": pretrain and pretrain["budget_steps"]}
+
+
 def mean_curves(run_dirs, fields):
     """(tokens, per-domain val losses, objective) at the evaluations shared by every seed's run, averaged."""
     curves = [{r["tokens"]: r["val_loss"] for r in read_log(d) if "val_loss" in r and None not in r["val_loss"]}

@@ -274,9 +274,25 @@ def base_dir_of(cfg, corpus):
         spec = {"corpus": corpus.fingerprint, "init_from": os.path.abspath(cfg["init_from"]), "dropout": cfg["dropout"],
                 "block_size": cfg["block_size"], "weights": stat and [stat.st_size, stat.st_mtime]}
     else:
-        spec = {"corpus": corpus.fingerprint, **{k: cfg[k] for k in BASE_KEYS}}
+        base_cfg = base_config(cfg)
+        spec = {"corpus": corpus.fingerprint, **{k: base_cfg[k] for k in base_keys(cfg)}}
     key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:10]
     return os.path.join(cfg["out_dir"], f"base-{key}")
+
+
+def base_config(cfg):
+    """The options of base pre-training: its mixer starts from natural proportions over the source field (the
+    target's weights are 0 and stay 0) and sees the base's own steps and seed."""
+    return {**config_for_mixer(cfg, cfg["base_mixer"]), "weights": "", "weights_from": "", "target_ratio": 0.0,
+            "init_weights": "natural", "feedback_problems": 0, "steps": cfg["base_steps"], "seed": cfg["base_seed"]}
+
+
+def base_keys(cfg):
+    """The options that define a pre-trained base: BASE_KEYS, and a base mixer's own options when it is not
+    static (so the default base keeps its folder)."""
+    if cfg["base_mixer"] == "static":
+        return BASE_KEYS
+    return BASE_KEYS + ["base_mixer"] + sorted(options_of(MIXERS[cfg["base_mixer"]]))
 
 
 def check_resumable(ckpt, cfg, corpus, path, keys):
@@ -319,26 +335,27 @@ def ensure_pretrained_base(cfg, corpus, device):
 
 
 def pretrain_base(cfg, corpus, base_dir, device):
-    """Pre-train the base on the source field at natural proportions into base_dir, then evaluate it."""
+    """Pre-train the base on the source field into base_dir, its weights set by --base_mixer (static: natural
+    proportions), then evaluate it."""
     ckpt_path, eval_path = os.path.join(base_dir, "ckpt.pt"), os.path.join(base_dir, "base_eval.json")
     if is_main_process():
         os.makedirs(base_dir, exist_ok=True)
     barrier()
     model = new_model(cfg, corpus, cfg["base_seed"], device)
     print(f"pre-training a base GPT ({model.num_params() / 1e6:.2f}M parameters) on the source field "
-          f"for {cfg['base_steps']} steps into {base_dir}")
-    base_cfg = {**config_for_mixer(cfg, "static"), "weights": "", "weights_from": "", "target_ratio": 0.0,
-                "init_weights": "natural", "feedback_problems": 0}
-    mixer = StaticMixer(corpus, base_cfg)
+          f"for {cfg['base_steps']} steps with mixer '{cfg['base_mixer']}' into {base_dir}")
+    base_cfg = base_config(cfg)
+    mixer = make_mixer(cfg["base_mixer"], corpus, base_cfg)
     resume_state = None
     if os.path.exists(ckpt_path):  # an interrupted base run continues where it stopped
         resume_state = load_checkpoint(ckpt_path)
-        check_resumable(resume_state, base_cfg, corpus, ckpt_path, BASE_KEYS)
+        check_resumable(resume_state, base_cfg, corpus, ckpt_path, base_keys(cfg))
         print(f"continuing the interrupted base run from step {resume_state['step']}")
     schedule = Schedule("base", cfg["base_steps"], cfg["base_lr"], cfg["base_warmup_steps"], cfg["base_steps"],
                         cfg["base_eval_interval"], cfg["base_seed"])
     info = train(base_cfg, corpus, model, mixer, base_dir, schedule, device, resume_state)
     if is_main_process():
+        mixer.finish()  # e.g. AC-ODM writes its actor (--acodm_save)
         print("evaluating the base model")
         base_eval = evaluate.full_evaluation(model, corpus, cfg["block_size"], device, cfg["task_problems"])
         write_json_atomic(eval_path, {"eval": base_eval, "run": info, "config": base_cfg})
