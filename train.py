@@ -39,7 +39,8 @@ from data import Corpus, DataError, Sampler, check_weights, corpus_path, ensure_
 from mixer import ConfigError, StaticMixer
 from model import (GPT, GPTConfig, CheckpointError, autocast, device_peak_flops, load_checkpoint, load_gpt2_folder,
                    model_config_dict, save_atomic)
-from options import LOOP_OPTIONS, MIXERS, config_for_mixer, make_mixer, options_of, parse_config, validate_config
+from options import (LOOP_OPTIONS, MIXERS, OPTIONS, config_for_mixer, make_mixer, options_of, parse_config,
+                     validate_config)
 from prepare import write_json_atomic
 from sources import PrepareError
 from tokenizer import tokenizer_from_files
@@ -299,9 +300,11 @@ def check_resumable(ckpt, cfg, corpus, path, keys):
     if ckpt.get("corpus_fingerprint") != corpus.fingerprint:
         raise CheckpointError(f"{path} was trained on another corpus than {corpus.path}; use the matching "
                               "--corpus or start a new run (without --resume)")
-    changed = sorted(k for k in keys if ckpt["config"].get(k) != cfg[k])
+    # an option added after the checkpoint was written counts as its default
+    saved = {k: ckpt["config"].get(k, OPTIONS[k][0] if k in OPTIONS else None) for k in keys}
+    changed = sorted(k for k in keys if saved[k] != cfg[k])
     if changed:
-        detail = ", ".join(f"{k}={ckpt['config'].get(k)!r} (now {cfg[k]!r})" for k in changed)
+        detail = ", ".join(f"{k}={saved[k]!r} (now {cfg[k]!r})" for k in changed)
         raise CheckpointError(f"{path} was written with other options: {detail}; resume with the same options")
 
 
