@@ -19,6 +19,7 @@ import torch
 import agent
 import evaluate
 import prepare
+import pretrain
 import suite
 import train
 from conftest import ROOT_DIR, TINY_MODEL, mixer_cli, mixer_inputs, same, write_tiny_sources
@@ -204,6 +205,8 @@ CATALOGUE = [
     ("train", "{train} --mixer regmix", "needs --trajectories"),
     ("train", "{train} --mixer regmix --trajectories {tmp}/empty", "holds no finished trajectory"),
     ("train", "{train} --mixer random --random_schedule spiral", "--random_schedule spiral is unknown"),
+    ("train", "{train} --base_mixer dbl", "--base_mixer dbl cannot pre-train the base"),
+    ("pretrain", "--seeds 0", "--seeds 0 must be a positive integer"),
     ("agent", "--trajectories {tmp}/nowhere --out {tmp}/agent.pt", "does not exist"),
     ("agent", "--trajectories {tmp}/bad_trajectories --out {tmp}/agent.pt", "is damaged"),
     ("suite", "--suite default --mixers oracle -- {train}", "unknown"),
@@ -239,7 +242,7 @@ def test_bad_input_stops_with_one_line_naming_it_and_leaves_nothing(scratch, scr
     tmp = scratch["tmp"]
     before = sorted(os.listdir(tmp))
     main = {"prepare": prepare.main, "train": train.main, "evaluate": evaluate.main, "agent": agent.main,
-            "suite": suite.main}[script]
+            "suite": suite.main, "pretrain": pretrain.main}[script]
     with pytest.raises(SystemExit) as exit_info:
         main(arguments.format(**scratch).split())
     message = str(exit_info.value.code)

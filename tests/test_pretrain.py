@@ -1,0 +1,59 @@
+"""The pretrain experiment: a base pre-trained from scratch with a mixer (--base_mixer), steps to reach
+the reference's final loss, and pretrain.py end to end on the tiny corpus."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+import pretrain
+import train
+from evaluate import read_log
+
+
+def test_steps_to_reach_interpolates_between_evaluations():
+    steps, losses = np.array([0.0, 10.0, 20.0]), np.array([5.0, 3.0, 1.0])
+    assert pretrain.steps_to_reach(steps, losses, 2.0) == pytest.approx(15.0)  # halfway from 3 to 1
+    assert pretrain.steps_to_reach(steps, losses, 3.0) == pytest.approx(10.0)
+    assert pretrain.steps_to_reach(steps, losses, 6.0) == 0.0
+    assert pretrain.steps_to_reach(steps, losses, 0.5) is None  # never reached
+
+
+@pytest.mark.parametrize("mixer", ["bandit", "acodm"])
+def test_a_base_pre_trained_with_a_mixer_moves_its_weights_and_never_samples_the_target(tiny_args, mixer):
+    cfg = train.parse_config(tiny_args + ["--base_mixer", mixer, "--base_steps", "20"])
+    train.validate_config(cfg)
+    corpus = train.ensure_corpus(cfg)
+    default_cfg = train.parse_config(tiny_args)
+    train.validate_config(default_cfg)
+    assert train.base_dir_of(cfg, corpus) != train.base_dir_of(default_cfg, corpus)  # a base of its own
+    base_dir = train.ensure_base(cfg, corpus, "cpu")
+    records = [r for r in read_log(base_dir) if "weights" in r]
+    weights = np.array([r["weights"] for r in records])
+    target = np.array(corpus.fields) == "target"
+    assert len(records) == 20 and np.all(weights[:, target] == 0)
+    assert np.all(np.array([r["rows"] for r in records])[:, target] == 0)
+    assert np.abs(weights[-1] - weights[0]).max() > 1e-3  # the mixer moved the weights
+
+
+def test_pretrain_cli_writes_its_table_and_online_json(tiny_args, tmp_path, capsys):
+    publish = tmp_path / "bench"
+    options = tiny_args + ["--base_steps", "12", "--base_eval_interval", "3"]
+    summary = pretrain.main(["--seeds", "2", "--publish", str(publish), "--cpt_results", str(tmp_path / "none.json"),
+                             "--"] + options)
+    rows = summary["rows"]
+    assert list(rows) == ["static", "bandit", "acodm", "larger static", "larger acodm (proxy actor)",
+                          "larger acodm (untrained)"]
+    for label, row in rows.items():
+        assert len(row["runs"]) == 2
+        assert all(0 <= run["steps_to_reach"] <= 12 for run in row["runs"].values())
+    for reference in ("static", "larger static"):  # a reference reaches its own final loss, by the end
+        assert all(run["reached"] for run in rows[reference]["runs"].values())
+    assert rows["bandit"]["delta_static"]["seeds"] == 2
+    online = json.loads((publish / "online.json").read_text())
+    assert [r["mixer"] for r in online["pretrain"]] == list(rows) and online["pretrain_budget_steps"] == 12
+    assert online["velocity_target_error_nats"] is None  # no CPT suite results given
+    assert "| larger acodm (untrained) | 2 |" in capsys.readouterr().out
+    folder = os.path.join(tiny_args[tiny_args.index("--out_dir") + 1], "pretrain")
+    assert all(os.path.exists(os.path.join(folder, f"acodm-actor-s{s}.pt")) for s in (1337, 1338))
