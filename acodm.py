@@ -255,8 +255,9 @@ class ACODMMixer(Mixer):
         for L blocks chosen by relative depth: log(|W_t| / |W_0|) of the MLP output weight (Frobenius
         norm) and its one-step change (|W_t| - |W_{t-1}|) / |W_0|, each standardised by its running mean
         and variance over the run (RunningStandardizer: the same rule on proxy and target), and progress t/T.
-    Action: w = softmax(mu(s)); during the warm-up (warmup_share of the steps, 2%) the initial weights'
-        logits plus Gaussian noise N(0, acodm_noise^2) (0.1) while the buffer fills, no noise afterwards.
+    Action: w = softmax(mu(s)); during the warm-up (warmup_share of the steps, 2%; when learning, at least
+        acodm_batch steps) the initial weights' logits plus Gaussian noise N(0, acodm_noise^2) (0.1) while the buffer
+        fills, no noise afterwards.
         A domain whose initial weight is 0 (--weights, or the target field in the base's pre-training with
         --base_mixer acodm) is masked out of every softmax and stays at 0.
     Reward, from the per-domain gradients g_i of the last block's MLP output weight (DomainGradients):
@@ -321,13 +322,18 @@ class ACODMMixer(Mixer):
                               f"of the {config['batch_size']} rows of a batch, more than 10%: lower it or raise "
                               "--batch_size")
         self.initial = check_weights(initial_weights(corpus, config), self.domains, self.name)
+        if self.min_rows_per_domain and np.any(self.initial == 0):
+            raise ConfigError("--acodm_min_rows forces rows in every domain, also those whose weight is 0; drop "
+                              "one of them")
         self.steps = max(1, config["steps"])
-        self.warmup_steps = math.ceil(config["warmup_share"] * self.steps)
         self.num_layers = config["acodm_layers"]
         self.xi, self.noise = config["acodm_xi"], config["acodm_noise"]
         self.batch_size = config["acodm_batch"]
         self.hidden = config["acodm_hidden"]
         self.frozen = bool(config["acodm_frozen"] or config["acodm_untrained"])
+        self.warmup_steps = math.ceil(config["warmup_share"] * self.steps)
+        if not self.frozen:  # learning: the warm-up lasts until the buffer holds a batch of noisy actions
+            self.warmup_steps = max(self.warmup_steps, self.batch_size)
         self.state_size = 4 * self.K + 2 * self.num_layers + 1
         seed = config["seed"]
         self.ddpg = DDPG(self.state_size, self.K, self.hidden, config["acodm_actor_lr"], config["acodm_critic_lr"],

@@ -186,6 +186,10 @@ def validate_config(cfg):
     if cfg["base_mixer"] not in BASE_MIXERS:
         raise ConfigError(f"--base_mixer {cfg['base_mixer']} cannot pre-train the base; choose one of "
                           f"{', '.join(BASE_MIXERS)} (the others need a base to start from)")
+    if cfg["base_mixer"] != "static" and cfg["mixer"] != "static":
+        raise ConfigError(f"--base_mixer {cfg['base_mixer']} with --mixer {cfg['mixer']}: the two would share "
+                          "their options; pre-train the base first (python pretrain.py, or train.py with --mixer "
+                          "static), then run CPT from it")
     mixer = MIXERS[cfg["mixer"]]
     for name, (default, _, _) in OPTIONS.items():  # another mixer's option would be silently ignored
         users = [m for m, cls in MIXERS.items() if name in options_of(cls)]

@@ -44,7 +44,7 @@ from prepare import write_json_atomic
 SEEDS = [1337, 1338, 1339]
 BUDGET = ["--base_steps", "400", "--base_warmup_steps", "20", "--base_eval_interval", "20", "--task_problems", "100"]
 LARGER = ["--n_embd", "192"]
-REFERENCE = {"proxy": "static", "larger": "static"}
+TRANSFER, CONTROL = "larger acodm (proxy actor)", "larger acodm (untrained)"
 
 
 def rows(folder, seed):
@@ -55,9 +55,9 @@ def rows(folder, seed):
         "bandit": ("proxy", ["--base_mixer", "bandit"]),
         "acodm": ("proxy", ["--base_mixer", "acodm", "--acodm_save", actor]),
         "larger static": ("larger", LARGER),
-        "larger acodm (proxy actor)": ("larger", LARGER + ["--base_mixer", "acodm", "--acodm_load", actor,
+        TRANSFER: ("larger", LARGER + ["--base_mixer", "acodm", "--acodm_load", actor,
                                                            "--acodm_frozen"]),
-        "larger acodm (untrained)": ("larger", LARGER + ["--base_mixer", "acodm", "--acodm_untrained"]),
+        CONTROL: ("larger", LARGER + ["--base_mixer", "acodm", "--acodm_untrained"]),
     }
 
 
@@ -107,6 +107,11 @@ def summarize(base_dirs, budget):
             "delta_final_loss": report.paired_interval(
                 {s: r["final_source_val_loss"] for s, r in runs.items()},
                 {s: r["final_source_val_loss"] for s, r in ref_runs.items()})}
+    transfer, control = summary.get(TRANSFER), summary.get(CONTROL)
+    if transfer and control:  # did the proxy's training help, against the same actor untrained?
+        transfer["delta_untrained"] = report.paired_interval(
+            {s: r["steps_to_reach"] for s, r in transfer["runs"].items()},
+            {s: r["steps_to_reach"] for s, r in control["runs"].items()})
     return summary
 
 
@@ -116,7 +121,8 @@ def table(summary, budget):
              "| row | seeds | steps to reach | not reached | vs reference (steps) | final loss vs reference (nats) |",
              "|---|---|---|---|---|---|"]
     for label, r in summary.items():
-        lines.append(f"| {label} | {len(r['runs'])} | {r['steps_to_reach_mean']:.1f} | {r['not_reached']} | "
+        steps = "n/a" if r["steps_to_reach_mean"] is None else f"{r['steps_to_reach_mean']:.1f}"
+        lines.append(f"| {label} | {len(r['runs'])} | {steps} | {r['not_reached']} | "
                      f"{report.interval_text(r['delta_static'])} | {report.interval_text(r['delta_final_loss'])} |")
     return "\n".join(lines)
 
@@ -155,6 +161,9 @@ def main(argv=None):
                "rows": summarize(base_dirs, cfg["base_steps"]), "invocation_seconds": time.time() - t_start}
     write_json_atomic(os.path.join(folder, "summary.json"), summary)
     print("\n" + table(summary["rows"], cfg["base_steps"]))
+    if "delta_untrained" in summary["rows"].get(TRANSFER, {}):
+        print(f"{TRANSFER} against {CONTROL}, steps: "
+              f"{report.interval_text(summary['rows'][TRANSFER]['delta_untrained'])}")
     if args.publish:
         cpt = train.read_json(args.cpt_results, "the CPT suite's results") if os.path.exists(args.cpt_results) \
             else None

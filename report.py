@@ -73,7 +73,9 @@ def second_half_share(run_dir):
 def weight_movement(run_dir):
     """(re-weightings, mean |w_t - w_1|): the steps at which the weights changed, and the mean over steps and
     domains of their distance from the first step's weights."""
-    weights = np.array([r["weights"] for r in read_log(run_dir) if "weights" in r])
+    weights = np.array([r["weights"] for r in read_log(run_dir) if "weights" in r], dtype=np.float64)
+    if len(weights) == 0:
+        return 0, None
     changes = int(np.sum(np.any(weights[1:] != weights[:-1], axis=1)))
     return changes, float(np.mean(np.abs(weights - weights[0])))
 
@@ -88,7 +90,7 @@ def target_errors(run_dirs, natural_dirs, fields, domains):
                        None)
         natural = [r for r in read_log(natural_dirs[seed]) if "val_loss" in r] if seed in natural_dirs else []
         if targets and natural:
-            errors.append(np.array(targets) - np.array(natural[-1]["val_loss"]))
+            errors.append(np.array(targets, dtype=np.float64) - np.array(natural[-1]["val_loss"], dtype=np.float64))
     if not errors:
         return None
     mean = np.mean(errors, axis=0)
@@ -228,7 +230,9 @@ def benchmark_online(cpt, pretrain):
             "mean_abs_weight_change": {m: stat(m, "mean_abs_weight_change") for m in dynamic},
             "pretrain": [{"mixer": label, "seeds": len(r["runs"]), "steps_to_reach_mean": r["steps_to_reach_mean"],
                           "not_reached": r["not_reached"],
-                          "delta_static": {k: r["delta_static"][k] for k in ("mean", "lo", "hi")}}
+                          "delta_static": {k: r["delta_static"][k] for k in ("mean", "lo", "hi")},
+                          **({"delta_untrained": {k: r["delta_untrained"][k] for k in ("mean", "lo", "hi")}}
+                             if "delta_untrained" in r else {})}
                          for label, r in (pretrain["rows"].items() if pretrain else [])],
             "pretrain_budget_steps": pretrain and pretrain["budget_steps"]}
 

@@ -44,7 +44,7 @@ from options import (LOOP_OPTIONS, MIXERS, OPTIONS, config_for_mixer, make_mixer
 from prepare import write_json_atomic
 from sources import PrepareError
 from tokenizer import tokenizer_from_files
-from velocity import loss_targets
+from velocity import estimate_lengths, loss_targets
 
 # options that may differ between a checkpoint and its resumption
 RESUME_FREE = {"config", "resume", "device", "compile", "log_interval", "task_problems"}
@@ -300,7 +300,12 @@ def check_resumable(ckpt, cfg, corpus, path, keys):
     if ckpt.get("corpus_fingerprint") != corpus.fingerprint:
         raise CheckpointError(f"{path} was trained on another corpus than {corpus.path}; use the matching "
                               "--corpus or start a new run (without --resume)")
-    # an option added after the checkpoint was written counts as its default
+    # a loop option added after the checkpoint was written counts as its default (a new loop option's default
+    # keeps the old behaviour); a mixer's option added since may mean that its rule changed
+    missing = sorted(k for k in keys if k not in ckpt["config"] and k not in LOOP_OPTIONS)
+    if missing:
+        raise CheckpointError(f"{path} was written by an older version of this code, before --{', --'.join(missing)} "
+                              "existed; its mixer may have changed since: start the run again (without --resume)")
     saved = {k: ckpt["config"].get(k, OPTIONS[k][0] if k in OPTIONS else None) for k in keys}
     changed = sorted(k for k in keys if saved[k] != cfg[k])
     if changed:
@@ -410,12 +415,11 @@ def estimate_loss_targets(cfg, corpus, base_dir, est_dir, device):
           f"with its own complete schedule, into {est_dir}")
     est_cfg = config_for_mixer(cfg, "static")
     tokens, finals, cost = [], [], {"estimate_steps": 0, "estimate_tokens": 0, "estimate_seconds": 0.0}
-    for budget in budgets:
+    for budget, steps in zip(sorted(budgets), estimate_lengths(budgets, cfg["steps"])):
         run_dir = os.path.join(est_dir, f"budget-{budget:g}")
         if is_main_process():
             os.makedirs(run_dir, exist_ok=True)
         barrier()
-        steps = max(8, round(budget * cfg["steps"]))
         warmup = max(1, round(budget * cfg["warmup_steps"]))
         info = train(est_cfg, corpus, base_model(base_dir, cfg["seed"], device), StaticMixer(corpus, est_cfg), run_dir,
                      Schedule("estimate", steps, cfg["lr"], warmup, steps, steps, cfg["seed"]), device)

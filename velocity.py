@@ -119,7 +119,8 @@ class DBLMixer(LossTargetMixer):
     def log(self):
         out = super().log()
         if self.last_loss is not None and self.targets is not None:
-            out["excess_loss"] = [round(float(x), 4) for x in np.maximum(self.last_loss - self.targets, 0)]
+            excess = np.where(self.trusted, np.maximum(self.last_loss - self.targets, 0), 0.0)
+            out["excess_loss"] = [round(float(x), 4) for x in excess]
         return out
 
 
@@ -221,6 +222,16 @@ def predict_loss(fit, tokens):
     return fit["E"] + fit["B"] * float(tokens) ** -fit["beta"] if fit["beta"] > 0 else fit["E"]
 
 
+
+
+def estimate_lengths(budgets, steps):
+    """The target estimation's short runs, in steps, for budget shares of a `steps`-step run: at least 8
+    steps each and all distinct (each at least one step longer than the shorter one before it), so that
+    short runs never collapse onto one point of the fit."""
+    lengths = []
+    for budget in sorted(budgets):
+        lengths.append(max(8, round(budget * steps), lengths[-1] + 1 if lengths else 0))
+    return lengths
 
 
 def loss_targets(tokens, val_losses, full_tokens):

@@ -184,3 +184,9 @@ def test_cli_proxy_run_then_frozen_transfer_to_a_larger_model_and_untrained_cont
     untrained_actor = runs["untrained"]["mixer"].ddpg.actor.state_dict()
     assert any(not torch.equal(untrained_actor[name], saved["actor"][name]) for name in untrained_actor)
     assert not np.allclose(last["transfer"], last["untrained"], atol=1e-4)  # another actor, other weights
+
+
+def test_a_learning_warm_up_fills_a_replay_batch_with_noisy_actions_and_a_frozen_one_does_not_wait():
+    assert acodm_mixer(steps=800, warmup_share=0.02, acodm_batch=32).warmup_steps == 32  # 2% would be 16
+    assert acodm_mixer(steps=800, warmup_share=0.02, acodm_batch=32, acodm_untrained=True).warmup_steps == 16
+    assert acodm_mixer(steps=5000, warmup_share=0.02, acodm_batch=32).warmup_steps == 100

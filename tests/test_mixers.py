@@ -10,7 +10,7 @@ import pytest
 from conftest import FakeCorpus, mixer_inputs, same
 from data import DataError, average_weights_of_run
 from mixer import BanditMixer, RandomMixer
-from velocity import DBLMixer, VelocityMixer, fit_scaling_law, predict_loss
+from velocity import DBLMixer, VelocityMixer, estimate_lengths, fit_scaling_law, predict_loss
 from options import MIXERS
 
 
@@ -271,3 +271,8 @@ def test_random_schedule_is_drawn_from_the_seed_and_unknown_names_are_refused():
     assert kinds == set(RandomMixer.SCHEDULES)
     with pytest.raises(DataError, match="--random_schedule spiral is unknown"):
         RandomMixer(FakeCorpus(3), {"random_schedule": "spiral", "seed": 0, "steps": 10})
+
+
+def test_the_target_estimation_short_runs_have_distinct_lengths_even_for_a_short_run():
+    assert estimate_lengths([0.05, 0.1, 0.2, 0.4], 800) == [40, 80, 160, 320]
+    assert estimate_lengths([0.4, 0.05, 0.2, 0.1], 10) == [8, 9, 10, 11]  # never one point of the fit

@@ -51,6 +51,7 @@ def test_pretrain_cli_writes_its_table_and_online_json(tiny_args, tmp_path, caps
     for reference in ("static", "larger static"):  # a reference reaches its own final loss, by the end
         assert all(run["reached"] for run in rows[reference]["runs"].values())
     assert rows["bandit"]["delta_static"]["seeds"] == 2
+    assert rows["larger acodm (proxy actor)"]["delta_untrained"]["seeds"] == 2
     online = json.loads((publish / "online.json").read_text())
     assert [r["mixer"] for r in online["pretrain"]] == list(rows) and online["pretrain_budget_steps"] == 12
     assert online["velocity_target_error_nats"] is None  # no CPT suite results given

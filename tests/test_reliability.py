@@ -206,6 +206,7 @@ CATALOGUE = [
     ("train", "{train} --mixer regmix --trajectories {tmp}/empty", "holds no finished trajectory"),
     ("train", "{train} --mixer random --random_schedule spiral", "--random_schedule spiral is unknown"),
     ("train", "{train} --base_mixer dbl", "--base_mixer dbl cannot pre-train the base"),
+    ("train", "{train} --base_mixer bandit --mixer acodm", "would share their options"),
     ("pretrain", "--seeds 0", "--seeds 0 must be a positive integer"),
     ("agent", "--trajectories {tmp}/nowhere --out {tmp}/agent.pt", "does not exist"),
     ("agent", "--trajectories {tmp}/bad_trajectories --out {tmp}/agent.pt", "is damaged"),
