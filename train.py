@@ -289,11 +289,9 @@ def base_config(cfg):
 
 
 def base_keys(cfg):
-    """The options that define a pre-trained base: BASE_KEYS, and a base mixer's own options when it is not
-    static (so the default base keeps its folder)."""
-    if cfg["base_mixer"] == "static":
-        return BASE_KEYS
-    return BASE_KEYS + ["base_mixer"] + sorted(options_of(MIXERS[cfg["base_mixer"]]))
+    """What defines a base: BASE_KEYS, and a base mixer's own options unless static (the default keeps its folder)."""
+    mixer = cfg["base_mixer"]
+    return BASE_KEYS + ([] if mixer == "static" else ["base_mixer"] + sorted(options_of(MIXERS[mixer])))
 
 
 def check_resumable(ckpt, cfg, corpus, path, keys):
