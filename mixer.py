@@ -74,7 +74,7 @@ class Mixer:
         "weights": ("", str, "explicit starting weights, e.g. code=0.2,math_compare=0.8 (others 0)"),
         "target_ratio": (None, float, "put this share of rows on the target field (split by tokens)"),
         "weights_from": ("", str, "start from the time-average of another run's weights (a run folder)"),
-        "mix_interval": (50, int, "dynamic mixers: steps between weight updates (each needs a validation pass)"),
+        "mix_interval": (40, int, "dynamic mixers: steps between weight updates (each needs a validation pass)"),
         "warmup_share": (0.02, float, "bandit, acodm: share of the steps sampled at the initial weights"),
     }
 
