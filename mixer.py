@@ -219,6 +219,14 @@ class BanditMixer(Mixer):
         return {"rewards": [round(float(r), 5) for r in self.rewards], "exploration": self.exploration(self.t - 1)}
 
 
+def numbers(text):
+    """'0.8,0.1' -> [0.8, 0.1]; [] when an entry is not a number (the caller's check names the option)."""
+    try:
+        return [float(x) for x in text.split(",")]
+    except ValueError:
+        return []
+
+
 def softmax(x):
     z = np.exp(x - np.max(x))
     return z / z.sum()
@@ -245,10 +253,7 @@ class ScheduleMixer(Mixer):
     @classmethod
     def check_options(cls, config):
         super().check_options(config)
-        try:
-            shares = [float(x) for x in config["schedule_shares"].split(",")]
-        except ValueError:
-            shares = []
+        shares = numbers(config["schedule_shares"])
         if not shares or not all(0 <= s <= 1 for s in shares):
             raise ConfigError(f"--schedule_shares {config['schedule_shares']} must be one or more shares in [0, 1], "
                               "e.g. 0.8,0.1")
@@ -258,7 +263,7 @@ class ScheduleMixer(Mixer):
         if not corpus.field_indices("target") or not corpus.field_indices("source"):
             raise DataError("--mixer schedule moves the target field's share; the corpus needs source and target "
                             "domains")
-        self.shares = [float(x) for x in self.config["schedule_shares"].split(",")]
+        self.shares = numbers(self.config["schedule_shares"])
         self.tokens = np.asarray(corpus.train_tokens, dtype=np.float64)
         self.target = np.array([f == "target" for f in self.fields])
         self.steps, self.t = max(1, self.config["steps"]), 0

@@ -36,7 +36,7 @@ import evaluate
 from distributed import (FolderInUse, barrier, broadcast_weights, folder_lock, is_main_process,
                          setup_distributed)
 from data import Corpus, DataError, Sampler, check_weights, corpus_path, ensure_corpus
-from mixer import ConfigError, StaticMixer
+from mixer import ConfigError, StaticMixer, numbers
 from model import (GPT, GPTConfig, CheckpointError, autocast, device_peak_flops, load_checkpoint, load_gpt2_folder,
                    model_config_dict, save_atomic)
 from options import (LOOP_OPTIONS, MIXERS, OPTIONS, config_for_mixer, make_mixer, options_of, parse_config,
@@ -408,7 +408,7 @@ def ensure_loss_targets(cfg, corpus, base_dir, device):
 
 def estimate_loss_targets(cfg, corpus, base_dir, est_dir, device):
     """Run the estimation's short runs into est_dir/budget-<share>/, fit, write targets.json."""
-    budgets = [float(x) for x in cfg["velocity_budgets"].split(",")]
+    budgets = numbers(cfg["velocity_budgets"])
     print(f"estimating per-domain target losses: short CPT runs of {cfg['velocity_budgets']} of the budget, each "
           f"with its own complete schedule, into {est_dir}")
     est_cfg = config_for_mixer(cfg, "static")

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from data import check_weights, initial_weights
-from mixer import ConfigError, Mixer, softmax
+from mixer import ConfigError, Mixer, numbers, softmax
 
 
 class LossTargetMixer(Mixer):
@@ -25,10 +25,7 @@ class LossTargetMixer(Mixer):
     @classmethod
     def check_options(cls, config):
         super().check_options(config)
-        try:
-            budgets = [float(x) for x in config["velocity_budgets"].split(",")]
-        except ValueError:
-            budgets = []
+        budgets = numbers(config["velocity_budgets"])
         if len(budgets) < 3 or not all(0 < b < 1 for b in budgets) or len(set(budgets)) < len(budgets):
             raise ConfigError(f"--velocity_budgets {config['velocity_budgets']} must be 3 or more distinct shares in "
                               "(0, 1), e.g. 0.05,0.1,0.2,0.4 (the fit has 3 parameters)")
