@@ -9,15 +9,14 @@ other models and other domain spaces.
     python train.py --mixer agent --agent_path out/agent.pt       # deployment (any model, any domains)
     python agent.py --untrained --out out/agent-untrained.pt      # the control: a random agent
 
-Read top to bottom, as a CleanRL file: the trajectory buffer and the reward, the agent's features and
-networks, the offline dataset, the two training phases, the agent file, the deployment mixer, the CLI.
+Read top to bottom, as a CleanRL file: the agent's features and networks, the offline dataset, the two
+training phases, the agent file, the deployment mixer, the CLI. The trajectory buffer, the reward and a
+trajectory's score are in trajectories.py.
 RegMix (regmix.py) fits a static mixture on the same trajectories.
 """
 
 import argparse
 import copy
-import json
-import os
 import sys
 import time
 
@@ -28,97 +27,10 @@ import torch.nn.functional as F
 
 from acodm import mlp, soft_update
 from data import DataError, initial_weights
-from mixer import Mixer, objective
+from mixer import Mixer
 from model import CheckpointError, save_atomic
-
-
-# ----------------------------------------------------------------------------- trajectory buffer
-
-class TrajectoryBuffer:
-    """A folder of finished mixing trajectories for offline agent training, one `traj_NNNNN.npz` each.
-
-    Each file holds plain numeric arrays (actions, raw feedback, ...) plus its metadata (domains, fields,
-    config, seed) as JSON text stored in a uint8 array, so loading never needs pickle
-    (np.load(..., allow_pickle=False)). Files are written to a temp name and renamed: a crash leaves
-    either no file or a complete one, and an interrupted collection continues from `missing()`."""
-
-    def __init__(self, folder):
-        self.folder = folder
-        os.makedirs(folder, exist_ok=True)
-        for name in os.listdir(folder):  # leftovers of a collection killed mid-write
-            if ".tmp-" in name:
-                os.remove(os.path.join(folder, name))
-
-    def path(self, index):
-        return os.path.join(self.folder, f"traj_{index:05d}.npz")
-
-    def save(self, index, arrays, meta):
-        tmp = f"{self.path(index)}.tmp-{os.getpid()}"
-        payload = {name: np.asarray(value, dtype=np.float64) for name, value in arrays.items()}
-        payload["meta_json"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
-        with open(tmp, "wb") as f:
-            np.savez(f, **payload)
-        os.replace(tmp, self.path(index))
-
-    def finished(self):
-        """Indices of the complete trajectories in the folder."""
-        names = [n for n in os.listdir(self.folder) if n.startswith("traj_") and n.endswith(".npz")]
-        return sorted(int(n[5:-4]) for n in names)
-
-    def missing(self, count):
-        done = set(self.finished())
-        return [i for i in range(count) if i not in done]
-
-    def load(self, index):
-        path = self.path(index)
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {name: data[name] for name in data.files}
-            meta = json.loads(arrays.pop("meta_json").tobytes().decode("utf-8"))
-        except (OSError, ValueError, KeyError) as e:
-            raise DataError(f"trajectory {path} is damaged or not a trajectory file ({type(e).__name__}); "
-                            "delete it and collect it again") from None
-        return arrays, meta
-
-
-def trajectory_from_log(records, interval):
-    """A finished random-mixing run's log.jsonl records -> the trajectory's arrays: weights (T, K), the action
-    of each interval (the weights of its first step); val_loss (T+1, K) and answer_logprob (T+1,) at the
-    boundaries 0, n, 2n, ...; tokens_per_domain (K,) at the end."""
-    by_step = {r["step"]: r for r in records}
-    last = max(by_step)
-    boundaries = list(range(0, last + 1, interval))
-    return {"weights": [by_step[b + 1]["weights"] for b in boundaries[:-1]],
-            "val_loss": [by_step[b]["val_loss"] for b in boundaries],
-            "answer_logprob": [by_step[b].get("feedback_logprob", float("nan")) for b in boundaries],
-            "tokens_per_domain": by_step[last]["tokens_per_domain"]}
-
-
-def interval_rewards(arrays, fields, reward="balanced", lam=0.25):
-    """The reward of each re-weighting interval, recomputed from a trajectory's raw feedback at its T + 1
-    boundaries (so another reward needs no new runs):
-        balanced    (default) the change of the project's one objective (evaluate.objective) over the
-                    interval: r_k = J_k - J_{k+1}, J_j = (S_j + T_j) / 2, with S_j and T_j the mean
-                    validation losses (nats) of the source and of the target domains at boundary j. The
-                    rewards of a trajectory sum to J_0 - J_T, its improvement of the objective.
-        normalized  the reward this project used first, kept as a named option: start-normalised
-                    improvements dS_k = (S_k - S_{k+1}) / S_0, dT_k likewise (T with the answer NLL
-                    averaged in), r_k = mean(dS_k, dT_k) - lam |dS_k - dT_k|. It weighs a nat of source
-                    loss about 11 times a nat of target loss on the old default corpus (the base's target
-                    loss is about 7.8 nats), so an agent trained on it is judged on another score."""
-    if reward == "balanced":
-        S, T = field_losses_per_boundary(arrays["val_loss"], fields)
-        J = objective(S, T)
-        return J[:-1] - J[1:]
-    S, T = feedback_scores(arrays["val_loss"], fields, arrays["answer_logprob"])
-    dS, dT = (S[:-1] - S[1:]) / S[0], (T[:-1] - T[1:]) / T[0]
-    return (dS + dT) / 2 - lam * np.abs(dS - dT)
-
-
-def field_losses_per_boundary(val_loss, fields):
-    """(S_j, T_j) over the boundaries: mean validation loss of the source and of the target domains."""
-    L, fields = np.asarray(val_loss, dtype=np.float64), np.asarray(fields)
-    return L[:, fields == "source"].mean(axis=1), L[:, fields == "target"].mean(axis=1)
+from trajectories import (feedback_scores, held_out_split, interval_rewards, load_trajectories, rank_correlation,
+                          trajectory_score)
 
 
 # ----------------------------------------------------------------------------- Data Mixing Agent
@@ -129,20 +41,6 @@ def field_losses_per_boundary(val_loss, fields):
 # disjoint from the target task used for the final metrics).
 
 FEATURES = ["is_target", "previous share", "loss ratio", "loss change", "source score", "target score", "progress"]
-
-
-def feedback_scores(val_loss, fields, answer_logprob):
-    """Source and target scores at every boundary, normalised by the first (lower is better):
-        S_j = mean_{source d} L_{j,d} / S_0
-        T_j = (TL_j / TL_0 + A_j / A_0) / 2,  TL = mean_{target d} L_{j,d},  A = -answer log-prob
-    (T_j = TL_j / TL_0 when the corpus has no task: the log-probs are NaN)."""
-    L = np.asarray(val_loss, dtype=np.float64)
-    fields = np.asarray(fields)
-    S = L[:, fields == "source"].mean(axis=1)
-    TL = L[:, fields == "target"].mean(axis=1)
-    A = -np.asarray(answer_logprob, dtype=np.float64)
-    target = (TL / TL[0] + A / A[0]) / 2 if np.all(np.isfinite(A)) else TL / TL[0]
-    return S / S[0], target
 
 
 def boundary_tokens(val_loss, answer_logprob, actions, fields, intervals):
@@ -234,43 +132,11 @@ class MixingCritic(nn.Module):
 
 # -- the offline dataset
 
-def load_trajectories(folder):
-    """Every finished trajectory of a collection folder as (arrays, meta); one clear error if there are
-    none or if they come from different domain lists."""
-    if not os.path.isdir(folder):
-        raise DataError(f"--trajectories {folder} does not exist; collect trajectories with "
-                        f"python suite.py --collect N --trajectories {folder}")
-    buffer = TrajectoryBuffer(folder)
-    trajectories = [buffer.load(i) for i in buffer.finished()]
-    if not trajectories:
-        raise DataError(f"--trajectories {folder} holds no finished trajectory; collect some with "
-                        f"python suite.py --collect N --trajectories {folder}")
-    domains = trajectories[0][1]["domains"]
-    with_logprob = {bool(np.all(np.isfinite(arrays["answer_logprob"]))) for arrays, _ in trajectories}
-    for arrays, meta in trajectories:
-        if meta["domains"] != domains:
-            raise DataError(f"{folder} mixes trajectories over {domains} and over {meta['domains']}; keep one "
-                            "domain list per folder")
-    if len(with_logprob) > 1:
-        raise DataError(f"{folder} mixes trajectories with and without the answer log-prob feedback (another "
-                        "--feedback_problems or corpus); keep one kind per folder")
-    return trajectories
-
-
-def trajectory_score(arrays, meta, reward="balanced", lam=0.25):
-    """A trajectory's score, higher is better: its reward from its first boundary to its last, as one
-    interval. For the balanced reward that is J_0 - J_T, the objective's improvement (the sum of its interval
-    rewards); every trajectory starts from the same base, so it ranks them by their final objective. It
-    ranks trajectories for cloning and is RegMix's regression target."""
-    ends = {"val_loss": np.asarray(arrays["val_loss"])[[0, -1]],
-            "answer_logprob": np.asarray(arrays["answer_logprob"])[[0, -1]]}
-    return float(interval_rewards(ends, meta["fields"], reward, lam)[0])
-
-
-def transitions(trajectories, history, reward, lam, bc_share):
+def transitions(trajectories, history, reward, lam, bc_share, scale=None):
     """(state, action, reward, next state, done) of every interval of every trajectory, as tensors, plus
     `cloned`: 1 for the transitions of the top bc_share of trajectories by trajectory_score. Rewards are
-    divided by their RMS over the dataset (stored with the agent; the scale of r does not change the argmax)."""
+    divided by `scale`, by default
+    their RMS over the dataset (stored with the agent; the scale of r does not change the argmax)."""
     scores = [trajectory_score(a, m, reward, lam) for a, m in trajectories]
     top = set(np.argsort(scores)[::-1][:max(1, round(bc_share * len(trajectories)))].tolist())
     rows = {name: [] for name in ("window", "pad", "action", "reward", "next_window", "next_pad", "done", "cloned")}
@@ -290,7 +156,7 @@ def transitions(trajectories, history, reward, lam, bc_share):
             rows["cloned"].append(float(t in top))
     data = {name: torch.tensor(np.array(v), dtype=torch.bool if "pad" in name else torch.float32)
             for name, v in rows.items()}
-    scale = float(data["reward"].pow(2).mean().sqrt().clamp_min(1e-8))
+    scale = scale or float(data["reward"].pow(2).mean().sqrt().clamp_min(1e-8))
     data["reward"] = data["reward"] / scale
     return data, scale, scores
 
@@ -366,6 +232,33 @@ def conservative_q_learning(policy, critic, data, steps, batch_size, lr, gamma, 
     return history
 
 
+# -- offline evaluation on held-out trajectories (before any deployment)
+
+def returns_to_go(data, gamma):
+    """G_k = r_k + gamma r_{k+1} + ... to the end of each trajectory (the `done` flags mark the ends): what
+    Q(s_k, a_k) estimates for the behaviour that produced the data."""
+    G, future = torch.zeros_like(data["reward"]), 0.0
+    for i in range(len(G) - 1, -1, -1):
+        future = data["reward"][i] + gamma * (1 - data["done"][i]) * future
+        G[i] = future
+    return G
+
+
+def offline_evaluation(policy, critic, data, gamma):
+    """On held-out transitions: the critic's Spearman rank correlation between Q(s_k, a_k) and the actual
+    return-to-go G_k (all intervals), the same at the first boundary only (Q(s_0, a_0) against each
+    trajectory's return: does the critic rank whole runs?), and the policy's cloning loss on the held-out
+    top trajectories."""
+    with torch.no_grad():
+        q = critic(data["window"], data["pad"], data["action"][:, None])[:, 0]
+        G = returns_to_go(data, gamma)
+        first = torch.cat([torch.ones(1), data["done"][:-1]]).bool()  # the interval after each trajectory's start
+        clone = cloning_loss(policy, data, torch.arange(len(G))).item()
+    return {"critic_rank_corr": rank_correlation(q.numpy(), G.numpy()),
+            "critic_rank_corr_first_boundary": rank_correlation(q[first].numpy(), G[first].numpy()),
+            "held_out_transitions": len(G), "held_out_cloning_loss": clone}
+
+
 # -- the agent file and its deployment
 
 AGENT_OPTIONS = {  # python agent.py --trajectories DIR --out PATH [--key value]
@@ -386,19 +279,26 @@ AGENT_OPTIONS = {  # python agent.py --trajectories DIR --out PATH [--key value]
     "bc_weight": (1.0, float, "weight of the cloning term in the actor's loss"),
     "cql_samples": (8, int, "Dirichlet(1) actions per state in the log-sum-exp"),
     "seed": (0, int, "seed of initialisation and minibatches"),
+    "holdout": (0.25, float, "share of the trajectories held out (seeded draw) for the offline evaluation; "
+                             "never trained on"),
 }
 
 
 def train_agent(folder, out_path, options, log=print):
     """Load the trajectories, clone the best ones, run CQL on all, save the agent atomically."""
     o = {name: options.get(name, default) for name, (default, _, _) in AGENT_OPTIONS.items()}
-    trajectories = load_trajectories(folder)
     if o["reward"] not in ("balanced", "normalized"):
         raise DataError(f"--reward {o['reward']} is unknown; use balanced (the objective) or normalized")
+    if not 0 <= o["holdout"] < 1:
+        raise DataError(f"--holdout {o['holdout']} must be in [0, 1): the share of trajectories kept for evaluation")
+    every = load_trajectories(folder)
+    train_ids, held_ids = held_out_split(len(every), o["holdout"])
+    trajectories = [every[i] for i in train_ids]
     data, scale, scores = transitions(trajectories, o["history"], o["reward"], o["lam"], o["bc_share"])
     meta = trajectories[0][1]
     uses_logprob = bool(np.all(np.isfinite(trajectories[0][0]["answer_logprob"])))
-    log(f"{len(trajectories)} trajectories over {meta['domains']}, {len(data['reward'])} transitions; "
+    log(f"{len(trajectories)} trajectories over {meta['domains']} ({len(held_ids)} more held out), "
+        f"{len(data['reward'])} transitions; "
         f"{o['reward']} scores {min(scores):.4f} .. {max(scores):.4f}; cloning the top {int(data['cloned'].sum())} "
         "transitions")
     torch.manual_seed(o["seed"])
@@ -409,7 +309,15 @@ def train_agent(folder, out_path, options, log=print):
     bc = behaviour_cloning(policy, data, o["bc_steps"], o["batch_size"], o["lr"], generator, log)
     cql = conservative_q_learning(policy, critic, data, o["cql_steps"], o["batch_size"], o["lr"], o["gamma"],
                                   o["tau"], o["cql_alpha"], o["bc_weight"], o["cql_samples"], generator, log)
+    offline = {}
+    if held_ids:
+        held, _, _ = transitions([every[i] for i in held_ids], o["history"], o["reward"], o["lam"], o["bc_share"],
+                                 scale)
+        offline = offline_evaluation(policy, critic, held, o["gamma"])
+        log("offline evaluation on the held-out trajectories: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float)
+                                                                             else f"{k} {v}" for k, v in offline.items()))
     save_agent(out_path, policy, critic, net, o, {"folder": folder, "trajectories": len(trajectories),
+                                                  "held_out": held_ids, "offline": offline,
                                                   "domains": meta["domains"], "fields": meta["fields"],
                                                   "intervals": len(trajectories[0][0]["weights"]),
                                                   "reward_scale": scale, "final_scores": scores,

@@ -289,6 +289,21 @@ class ScheduleMixer(Mixer):
         return {"target_share": round(self.target_share(self.t), 4)}
 
 
+def dirichlet_natural(tokens, size, rng):
+    """`size` mixtures from RegMix's prior (Liu et al. 2024), drawn by RandomMixer's dirichlet_natural schedule
+    for the proxy runs and by RegMix for its candidates:
+    w ~ Dirichlet(max(s K p, 1e-3)), p = tokens / sum, a strength s ~ log-uniform[0.1, 5] per mixture."""
+    p = np.asarray(tokens, dtype=np.float64) / np.sum(tokens)
+    s = np.exp(rng.uniform(np.log(0.1), np.log(5.0), size=(size, 1)))
+    alpha = np.maximum(s * len(p) * p, 1e-3)
+    # Dirichlet = normalised Gamma(alpha) draws, taken in logs: Gamma(a) = Gamma(a + 1) U^(1/a) underflows
+    # to 0 for a ~ 1e-3, its log does not (rng.dirichlet takes one alpha, not one per row)
+    log_gamma = np.log(rng.standard_gamma(alpha + 1)) + np.log(rng.uniform(size=alpha.shape)) / alpha
+    w = np.exp(log_gamma - log_gamma.max(axis=1, keepdims=True))
+    w = np.maximum(w / w.sum(axis=1, keepdims=True), 1e-6)  # the floor RandomMixer.point keeps
+    return w / w.sum(axis=1, keepdims=True)
+
+
 class RandomMixer(Mixer):
     """Random mixing schedules, the environment's exploration for the Data Mixing Agent (arXiv 2507.15640):
     its training trajectories must cover the strategy space. Every mix_interval steps the weights move
@@ -297,6 +312,9 @@ class RandomMixer(Mixer):
                    w <- Dirichlet(kappa (lam w + (1 - lam) c)), kappa = random_concentration (50), lam = 0.7
         fresh      w ~ Dirichlet(1), a fresh draw every interval
         constant   one Dirichlet(1) draw for the whole run
+        dirichlet_natural  RegMix's proxy runs (Liu et al. 2024): one draw for the whole run from
+                   dirichlet_natural(): w ~ Dirichlet(s K p), p the natural (token) mixture, s log-uniform
+                   in [0.1, 5]; only by name, never drawn
         ramp_up    the target field's share moves linearly from r0 to r1 > r0 over the run (r0, r1 drawn),
         ramp_down  ... or from r1 down to r0; within a field, domains are split by tokens
         alternate  the target share switches between r0 and r1 every interval
@@ -304,16 +322,18 @@ class RandomMixer(Mixer):
 
     name = "random"
     needs_feedback = True  # its runs are the agent's trajectories: feedback at every re-weighting
-    SCHEDULES = ("walk", "fresh", "constant", "ramp_up", "ramp_down", "alternate")
-    OPTIONS = {"random_schedule": ("", str, f"one of {', '.join(SCHEDULES)}; empty: drawn from the seed"),
+    SCHEDULES = ("walk", "fresh", "constant", "ramp_up", "ramp_down", "alternate")  # drawn in turn
+    OPTIONS = {"random_schedule": ("", str, f"one of {', '.join(SCHEDULES)} or dirichlet_natural (RegMix's runs); "
+                                            "empty: drawn from the seed"),
                "random_concentration": (50.0, float, "Dirichlet concentration of the walk's steps")}
 
     def __init__(self, corpus, config):
         super().__init__(corpus, config)
         self.rng = np.random.Generator(np.random.PCG64(self.config["seed"] + 7919))
         self.kind = self.config["random_schedule"] or str(self.rng.choice(self.SCHEDULES))
-        if self.kind not in self.SCHEDULES:
-            raise DataError(f"--random_schedule {self.kind} is unknown; choose one of {list(self.SCHEDULES)}")
+        if self.kind not in self.SCHEDULES + ("dirichlet_natural",):
+            raise DataError(f"--random_schedule {self.kind} is unknown; choose one of "
+                            f"{list(self.SCHEDULES) + ['dirichlet_natural']}")
         if self.kind.startswith("ramp") or self.kind == "alternate":
             if not corpus.field_indices("target") or not corpus.field_indices("source"):
                 raise DataError(f"--random_schedule {self.kind} moves the target field's share; the corpus "
@@ -338,7 +358,9 @@ class RandomMixer(Mixer):
             w = self.centre if k == 0 else self.rng.dirichlet(self.concentration * (0.7 * self.w + 0.3 * self.centre))
         elif self.kind == "fresh" or (self.kind == "constant" and k == 0):
             w = self.rng.dirichlet(np.ones(K))
-        elif self.kind == "constant":
+        elif self.kind == "dirichlet_natural" and k == 0:
+            w = dirichlet_natural(self.tokens, 1, self.rng)[0]
+        elif self.kind in ("constant", "dirichlet_natural"):
             w = self.w
         elif self.kind == "ramp_up":
             w = field_split(self.tokens, self.target, r0 + (r1 - r0) * progress)

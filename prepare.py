@@ -5,6 +5,9 @@ Build a corpus: text -> tokenizer -> token files, one folder per domain.
     python prepare.py --corpus mine --domain prose=books/ --field prose=source \\
                       --domain algebra=alg.jsonl --field algebra=target
     python prepare.py --corpus merged --regroup data/default --merge math=math_compare,math_numbers
+    python sources.py licenses data/licenses-text   # text the default corpus never saw, as a folder, then:
+    python prepare.py --corpus licenses-source --regroup data/default --drop code,docs,shell \\
+                      --add licenses=data/licenses-text --field licenses=source --val_permille 100
 
 Layout of data/<corpus>/:
     meta.json                domains, their field (source|target), token/byte/doc counts, tokenizer, sources
@@ -35,7 +38,8 @@ import numpy as np
 from tqdm import tqdm
 
 from sources import (DEFAULT_DOMAIN_BYTES, DEFAULT_HELD_OUT_PERMILLE, KNOWN_ANSWER_HELD_OUT_PERMILLE, MATH_MODULES,
-                     PrepareError, default_sources, known_answer_sources, split_qa_document, user_documents)
+                     USER_FORMATS, PrepareError, default_sources, known_answer_sources, split_qa_document,
+                     user_documents)
 from tokenizer import EOT, Tokenizer, make_tokenizer, tokenizer_from_files
 from tokens import TokenWriter, read_tokens, write_tokens
 
@@ -124,43 +128,105 @@ def batches(spill_file):
         yield batch
 
 
-def _build_into(tmp_dir, domains, tokenizer_kind, vocab_size, held_out, task_domains, task_per_domain, log):
-    """Two passes, so memory stays bounded whatever the size of the text: (1) read every domain's documents
-    once, split them and spill them to temp files (keeping the tokenizer's sample and the task's problems);
-    (2) make the tokenizer, then encode the spilled documents in parallel batches into the token files."""
-    spilled, sample, task, domain_meta = {}, {}, [], []
-    for name, (field, documents, max_bytes, description) in domains.items():
-        t0 = time.time()
-        os.makedirs(os.path.join(tmp_dir, name))
-        files = {split: open(os.path.join(tmp_dir, name, f".{split}.jsonl"), "w") for split in SPLITS}
-        docs, n_bytes, sample[name], sampled = dict.fromkeys(SPLITS, 0), dict.fromkeys(SPLITS, 0), [], 0
-        problems = {"dev": [], "test": []}
+def spill_domain(domain_dir, name, documents, max_bytes, held_out_permille):
+    """Pass 1 of one domain: its documents split by key (split_documents), each split's texts written one JSON
+    string a line into domain_dir/.<split>.jsonl. Returns its documents and bytes per split; a domain with
+    an empty split is refused."""
+    os.makedirs(domain_dir)
+    files = {split: open(os.path.join(domain_dir, f".{split}.jsonl"), "w") for split in SPLITS}
+    docs, n_bytes = dict.fromkeys(SPLITS, 0), dict.fromkeys(SPLITS, 0)
+    try:
         with tqdm(total=max_bytes, unit="B", unit_scale=True, desc=f"reading {name}", disable=None,
                   leave=False) as bar:
-            for split, text in split_documents(documents(), max_bytes, held_out[name]):
+            for split, text in split_documents(documents(), max_bytes, held_out_permille):
                 files[split].write(json.dumps(text) + "\n")
                 size = len(text.encode("utf-8"))
                 docs[split], n_bytes[split] = docs[split] + 1, n_bytes[split] + size
-                if split == "train" and sampled < TOKENIZER_SAMPLE_BYTES:  # the first characters of train
-                    sample[name].append(text)
-                    sampled += len(text)
-                kind = {"val": "dev", "test": "test"}.get(split)
-                if kind and name in task_domains and len(problems[kind]) < task_per_domain[kind] \
-                        and "\nAnswer: " in text:
-                    problems[kind].append(split_qa_document(text))
                 bar.update(size)
+    finally:
         for f in files.values():
             f.close()
-        if not all(docs.values()):
-            raise PrepareError(f"domain '{name}' has {docs['train']} training, {docs['val']} validation and "
-                               f"{docs['test']} test documents; it needs at least one of each: give it more "
-                               "documents (or raise --val_permille for a few large ones)")
-        if name in task_domains and not (problems["dev"] and problems["test"]):
-            raise PrepareError(f"--task {name}: its held-out documents give {len(problems['dev'])} dev and "
-                               f"{len(problems['test'])} test problems 'Question: ...\\nAnswer: ...'; it needs "
-                               "both: format them so, give it more documents, or drop --task")
-        task += [{"domain": name, "split": kind, "prompt": prompt, "answer": answer}
-                 for kind in ("dev", "test") for prompt, answer in problems[kind]]
+    if not all(docs.values()):
+        raise PrepareError(f"domain '{name}' has {docs['train']} training, {docs['val']} validation and "
+                           f"{docs['test']} test documents; it needs at least one of each: give it more "
+                           "documents (or raise --val_permille for a few large ones)")
+    return docs, n_bytes
+
+
+def spilled_texts(domain_dir, split):
+    """The texts of one spilled split, in order."""
+    with open(os.path.join(domain_dir, f".{split}.jsonl")) as f:
+        for line in f:
+            yield json.loads(line)
+
+
+def tokenizer_sample(domain_dir):
+    """The first training documents of a spilled domain, up to TOKENIZER_SAMPLE_BYTES characters."""
+    sample, sampled = [], 0
+    for text in spilled_texts(domain_dir, "train"):
+        if sampled >= TOKENIZER_SAMPLE_BYTES:
+            break
+        sample.append(text)
+        sampled += len(text)
+    return sample
+
+
+def task_problems(domain_dir, task_per_domain):
+    """The task's (prompt, answer) problems of a spilled domain: its first 'Question: ...\\nAnswer: ...'
+    documents of val (dev problems) and of test (test problems)."""
+    problems = {}
+    for split, kind in (("val", "dev"), ("test", "test")):
+        texts = (text for text in spilled_texts(domain_dir, split) if "\nAnswer: " in text)
+        problems[kind] = [split_qa_document(text) for text in itertools.islice(texts, task_per_domain[kind])]
+    return problems
+
+
+def encode_domain(domain_dir, name, tokenizer, n_bytes):
+    """Pass 2 of one domain: its spilled documents encoded in parallel batches into <split>.bin, each
+    ending with <|endoftext|>; the spill files are removed. Returns the tokens per split."""
+    counts = {}
+    for split in SPLITS:
+        spill = os.path.join(domain_dir, f".{split}.jsonl")
+        writer = TokenWriter(os.path.join(domain_dir, f"{split}.bin"), tokenizer.vocab_size, tokenizer.fingerprint)
+        with open(spill) as f, tqdm(total=n_bytes[split], unit="B", unit_scale=True, disable=None,
+                                    desc=f"encoding {name}/{split}", leave=False) as bar:
+            for batch in batches(f):
+                for doc_ids in tokenizer.encode_batch(batch):
+                    writer.write(doc_ids + [tokenizer.eot])
+                bar.update(sum(len(text.encode("utf-8")) for text in batch))
+        writer.close()
+        os.remove(spill)
+        counts[split] = writer.count
+    return counts
+
+
+def domain_entry(name, field, description, held_out_permille, counts, docs, n_bytes):
+    """A domain's entry in meta.json."""
+    return {"name": name, "field": field, "source": description, "held_out_permille": held_out_permille,
+            **{f"{split}_tokens": counts[split] for split in SPLITS},
+            **{f"{split}_docs": docs[split] for split in SPLITS},
+            **{f"{split}_bytes": n_bytes[split] for split in SPLITS}}
+
+
+def _build_into(tmp_dir, domains, tokenizer_kind, vocab_size, held_out, task_domains, task_per_domain, log):
+    """Two passes, so memory stays bounded whatever the size of the text: (1) read every domain's documents
+    once, split them and spill them to temp files (then read back the tokenizer's sample and the task's
+    problems); (2) make the tokenizer, then encode the spilled documents in parallel batches into the token
+    files."""
+    spilled, sample, task, domain_meta = {}, {}, [], []
+    for name, (field, documents, max_bytes, description) in domains.items():
+        t0 = time.time()
+        domain_dir = os.path.join(tmp_dir, name)
+        docs, n_bytes = spill_domain(domain_dir, name, documents, max_bytes, held_out[name])
+        sample[name] = tokenizer_sample(domain_dir)
+        if name in task_domains:
+            problems = task_problems(domain_dir, task_per_domain)
+            if not (problems["dev"] and problems["test"]):
+                raise PrepareError(f"--task {name}: its held-out documents give {len(problems['dev'])} dev and "
+                                   f"{len(problems['test'])} test problems 'Question: ...\\nAnswer: ...'; it "
+                                   "needs both: format them so, give it more documents, or drop --task")
+            task += [{"domain": name, "split": kind, "prompt": prompt, "answer": answer}
+                     for kind in ("dev", "test") for prompt, answer in problems[kind]]
         spilled[name] = (field, description, docs, n_bytes)
         log(f"  {name:14s} {field:6s} {docs['train']:6d} train / {docs['val']:5d} val / {docs['test']:5d} test docs, "
             f"{sum(n_bytes.values()) / 1e6:6.2f} MB  ({time.time() - t0:.1f}s)")
@@ -172,24 +238,8 @@ def _build_into(tmp_dir, domains, tokenizer_kind, vocab_size, held_out, task_dom
 
     t0 = time.time()
     for name, (field, description, docs, n_bytes) in spilled.items():
-        counts = {}
-        for split in SPLITS:
-            spill = os.path.join(tmp_dir, name, f".{split}.jsonl")
-            writer = TokenWriter(os.path.join(tmp_dir, name, f"{split}.bin"), tokenizer.vocab_size,
-                                 tokenizer.fingerprint)
-            with open(spill) as f, tqdm(total=n_bytes[split], unit="B", unit_scale=True, disable=None,
-                                        desc=f"encoding {name}/{split}", leave=False) as bar:
-                for batch in batches(f):
-                    for doc_ids in tokenizer.encode_batch(batch):
-                        writer.write(doc_ids + [tokenizer.eot])
-                    bar.update(sum(len(text.encode("utf-8")) for text in batch))
-            writer.close()
-            os.remove(spill)
-            counts[split] = writer.count
-        domain_meta.append({"name": name, "field": field, "source": description, "held_out_permille": held_out[name],
-                            **{f"{split}_tokens": counts[split] for split in SPLITS},
-                            **{f"{split}_docs": docs[split] for split in SPLITS},
-                            **{f"{split}_bytes": n_bytes[split] for split in SPLITS}})
+        counts = encode_domain(os.path.join(tmp_dir, name), name, tokenizer, n_bytes)
+        domain_meta.append(domain_entry(name, field, description, held_out[name], counts, docs, n_bytes))
     log(f"  encoded {sum(d[f'{s}_tokens'] for d in domain_meta for s in SPLITS) / 1e6:.2f}M tokens "
         f"({time.time() - t0:.1f}s)")
 
@@ -236,11 +286,16 @@ def build_known_answer_corpus(out_dir, seed=0, log=print):
                         task_per_domain={"dev": 50, "test": 200}, held_out_permille=KNOWN_ANSWER_HELD_OUT_PERMILLE)
 
 
-def regroup_corpus(source_dir, out_dir, merges, log=print):
-    """The same documents and tokenizer as source_dir in another domain space: merges = {new: [old, ...]}
-    puts several domains of one field into one (documents interleaved round-robin, each still ending
-    with <|endoftext|>); the other domains are copied; the task's problems are relabelled. Written into a
-    temp folder and renamed, like build_corpus."""
+def regroup_corpus(source_dir, out_dir, merges=None, drop=(), add=None, val_permille=VAL_PERMILLE, max_bytes=None,
+                   text_column="text", log=print):
+    """A corpus derived from source_dir, with its tokenizer, in another domain space. merges = {new: [old, ...]}
+    puts several domains of one field into one (documents interleaved round-robin, each still ending with
+    <|endoftext|>); drop = [name, ...] leaves domains out (and their task problems); add = {name: (field,
+    path)} adds user domains (sources.user_documents), held out by document with val_permille like
+    build_corpus and encoded with source_dir's tokenizer: text the models of source_dir never saw. The other
+    domains are copied; the task's problems are relabelled. Written into a temp folder and renamed, like
+    build_corpus."""
+    merges, add = merges or {}, add or {}
     with open(os.path.join(source_dir, "meta.json")) as f:
         meta = json.load(f)
     by_name = {d["name"]: d for d in meta["domains"]}
@@ -252,6 +307,22 @@ def regroup_corpus(source_dir, out_dir, merges, log=print):
                                f"{sorted(by_name)}" + (f" ({missing} are not among them)" if missing else ""))
         if len({by_name[o]["field"] for o in olds}) > 1:
             raise PrepareError(f"--merge {new}: {olds} are in different fields; merge domains of one field")
+    unknown, merged = [d for d in drop if d not in by_name], [d for d in drop if d in merged_from]
+    if unknown or merged:
+        raise PrepareError(f"--drop {','.join(drop)}: " + (f"{unknown} are not among the corpus' domains "
+                           f"{sorted(by_name)}" if unknown else f"{merged} are also merged; drop or merge them"))
+    for name, (field, path) in add.items():
+        if name in by_name or name in merges:
+            raise PrepareError(f"--add {name}: the corpus already has a domain '{name}'; choose another name")
+        if field not in ("source", "target"):
+            raise PrepareError(f"--add {name} needs --field {name}=source or --field {name}=target")
+        if next(iter(user_documents(path, text_column)), None) is None:  # a missing path is refused here too
+            raise PrepareError(f"--add {name}={path}: there is no text there; give {USER_FORMATS}")
+    fields = {d["field"] for d in meta["domains"] if d["name"] not in drop} | {field for field, _ in add.values()}
+    for field in ("source", "target"):
+        if field not in fields:
+            raise PrepareError(f"the derived corpus would have no {field} domain; drop fewer domains or "
+                               f"--add one with --field NAME={field}")
     if os.path.exists(os.path.join(out_dir, "meta.json")):
         raise PrepareError(f"corpus {out_dir} already exists; delete it or choose another --corpus name")
     tokenizer = Tokenizer.load(os.path.join(source_dir, "tokenizer.json"))
@@ -263,7 +334,7 @@ def regroup_corpus(source_dir, out_dir, merges, log=print):
         domains = []
         for d in meta["domains"]:
             new = merged_from.get(d["name"], d["name"])
-            if any(x["name"] == new for x in domains):
+            if d["name"] in drop or any(x["name"] == new for x in domains):
                 continue
             olds = merges.get(new, [d["name"]])
             os.makedirs(os.path.join(tmp_dir, new))
@@ -280,13 +351,27 @@ def regroup_corpus(source_dir, out_dir, merges, log=print):
                     entry[f"{split}_{key}"] = sum(by_name[o][f"{split}_{key}"] for o in olds)
             domains.append(entry)
             log(f"  {new} ({d['field']}): {' + '.join(olds)}, {entry['train_tokens']:,} train tokens")
+        for name, (field, path) in add.items():  # pass 1 and pass 2 of build_corpus, with the source's tokenizer
+            domain_dir = os.path.join(tmp_dir, name)
+            docs, n_bytes = spill_domain(domain_dir, name, lambda p=path: user_documents(p, text_column), max_bytes,
+                                         val_permille)
+            counts = encode_domain(domain_dir, name, tokenizer, n_bytes)
+            domains.append(domain_entry(name, field, path, val_permille, counts, docs, n_bytes))
+            log(f"  {name} ({field}): added from {path}, {docs['train']} train / {docs['val']} val / {docs['test']} "
+                f"test docs, {counts['train']:,} train tokens")
+        task = []
         if meta.get("task"):
             with open(os.path.join(source_dir, meta["task"]["file"])) as f:
                 task = [json.loads(line) for line in f if line.strip()]
-            write_text_atomic(os.path.join(tmp_dir, "task.jsonl"), "".join(
-                json.dumps({**t, "domain": merged_from.get(t["domain"], t["domain"])}) + "\n" for t in task))
-        write_json_atomic(os.path.join(tmp_dir, "meta.json"), {**meta, "domains": domains,
-                                                                "regrouped_from": source_dir})
+            task = [{**t, "domain": merged_from.get(t["domain"], t["domain"])} for t in task if t["domain"] not in drop]
+        if task:
+            write_text_atomic(os.path.join(tmp_dir, "task.jsonl"), "".join(json.dumps(t) + "\n" for t in task))
+        write_json_atomic(os.path.join(tmp_dir, "meta.json"), {
+            **meta, "domains": domains, "regrouped_from": source_dir,
+            "task": {"file": "task.jsonl", **{kind: sum(t["split"] == kind for t in task) for kind in ("dev", "test")}}
+            if task else None})
+        if os.path.exists(out_dir):
+            shutil.rmtree(out_dir)  # a folder without meta.json is an unfinished corpus
         os.replace(tmp_dir, out_dir)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
@@ -327,9 +412,13 @@ def main(argv=None):
     parser.add_argument("--known_answer", action="store_true",
                         help="build the known-answer corpus (domains with designed properties; docs/known-answer.md)")
     parser.add_argument("--regroup", default=None, metavar="CORPUS_DIR",
-                        help="derive the corpus from this one (same documents, same tokenizer) with --merge")
+                        help="derive the corpus from this one (same tokenizer) with --merge, --drop and --add")
     parser.add_argument("--merge", action="append", default=[],
                         help="with --regroup: NEW=a,b puts domains a and b (one field) into one domain; repeat")
+    parser.add_argument("--drop", default=None, help="with --regroup: a,b leaves domains a and b out")
+    parser.add_argument("--add", action="append", default=[],
+                        help="with --regroup: NAME=PATH adds a user domain (as --domain; with --field "
+                        "NAME=source|target, --val_permille, --max_bytes), encoded with CORPUS_DIR's tokenizer; repeat")
     args = parser.parse_args(argv)
     out_dir = os.path.join(args.data_dir, args.corpus)
     try:
@@ -345,14 +434,23 @@ def main(argv=None):
         if args.known_answer:
             print(f"building the known-answer corpus in {out_dir}")
             build_known_answer_corpus(out_dir)
-        elif args.regroup or args.merge:
-            if not (args.regroup and args.merge):
-                raise PrepareError("--regroup CORPUS_DIR and --merge NEW=a,b go together")
+        elif args.regroup or args.merge or args.drop or args.add:
+            if not (args.regroup and (args.merge or args.drop or args.add)):
+                raise PrepareError("--regroup CORPUS_DIR goes with --merge NEW=a,b, --drop a,b or --add NAME=PATH, "
+                                   "and they with it")
+            if args.domain or args.task:
+                raise PrepareError("--regroup keeps the corpus' task and takes new domains with --add, not --domain "
+                                   "or --task")
             if not os.path.exists(os.path.join(args.regroup, "meta.json")):
                 raise PrepareError(f"--regroup {args.regroup} is not a corpus (no meta.json); build it first")
             merges = {new: olds.split(",") for new, olds in parse_named(args.merge, "--merge").items()}
+            paths, fields = parse_named(args.add, "--add"), parse_named(args.field, "--field")
+            if set(fields) - set(paths):
+                raise PrepareError(f"--field names {sorted(set(fields) - set(paths))}, which no --add NAME=PATH adds")
             print(f"regrouping {args.regroup} into {out_dir}")
-            regroup_corpus(args.regroup, out_dir, merges)
+            regroup_corpus(args.regroup, out_dir, merges, args.drop.split(",") if args.drop else [],
+                           {name: (fields.get(name), path) for name, path in paths.items()}, args.val_permille,
+                           args.max_bytes, args.text_column)
         elif args.domain:
             paths, fields = parse_named(args.domain, "--domain"), parse_named(args.field, "--field")
             for name in paths:

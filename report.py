@@ -123,7 +123,7 @@ def suite_summary(rows, results, run_dirs, proxy, info):
                                                        "answer_logprob_gain_second_half_share"]}
         stats["tokens_per_domain"] = np.mean([x["tokens_per_domain"] for x in runs.values()], axis=0).tolist()
         summary_rows[label] = {**rows[label], "runs": {str(s): x for s, x in runs.items()}, "stats": stats,
-                               "proxy_seconds": proxy.get(rows[label]["mixer"]),
+                               "proxy_seconds": proxy.get(label),
                                "estimate_seconds": mean_and_spread([x["estimate_seconds"] for x in runs.values()])[0]}
     statics = [label for label, r in summary_rows.items() if r["kind"] in ("natural", "sweep")]
     best = min(statics, key=lambda label: summary_rows[label]["stats"]["val_objective"]["mean"]) if statics else None

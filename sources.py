@@ -8,8 +8,13 @@ prepare.py splits them by key, tokenizes and writes them.
     shell         man pages of sections 1 and 8, rendered to plain text with groff
     math_compare  DeepMind's mathematics_dataset generator (closest value; greatest common divisor), as
     math_numbers  'Question: ...\nAnswer: ...' documents
+
+More text the machine has, for corpora derived with prepare.py --regroup ... --add NAME=FOLDER:
+
+    python sources.py licenses FOLDER    the licence and copyright texts of the installed Debian packages
 """
 
+import argparse
 import ast
 import gzip
 import hashlib
@@ -308,6 +313,65 @@ def default_sources(domain_bytes):
     return out
 
 
+# ----------------------------------------------------------------------------- more text the machine has
+
+LICENSE_BYTES = DEFAULT_DOMAIN_BYTES["shell"]  # as much text as one source domain of the default corpus
+
+
+def license_files(share="/usr/share"):
+    """{key: path} of the licence texts of the installed Debian packages: the common licences
+    (share/common-licenses/*) and each package's copyright file (share/doc/<package>/copyright or .gz)."""
+    files, licenses, docs = {}, os.path.join(share, "common-licenses"), os.path.join(share, "doc")
+    for name in sorted(os.listdir(licenses)) if os.path.isdir(licenses) else []:
+        if os.path.isfile(os.path.join(licenses, name)):
+            files[f"common-licenses/{name}"] = os.path.join(licenses, name)
+    for package in sorted(os.listdir(docs)) if os.path.isdir(docs) else []:
+        for name in ("copyright", "copyright.gz"):
+            if os.path.isfile(os.path.join(docs, package, name)):
+                files[f"copyright/{package}"] = os.path.join(docs, package, name)
+                break
+    return files
+
+
+def write_license_texts(folder, max_bytes=LICENSE_BYTES, share="/usr/share"):
+    """The licence texts of the installed Debian packages as a folder of documents for prepare.py --add, one
+    .txt per file (common-licenses/<name>.txt, copyright/<package>.txt): English legal text, a source the
+    default corpus does not use. Exact repeats are kept once (many packages share a file); files are taken
+    in a fixed pseudo-random order (stable_order) while they fit in max_bytes of text in all, so the same
+    machine gives the same folder. Written into a temp folder and renamed. Returns (documents, bytes)."""
+    files = license_files(share)
+    if not files:
+        raise PrepareError(f"this machine has no licence texts ({share}/common-licenses/*, {share}/doc/*/copyright); "
+                           "Debian and Ubuntu have them, unless the image leaves /usr/share/doc out")
+    if os.path.exists(folder):
+        raise PrepareError(f"{folder} already exists; delete it or choose another folder")
+    tmp = f"{folder}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    count, total, seen = 0, 0, set()
+    try:
+        for key in stable_order(list(files)):
+            opener = gzip.open if files[key].endswith(".gz") else open
+            try:
+                with opener(files[key], "rb") as f:
+                    text = f.read().decode("utf-8", "replace")
+            except (OSError, EOFError):  # unreadable, or a damaged .gz
+                continue
+            size, digest = len(text.encode("utf-8")), hashlib.sha1(text.encode("utf-8")).digest()
+            if not text.strip() or digest in seen or total + size > max_bytes:
+                continue
+            seen.add(digest)
+            os.makedirs(os.path.dirname(os.path.join(tmp, key)), exist_ok=True)
+            with open(os.path.join(tmp, key + ".txt"), "w", encoding="utf-8") as f:
+                f.write(text)
+            count, total = count + 1, total + size
+        if not count:
+            raise PrepareError(f"none of the {len(files)} licence texts fits in {max_bytes} bytes; raise --max_bytes")
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return count, total
+
+
 # ----------------------------------------------------------------------------- the known-answer corpus
 
 KNOWN_ANSWER_HELD_OUT_PERMILLE = {"noise": 100, "tiny": 300, "slow": 100, "fast": 100, "target": 150}
@@ -348,3 +412,22 @@ def known_answer_sources(seed=0):
             yield f"{kind}-{i}", text
     return {kind: ("target" if kind == "target" else "source", lambda k=kind: documents(k))
             for kind in ("noise", "tiny", "slow", "fast", "target")}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Write text this machine has as a folder of documents, for "
+                                     "prepare.py --regroup CORPUS_DIR --add NAME=FOLDER --field NAME=source.")
+    parser.add_argument("kind", choices=["licenses"], help="licenses: the licence and copyright texts of the "
+                        "installed Debian packages (/usr/share/common-licenses, /usr/share/doc/*/copyright)")
+    parser.add_argument("folder", help="where to write them (one .txt per document); must not exist")
+    parser.add_argument("--max_bytes", type=int, default=LICENSE_BYTES, help="text in all (default: %(default)s)")
+    args = parser.parse_args(argv)
+    try:
+        count, total = write_license_texts(args.folder, args.max_bytes)
+    except PrepareError as e:
+        sys.exit(f"error: {e}")
+    print(f"{count} licence texts, {total / 1e6:.2f} MB, written to {args.folder}")
+
+
+if __name__ == "__main__":
+    main()

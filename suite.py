@@ -1,20 +1,21 @@
 """
-The experiments that drive many runs: the comparison suite and the Data Mixing Agent's trajectory
-collection. Nothing imports this file.
+The experiments that drive many runs: the comparison suite, and the proxy runs that the Data Mixing Agent
+and RegMix learn from. Only agent_experiment.py imports this file.
 
 The suite: every mixer from the same base, with the same model, optimiser, budget and seeds, one table,
 one JSON and the plots; a rerun finishes only what is missing, and a run that fails is reported by name
-while the others go on (the exit status says that something failed).
+while the others go on (the exit status says that something failed). The agent's and RegMix's rows first
+need their proxy work (config/proxy.py, in out/suite-default/proxy): 64 random-mixing trajectories, 64
+constant-mixture runs, the agent's tuning on proxy seeds of its own, the agent's variants (prepare_proxy).
 
-    python suite.py --suite default                  # CPU preset, 3 seeds (about an hour on 2 cores)
+    python suite.py --suite default                  # CPU preset, 3 seeds (hours on 2 cores)
     python suite.py --suite default --preset gpu     # config/gpu.py, on one GPU
     python suite.py --suite default --seeds 1 --mixers static,bandit -- --steps 200   # train.py options after --
 
-Trajectory collection (the agent's and RegMix's data): N CPT runs of the random mixer from the base.
+Collection alone: N CPT runs of the random mixer from the base, one trajectory file each.
 
-    python suite.py --collect 12 --trajectories out/traj -- --steps 200
+    python suite.py --collect 64 --trajectories out/traj -- --config config/proxy.py
 """
-
 import argparse
 import os
 import shutil
@@ -34,13 +35,23 @@ from evaluate import load_result, read_log
 from mixer import ConfigError, RandomMixer
 from options import MIXERS, config_for_mixer, make_mixer, parse_config, validate_config
 from prepare import write_json_atomic
+from trajectories import TrajectoryBuffer, load_trajectories, trajectory_from_log
 
 SUITES = {  # the experiment; the preset (train.py's options) gives the model and the budget
-    "default": {"seeds": 3, "trajectories": 12, "trajectory_seed": 100000,
+    "default": {"seeds": 3,
                 "mixers": ["bandit", "dbl", "velocity", "acodm", "regmix", "agent"],
                 "sweep": [0.05, 0.15, 0.5, 0.65, 0.8],  # static target shares, besides natural (0.28 by default)
-                "schedules": {"ramp_down": "0.8,0.05", "ramp_up": "0.05,0.8"}},
+                "schedules": {"ramp_down": "0.8,0.05", "ramp_up": "0.05,0.8"},
+                # the agent's and RegMix's data come from proxy runs (a smaller model, shorter runs), never from
+                # the suite's own runs; the agent's options are tuned there, on seeds of their own
+                "proxy": {"preset": "config/proxy.py", "trajectories": 64, "trajectory_seed": 100000,
+                          "regmix_runs": 64, "regmix_seed": 200000, "tuning_seeds": [300000, 300001],
+                          "agent_grid": [{}, {"cql_alpha": 0.1}, {"cql_alpha": 5.0}, {"bc_weight": 0.25},
+                                         {"bc_weight": 4.0}]}},  # around agent.py's defaults (alpha 1, weight 1)
 }
+# the agent's rows: the tuned agent, its ablations (cloning only; CQL only, the offline evaluation's) and the
+# control; each is trained from the tuned options with these changes
+AGENT_VARIANTS = {"agent": {}, "agent-clone": {"cql_steps": 0}, "agent-cql": {"bc_steps": 0, "bc_weight": 0.0}}
 PRESETS = {"cpu": [], "gpu": ["--config", "config/gpu.py"]}
 NOT_IN_SUITE = {"random", "static", "schedule"}  # the exploration mixer; static and schedule are the references
 def suite_mixers(spec):
@@ -67,12 +78,15 @@ def collect_trajectories(cfg, count, folder, log=print):
 
 
 def collect_into(cfg, count, folder, corpus, base_dir, log):
-    buffer = agent.TrajectoryBuffer(folder)
+    t0 = time.time()
+    buffer = TrajectoryBuffer(folder)
     for name in os.listdir(folder):  # the run folder of a trajectory that was interrupted
         if name.startswith("run-"):
             shutil.rmtree(os.path.join(folder, name))
     missing = buffer.missing(count)
     log(f"{count - len(missing)} of {count} trajectories already in {folder}")
+    clock = os.path.join(folder, "collection.json")  # the wall time of every invocation, summed
+    spent = train.read_json(clock, "the collection clock")["wall_seconds"] if os.path.exists(clock) else 0.0
     for index in tqdm(missing, desc="trajectories", initial=count - len(missing), total=count, unit="traj",
                       file=sys.stdout, dynamic_ncols=True):
         schedule = cfg["random_schedule"] or RandomMixer.SCHEDULES[index % len(RandomMixer.SCHEDULES)]
@@ -82,13 +96,97 @@ def collect_into(cfg, count, folder, corpus, base_dir, log):
         with open(os.devnull, "w") as quiet, redirect_stdout(quiet):  # one progress bar, not every run's lines
             mixer = make_mixer("random", corpus, run_cfg)
             run_dir, _, mixer, info = train.run_cpt(run_cfg, corpus, base_dir, mixer, cfg["device"])
-        arrays = agent.trajectory_from_log(read_log(run_dir), cfg["mix_interval"])
+        arrays = trajectory_from_log(read_log(run_dir), cfg["mix_interval"])
         buffer.save(index, arrays, {"domains": corpus.domains, "fields": corpus.fields, "schedule": schedule,
                                     "seed": run_cfg["seed"], "interval": cfg["mix_interval"], "base_dir": base_dir,
                                     "wall_seconds": info["wall_seconds"], "config": run_cfg})
         shutil.rmtree(run_dir)
+        spent += time.time() - t0
+        t0 = time.time()
+        write_json_atomic(clock, {"wall_seconds": spent, "trajectories": len(buffer.finished())})
     seconds = sum(buffer.load(i)[1]["wall_seconds"] for i in buffer.finished())
     log(f"{len(buffer.finished())} trajectories in {folder} ({seconds:.0f} s of CPT in all)")
+
+
+
+
+# ----------------------------------------------------------------------------- the proxy: the agent's and RegMix's data
+
+def proxy_config(spec, train_args):
+    """The proxy preset, then the suite's train.py options (so a test's tiny model applies to both)."""
+    cfg = parse_config(["--config", spec["proxy"]["preset"]] + list(train_args))
+    validate_config(cfg)
+    return cfg
+
+
+def proxy_run(pcfg, mixer, options, seed, run_dir):
+    """One run of `mixer` on the proxy from the proxy base (reused when finished); returns its final
+    validation objective: tuning and the offline checks read val, never the test split."""
+    if not os.path.exists(os.path.join(run_dir, "eval.json")):
+        run_cfg = {**config_for_mixer(pcfg, mixer), **options, "seed": seed, "run_name": os.path.abspath(run_dir),
+                   "resume": False}
+        validate_config(run_cfg)
+        with open(os.devnull, "w") as quiet, redirect_stdout(quiet):
+            train.run(run_cfg)
+    return report.final_val_objective(run_dir, Corpus(corpus_path(pcfg)).fields)
+
+
+def tune_agent(pcfg, folder, spec, tuning_dir, log):
+    """The agent's options, chosen on the proxy and never on the suite's runs: every candidate of the grid
+    is trained on the trajectories' training part (agent.py holds the rest out) and deployed on the proxy
+    from the tuning seeds; the lowest mean final validation objective wins. Cached in tuning.json."""
+    path = os.path.join(tuning_dir, "tuning.json")
+    if os.path.exists(path):
+        return train.read_json(path, "the agent's tuning")
+    os.makedirs(tuning_dir, exist_ok=True)
+    rows, t0 = [], time.time()
+    for i, options in enumerate(spec["agent_grid"]):
+        agent_path = os.path.join(tuning_dir, f"candidate-{i}.pt")
+        if not os.path.exists(agent_path):
+            agent.train_agent(folder, agent_path, options, log=lambda *a: None)
+        objectives = [proxy_run(pcfg, "agent", {"agent_path": agent_path}, seed,
+                                os.path.join(tuning_dir, f"candidate-{i}-s{seed}")) for seed in spec["tuning_seeds"]]
+        rows.append({"options": options, "val_objective": float(sum(objectives) / len(objectives)),
+                     "runs": objectives, **agent.load_agent(agent_path)[1]["trained_on"]["offline"]})
+        log(f"  tuning candidate {i} {options or '(the defaults)'}: proxy val objective {rows[-1]['val_objective']:.4f}")
+    best = min(rows, key=lambda r: r["val_objective"])
+    tuning = {"grid": rows, "chosen": best["options"], "seeds": spec["tuning_seeds"], "seconds": time.time() - t0}
+    write_json_atomic(path, tuning)
+    return tuning
+
+
+def prepare_proxy(spec, train_args, proxy_dir, needs, count=None, log=print):
+    """What the agent's and RegMix's rows need (`needs` names them), made on the proxy and resumable piece by
+    piece: RegMix's constant-mixture runs; the agent's random trajectories, its tuning and its variants
+    (AGENT_VARIANTS and the untrained control). Returns ({label: train.py options}, {label: proxy seconds})."""
+    p, pcfg = spec["proxy"], proxy_config(spec, train_args)
+    options, seconds = {}, {}
+    if "regmix" in needs:
+        folder = os.path.join(proxy_dir, "constant")
+        log(f"\n#### proxy: {count or p['regmix_runs']} constant-mixture runs (RegMix's data)")
+        collect_trajectories({**pcfg, "mixer": "random", "random_schedule": "dirichlet_natural", "seed": p["regmix_seed"],
+                              "mix_interval": pcfg["steps"]}, count or p["regmix_runs"], folder, log)
+        options["regmix"] = {"trajectories": folder}
+        seconds["regmix"] = sum(m["wall_seconds"] for _, m in load_trajectories(folder))
+    if "agent" in needs:
+        folder = os.path.join(proxy_dir, "trajectories")
+        log(f"\n#### proxy: {count or p['trajectories']} random-mixing trajectories (the agent's data)")
+        collect_trajectories({**pcfg, "mixer": "random", "seed": p["trajectory_seed"]}, count or p["trajectories"],
+                             folder, log)
+        collected = sum(m["wall_seconds"] for _, m in load_trajectories(folder))
+        log("\n#### proxy: tuning the agent's options on the proxy")
+        tuning = tune_agent(pcfg, folder, p, os.path.join(proxy_dir, "tuning"), log)
+        log(f"  chosen: {tuning['chosen'] or '(the defaults)'}")
+        for label, variant in {**AGENT_VARIANTS, "agent-untrained": None}.items():
+            path = os.path.join(proxy_dir, f"{label}.pt")
+            if not os.path.exists(path) and variant is None:
+                agent.untrained_agent(path, tuning["chosen"], log)
+            elif not os.path.exists(path):
+                log(f"\n#### proxy: training {label}")
+                agent.train_agent(folder, path, {**tuning["chosen"], **variant}, log)
+            options[label] = {"agent_path": path}
+            seconds[label] = collected + tuning["seconds"] + agent.load_agent(path)[1]["train_seconds"]
+    return options, seconds
 
 
 # ----------------------------------------------------------------------------- the suite
@@ -103,7 +201,9 @@ def suite_rows(spec, mixers, sweep, schedules):
         rows[f"schedule-{name}"] = {"mixer": "schedule", "kind": "schedule", "target_share": None,
                                     "options": {"schedule_shares": spec["schedules"][name]}}
     for mixer in mixers:
-        rows[mixer] = {"mixer": mixer, "kind": "mixer", "target_share": None, "options": {}}
+        labels = [mixer, "agent-clone", "agent-untrained"] if mixer == "agent" else [mixer]  # the ablation, the control
+        for label in labels:
+            rows[label] = {"mixer": mixer, "kind": "mixer", "target_share": None, "options": {}}
     return rows
 
 
@@ -127,46 +227,37 @@ def run_suite(suite, preset, seeds, mixers, train_args, trajectories=None, sweep
     seeds = [cfg["seed"] + i for i in range(seeds or spec["seeds"])]
     name = f"suite-{suite}" + ("" if preset == "cpu" else f"-{preset}")
     with folder_lock(os.path.join(cfg["out_dir"], name), "the suite folder"):
-        return run_jobs(suite, cfg, name, preset, seeds, rows, trajectories, publish, log)
+        return run_jobs(suite, cfg, train_args, name, preset, seeds, rows, trajectories, publish, log)
 
 
-def run_jobs(suite, cfg, name, preset, seeds, rows, trajectories, publish, log):
+def run_jobs(suite, cfg, train_args, name, preset, seeds, rows, trajectories, publish, log):
     """The suite's work in out/<name>: trajectories and agent if needed, every missing run, the results."""
     spec, suite_dir = SUITES[suite], os.path.join(cfg["out_dir"], name)
     t_start = time.time()
     extra, proxy, collected = {}, {}, 0.0
+    offline = [label for label, r in rows.items() if r["mixer"] in ("agent", "regmix")]
 
     def prepare_offline_mixers():
-        """Collect the trajectories (and train the agent) that the agent's and RegMix's rows need."""
-        folder = os.path.join(suite_dir, "trajectories")
-        count = trajectories or spec["trajectories"]
-        log(f"\n#### suite: {count} random-mixing trajectories (the agent's and RegMix's data)")
-        collect_trajectories({**cfg, "seed": spec["trajectory_seed"]}, count, folder, log)
-        seconds = sum(m["wall_seconds"] for _, m in agent.load_trajectories(folder))
-        extra["regmix"], proxy["regmix"] = {"trajectories": folder}, seconds
-        if "agent" in {r["mixer"] for r in rows.values()}:
-            agent_path = os.path.join(suite_dir, "agent.pt")
-            if not os.path.exists(agent_path):
-                log("\n#### suite: training the Data Mixing Agent on the trajectories")
-                agent.train_agent(folder, agent_path, {}, log)
-            extra["agent"] = {"agent_path": agent_path}
-            proxy["agent"] = seconds + agent.load_agent(agent_path)[1]["train_seconds"]
-        return seconds
-    offline = [label for label, r in rows.items() if r["mixer"] in ("agent", "regmix")]
+        """The proxy work the agent's and RegMix's rows need (prepare_proxy), in out/<suite>/proxy."""
+        options, seconds = prepare_proxy(spec, train_args, os.path.join(suite_dir, "proxy"),
+                                         {rows[label]["mixer"] for label in offline}, trajectories, log)
+        extra.update(options)
+        proxy.update(seconds)
+        return sum(seconds.get(label, 0.0) for label in ("regmix", "agent"))
     jobs = [(label, s) for label in rows if label not in offline for s in seeds]  # the references come first
     jobs += [(label, s) for label in offline for s in seeds]
     run_dirs = {label: {s: os.path.join(suite_dir, f"{label}-s{s}") for s in seeds} for label in rows}
     failed = []
     for number, (label, seed) in enumerate(jobs, 1):
         row, run_dir = rows[label], run_dirs[label][seed]
-        if label in offline and row["mixer"] not in extra:
+        if label in offline and label not in extra:
             collected = prepare_offline_mixers()
         if os.path.exists(os.path.join(run_dir, "eval.json")):
             log(f"#### suite run {number}/{len(jobs)}: {label} seed {seed}: finished before, reused")
             continue
         resume = os.path.exists(os.path.join(run_dir, "ckpt.pt"))
         log(f"\n#### suite run {number}/{len(jobs)}: {label} seed {seed}" + (" (resuming)" if resume else ""))
-        run_cfg = {**config_for_mixer(cfg, row["mixer"]), **row["options"], **extra.get(row["mixer"], {}),
+        run_cfg = {**config_for_mixer(cfg, row["mixer"]), **row["options"], **extra.get(label, {}),
                    "seed": seed, "run_name": os.path.join(name, f"{label}-s{seed}"), "resume": resume}
         try:
             validate_config(run_cfg)
@@ -207,9 +298,8 @@ def wall_seconds(cfg, summary, collected):
     base = train.read_json(os.path.join(train.base_dir_of(cfg, corpus), "base_eval.json"), "the base's evaluation")
     runs = sum(x["wall_seconds"] + (x["estimate_seconds"] or 0) for r in summary["rows"].values()
                for x in r["runs"].values())
-    agent_seconds = summary["rows"].get("agent", {}).get("proxy_seconds") or collected
     return {"corpus": corpus.meta.get("build_seconds"), "base": base["run"].get("wall_seconds"),
-            "suite": runs + agent_seconds}
+            "suite": runs + collected}
 
 
 def main(argv=None):
@@ -226,7 +316,7 @@ def main(argv=None):
                         "'none' for no sweep)")
     parser.add_argument("--schedules", default=None, help="hand-written schedules (default: the suite's; 'none')")
     parser.add_argument("--collect", type=int, default=None,
-                        help="random-mixing trajectories to collect (the suite's default: 12)")
+                        help="proxy runs to collect, for the agent and for RegMix each (the suite's default: 64)")
     parser.add_argument("--trajectories", default=None, help="without --suite: the folder that keeps them")
     parser.add_argument("--publish", default=None, metavar="DIR",
                         help="also write results.json and calibration.json there (docs/benchmark for the record)")
@@ -251,7 +341,7 @@ def main(argv=None):
         sys.exit(f"error: --sweep {args.sweep} must be target shares like 0.05,0.5,0.8 (or none)")
     try:
         if not args.suite:
-            cfg = parse_config(train_args)
+            cfg = parse_config(["--mixer", "random"] + train_args)  # the random mixer's options are welcome
             validate_config(cfg)
             return collect_trajectories(cfg, args.collect, args.trajectories)
         summary, failed = run_suite(args.suite, args.preset, args.seeds, listed(args.mixers), train_args,

@@ -14,6 +14,7 @@ ROOT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT_DIR)
 
 import agent  # noqa: E402
+import trajectories  # noqa: E402
 import prepare  # noqa: E402
 import sources  # noqa: E402
 
@@ -93,7 +94,7 @@ class FakeCorpus:
 
 def mixer_inputs(name, corpus, folder):
     """The files a mixer reads besides the corpus, made up for tests: an untrained agent for `agent`,
-    synthetic trajectories over the corpus' domains for `regmix`. Returns config entries ({} if none)."""
+    synthetic constant-mixture proxy runs over the corpus' domains for `regmix` (16: LightGBM needs 10). Returns config entries ({} if none)."""
     if name == "agent":
         path = os.path.join(folder, "agent.pt")
         if not os.path.exists(path):
@@ -101,10 +102,10 @@ def mixer_inputs(name, corpus, folder):
         return {"agent_path": path}
     if name == "regmix":
         path = os.path.join(folder, "trajectories")
-        buffer = agent.TrajectoryBuffer(path)
+        buffer = trajectories.TrajectoryBuffer(path)
         rng = np.random.default_rng(0)
         K = len(corpus.domains)
-        for i in range(K + 2):
+        for i in range(16):
             w = rng.dirichlet(np.ones(K))
             val_loss = [[4.0] * K, (4.0 - w).tolist()]
             buffer.save(i, {"weights": [w], "val_loss": val_loss, "answer_logprob": [-9.0, -8.0],

@@ -1,5 +1,5 @@
 """The Data Mixing Agent: permutation invariance and any domain count, behaviour cloning, CQL on a toy
-offline dataset with a known best action, RegMix's fit, and the CLI pipeline collect -> train -> deploy."""
+offline dataset with a known best action, and the CLI pipeline collect -> train -> deploy."""
 
 import json
 import os
@@ -9,10 +9,10 @@ import pytest
 import torch
 
 import agent
-import regmix
+import trajectories
 import suite
 import train
-from data import Corpus, DataError
+from data import DataError
 
 
 def random_state(B, H, K, seed):
@@ -93,31 +93,15 @@ def test_boundary_tokens_and_history_window():
     assert pad.tolist() == [True, False, False] and np.array_equal(window[1:], tokens)
 
 
-def test_regmix_fit_finds_the_better_side(tiny_corpus_dir, tmp_path):
-    """Trajectories whose return grows with the target share: RegMix's mixture favours the target."""
-    corpus = Corpus(tiny_corpus_dir)
-    buffer = agent.TrajectoryBuffer(str(tmp_path / "traj"))
-    rng = np.random.default_rng(0)
-    for i in range(8):
-        w = rng.dirichlet(np.ones(3))
-        # the target loss (domain 2) falls in proportion to its weight, the source stays put
-        val_loss = [[4.0, 4.0, 8.0], [4.0, 4.0, 8.0 - 4.0 * w[2]]]
-        buffer.save(i, {"weights": [w], "val_loss": val_loss, "answer_logprob": [float("nan")] * 2,
-                        "tokens_per_domain": [1, 1, 1]}, {"domains": corpus.domains, "fields": corpus.fields})
-    mixer = regmix.RegMixMixer(corpus, {"trajectories": str(tmp_path / "traj"), "seed": 0})
-    natural = corpus.train_tokens / corpus.train_tokens.sum()
-    assert mixer.weights()[2] > natural[2] + 0.2 and mixer.r2 > 0.9
-
-
 def test_cli_collect_three_trajectories_train_and_deploy(tiny_args, tmp_path, capsys):
     traj = str(tmp_path / "traj")
     collect = ["--collect", "3", "--trajectories", traj, "--"] + tiny_args + ["--steps", "10", "--mix_interval", "5",
                                                                            "--feedback_problems", "8"]
     suite.main(collect)
-    arrays, meta = agent.TrajectoryBuffer(traj).load(2)
+    arrays, meta = trajectories.TrajectoryBuffer(traj).load(2)
     assert arrays["weights"].shape == (2, 3) and arrays["val_loss"].shape == (3, 3)
     assert np.all(np.isfinite(arrays["answer_logprob"])) and meta["schedule"] == "constant"
-    assert not [n for n in os.listdir(traj) if not n.endswith(".npz")]  # run folders are cleaned up
+    assert not [n for n in os.listdir(traj) if not n.endswith(".npz") and n != "collection.json"]  # run folders go
     capsys.readouterr()
     suite.main(collect)  # nothing missing: nothing rerun
     assert "3 of 3 trajectories already" in capsys.readouterr().out
@@ -140,13 +124,13 @@ def test_trajectory_score_is_the_objectives_gain_whatever_the_path():
     nan = [float("nan")] * 3
     straight = {"val_loss": [[4.0, 8.0], [4.1, 6.0], [4.2, 4.0]], "answer_logprob": nan}
     zigzag = {"val_loss": [[4.0, 8.0], [4.4, 4.0], [4.2, 4.0]], "answer_logprob": nan}
-    a, b = agent.trajectory_score(straight, meta), agent.trajectory_score(zigzag, meta)
+    a, b = trajectories.trajectory_score(straight, meta), trajectories.trajectory_score(zigzag, meta)
     assert a == pytest.approx(b) == pytest.approx((4.0 + 8.0) / 2 - (4.2 + 4.0) / 2)  # J_0 - J_T = 1.9
-    assert agent.interval_rewards(zigzag, meta["fields"]).sum() == pytest.approx(a)  # the rewards telescope
+    assert trajectories.interval_rewards(zigzag, meta["fields"]).sum() == pytest.approx(a)  # the rewards telescope
 
 
 def test_trajectory_buffer_round_trip_resume_and_atomic_write(tmp_path, monkeypatch):
-    buffer = agent.TrajectoryBuffer(str(tmp_path / "trajectories"))
+    buffer = trajectories.TrajectoryBuffer(str(tmp_path / "trajectories"))
     actions = np.random.default_rng(0).dirichlet(np.ones(3), size=4)
     meta = {"domains": ["a", "b", "c"], "fields": ["source", "source", "target"], "seed": 7, "config": {"n": 25}}
     buffer.save(0, {"actions": actions, "source_score": [3.0, 2.9, 2.95, 2.8, 2.7]}, meta)
@@ -162,7 +146,7 @@ def test_trajectory_buffer_round_trip_resume_and_atomic_write(tmp_path, monkeypa
         buffer.save(1, {"actions": actions}, meta)
     monkeypatch.undo()
     assert buffer.finished() == [0] and buffer.missing(3) == [1, 2]  # no half-written trajectory counts
-    reopened = agent.TrajectoryBuffer(buffer.folder)  # a restarted collection clears the temp file
+    reopened = trajectories.TrajectoryBuffer(buffer.folder)  # a restarted collection clears the temp file
     assert sorted(os.listdir(reopened.folder)) == ["traj_00000.npz"]
 
     np.savez(buffer.path(2), actions=np.array([{"evil": 1}], dtype=object))  # needs pickle to load
@@ -174,7 +158,7 @@ def test_interval_rewards_recomputed_from_raw_feedback():
     fields = ["source", "target"]
     # S: 4.0 -> 3.6 -> 3.6, T: 2.0 -> 1.8 -> 1.0; J = (S + T) / 2: 3.0 -> 2.7 -> 2.3
     arrays = {"val_loss": [[4.0, 2.0], [3.6, 1.8], [3.6, 1.0]], "answer_logprob": [float("nan")] * 3}
-    np.testing.assert_allclose(agent.interval_rewards(arrays, fields), [0.3, 0.4])
+    np.testing.assert_allclose(trajectories.interval_rewards(arrays, fields), [0.3, 0.4])
     # the named earlier variant: dS = (0.1, 0.0), dT = (0.1, 0.4) normalised by the start values
-    np.testing.assert_allclose(agent.interval_rewards(arrays, fields, "normalized", lam=0.5), [0.1, 0.2 - 0.5 * 0.4])
-    np.testing.assert_allclose(agent.interval_rewards(arrays, fields, "normalized", lam=0.0), [0.1, 0.2])
+    np.testing.assert_allclose(trajectories.interval_rewards(arrays, fields, "normalized", lam=0.5), [0.1, 0.2 - 0.5 * 0.4])
+    np.testing.assert_allclose(trajectories.interval_rewards(arrays, fields, "normalized", lam=0.0), [0.1, 0.2])

@@ -2,6 +2,7 @@
 meta.json checks and the mathematics_dataset compatibility shim."""
 
 import filecmp
+import gzip
 import json
 import os
 import shutil
@@ -177,3 +178,133 @@ def test_math_worker_skips_a_problem_the_generator_fails_on(monkeypatch, capsys)
     sources.math_worker("math_numbers", 100, seed=0)
     questions = [json.loads(line)[0] for line in capsys.readouterr().out.splitlines()]
     assert questions[:3] == ["What is 1 + 1?", "What is 3 + 1?", "What is 4 + 1?"] and calls["n"] >= 4
+
+
+def write_notes(folder, count=60):
+    """A folder of short documents in words the tiny corpus never had; returns {key: text}."""
+    os.makedirs(folder)
+    notes = {}
+    for i in range(count):
+        notes[f"note{i:02d}.txt"] = f"Note {i}: the licence grants zebra quartz rights, clause {i * 7} — ünïcode.\n"
+        with open(os.path.join(folder, f"note{i:02d}.txt"), "w", encoding="utf-8") as f:
+            f.write(notes[f"note{i:02d}.txt"])
+    return notes
+
+
+def split_texts(corpus_dir, domain, tok):
+    """The documents of each split of one domain, decoded from its token files."""
+    return {split: tok.decode(tokens.read_tokens(os.path.join(corpus_dir, domain, f"{split}.bin"),
+                                                 tok.fingerprint).tolist()).split(tokenizer.EOT)[:-1]
+            for split in prepare.SPLITS}
+
+
+def test_regroup_drops_domains_and_the_task_problems_of_dropped_ones(tiny_corpus_dir, tmp_path):
+    out = str(tmp_path / "dropped")
+    prepare.regroup_corpus(tiny_corpus_dir, out, drop=["prose"], log=lambda *a: None)
+    new = Corpus(out)
+    assert new.domains == ["code", "arith"] and new.fields == ["source", "target"]
+    for rel in ["tokenizer.json", "task.jsonl", "code/train.bin", "code/test.bin", "arith/val.bin"]:
+        assert filecmp.cmp(os.path.join(tiny_corpus_dir, rel), os.path.join(out, rel), shallow=False), rel
+    assert not os.path.exists(os.path.join(out, "prose"))
+    notes = str(tmp_path / "notes")
+    write_notes(notes)
+    out = str(tmp_path / "new-target")  # the task's only domain dropped: the corpus has no task any more
+    prepare.regroup_corpus(tiny_corpus_dir, out, drop=["arith"], add={"notes": ("target", notes)},
+                           val_permille=100, log=lambda *a: None)
+    with open(os.path.join(out, "meta.json")) as f:
+        assert json.load(f)["task"] is None
+    assert Corpus(out).task("test") == [] and not os.path.exists(os.path.join(out, "task.jsonl"))
+
+
+def test_regroup_adds_a_user_domain_with_the_source_tokenizer(tiny_corpus_dir, tmp_path):
+    notes = write_notes(str(tmp_path / "notes"))
+    data_dir = str(tmp_path / "data")
+    prepare.main(["--data_dir", data_dir, "--corpus", "added", "--regroup", tiny_corpus_dir, "--drop", "code",
+                  "--add", f"notes={tmp_path / 'notes'}", "--field", "notes=source", "--val_permille", "100"])
+    out = os.path.join(data_dir, "added")
+    new = Corpus(out)  # reads every token file, checking the tokenizer's fingerprint
+    assert new.domains == ["prose", "arith", "notes"] and new.fields == ["source", "target", "source"]
+    for rel in ["tokenizer.json", "task.jsonl", "prose/train.bin", "arith/test.bin"]:
+        assert filecmp.cmp(os.path.join(tiny_corpus_dir, rel), os.path.join(out, rel), shallow=False), rel
+    with open(os.path.join(out, "meta.json")) as f:
+        entry = json.load(f)["domains"][2]
+    assert entry["field"] == "source" and entry["source"] == str(tmp_path / "notes")
+    assert entry["held_out_permille"] == 100 and sum(entry[f"{s}_docs"] for s in prepare.SPLITS) == len(notes)
+    texts = split_texts(out, "notes", new.tokenizer)
+    assert all(texts.values()) and sorted(sum(texts.values(), [])) == sorted(notes.values())  # decodes back
+    for split in prepare.SPLITS:  # held out by document, by the same key hash as build_corpus
+        assert sorted(texts[split]) == sorted(text for key, text in notes.items()
+                                              if prepare.split_of(key, 100) == split)
+        assert entry[f"{split}_tokens"] == len(tokens.read_tokens(os.path.join(out, "notes", f"{split}.bin")))
+    assert not set(texts["train"]) & set(texts["val"]) and not set(texts["train"]) & set(texts["test"])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--drop", "nope"], r"\['nope'\] are not among the corpus' domains"),
+    (["--drop", "prose,code"], "would have no source domain"),
+    (["--drop", "arith"], "would have no target domain"),
+    (["--merge", "text=prose,code", "--drop", "code"], "also merged"),
+    (["--add", "prose={notes}", "--field", "prose=source"], "already has a domain 'prose'"),
+    (["--add", "notes={notes}"], "needs --field notes=source or --field notes=target"),
+    (["--add", "notes={notes}", "--field", "notes=poetry"], "needs --field notes=source"),
+    (["--add", "notes={notes}", "--field", "notes=source", "--field", "other=source"], "which no --add"),
+    (["--add", "notes={tmp}/nowhere", "--field", "notes=source"], "does not exist"),
+    (["--add", "notes={tmp}/empty", "--field", "notes=source"], "there is no text there"),
+    (["--add", "notes={tmp}/blank", "--field", "notes=source"], "domain 'notes' has 0 training"),
+    (["--add", "notes={notes}", "--field", "notes=source", "--task", "notes"], "keeps the corpus' task"),
+])
+def test_regroup_refuses_bad_drops_and_adds(tiny_corpus_dir, tmp_path, argv, message):
+    write_notes(str(tmp_path / "notes"))
+    os.makedirs(tmp_path / "empty")
+    os.makedirs(tmp_path / "blank")
+    (tmp_path / "blank" / "a.txt").write_text("  \n")
+    argv = [a.format(notes=tmp_path / "notes", tmp=tmp_path) for a in argv]
+    with pytest.raises(SystemExit, match=message):
+        prepare.main(["--data_dir", str(tmp_path / "data"), "--corpus", "c", "--regroup", tiny_corpus_dir] + argv)
+    assert not os.path.exists(tmp_path / "data" / "c")  # nothing half-written
+    assert not os.path.exists(tmp_path / "data") or os.listdir(tmp_path / "data") == []
+    with pytest.raises(SystemExit, match="goes with"):
+        prepare.main(["--data_dir", str(tmp_path / "data"), "--drop", "prose"])
+
+
+def test_license_texts_are_written_once_each_within_the_cap(tmp_path):
+    share = tmp_path / "share"
+    for rel, text in {"common-licenses/GPL-3": "GNU GENERAL PUBLIC LICENSE\n" * 40,
+                      "common-licenses/GPL": "GNU GENERAL PUBLIC LICENSE\n" * 40,  # a repeat (a link on Debian)
+                      "doc/bash/copyright": "Files: *\nCopyright: 1987 Free Software Foundation\n",
+                      "doc/bash-static/copyright": "Files: *\nCopyright: 1987 Free Software Foundation\n",
+                      "doc/zlib1g/README": "not a copyright file\n"}.items():
+        (share / rel).parent.mkdir(parents=True, exist_ok=True)
+        (share / rel).write_text(text)
+    (share / "doc" / "tar").mkdir()
+    with gzip.open(share / "doc" / "tar" / "copyright.gz", "wt") as f:
+        f.write("Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\nLicense: GPL-3+\n")
+    count, total = sources.write_license_texts(str(tmp_path / "a"), 10_000, share=str(share))
+    written = {os.path.relpath(os.path.join(d, f), tmp_path / "a") for d, _, fs in os.walk(tmp_path / "a") for f in fs}
+    assert count == len(written) == 3 and "copyright/tar.txt" in written  # .gz read, repeats kept once
+    assert len(written & {"common-licenses/GPL-3.txt", "common-licenses/GPL.txt"}) == 1
+    assert len(written & {"copyright/bash.txt", "copyright/bash-static.txt"}) == 1
+    assert total == sum(os.path.getsize(tmp_path / "a" / w) for w in written)
+    sources.write_license_texts(str(tmp_path / "b"), 10_000, share=str(share))
+    assert not filecmp.dircmp(tmp_path / "a", tmp_path / "b").diff_files  # the same machine, the same folder
+    count, total = sources.write_license_texts(str(tmp_path / "capped"), 500, share=str(share))
+    assert count == 2 and total <= 500  # the 1080-byte licence does not fit
+    docs = dict(sources.user_documents(str(tmp_path / "capped")))
+    assert sorted(docs) == ["copyright/bash.txt", "copyright/tar.txt"] or \
+        sorted(docs) == ["copyright/bash-static.txt", "copyright/tar.txt"]
+    with pytest.raises(sources.PrepareError, match="already exists"):
+        sources.write_license_texts(str(tmp_path / "a"), 10_000, share=str(share))
+    with pytest.raises(sources.PrepareError, match="no licence texts"):
+        sources.write_license_texts(str(tmp_path / "c"), 10_000, share=str(tmp_path / "nothing"))
+    with pytest.raises(sources.PrepareError, match="fits in 10 bytes"):
+        sources.write_license_texts(str(tmp_path / "c"), 10, share=str(share))
+    assert not os.path.exists(tmp_path / "c")
+
+
+@pytest.mark.skipif(not os.path.isdir("/usr/share/common-licenses"), reason="not a Debian-family machine")
+def test_this_machine_license_texts_make_a_folder_of_documents(tmp_path, capsys):
+    sources.main(["licenses", str(tmp_path / "licenses"), "--max_bytes", "40000"])
+    assert "licence texts" in capsys.readouterr().out
+    docs = dict(sources.user_documents(str(tmp_path / "licenses")))
+    assert docs and sum(len(t.encode("utf-8")) for t in docs.values()) <= 40_000
+    assert any("licen" in text.lower() for text in docs.values())

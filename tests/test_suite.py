@@ -7,6 +7,7 @@ import math
 import os
 
 import pytest
+import torch
 
 import report
 import suite as suite_module
@@ -115,7 +116,27 @@ def test_a_failing_run_is_reported_by_name_and_the_suite_goes_on(tiny_args, monk
     assert list(saved["rows"]) == ["static", "dbl"] and saved["failed"] == ["bandit seed 1337"]
 
 
-def test_suite_collects_trajectories_for_regmix_and_reports_their_cost(tiny_args):
-    summary = suite(tiny_args + ["--mix_interval", "5"], "--mixers", "regmix", "--collect", "5")
-    assert len(os.listdir(os.path.join(suite_dir_of(tiny_args), "trajectories"))) == 5
+def test_suite_collects_constant_proxy_runs_for_regmix_and_reports_their_cost(tiny_args):
+    summary = suite(tiny_args + ["--mix_interval", "5"], "--mixers", "regmix", "--collect", "10")
+    folder = os.path.join(suite_dir_of(tiny_args), "proxy", "constant")
+    runs = [n for n in os.listdir(folder) if n.endswith(".npz")]
+    assert len(runs) == 10 and not os.path.exists(os.path.join(suite_dir_of(tiny_args), "proxy", "trajectories"))
     assert summary["rows"]["regmix"]["proxy_seconds"] > 0
+
+
+def test_suite_tunes_the_agent_on_the_proxy_and_runs_its_variants(tiny_args, monkeypatch):
+    small = {"bc_steps": 3, "cql_steps": 3, "width": 16, "heads": 2, "history": 2, "batch_size": 8}
+    proxy = {**suite_module.SUITES["default"]["proxy"], "tuning_seeds": [7],
+             "agent_grid": [small, {**small, "cql_alpha": 5.0}]}
+    monkeypatch.setitem(suite_module.SUITES["default"], "proxy", proxy)
+    summary = suite(tiny_args + ["--mix_interval", "5"], "--mixers", "agent", "--collect", "4")
+    proxy_dir = os.path.join(suite_dir_of(tiny_args), "proxy")
+    with open(os.path.join(proxy_dir, "tuning", "tuning.json")) as f:
+        tuning = json.load(f)
+    objectives = [row["val_objective"] for row in tuning["grid"]]
+    assert tuning["chosen"] == tuning["grid"][objectives.index(min(objectives))]["options"]
+    assert list(summary["rows"]) == ["static", "agent", "agent-clone", "agent-untrained"]
+    saved = torch.load(os.path.join(proxy_dir, "agent-clone.pt"), weights_only=True)
+    assert saved["options"]["cql_steps"] == 0 and saved["options"]["cql_alpha"] == tuning["chosen"].get("cql_alpha", 1.0)
+    assert saved["trained_on"]["trajectories"] == 3 and len(saved["trained_on"]["held_out"]) == 1  # 4 x 0.25
+    assert summary["rows"]["agent"]["proxy_seconds"] > summary["rows"]["agent-untrained"]["proxy_seconds"] > 0

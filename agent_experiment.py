@@ -1,0 +1,231 @@
+"""
+The Data Mixing Agent and RegMix at a scale where learning can show (docs/agent.md): the offline
+evaluation of the agent before any deployment, and its transfer, unchanged, to other models and domain
+spaces. Resumable: every finished run is reused.
+
+    python agent_experiment.py                              # everything below, then the tables
+    python agent_experiment.py --publish docs/benchmark     # also writes agent.json
+    python agent_experiment.py --settings b,c,d --device cuda   # the transfer runs alone (e.g. on a GPU)
+
+1. The proxy work, shared with the suite (suite.prepare_proxy, in out/suite-default/proxy): 64 random
+   trajectories, 64 constant-mixture runs for RegMix, the agent's tuning on proxy seeds, its variants.
+2. Offline evaluation: the critic's rank correlation on held-out trajectories (agent.offline_evaluation,
+   computed when each variant is trained); every variant, RegMix and static natural replayed on the proxy
+   from held-out starts (seeds that neither collection nor tuning used), their final validation objective
+   and its paired difference to natural.
+3. Transfer, 3 seeds, the proxy's agent deployed unchanged, each against static natural and the untrained
+   agent: (a) the default model, the suite's rows (python suite.py --suite default); (b) a larger model;
+   (c) merged domains; (d) a source field it never saw (licence texts of the machine, sources.py).
+"""
+
+import argparse
+import os
+import sys
+import time
+from contextlib import redirect_stdout
+
+import numpy as np
+
+import prepare
+import report
+import sources
+import suite
+import train
+from agent import load_agent
+from data import Corpus
+from evaluate import load_result
+from options import config_for_mixer, parse_config, validate_config
+from prepare import write_json_atomic
+from regmix import cross_validated_rank
+from trajectories import TrajectoryBuffer, field_losses_per_boundary, load_trajectories
+from mixer import objective
+
+SPEC = suite.SUITES["default"]
+HELD_OUT_SEEDS = [310000, 310001, 310002]  # the offline replays' starts: not collection's, not tuning's
+REPLAYED = ["static", "agent", "agent-clone", "agent-cql", "agent-untrained", "regmix"]
+SETTINGS = {  # the transfer settings besides (a): train.py options, and a corpus derived from the default one
+    "b": {"what": "a larger model: 6 layers x 256 (about 6x the default's parameters)",
+          "args": ["--n_layer", "6", "--n_head", "8", "--n_embd", "256"]},
+    "c": {"what": "another domain space: code + shell and the two maths domains merged (3 domains)",
+          "corpus": "merged", "derive": ["--merge", "code_shell=code,shell", "--merge", "math=math_compare,math_numbers"]},
+    "d": {"what": "a source field it never saw: the machine's licence texts replace code, docs and shell",
+          "corpus": "licenses-source", "derive": ["--drop", "code,docs,shell", "--add", "licenses={text}",
+                                                  "--field", "licenses=source", "--val_permille", "100"]},
+}
+TRANSFER_ROWS = {"static": ("static", None), "agent": ("agent", "agent"),
+                 "agent-untrained": ("agent", "agent-untrained")}
+
+
+def proxy_work(log):
+    """The proxy's trajectories, RegMix's runs, the tuning and the agent variants (made if missing)."""
+    proxy_dir = os.path.join("out", "suite-default", "proxy")
+    options, seconds = suite.prepare_proxy(SPEC, [], proxy_dir, {"agent", "regmix"}, log=log)
+    return proxy_dir, options, seconds
+
+
+def offline_evaluation(proxy_dir, options, log):
+    """The variants' held-out numbers and their replays on the proxy from HELD_OUT_SEEDS."""
+    pcfg = suite.proxy_config(SPEC, [])
+    objectives = {}
+    for label in REPLAYED:
+        objectives[label] = {}
+        for seed in HELD_OUT_SEEDS:
+            mixer = "static" if label == "static" else "regmix" if label == "regmix" else "agent"
+            objectives[label][seed] = suite.proxy_run(pcfg, mixer, options.get(label, {}), seed,
+                                                      os.path.join(proxy_dir, "replay", f"{label}-s{seed}"))
+    trajectories = load_trajectories(os.path.join(proxy_dir, "trajectories"))
+    final = [objective(*field_losses_per_boundary(a["val_loss"], m["fields"]))[-1] for a, m in trajectories]
+    rows = {}
+    for label in REPLAYED:
+        trained_on = load_agent(options[label]["agent_path"])[1]["trained_on"] if label.startswith("agent") else {}
+        rows[label] = {"replay_val_objective": float(np.mean(list(objectives[label].values()))),
+                       "delta_natural": report.paired_interval(objectives[label], objectives["static"]),
+                       **trained_on.get("offline", {})}
+        log(f"  {label:16s} proxy val objective {rows[label]['replay_val_objective']:.4f}, vs natural "
+            f"{fmt_interval(rows[label]['delta_natural'])}" + (f", critic rank corr {rows[label]['critic_rank_corr']:.3f}"
+                                                              if "critic_rank_corr" in rows[label] else ""))
+    return {"seeds": HELD_OUT_SEEDS, "rows": rows,
+            "trajectory_val_objective": {"best": float(min(final)), "median": float(np.median(final)),
+                                         "worst": float(max(final))},
+            "regmix_cv_rank_corr": {model: cross_validated_rank(os.path.join(proxy_dir, "constant"), model)
+                                    for model in ("lightgbm", "linear")}}
+
+
+def fmt_interval(d):
+    if d["lo"] is None:
+        return f"{d['mean']:+.4f}"
+    return f"{d['mean']:+.4f} [{d['lo']:+.4f}, {d['hi']:+.4f}] ({report.verdict(d)})"
+
+
+def setting_corpus(setting, data_dir, log):
+    """The corpus name of a setting, derived from the default corpus the first time (prepare.py --regroup)."""
+    spec = SETTINGS[setting]
+    if "corpus" not in spec:
+        return "default"
+    if not os.path.exists(os.path.join(data_dir, spec["corpus"], "meta.json")):
+        text = os.path.join(data_dir, "licenses-text")
+        if "{text}" in " ".join(spec["derive"]) and not os.path.exists(text):
+            sources.write_license_texts(text)
+        derive = [a.replace("{text}", text) for a in spec["derive"]]
+        log(f"deriving corpus {spec['corpus']}: prepare.py --regroup {' '.join(derive)}")
+        prepare.main(["--data_dir", data_dir, "--corpus", spec["corpus"], "--regroup",
+                      os.path.join(data_dir, "default")] + derive)
+    return spec["corpus"]
+
+
+def transfer_runs(setting, agents, train_args, out_dir, log):
+    """Static natural, the agent and the untrained agent, 3 seeds, in out_dir/<setting>/ (finished runs reused)."""
+    cfg = parse_config(train_args)
+    corpus = setting_corpus(setting, cfg["data_dir"], log)
+    cfg = parse_config(train_args + SETTINGS[setting].get("args", []) + ["--corpus", corpus])
+    validate_config(cfg)
+    run_dirs = {}
+    for label, (mixer, agent_label) in TRANSFER_ROWS.items():
+        for seed in [cfg["seed"] + i for i in range(SPEC["seeds"])]:
+            run_dir = os.path.abspath(os.path.join(out_dir, setting, f"{label}-s{seed}"))
+            run_dirs.setdefault(label, {})[seed] = run_dir
+            if os.path.exists(os.path.join(run_dir, "eval.json")):
+                continue
+            t0 = time.time()
+            run_cfg = {**config_for_mixer(cfg, mixer), "seed": seed, "run_name": run_dir, "resume": False,
+                       **({"agent_path": os.path.abspath(agents[agent_label])} if agent_label else {})}
+            validate_config(run_cfg)
+            with open(os.path.join(out_dir, f"{setting}.log"), "a") as f, redirect_stdout(f):
+                train.run(run_cfg)
+            log(f"  ({setting}) {label} seed {seed}: {time.time() - t0:.0f} s")
+    return run_dirs
+
+
+def transfer_rows(setting, run_dirs):
+    """agent.json's transfer entries of one setting: each row against natural (the setting's only static
+    mixture) and against the untrained agent, from the runs' final reports."""
+    objective_of = {label: {s: load_result(d)["summary"]["balanced_loss"] for s, d in dirs.items()}
+                    for label, dirs in run_dirs.items()}
+    device = load_result(next(iter(run_dirs["static"].values())))["config"]["device"]
+    return [{"setting": setting, "mixer": label, "seeds": len(values), "what": SETTINGS[setting]["what"],
+             "device": device, "balanced_mean": float(np.mean(list(values.values()))),
+             "reference": "static natural (the setting's only static mixture)",
+             "delta_best_static": report.paired_interval(values, objective_of["static"]),
+             "delta_untrained": report.paired_interval(values, objective_of["agent-untrained"])}
+            for label, values in objective_of.items()]
+
+
+def suite_rows(results_path):
+    """Setting (a): the suite's agent and RegMix rows (out/suite-default/results/results.json)."""
+    results = train.read_json(results_path, "the suite's results (python suite.py --suite default)")
+    rows = results["rows"]
+    if "agent" not in rows:
+        return []
+    untrained = {s: x["balanced_loss"] for s, x in rows["agent-untrained"]["runs"].items()}
+    return [{"setting": "a", "mixer": label, "seeds": len(r["runs"]), "what": "the default model (the suite)",
+             "device": results["config"]["device"], "balanced_mean": r["stats"]["balanced_loss"]["mean"],
+             "reference": f"best static of the sweep ({results['best_static']})",
+             "delta_natural": r["delta_natural"], "delta_best_static": r["delta_best_static"],
+             "delta_untrained": report.paired_interval({s: x["balanced_loss"] for s, x in r["runs"].items()}, untrained)}
+            for label, r in rows.items() if label in ("agent", "agent-clone", "agent-untrained", "regmix")]
+
+
+def collection_numbers(proxy_dir):
+    """Trajectory count and collection time (collection.json sums every invocation's wall time)."""
+    folder = os.path.join(proxy_dir, "trajectories")
+    clock = train.read_json(os.path.join(folder, "collection.json"), "the collection clock")
+    walls = [TrajectoryBuffer(folder).load(i)[1]["wall_seconds"] for i in TrajectoryBuffer(folder).finished()]
+    return {"trajectories": len(walls), "collection_wall_s": clock["wall_seconds"],
+            "one_after_another_s_per_trajectory": clock["wall_seconds"] / len(walls),
+            "median_trajectory_s": float(np.median(walls)), "slowest_trajectory_s": float(max(walls))}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--settings", default="a,b,c,d", help="transfer settings to run (a = the suite's rows)")
+    parser.add_argument("--offline", default=True, type=prepare_bool, help="run the offline evaluation (default true)")
+    parser.add_argument("--device", default="auto", help="device of the transfer runs (b, c, d)")
+    parser.add_argument("--out_dir", default=os.path.join("out", "agent-experiment"), help="the transfer runs' folder")
+    parser.add_argument("--agents", default=None, help="folder holding agent.pt and agent-untrained.pt (default: "
+                                                       "the proxy's, made if missing)")
+    parser.add_argument("--publish", default=None, metavar="DIR", help="write agent.json there")
+    args = parser.parse_args(argv)
+    settings = [s for s in args.settings.split(",") if s]
+    unknown = sorted(set(settings) - set(SETTINGS) - {"a"})
+    if unknown:
+        sys.exit(f"error: --settings {','.join(unknown)}: unknown; choose from a, {', '.join(SETTINGS)}")
+    t0 = time.time()
+    try:
+        if args.agents:
+            agents = {label: os.path.join(args.agents, f"{label}.pt") for label in ("agent", "agent-untrained")}
+            proxy_dir, options = None, {}
+        else:
+            proxy_dir, options, _ = proxy_work(print)
+            agents = {label: options[label]["agent_path"] for label in ("agent", "agent-untrained")}
+        offline = offline_evaluation(proxy_dir, options, print) if args.offline and proxy_dir else None
+        transfer = suite_rows(os.path.join("out", "suite-default", "results", "results.json")) if "a" in settings else []
+        for setting in [s for s in settings if s != "a"]:
+            print(f"\n#### transfer ({setting}): {SETTINGS[setting]['what']}")
+            run_dirs = transfer_runs(setting, agents, ["--device", args.device], args.out_dir, print)
+            transfer += transfer_rows(setting, run_dirs)
+    except train.USER_ERRORS as e:
+        sys.exit(f"error: {e}")
+    print("\n| setting | mixer | seeds | balanced | Δ reference [95%] | Δ untrained agent [95%] |\n|---|---|---|---|---|---|")
+    for row in transfer:
+        print(f"| {row['setting']} | {row['mixer']} | {row['seeds']} | {row['balanced_mean']:.4f} | "
+              f"{fmt_interval(row['delta_best_static'])} | {fmt_interval(row['delta_untrained'])} |")
+    if args.publish:
+        if not (proxy_dir and offline):
+            sys.exit("error: --publish needs the proxy work and the offline evaluation (drop --agents, keep --offline)")
+        tuning = train.read_json(os.path.join(proxy_dir, "tuning", "tuning.json"), "the agent's tuning")
+        agent_json = {**collection_numbers(proxy_dir),
+                      "critic_rank_corr": offline["rows"]["agent"]["critic_rank_corr"],
+                      "transfer": transfer, "offline": offline, "tuning": tuning,
+                      "regmix_runs": len(load_trajectories(os.path.join(proxy_dir, "constant"))),
+                      "experiment_seconds": time.time() - t0}
+        os.makedirs(args.publish, exist_ok=True)
+        write_json_atomic(os.path.join(args.publish, "agent.json"), agent_json)
+        print(f"wrote {os.path.join(args.publish, 'agent.json')}")
+
+
+def prepare_bool(text):
+    return text.lower() in ("1", "true", "yes", "on")
+
+
+if __name__ == "__main__":
+    main()

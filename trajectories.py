@@ -1,0 +1,175 @@
+"""
+The Data Mixing Agent's environment records (arXiv 2507.15640) and what is computed from them: the
+trajectory buffer (a folder of finished random-mixing runs, one .npz file each), the reward of every
+re-weighting interval, a trajectory's score (the one objective's improvement) and the loader that checks a
+folder holds one kind of trajectory. agent.py learns from them; regmix.py fits its regression on them.
+"""
+
+import json
+import os
+
+import numpy as np
+
+from data import DataError
+from mixer import objective
+
+
+class TrajectoryBuffer:
+    """A folder of finished mixing trajectories for offline agent training, one `traj_NNNNN.npz` each.
+
+    Each file holds plain numeric arrays (actions, raw feedback, ...) plus its metadata (domains, fields,
+    config, seed) as JSON text stored in a uint8 array, so loading never needs pickle
+    (np.load(..., allow_pickle=False)). Files are written to a temp name and renamed: a crash leaves
+    either no file or a complete one, and an interrupted collection continues from `missing()`."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        os.makedirs(folder, exist_ok=True)
+        for name in os.listdir(folder):  # leftovers of a collection killed mid-write
+            if ".tmp-" in name:
+                os.remove(os.path.join(folder, name))
+
+    def path(self, index):
+        return os.path.join(self.folder, f"traj_{index:05d}.npz")
+
+    def save(self, index, arrays, meta):
+        tmp = f"{self.path(index)}.tmp-{os.getpid()}"
+        payload = {name: np.asarray(value, dtype=np.float64) for name, value in arrays.items()}
+        payload["meta_json"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+        with open(tmp, "wb") as f:
+            np.savez(f, **payload)
+        os.replace(tmp, self.path(index))
+
+    def finished(self):
+        """Indices of the complete trajectories in the folder."""
+        names = [n for n in os.listdir(self.folder) if n.startswith("traj_") and n.endswith(".npz")]
+        return sorted(int(n[5:-4]) for n in names)
+
+    def missing(self, count):
+        done = set(self.finished())
+        return [i for i in range(count) if i not in done]
+
+    def load(self, index):
+        path = self.path(index)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {name: data[name] for name in data.files}
+            meta = json.loads(arrays.pop("meta_json").tobytes().decode("utf-8"))
+        except (OSError, ValueError, KeyError) as e:
+            raise DataError(f"trajectory {path} is damaged or not a trajectory file ({type(e).__name__}); "
+                            "delete it and collect it again") from None
+        return arrays, meta
+
+
+def trajectory_from_log(records, interval):
+    """A finished random-mixing run's log.jsonl records -> the trajectory's arrays: weights (T, K), the action
+    of each interval (the weights of its first step); val_loss (T+1, K) and answer_logprob (T+1,) at the
+    boundaries 0, n, 2n, ...; tokens_per_domain (K,) at the end."""
+    by_step = {r["step"]: r for r in records}
+    last = max(by_step)
+    boundaries = list(range(0, last + 1, interval))
+    return {"weights": [by_step[b + 1]["weights"] for b in boundaries[:-1]],
+            "val_loss": [by_step[b]["val_loss"] for b in boundaries],
+            "answer_logprob": [by_step[b].get("feedback_logprob", float("nan")) for b in boundaries],
+            "tokens_per_domain": by_step[last]["tokens_per_domain"]}
+
+
+def interval_rewards(arrays, fields, reward="balanced", lam=0.25):
+    """The reward of each re-weighting interval, recomputed from a trajectory's raw feedback at its T + 1
+    boundaries (so another reward needs no new runs):
+        balanced    (default) the change of the project's one objective (evaluate.objective) over the
+                    interval: r_k = J_k - J_{k+1}, J_j = (S_j + T_j) / 2, with S_j and T_j the mean
+                    validation losses (nats) of the source and of the target domains at boundary j. The
+                    rewards of a trajectory sum to J_0 - J_T, its improvement of the objective.
+        normalized  the reward this project used first, kept as a named option: start-normalised
+                    improvements dS_k = (S_k - S_{k+1}) / S_0, dT_k likewise (T with the answer NLL
+                    averaged in), r_k = mean(dS_k, dT_k) - lam |dS_k - dT_k|. It weighs a nat of source
+                    loss about 11 times a nat of target loss on the old default corpus (the base's target
+                    loss is about 7.8 nats), so an agent trained on it is judged on another score."""
+    if reward == "balanced":
+        S, T = field_losses_per_boundary(arrays["val_loss"], fields)
+        J = objective(S, T)
+        return J[:-1] - J[1:]
+    S, T = feedback_scores(arrays["val_loss"], fields, arrays["answer_logprob"])
+    dS, dT = (S[:-1] - S[1:]) / S[0], (T[:-1] - T[1:]) / T[0]
+    return (dS + dT) / 2 - lam * np.abs(dS - dT)
+
+
+def field_losses_per_boundary(val_loss, fields):
+    """(S_j, T_j) over the boundaries: mean validation loss of the source and of the target domains."""
+    L, fields = np.asarray(val_loss, dtype=np.float64), np.asarray(fields)
+    return L[:, fields == "source"].mean(axis=1), L[:, fields == "target"].mean(axis=1)
+
+
+def feedback_scores(val_loss, fields, answer_logprob):
+    """Source and target scores at every boundary, normalised by the first (lower is better):
+        S_j = mean_{source d} L_{j,d} / S_0
+        T_j = (TL_j / TL_0 + A_j / A_0) / 2,  TL = mean_{target d} L_{j,d},  A = -answer log-prob
+    (T_j = TL_j / TL_0 when the corpus has no task: the log-probs are NaN)."""
+    L = np.asarray(val_loss, dtype=np.float64)
+    fields = np.asarray(fields)
+    S = L[:, fields == "source"].mean(axis=1)
+    TL = L[:, fields == "target"].mean(axis=1)
+    A = -np.asarray(answer_logprob, dtype=np.float64)
+    target = (TL / TL[0] + A / A[0]) / 2 if np.all(np.isfinite(A)) else TL / TL[0]
+    return S / S[0], target
+
+
+def load_trajectories(folder):
+    """Every finished trajectory of a collection folder as (arrays, meta); one clear error if there are
+    none or if they come from different domain lists."""
+    if not os.path.isdir(folder):
+        raise DataError(f"--trajectories {folder} does not exist; collect trajectories with "
+                        f"python suite.py --collect N --trajectories {folder}")
+    buffer = TrajectoryBuffer(folder)
+    trajectories = [buffer.load(i) for i in buffer.finished()]
+    if not trajectories:
+        raise DataError(f"--trajectories {folder} holds no finished trajectory; collect some with "
+                        f"python suite.py --collect N --trajectories {folder}")
+    domains = trajectories[0][1]["domains"]
+    with_logprob = {bool(np.all(np.isfinite(arrays["answer_logprob"]))) for arrays, _ in trajectories}
+    for arrays, meta in trajectories:
+        if meta["domains"] != domains:
+            raise DataError(f"{folder} mixes trajectories over {domains} and over {meta['domains']}; keep one "
+                            "domain list per folder")
+    if len(with_logprob) > 1:
+        raise DataError(f"{folder} mixes trajectories with and without the answer log-prob feedback (another "
+                        "--feedback_problems or corpus); keep one kind per folder")
+    return trajectories
+
+
+def trajectory_score(arrays, meta, reward="balanced", lam=0.25):
+    """A trajectory's score, higher is better: its reward from its first boundary to its last, as one
+    interval. For the balanced reward that is J_0 - J_T, the objective's improvement (the sum of its interval
+    rewards); every trajectory starts from the same base, so it ranks them by their final objective. It
+    ranks trajectories for cloning and is RegMix's regression target."""
+    ends = {"val_loss": np.asarray(arrays["val_loss"])[[0, -1]],
+            "answer_logprob": np.asarray(arrays["answer_logprob"])[[0, -1]]}
+    return float(interval_rewards(ends, meta["fields"], reward, lam)[0])
+
+
+
+
+def rank_correlation(x, y):
+    """Spearman's rank correlation of two equal-length sequences (ties get their average rank); NaN when
+    either is constant. Used for the offline checks: does a critic or a regressor order runs correctly?"""
+    def ranks(v):
+        v = np.asarray(v, dtype=np.float64)
+        order = np.argsort(v, kind="stable")
+        r = np.empty(len(v))
+        r[order] = np.arange(len(v), dtype=np.float64)
+        for value in np.unique(v):  # ties share their mean rank
+            r[v == value] = r[v == value].mean()
+        return r
+    rx, ry = ranks(x), ranks(y)
+    if rx.std() == 0 or ry.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def held_out_split(count, share, seed=0):
+    """(train indices, held-out indices) of `count` trajectories: a seeded random `share` held out for the
+    offline checks and the tuning (collection takes its schedules in turn, so every n-th index would not do)."""
+    order = np.random.Generator(np.random.PCG64(seed)).permutation(count)
+    held = sorted(order[:round(share * count)].tolist())
+    return [i for i in range(count) if i not in set(held)], held
