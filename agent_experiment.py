@@ -6,6 +6,7 @@ spaces. Resumable: every finished run is reused.
     python agent_experiment.py                              # everything below, then the tables
     python agent_experiment.py --publish docs/benchmark     # also writes agent.json
     python agent_experiment.py --settings b,c,d --device cuda   # the transfer runs alone (e.g. on a GPU)
+    python agent_experiment.py --settings c -- --steps 200      # train.py options after --
 
 1. The proxy work, shared with the suite (suite.prepare_proxy, in out/suite-default/proxy): 64 random
    trajectories, 64 constant-mixture runs for RegMix, the agent's tuning on proxy seeds, its variants.
@@ -32,13 +33,12 @@ import sources
 import suite
 import train
 from agent import load_agent
-from data import Corpus
 from evaluate import load_result
-from options import config_for_mixer, parse_config, validate_config
+from options import config_for_mixer, parse_bool, parse_config, validate_config
 from prepare import write_json_atomic
 from regmix import cross_validated_rank
-from trajectories import TrajectoryBuffer, field_losses_per_boundary, load_trajectories
 from mixer import objective
+from trajectories import TrajectoryBuffer, field_losses_per_boundary, load_trajectories
 
 SPEC = suite.SUITES["default"]
 HELD_OUT_SEEDS = [310000, 310001, 310002]  # the offline replays' starts: not collection's, not tuning's
@@ -97,11 +97,11 @@ def fmt_interval(d):
     return f"{d['mean']:+.4f} [{d['lo']:+.4f}, {d['hi']:+.4f}] ({report.verdict(d)})"
 
 
-def setting_corpus(setting, data_dir, log):
-    """The corpus name of a setting, derived from the default corpus the first time (prepare.py --regroup)."""
+def setting_corpus(setting, data_dir, corpus, log):
+    """The corpus name of a setting, derived from `corpus` the first time (prepare.py --regroup)."""
     spec = SETTINGS[setting]
     if "corpus" not in spec:
-        return "default"
+        return corpus
     if not os.path.exists(os.path.join(data_dir, spec["corpus"], "meta.json")):
         text = os.path.join(data_dir, "licenses-text")
         if "{text}" in " ".join(spec["derive"]) and not os.path.exists(text):
@@ -109,16 +109,17 @@ def setting_corpus(setting, data_dir, log):
         derive = [a.replace("{text}", text) for a in spec["derive"]]
         log(f"deriving corpus {spec['corpus']}: prepare.py --regroup {' '.join(derive)}")
         prepare.main(["--data_dir", data_dir, "--corpus", spec["corpus"], "--regroup",
-                      os.path.join(data_dir, "default")] + derive)
+                      os.path.join(data_dir, corpus)] + derive)
     return spec["corpus"]
 
 
 def transfer_runs(setting, agents, train_args, out_dir, log):
     """Static natural, the agent and the untrained agent, 3 seeds, in out_dir/<setting>/ (finished runs reused)."""
     cfg = parse_config(train_args)
-    corpus = setting_corpus(setting, cfg["data_dir"], log)
+    corpus = setting_corpus(setting, cfg["data_dir"], cfg["corpus"], log)
     cfg = parse_config(train_args + SETTINGS[setting].get("args", []) + ["--corpus", corpus])
     validate_config(cfg)
+    os.makedirs(out_dir, exist_ok=True)
     run_dirs = {}
     for label, (mixer, agent_label) in TRANSFER_ROWS.items():
         for seed in [cfg["seed"] + i for i in range(SPEC["seeds"])]:
@@ -178,13 +179,16 @@ def collection_numbers(proxy_dir):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--settings", default="a,b,c,d", help="transfer settings to run (a = the suite's rows)")
-    parser.add_argument("--offline", default=True, type=prepare_bool, help="run the offline evaluation (default true)")
+    parser.add_argument("--offline", default=True, type=parse_bool, help="run the offline evaluation (default true)")
     parser.add_argument("--device", default="auto", help="device of the transfer runs (b, c, d)")
+    parser.add_argument("--data_dir", default="data", help="where the corpora live (the derived ones are made there)")
     parser.add_argument("--out_dir", default=os.path.join("out", "agent-experiment"), help="the transfer runs' folder")
     parser.add_argument("--agents", default=None, help="folder holding agent.pt and agent-untrained.pt (default: "
                                                        "the proxy's, made if missing)")
     parser.add_argument("--publish", default=None, metavar="DIR", help="write agent.json there")
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    train_args = argv[argv.index("--") + 1:] if "--" in argv else []  # train.py options for every transfer run
+    args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
     settings = [s for s in args.settings.split(",") if s]
     unknown = sorted(set(settings) - set(SETTINGS) - {"a"})
     if unknown:
@@ -201,7 +205,8 @@ def main(argv=None):
         transfer = suite_rows(os.path.join("out", "suite-default", "results", "results.json")) if "a" in settings else []
         for setting in [s for s in settings if s != "a"]:
             print(f"\n#### transfer ({setting}): {SETTINGS[setting]['what']}")
-            run_dirs = transfer_runs(setting, agents, ["--device", args.device], args.out_dir, print)
+            run_dirs = transfer_runs(setting, agents, ["--device", args.device, "--data_dir", args.data_dir]
+                                     + train_args, args.out_dir, print)
             transfer += transfer_rows(setting, run_dirs)
     except train.USER_ERRORS as e:
         sys.exit(f"error: {e}")
@@ -221,10 +226,6 @@ def main(argv=None):
         os.makedirs(args.publish, exist_ok=True)
         write_json_atomic(os.path.join(args.publish, "agent.json"), agent_json)
         print(f"wrote {os.path.join(args.publish, 'agent.json')}")
-
-
-def prepare_bool(text):
-    return text.lower() in ("1", "true", "yes", "on")
 
 
 if __name__ == "__main__":
