@@ -128,7 +128,8 @@ def proxy_run(pcfg, mixer, options, seed, run_dir):
         validate_config(run_cfg)
         with open(os.devnull, "w") as quiet, redirect_stdout(quiet):
             train.run(run_cfg)
-        os.remove(os.path.join(run_dir, "ckpt.pt"))  # a finished proxy run is read, never resumed
+        if os.path.exists(os.path.join(run_dir, "ckpt.pt")):
+            os.remove(os.path.join(run_dir, "ckpt.pt"))  # a finished proxy run is read, never resumed
     return report.final_val_objective(run_dir, Corpus(corpus_path(pcfg)).fields)
 
 
