@@ -33,7 +33,7 @@ import sources
 import suite
 import train
 from agent import load_agent
-from evaluate import load_result
+from evaluate import load_result, read_log
 from options import config_for_mixer, parse_bool, parse_config, validate_config
 from prepare import write_json_atomic
 from regmix import cross_validated_rank
@@ -166,6 +166,38 @@ def suite_rows(results_path):
             for label, r in rows.items() if label in ("agent", "agent-clone", "agent-untrained", "regmix")]
 
 
+def plot_agent_weights(run_dirs_by_setting, path):
+    """What the agent does: the target field's share over the run (trained agent solid, untrained dashed),
+    every seed of every setting, and the per-domain weights of setting (a)'s first seed."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
+    colours = dict(zip(run_dirs_by_setting, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    for setting, run_dirs in run_dirs_by_setting.items():
+        for label, style in (("agent", "-"), ("agent-untrained", "--")):
+            for i, run_dir in enumerate(run_dirs.get(label, {}).values()):
+                fields = np.array(load_result(run_dir)["final"]["fields"])
+                rows = [r for r in read_log(run_dir) if "weights" in r]
+                share = [np.asarray(r["weights"])[fields == "target"].sum() for r in rows]
+                left.plot([r["step"] / rows[-1]["step"] for r in rows], share, style, color=colours[setting], lw=1,
+                          label=f"({setting}) {label}" if i == 0 else None)
+    left.set(xlabel="run progress", ylabel="target field's share", ylim=(0, 1), title="the agent's target share")
+    left.legend(fontsize=7)
+    first = next(iter(run_dirs_by_setting.values()))["agent"]
+    run_dir = next(iter(first.values()))
+    rows = [r for r in read_log(run_dir) if "weights" in r]
+    right.stackplot([r["step"] for r in rows], np.array([r["weights"] for r in rows]).T,
+                    labels=load_result(run_dir)["final"]["domains"])
+    right.set(xlabel="step", ylim=(0, 1), title=f"{next(iter(run_dirs_by_setting))}: the agent's weights, one seed")
+    right.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    tmp = f"{path}.tmp-{os.getpid()}.png"
+    fig.savefig(tmp, dpi=72)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
 def collection_numbers(proxy_dir):
     """Trajectory count and collection time (collection.json sums every invocation's wall time)."""
     folder = os.path.join(proxy_dir, "trajectories")
@@ -202,12 +234,19 @@ def main(argv=None):
             proxy_dir, options, _ = proxy_work(print)
             agents = {label: options[label]["agent_path"] for label in ("agent", "agent-untrained")}
         offline = offline_evaluation(proxy_dir, options, print) if args.offline and proxy_dir else None
-        transfer = suite_rows(os.path.join("out", "suite-default", "results", "results.json")) if "a" in settings else []
+        transfer, run_dirs_by_setting = [], {}
+        if "a" in settings:
+            results_path = os.path.join("out", "suite-default", "results", "results.json")
+            transfer = suite_rows(results_path)
+            seeds = train.read_json(results_path, "the suite's results")["seeds"]
+            run_dirs_by_setting["a"] = {label: {s: os.path.join("out", "suite-default", f"{label}-s{s}") for s in seeds}
+                                        for label in ("agent", "agent-untrained")}
         for setting in [s for s in settings if s != "a"]:
             print(f"\n#### transfer ({setting}): {SETTINGS[setting]['what']}")
             run_dirs = transfer_runs(setting, agents, ["--device", args.device, "--data_dir", args.data_dir]
                                      + train_args, args.out_dir, print)
             transfer += transfer_rows(setting, run_dirs)
+            run_dirs_by_setting[setting] = run_dirs
     except train.USER_ERRORS as e:
         sys.exit(f"error: {e}")
     print("\n| setting | mixer | seeds | balanced | Δ reference [95%] | Δ untrained agent [95%] |\n|---|---|---|---|---|---|")
@@ -225,7 +264,8 @@ def main(argv=None):
                       "experiment_seconds": time.time() - t0}
         os.makedirs(args.publish, exist_ok=True)
         write_json_atomic(os.path.join(args.publish, "agent.json"), agent_json)
-        print(f"wrote {os.path.join(args.publish, 'agent.json')}")
+        plot_agent_weights(run_dirs_by_setting, os.path.join(args.publish, "agent_weights.png"))
+        print(f"wrote {os.path.join(args.publish, 'agent.json')} and agent_weights.png")
 
 
 if __name__ == "__main__":
