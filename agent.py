@@ -314,8 +314,8 @@ def train_agent(folder, out_path, options, log=print):
         held, _, _ = transitions([every[i] for i in held_ids], o["history"], o["reward"], o["lam"], o["bc_share"],
                                  scale)
         offline = offline_evaluation(policy, critic, held, o["gamma"])
-        log("offline evaluation on the held-out trajectories: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float)
-                                                                             else f"{k} {v}" for k, v in offline.items()))
+        log("offline evaluation on the held-out trajectories: "
+            + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in offline.items()))
     save_agent(out_path, policy, critic, net, o, {"folder": folder, "trajectories": len(trajectories),
                                                   "held_out": held_ids, "offline": offline,
                                                   "domains": meta["domains"], "fields": meta["fields"],

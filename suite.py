@@ -150,7 +150,8 @@ def tune_agent(pcfg, folder, spec, tuning_dir, log):
                                 os.path.join(tuning_dir, f"candidate-{i}-s{seed}")) for seed in spec["tuning_seeds"]]
         rows.append({"options": options, "val_objective": float(sum(objectives) / len(objectives)),
                      "runs": objectives, **agent.load_agent(agent_path)[1]["trained_on"]["offline"]})
-        log(f"  tuning candidate {i} {options or '(the defaults)'}: proxy val objective {rows[-1]['val_objective']:.4f}")
+        log(f"  tuning candidate {i} {options or '(the defaults)'}: proxy val objective "
+            f"{rows[-1]['val_objective']:.4f}")
     best = min(rows, key=lambda r: r["val_objective"])
     tuning = {"grid": rows, "chosen": best["options"], "seeds": spec["tuning_seeds"], "seconds": time.time() - t0}
     write_json_atomic(path, tuning)
@@ -166,8 +167,8 @@ def prepare_proxy(spec, train_args, proxy_dir, needs, count=None, log=print):
     if "regmix" in needs:
         folder = os.path.join(proxy_dir, "constant")
         log(f"\n#### proxy: {count or p['regmix_runs']} constant-mixture runs (RegMix's data)")
-        collect_trajectories({**pcfg, "mixer": "random", "random_schedule": "dirichlet_natural", "seed": p["regmix_seed"],
-                              "mix_interval": pcfg["steps"]}, count or p["regmix_runs"], folder, log)
+        constant = {"mixer": "random", "random_schedule": "dirichlet_natural", "mix_interval": pcfg["steps"]}
+        collect_trajectories({**pcfg, **constant, "seed": p["regmix_seed"]}, count or p["regmix_runs"], folder, log)
         options["regmix"] = {"trajectories": folder}
         seconds["regmix"] = sum(m["wall_seconds"] for _, m in load_trajectories(folder))
     if "agent" in needs:

@@ -94,7 +94,8 @@ class FakeCorpus:
 
 def mixer_inputs(name, corpus, folder):
     """The files a mixer reads besides the corpus, made up for tests: an untrained agent for `agent`,
-    synthetic constant-mixture proxy runs over the corpus' domains for `regmix` (16: LightGBM needs 10). Returns config entries ({} if none)."""
+    16 synthetic constant-mixture proxy runs over the corpus' domains for `regmix` (LightGBM needs 10).
+    Returns config entries ({} if none)."""
     if name == "agent":
         path = os.path.join(folder, "agent.pt")
         if not os.path.exists(path):
