@@ -56,16 +56,17 @@ TRANSFER_ROWS = {"static": ("static", None), "agent": ("agent", "agent"),
                  "agent-untrained": ("agent", "agent-untrained")}
 
 
-def proxy_work(log):
-    """The proxy's trajectories, RegMix's runs, the tuning and the agent variants (made if missing)."""
-    proxy_dir = os.path.join("out", "suite-default", "proxy")
-    options, seconds = suite.prepare_proxy(SPEC, [], proxy_dir, {"agent", "regmix"}, log=log)
+def proxy_work(proxy_args, log):
+    """The proxy's trajectories, RegMix's runs, the tuning and the agent variants (made if missing, as the
+    suite makes them: proxy_args are train.py options for the proxy, e.g. --out_dir)."""
+    proxy_dir = os.path.join(parse_config(proxy_args)["out_dir"], "suite-default", "proxy")
+    options, seconds = suite.prepare_proxy(SPEC, proxy_args, proxy_dir, {"agent", "regmix"}, log=log)
     return proxy_dir, options, seconds
 
 
-def offline_evaluation(proxy_dir, options, log):
+def offline_evaluation(proxy_dir, options, proxy_args, log):
     """The variants' held-out numbers and their replays on the proxy from HELD_OUT_SEEDS."""
-    pcfg = suite.proxy_config(SPEC, [])
+    pcfg = suite.proxy_config(SPEC, proxy_args)
     objectives = {}
     for label in REPLAYED:
         objectives[label] = {}
@@ -210,10 +211,11 @@ def collection_numbers(proxy_dir):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--settings", default="a,b,c,d", help="transfer settings to run (a = the suite's rows)")
+    parser.add_argument("--settings", default="a,b,c,d", help="transfer settings to run (a = the suite's rows; none)")
     parser.add_argument("--offline", default=True, type=parse_bool, help="run the offline evaluation (default true)")
     parser.add_argument("--device", default="auto", help="device of the transfer runs (b, c, d)")
     parser.add_argument("--data_dir", default="data", help="where the corpora live (the derived ones are made there)")
+    parser.add_argument("--out_root", default="out", help="train.py's --out_dir: the suite's and the proxy's folders")
     parser.add_argument("--out_dir", default=os.path.join("out", "agent-experiment"), help="the transfer runs' folder")
     parser.add_argument("--agents", default=None, help="folder holding agent.pt and agent-untrained.pt (default: "
                                                        "the proxy's, made if missing)")
@@ -221,25 +223,27 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     train_args = argv[argv.index("--") + 1:] if "--" in argv else []  # train.py options for every transfer run
     args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
-    settings = [s for s in args.settings.split(",") if s]
+    settings = [s for s in args.settings.split(",") if s and s != "none"]
     unknown = sorted(set(settings) - set(SETTINGS) - {"a"})
     if unknown:
         sys.exit(f"error: --settings {','.join(unknown)}: unknown; choose from a, {', '.join(SETTINGS)}")
     t0 = time.time()
+    proxy_args = ["--out_dir", args.out_root, "--data_dir", args.data_dir, "--device", args.device]
     try:
         if args.agents:
             agents = {label: os.path.join(args.agents, f"{label}.pt") for label in ("agent", "agent-untrained")}
             proxy_dir, options = None, {}
         else:
-            proxy_dir, options, _ = proxy_work(print)
+            proxy_dir, options, _ = proxy_work(proxy_args, print)
             agents = {label: options[label]["agent_path"] for label in ("agent", "agent-untrained")}
-        offline = offline_evaluation(proxy_dir, options, print) if args.offline and proxy_dir else None
+        offline = offline_evaluation(proxy_dir, options, proxy_args, print) if args.offline and proxy_dir else None
         transfer, run_dirs_by_setting = [], {}
         if "a" in settings:
-            results_path = os.path.join("out", "suite-default", "results", "results.json")
+            results_path = os.path.join(args.out_root, "suite-default", "results", "results.json")
             transfer = suite_rows(results_path)
             seeds = train.read_json(results_path, "the suite's results")["seeds"]
-            run_dirs_by_setting["a"] = {label: {s: os.path.join("out", "suite-default", f"{label}-s{s}") for s in seeds}
+            run_dirs_by_setting["a"] = {label: {s: os.path.join(args.out_root, "suite-default", f"{label}-s{s}")
+                                                for s in seeds}
                                         for label in ("agent", "agent-untrained")}
         for setting in [s for s in settings if s != "a"]:
             print(f"\n#### transfer ({setting}): {SETTINGS[setting]['what']}")
