@@ -134,6 +134,7 @@ def transfer_runs(setting, agents, train_args, out_dir, log):
             validate_config(run_cfg)
             with open(os.path.join(out_dir, f"{setting}.log"), "a") as f, redirect_stdout(f):
                 train.run(run_cfg)
+            os.remove(os.path.join(run_dir, "ckpt.pt"))  # a finished run is read, never resumed
             log(f"  ({setting}) {label} seed {seed}: {time.time() - t0:.0f} s")
     return run_dirs
 
