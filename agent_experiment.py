@@ -256,8 +256,10 @@ def main(argv=None):
         sys.exit(f"error: {e}")
     print("\n| setting | mixer | seeds | balanced | Δ reference [95%] | Δ untrained agent [95%] |\n|---|---|---|---|---|---|")
     for row in transfer:
+        deltas = [fmt_interval(row[key]) if row[key]["mean"] else "reference" for key in ("delta_best_static",
+                                                                                        "delta_untrained")]
         print(f"| {row['setting']} | {row['mixer']} | {row['seeds']} | {row['balanced_mean']:.4f} | "
-              f"{fmt_interval(row['delta_best_static'])} | {fmt_interval(row['delta_untrained'])} |")
+              + " | ".join(deltas) + " |")
     if args.publish:
         if not (proxy_dir and offline):
             sys.exit("error: --publish needs the proxy work and the offline evaluation (drop --agents, keep --offline)")

@@ -111,3 +111,6 @@ def test_a_transfer_setting_derives_its_corpus_and_runs_natural_the_agent_and_th
     agent_experiment.transfer_runs("c", agents, tiny_args + ["--mix_interval", "5"], out, print)  # all reused
     assert os.path.getmtime(os.path.join(run_dirs["static"][1337], "eval.json")) == finished
     assert len(agent_experiment.transfer_rows("c", run_dirs)) == 3
+    agent_experiment.plot_agent_weights({"c": run_dirs}, str(tmp_path / "weights.png"))
+    with open(tmp_path / "weights.png", "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
