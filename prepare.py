@@ -436,8 +436,8 @@ def main(argv=None):
             build_known_answer_corpus(out_dir)
         elif args.regroup or args.merge or args.drop or args.add:
             if not (args.regroup and (args.merge or args.drop or args.add)):
-                raise PrepareError("--regroup CORPUS_DIR goes with --merge NEW=a,b, --drop a,b or --add NAME=PATH, "
-                                   "and they with it")
+                raise PrepareError("--merge NEW=a,b, --drop a,b and --add NAME=PATH derive a corpus: they go together "
+                                   "with --regroup CORPUS_DIR (the corpus to derive from), which needs one of them")
             if args.domain or args.task:
                 raise PrepareError("--regroup keeps the corpus' task and takes new domains with --add, not --domain "
                                    "or --task")

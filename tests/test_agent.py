@@ -109,7 +109,8 @@ def test_cli_collect_three_trajectories_train_and_deploy(tiny_args, tmp_path, ca
     agent_path = str(tmp_path / "agent.pt")
     agent.main(["--trajectories", traj, "--out", agent_path, "--bc_steps", "20", "--cql_steps", "20"])
     saved = torch.load(agent_path, weights_only=True)
-    assert saved["trained_on"]["trajectories"] == 3 and len(saved["losses"]["td"]) == 20
+    assert saved["trained_on"]["trajectories"] == 2 and len(saved["losses"]["td"]) == 20  # one of 3 held out
+    assert len(saved["trained_on"]["held_out"]) == 1 and saved["trained_on"]["offline"]["held_out_transitions"] == 2
 
     run = train.main(tiny_args + ["--mixer", "agent", "--agent_path", agent_path, "--mix_interval", "5",
                                   "--run_name", "deployed"])

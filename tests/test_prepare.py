@@ -263,7 +263,7 @@ def test_regroup_refuses_bad_drops_and_adds(tiny_corpus_dir, tmp_path, argv, mes
         prepare.main(["--data_dir", str(tmp_path / "data"), "--corpus", "c", "--regroup", tiny_corpus_dir] + argv)
     assert not os.path.exists(tmp_path / "data" / "c")  # nothing half-written
     assert not os.path.exists(tmp_path / "data") or os.listdir(tmp_path / "data") == []
-    with pytest.raises(SystemExit, match="goes with"):
+    with pytest.raises(SystemExit, match="go together with --regroup"):
         prepare.main(["--data_dir", str(tmp_path / "data"), "--drop", "prose"])
 
 

@@ -176,7 +176,7 @@ CATALOGUE = [
     ("prepare", "--data_dir {data} --corpus tiny", "already exists"),
     ("prepare", "--data_dir {tmp} --val_permille 0", "between 1 and 499"),
     ("prepare", "--data_dir {tmp} --regroup {data}/tiny --merge x=prose,arith", "different fields"),
-    ("prepare", "--data_dir {tmp} --merge x=prose,code", "go together"),
+    ("prepare", "--data_dir {tmp} --merge x=prose,code", "go together with --regroup"),
     ("train", "{train} --corpus nothing", "does not exist"),
     ("train", "{train} --weights poetry=1", "unknown domain 'poetry'"),
     ("train", "{train} --weights prose=-1", "negative"),
