@@ -155,8 +155,8 @@ def suite_table(summary):
     lines = [f"{len(summary['seeds'])} seed(s) {summary['seeds']}, mean ± spread (sample std) on the test split; "
              f"Δ = the objective's paired difference (95% t-interval over seeds; negative = better) against "
              f"natural and against the best static mixture ({summary['best_static']}, picked on validation); "
-             "extra s = target estimation (dbl, velocity) or proxy work (regmix: trajectories; agent: "
-             "trajectories + training)", "",
+             "extra s = target estimation (dbl, velocity) or proxy work (regmix: its constant-mixture proxy runs; "
+             "agent rows: the trajectories, the tuning and that agent's training)", "",
              "| row | " + " | ".join(c for c, _ in metrics) + " | target share | target epochs | Δ natural | "
              "Δ best static | vs best static | wall s | extra s |", "|" + "---|" * (len(metrics) + 8)]
     for label, r in summary["rows"].items():
