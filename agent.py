@@ -4,15 +4,15 @@ trajectories of a small proxy model, with evaluation feedback after every re-wei
 behaviour cloning on the best trajectories, then conservative Q-learning on all; deployed frozen on
 other models and other domain spaces.
 
-    python suite.py --collect 12 --trajectories out/traj          # the environment: 12 random trajectories
-    python agent.py --trajectories out/traj --out out/agent.pt    # behaviour cloning, then CQL
+    python suite.py --collect 64 --trajectories out/traj -- --config config/proxy.py   # the environment
+    python agent.py --trajectories out/traj --out out/agent.pt    # cloning, then CQL; 25% held out
     python train.py --mixer agent --agent_path out/agent.pt       # deployment (any model, any domains)
     python agent.py --untrained --out out/agent-untrained.pt      # the control: a random agent
 
+The suite does all of it on the proxy, with the options tuned there (suite.prepare_proxy; docs/agent.md).
 Read top to bottom, as a CleanRL file: the agent's features and networks, the offline dataset, the two
-training phases, the agent file, the deployment mixer, the CLI. The trajectory buffer, the reward and a
-trajectory's score are in trajectories.py.
-RegMix (regmix.py) fits a static mixture on the same trajectories.
+training phases, the offline evaluation on held-out trajectories, the agent file, the deployment mixer, the
+CLI. The trajectory buffer, the reward and a trajectory's score are in trajectories.py.
 """
 
 import argparse

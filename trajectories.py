@@ -2,7 +2,8 @@
 The Data Mixing Agent's environment records (arXiv 2507.15640) and what is computed from them: the
 trajectory buffer (a folder of finished random-mixing runs, one .npz file each), the reward of every
 re-weighting interval, a trajectory's score (the one objective's improvement) and the loader that checks a
-folder holds one kind of trajectory. agent.py learns from them; regmix.py fits its regression on them.
+folder holds one kind of trajectory. agent.py learns from them; regmix.py fits its regression on runs of one
+constant mixture each, stored the same way.
 """
 
 import json
