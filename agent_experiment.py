@@ -93,9 +93,7 @@ def offline_evaluation(proxy_dir, options, proxy_args, log):
 
 
 def fmt_interval(d):
-    if d["lo"] is None:
-        return f"{d['mean']:+.4f}"
-    return f"{d['mean']:+.4f} [{d['lo']:+.4f}, {d['hi']:+.4f}] ({report.verdict(d)})"
+    return f"{report.interval_text(d)} ({report.verdict(d)})"
 
 
 def setting_corpus(setting, data_dir, corpus, log):
