@@ -15,7 +15,6 @@ Definitions (the README's Metrics section), all on fixed held-out data:
 train.py imports this file for its evaluations; suite.py for its tables and plots.
 """
 
-import argparse
 import json
 import math
 import os
@@ -29,6 +28,7 @@ import torch.distributed as dist
 from data import DataError, eval_windows
 from mixer import objective
 from model import CheckpointError, autocast
+from sources import Parser
 from tokens import TokenFileError, read_tokens
 
 
@@ -362,7 +362,7 @@ def plot_run(run_dir, out_dir):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Print the metrics of runs written by train.py.")
+    parser = Parser(description="Print the metrics of runs written by train.py.")
     parser.add_argument("runs", nargs="+", help="run folders (e.g. out/cpt-static)")
     parser.add_argument("--plot", action="store_true", help="write PNGs of weights and validation curves")
     parser.add_argument("--plot_dir", default=None, help="where PNGs go (default: RUN_DIR/plots)")

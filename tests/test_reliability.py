@@ -212,6 +212,7 @@ CATALOGUE = [
     ("train", "{train} --mixer random --random_schedule spiral", "--random_schedule spiral is unknown"),
     ("train", "{train} --base_mixer dbl", "--base_mixer dbl cannot pre-train the base"),
     ("train", "{train} --base_mixer bandit --mixer acodm", "would share their options"),
+    ("train", "{train} --base_mixer bandit --init_from {tmp}/empty", "the checkpoint is the base"),
     ("pretrain", "--seeds 0", "--seeds 0 must be a positive integer"),
     ("agent", "--trajectories {tmp}/nowhere --out {tmp}/agent.pt", "does not exist"),
     ("agent", "--trajectories {tmp}/bad_trajectories --out {tmp}/agent.pt", "is damaged"),
@@ -257,6 +258,23 @@ def test_bad_input_stops_with_one_line_naming_it_and_leaves_nothing(scratch, scr
     assert set(os.listdir(tmp)) - set(before) <= {"out"}  # no corpus or partial folder left behind
     out = os.path.join(tmp, "out")
     assert not os.path.exists(out) or all(d.startswith("base-") for d in os.listdir(out))  # only the base cache
+
+
+def test_resume_without_a_checkpoint_is_refused_before_anything_is_built(tiny_args, tmp_path):
+    out_dir = tiny_args[tiny_args.index("--out_dir") + 1]
+    with pytest.raises(SystemExit, match="--resume but .*never.*ckpt.pt does not exist"):
+        train.main(tiny_args + ["--run_name", "never", "--resume"])
+    assert not os.path.exists(out_dir)  # no base was pre-trained first
+
+
+@pytest.mark.parametrize("script", ["train", "suite", "prepare", "evaluate", "agent", "pretrain", "bench"])
+def test_an_unknown_option_gives_a_short_error_and_exit_code_2(script):
+    result = subprocess.run([sys.executable, f"{script}.py", "--no_such_option"], cwd=ROOT_DIR,
+                            capture_output=True, text=True, timeout=120)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and 1 <= len(lines) <= 3, result.stderr
+    assert lines[0].startswith(f"{script}.py: error: ") and f"python {script}.py --help" in result.stderr, lines
+    assert "--no_such_option" in result.stderr or "required" in result.stderr
 
 
 def extreme_stats(rng, K):
