@@ -246,17 +246,22 @@ def mean_curves(run_dirs, fields):
     return np.array(tokens), loss, np.array([objective(*field_losses(row, fields)) for row in loss])
 
 
-def frontier_box(points, margin=0.5):
-    """The frontier plot's limits: the static sweep's range of (forgetting, gain) widened by `margin` of its
-    span on each side (at least 0.02 nats), so the rows near the frontier fill the plot."""
-    lo, hi = points.min(axis=0), points.max(axis=0)
-    pad = np.maximum(margin * (hi - lo), 0.02)
+def frontier_box(sweep_xy, row_xy, fence=3.0):
+    """The frontier plot's limits over (forgetting, gain): the static sweep and every row but the outliers,
+    padded by 10%. An outlier is a row beyond Tukey's far-out fences on either axis (3 interquartile ranges,
+    at least 0.01 nats, past the quartiles of all the means), so one wild row cannot squash the others."""
+    every = np.vstack([sweep_xy, row_xy])
+    q1, q3 = np.percentile(every, [25, 75], axis=0)
+    reach = fence * np.maximum(q3 - q1, 0.01)
+    kept = np.vstack([sweep_xy, row_xy[np.all((row_xy >= q1 - reach) & (row_xy <= q3 + reach), axis=1)]])
+    lo, hi = kept.min(axis=0), kept.max(axis=0)
+    pad = np.maximum(0.1 * (hi - lo), 0.01)
     return lo - pad, hi + pad
 
 
 def plot_frontier(ax, rows, labels):
-    """The static sweep's (forgetting, gain) line and every mixer's seeds and mean, zoomed on the sweep; a
-    row whose mean falls outside is drawn at the edge (a triangle pointing its way) with its values."""
+    """The static sweep's (forgetting, gain) line and every mixer's seeds and mean, zoomed on them
+    (frontier_box); an outlier's mean is drawn at the edge (a triangle pointing its way) with its values."""
     sweep = sorted((label for label, r in rows.items() if r["kind"] in ("natural", "sweep")),
                    key=lambda label: rows[label]["stats"]["target_share"]["mean"])
     means = {label: np.array([rows[label]["stats"][k]["mean"] for k in ("forgetting", "gain")])
@@ -266,7 +271,7 @@ def plot_frontier(ax, rows, labels):
     for label, (x, y) in zip(sweep, xy):
         ax.annotate(f"{rows[label]['stats']['target_share']['mean']:.2f}", (x, y), fontsize=6, xytext=(3, -8),
                     textcoords="offset points")
-    lo, hi = frontier_box(xy)
+    lo, hi = frontier_box(xy, np.array([means[label] for label in labels]).reshape(-1, 2))
     for i, label in enumerate(labels):
         style = series_style(i, marker=True)
         runs = rows[label]["runs"].values()
