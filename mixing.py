@@ -34,6 +34,7 @@ from mixer import ConfigError, options_of
 from options import MIXERS, make_mixer
 from train import per_domain_mean
 
+
 def own_loop_refusal(name):
     """Why mixer `name` cannot run outside train.py (None: it can, loss targets given where it needs them)."""
     if MIXERS[name].needs_model:
@@ -58,7 +59,13 @@ def own_loop_mixer(name, corpus, steps, seed=0, loss_targets=None, target_flags=
                           f"[{len(corpus.domains)} floats, one per domain of {corpus.domains}] (velocity.loss_targets "
                           "fits them from short runs), or use a mixer that needs no targets")
     if loss_targets is not None and not cls.needs_loss_targets:
-        raise ConfigError(f"mixer '{name}' reads no loss targets; drop loss_targets (dbl and velocity read them)")
+        readers = [n for n, c in MIXERS.items() if c.needs_loss_targets]
+        raise ConfigError(f"mixer '{name}' reads no loss targets; drop loss_targets (only {', '.join(readers)} "
+                          "read them)")
+    if loss_targets is not None and (len(loss_targets) != len(corpus.domains) or
+                                     not np.all(np.isfinite(loss_targets))):
+        raise ConfigError(f"loss_targets {list(loss_targets)} must be {len(corpus.domains)} finite losses, one per "
+                          f"domain of {corpus.domains}")
     known = options_of(cls)
     unknown = sorted(set(options) - set(known))
     if unknown:
@@ -67,9 +74,6 @@ def own_loop_mixer(name, corpus, steps, seed=0, loss_targets=None, target_flags=
     cls.check_options(config)
     mixer = make_mixer(name, corpus, config)
     if loss_targets is not None:
-        if len(loss_targets) != len(corpus.domains) or not np.all(np.isfinite(loss_targets)):
-            raise ConfigError(f"loss_targets {list(loss_targets)} must be {len(corpus.domains)} finite losses, one "
-                              f"per domain of {corpus.domains}")
         mixer.set_targets(loss_targets, target_flags)
     return mixer
 
