@@ -75,8 +75,10 @@ def write_tiny_llama(folder, kind="llama", shard=False, tied=False, rope_scaling
     return model
 
 
-LLAMA3_SCALING = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-                  "original_max_position_embeddings": 64}
+# wavelengths below 32 / 4 stay, above 32 / 0.5 are divided by 8, between are blended: the tiny models' head size 8
+# with theta 5000 has one frequency below, one between, two above
+LLAMA3_SCALING = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 0.5, "high_freq_factor": 4.0,
+                  "original_max_position_embeddings": 32}
 CASES = {"llama_gqa_untied": dict(kind="llama"), "llama3_rope_scaling_tied": dict(rope_scaling=LLAMA3_SCALING, tied=True),
          "qwen2_biases_tied_sharded": dict(kind="qwen2", tied=True, shard=True)}
 
@@ -105,7 +107,7 @@ def test_llama3_rope_scaling_keeps_short_wavelengths_divides_long_ones_and_blend
     scaled = replace(plain, rope_scaling={k: v for k, v in LLAMA3_SCALING.items() if k != "rope_type"})
     w, w_scaled = rotary_frequencies(plain), rotary_frequencies(scaled)
     wavelength = 2 * torch.pi / w
-    short, long = wavelength < 64 / 4, wavelength > 64 / 1
+    short, long = wavelength < 32 / 4, wavelength > 32 / 0.5
     assert short.any() and long.any() and (~short & ~long).any()  # all three bands occur
     torch.testing.assert_close(w_scaled[short], w[short])
     torch.testing.assert_close(w_scaled[long], w[long] / 8)
