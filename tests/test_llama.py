@@ -25,8 +25,8 @@ LLAMA3_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,
                 r"\s*[\r\n]+|\s+(?!\S)|\s+")
 QWEN2_SPLIT = LLAMA3_SPLIT.replace(r"\p{N}{1,3}", r"\p{N}")
 EOS = {"llama3": "<|end_of_text|>", "qwen2": "<|endoftext|>", "smollm2": "<|endoftext|>"}
-SAMPLE = ("It's 2024: 3.14159 and 1,000,000 tokens; x1y22z333!\n\n\tTabs  and   spaces \u00e9 vs e\u0301 — 東京タワー "
-          "🙂 THE'LL  \r\n  end 42 ²³ ٣٤\n")
+SAMPLE = ("It's 2024: 3.14159 and 1,000,000 tokens; x1y22z333!\n\n\tTabs  and   spaces \u00e9 vs e\u0301 — "
+          "東京タワー 🙂 THE'LL  \r\n  end 42 ²³ ٣٤\n")
 
 
 def write_tokenizer(folder, style, vocab_size=400):
@@ -79,7 +79,8 @@ def write_tiny_llama(folder, kind="llama", shard=False, tied=False, rope_scaling
 # with theta 5000 has one frequency below, one between, two above
 LLAMA3_SCALING = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 0.5, "high_freq_factor": 4.0,
                   "original_max_position_embeddings": 32}
-CASES = {"llama_gqa_untied": dict(kind="llama"), "llama3_rope_scaling_tied": dict(rope_scaling=LLAMA3_SCALING, tied=True),
+CASES = {"llama_gqa_untied": dict(kind="llama"),
+         "llama3_rope_scaling_tied": dict(rope_scaling=LLAMA3_SCALING, tied=True),
          "qwen2_biases_tied_sharded": dict(kind="qwen2", tied=True, shard=True)}
 
 
@@ -209,7 +210,8 @@ def test_cli_cpt_from_a_llama_checkpoint_and_the_refusals_of_its_folder(tmp_path
         result = json.load(f)
     assert result["summary"]["gain"] > 0  # CPT lowered the target loss of the loaded model
     base = torch.load(os.path.join(result["run"]["base_dir"], "ckpt.pt"), weights_only=True)
-    assert torch.equal(base["model"]["transformer.h.1.mlp.c_proj.weight"], reference.model.layers[1].mlp.down_proj.weight)
+    down = reference.model.layers[1].mlp.down_proj.weight
+    assert torch.equal(base["model"]["transformer.h.1.mlp.c_proj.weight"], down)
 
     other = str(tmp_path / "other")  # the same weights with another tokenizer
     shutil.copytree(checkpoint, other)
