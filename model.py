@@ -39,8 +39,7 @@ class GPTConfig:
     mlp_hidden: int = 0     # SwiGLU's inner width (intermediate_size)
     norm_eps: float = 1e-5  # RMSNorm's epsilon
     rope_theta: float = 10000.0
-    rope_scaling: dict = None  # Llama 3's frequency rescale: factor, low_freq_factor, high_freq_factor,
-    #                            original_max_position_embeddings
+    rope_scaling: dict | None = None  # Llama 3's frequency rescale (rotary_frequencies); None: plain rotary
     qkv_bias: bool = False  # Qwen2's attention biases
     tied: bool = True       # the head shares the token embedding
 
