@@ -332,6 +332,10 @@ def pretrained_folder(folder):
                "AutoModelForCausalLM.from_pretrained(FOLDER).save_pretrained(FOLDER, safe_serialization=True)"
                if pickled else "give the folder its weights")
         raise CheckpointError(f"--init_from {folder} has no model.safetensors; {fix}")
+    missing = [os.path.basename(path) for path in files if not os.path.isfile(path)]
+    if missing:
+        raise CheckpointError(f"--init_from {folder} lacks {', '.join(missing[:3])}, which its "
+                              "model.safetensors.index.json lists; download the checkpoint's missing shards")
     if hf.get("model_type", "gpt2") not in ARCHITECTURES:
         raise CheckpointError(f"--init_from {folder} is a {hf.get('model_type')} model; supported: "
                               f"{', '.join(ARCHITECTURES.values())}")

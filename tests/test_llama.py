@@ -90,6 +90,11 @@ def test_our_gpt_computes_the_same_logits_as_transformers_on_llama_and_qwen2(tmp
     if "shard" in CASES[case]:
         assert os.path.exists(tmp_path / case / "model.safetensors.index.json")
         assert not os.path.exists(tmp_path / case / "model.safetensors")
+        shard = min(name for name in os.listdir(tmp_path / case) if name.startswith("model-0000"))
+        os.rename(tmp_path / case / shard, tmp_path / shard)
+        with pytest.raises(CheckpointError, match=f"lacks {shard}, which its model.safetensors.index.json lists"):
+            load_pretrained(str(tmp_path / case), block_size=64)
+        os.rename(tmp_path / shard, tmp_path / case / shard)
     ours = load_pretrained(str(tmp_path / case), block_size=64).eval()
     vocab = reference.config.vocab_size
     assert ours.config.vocab_size == vocab and ours.config.tied == CASES[case].get("tied", False)
