@@ -160,7 +160,7 @@ def test_tokenizer_identity_is_the_files_content_not_the_folder_name(tmp_path):
         tokenizer.tokenizer_from_files(str(tmp_path))
 
 
-def test_pre_tokenizers_and_models_we_cannot_express_are_refused_by_name(tmp_path):
+def test_tokenizer_files_tiktoken_cannot_express_are_refused_by_name(tmp_path):
     bpe, eos = write_tokenizer(str(tmp_path), "llama3")
     with open(tmp_path / "tokenizer.json") as f:
         saved = json.load(f)
@@ -170,6 +170,9 @@ def test_pre_tokenizers_and_models_we_cannot_express_are_refused_by_name(tmp_pat
                         saved["pre_tokenizer"]["pretokenizers"][0], {"type": "ByteLevel", "use_regex": True}]}),
                 "normalizer NFKC": ("normalizer", {"type": "NFKC"}),
                 "byte_fallback True": ("model", {**saved["model"], "byte_fallback": True})}
+    a, b = ("".join(m.split(" ") if isinstance(m, str) else m) for m in saved["model"]["merges"][-2:])
+    vocab = {**saved["model"]["vocab"], a: saved["model"]["vocab"][b], b: saved["model"]["vocab"][a]}  # ids swapped
+    refusals["ids do not follow its merges"] = ("model", {**saved["model"], "vocab": vocab})
     for message, (key, value) in refusals.items():
         with open(tmp_path / "tokenizer.json", "w") as f:
             json.dump({**saved, key: value}, f)
