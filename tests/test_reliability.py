@@ -166,7 +166,7 @@ CATALOGUE = [
     ("prepare", "--data_dir {tmp} --domain a={tmp}/empty --field a=source", "has 0 training"),
     ("prepare", "--data_dir {tmp} --domain a={tmp}/bad.jsonl --field a=source", "line 1 is not"),
     ("prepare", "--data_dir {tmp} --domain a={tmp}/notes.txt --field a=source", "a file of an unknown kind"),
-    ("prepare", "--data_dir {tmp} --tokenizer {tmp}/empty", "lacks vocab.json, merges.txt"),
+    ("prepare", "--data_dir {tmp} --tokenizer {tmp}/empty", "has no tokenizer files"),
     ("prepare", "--data_dir {tmp} --tokenizer gpt3", "neither bpe, gpt2 nor a folder"),
     ("prepare", "--data_dir {tmp} --domain a={tmp}/empty", "needs --field a=source"),
     ("prepare", "--data_dir {tmp} --domain a={tmp}/empty --field a=poetry", "needs --field a=source"),
@@ -193,7 +193,7 @@ CATALOGUE = [
     ("train", "{train} --mixer velocity --velocity_budgets 0.1,1.5,0.2", "must be 3 or more distinct shares"),
     ("train", "{train} --mixer bandit --bandit_alpha 1", "--bandit_alpha 1.0 must be in [0, 1)"),
     ("train", "{train} --resume --run_name never", "--resume but"),
-    ("train", "{train} --init_from {tmp}/empty", "lacks vocab.json"),
+    ("train", "{train} --init_from {tmp}/empty", "has no config.json"),
     ("train", "{train} --config {tmp}/bad_preset.py", "cannot be read"),
     ("train", "{train} --config {tmp}/none.py", "does not exist"),
     pytest.param("train", "{train} --device cuda:0", "CUDA is not available", marks=NO_CUDA),
@@ -267,7 +267,7 @@ def test_resume_without_a_checkpoint_is_refused_before_anything_is_built(tiny_ar
     assert not os.path.exists(out_dir)  # no base was pre-trained first
 
 
-@pytest.mark.parametrize("script", ["train", "suite", "prepare", "evaluate", "agent", "pretrain", "bench"])
+@pytest.mark.parametrize("script", ["train", "suite", "prepare", "evaluate", "agent", "pretrain", "bench", "sample"])
 def test_an_unknown_option_gives_a_short_error_and_exit_code_2(script):
     result = subprocess.run([sys.executable, f"{script}.py", "--no_such_option"], cwd=ROOT_DIR,
                             capture_output=True, text=True, timeout=120)
