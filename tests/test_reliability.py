@@ -25,7 +25,8 @@ import train
 from conftest import ROOT_DIR, TINY_MODEL, mixer_cli, mixer_inputs, same, write_tiny_sources
 from data import Corpus, DataError
 from model import GPT, GPTConfig
-from options import MIXERS
+from options import MIXERS, load_preset, parse_config, validate_config
+from test_pretrained import write_tiny_gpt2
 
 SLOW_ARGS = ["--steps", "150", "--ckpt_interval", "2", "--eval_interval", "10", "--mix_interval", "10",
              "--log_interval", "50"]
@@ -275,6 +276,32 @@ def test_an_unknown_option_gives_a_short_error_and_exit_code_2(script):
     assert result.returncode == 2 and 1 <= len(lines) <= 3, result.stderr
     assert lines[0].startswith(f"{script}.py: error: ") and f"python {script}.py --help" in result.stderr, lines
     assert "--no_such_option" in result.stderr or "required" in result.stderr
+
+
+@pytest.mark.parametrize("preset", sorted(f for f in os.listdir(os.path.join(ROOT_DIR, "config")) if f.endswith(".py")))
+def test_every_preset_loads_and_validates(preset, tmp_path):
+    path = os.path.join(ROOT_DIR, "config", preset)
+    assert load_preset(path)  # known options of the right types
+    cfg = parse_config(["--config", path] + (["--init_from", str(tmp_path)] if preset == "gpt2.py" else []))
+    validate_config(cfg)
+
+
+def test_the_gpt2_recipe_continues_a_gpt2_checkpoint(tmp_path):
+    """config/gpt2.py end to end on the tests' tiny random GPT-2 (its block, batch and steps made small)."""
+    write_tiny_gpt2(str(tmp_path / "gpt2"))
+    sources = write_tiny_sources(str(tmp_path / "src"))
+    command = ["--data_dir", str(tmp_path / "data"), "--corpus", "tiny", "--tokenizer", str(tmp_path / "gpt2")]
+    for name, (path, field) in sources.items():
+        command += ["--domain", f"{name}={path}", "--field", f"{name}={field}"]
+    prepare.main(command + ["--val_permille", "100", "--task", "arith"])
+    train.main(["--config", os.path.join(ROOT_DIR, "config", "gpt2.py"), "--init_from", str(tmp_path / "gpt2"),
+                "--data_dir", str(tmp_path / "data"), "--corpus", "tiny", "--out_dir", str(tmp_path / "out"),
+                "--block_size", "64", "--batch_size", "4", "--grad_accum", "2", "--steps", "4", "--warmup_steps", "1",
+                "--eval_interval", "2", "--mix_interval", "2", "--device", "cpu", "--compile", "false",
+                "--mixer", "bandit", "--task_problems", "10"])
+    with open(tmp_path / "out" / "cpt-bandit" / "eval.json") as f:
+        result = json.load(f)
+    assert result["config"]["lr"] == 3e-4 and result["config"]["grad_accum"] == 2 and result["run"]["steps"] == 4
 
 
 def extreme_stats(rng, K):
