@@ -25,7 +25,6 @@ byte-identical files. The corpus is written into a
 temp folder and renamed when complete: an interrupted build leaves nothing that looks finished.
 """
 
-import argparse
 import hashlib
 import itertools
 import json
@@ -38,7 +37,7 @@ import numpy as np
 from tqdm import tqdm
 
 from sources import (DEFAULT_DOMAIN_BYTES, DEFAULT_HELD_OUT_PERMILLE, KNOWN_ANSWER_HELD_OUT_PERMILLE, MATH_MODULES,
-                     USER_FORMATS, PrepareError, default_sources, known_answer_sources, split_qa_document,
+                     USER_FORMATS, Parser, PrepareError, default_sources, known_answer_sources, split_qa_document,
                      user_documents)
 from tokenizer import EOT, Tokenizer, make_tokenizer, tokenizer_from_files
 from tokens import TokenWriter, read_tokens, write_tokens
@@ -390,7 +389,7 @@ def parse_named(pairs, what):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Build a corpus of domains (see the module docstring).")
+    parser = Parser(description="Build a corpus of domains (see the module docstring).")
     parser.add_argument("--corpus", default="default", help="corpus name: data/<corpus>/ (default: %(default)s)")
     parser.add_argument("--data_dir", default=DATA_DIR, help="where corpora live (default: %(default)s)")
     parser.add_argument("--domain", action="append", help="NAME=PATH (a folder of .txt/.md/.py files, a .jsonl, "

@@ -20,6 +20,7 @@ import torch
 from data import Corpus, DataError, corpus_path
 from mixer import ConfigError
 from model import GPT, CheckpointError, GPTConfig, autocast, load_checkpoint
+from sources import Parser
 
 
 def load_run(path, corpus=None, device="cpu"):
@@ -74,7 +75,7 @@ def generate(model, idx, max_new_tokens, temperature, top_k, generator):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", help="a run folder written by train.py (e.g. out/cpt-static) or a checkpoint file")
     parser.add_argument("--prompt", default="", help="text the samples continue (default: a fresh document)")
     parser.add_argument("--num_samples", type=int, default=3, help="how many samples (default 3)")

@@ -454,8 +454,6 @@ def run_cpt(cfg, corpus, base_dir, mixer, device):
         extra = {"estimate_seconds": estimate["estimate_seconds"], "estimate_tokens": estimate["estimate_tokens"]}
     resume_state = None
     if cfg["resume"]:
-        if not os.path.exists(ckpt_path):
-            raise CheckpointError(f"--resume but {ckpt_path} does not exist; start the run without --resume")
         resume_state = load_checkpoint(ckpt_path)
         # the loop's options and this mixer's own: another mixer's options (even ones added since) do not matter
         run_keys = set(LOOP_OPTIONS) | set(options_of(MIXERS[cfg["mixer"]]))
