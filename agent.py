@@ -18,6 +18,9 @@ Our choices (where the paper is silent, or our setting forces one):
       progress k / T) of the last `history` boundaries; a two-layer transformer, so any K fits.
     - "Best" = the top bc_share of trajectories by J_0 - J_T; the cloning term stays in the actor's loss
       (TD3+BC's normalisation), and the log-sum-exp samples Dirichlet(1) actions and pi(s).
+    - r_k is centred per interval (minus its mean over the trajectories: a function of time only, so no
+      action's rank changes) and scaled to unit RMS; uncentred, the early intervals' action-free gain swamps
+      the action's effect and CQL's penalty returns the agent to the behaviour's mode (docs/agent.md).
     - --variant paper (default): gamma = 0.9. --variant undiscounted: gamma = 1, so Q(s_0, a_0) estimates
       J_0 - J_T, the report's final objective. The variant decides gamma (stored in the agent file).
 
@@ -311,7 +314,7 @@ AGENT_OPTIONS = {  # python agent.py --trajectories DIR --out PATH [--key value]
     "cql_samples": (8, int, "Dirichlet(1) actions per state in the log-sum-exp"),
     "seed": (0, int, "seed of initialisation and minibatches"),
     "holdout": (0.25, float, "share of the trajectories held out (seeded draw) for the offline evaluation; "
-                             "never trained on"),
+                             "never trained on (more of them narrow the first boundary's bootstrap interval)"),
 }
 
 
