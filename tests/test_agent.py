@@ -174,8 +174,9 @@ def planted_folder(folder, count=6, intervals=3):
         loss = [np.array([4.0, 4.0, 6.0])]
         for w in weights:
             loss.append(loss[-1] - 2 * (0.1 + 0.2 * w[2]))
-        buffer.save(i, {"weights": weights, "val_loss": np.array(loss), "answer_logprob": [float("nan")] * (intervals + 1),
-                        "tokens_per_domain": [1, 1, 1]}, {"domains": ["a", "b", "c"], "fields": ["source", "source", "target"]})
+        buffer.save(i, {"weights": weights, "val_loss": np.array(loss), "tokens_per_domain": [1, 1, 1],
+                        "answer_logprob": [float("nan")] * (intervals + 1)},
+                    {"domains": ["a", "b", "c"], "fields": ["source", "source", "target"]})
 
 
 def test_the_default_return_is_discounted_and_the_undiscounted_one_sums_to_the_final_objective(tmp_path, monkeypatch):

@@ -10,9 +10,11 @@ and the sources' by 2 r_k (1 - x_k). The random trajectories are the suite's exp
 deployed in the same environment through agent.next_action, the deployment mixer's own step.
 
 Recovered = the deployed target shares rise with the planted ones (Spearman >= 0.8) and the deployed run
-scores better than the best constant share would (mean x*). The negative control (a policy that outputs the average cloned action,
-what cloning from one start state tends to) is checked the same way and must fail."""
+scores better than the best constant share would (mean x*). The negative control (a policy that outputs
+the average cloned action, what cloning from one start state tends to) is checked the same way and must
+fail."""
 
+import sys
 import tempfile
 import types
 
@@ -105,9 +107,9 @@ def test_the_pipeline_recovers_a_planted_ramp_and_the_average_action_does_not(tm
     assert not recovers(control), (control.round(3), regret(control))
 
 
-def study(folder, seeds=4):
+def study(folder, options, seeds):
     """The table in docs/agent.md: both variants, with the rewards centred (agent.py) and not (baseline 0),
-    a few seeds each."""
+    a few seeds each, at the test's size or at agent.py's (`options`)."""
     collect(folder, 48)
     centred = agent.transitions
 
@@ -121,12 +123,16 @@ def study(folder, seeds=4):
         agent.transitions = transitions
         for variant in agent.VARIANT_GAMMA:
             for seed in range(seeds):
-                options = {**OPTIONS, "seed": seed, "variant": variant}
-                x = deploy(agent.train_agent(folder, folder + ".pt", options, log=lambda *a: None)[0], 2)
+                o = {**options, "seed": seed, "variant": variant}
+                x = deploy(agent.train_agent(folder, folder + ".pt", o, log=lambda *a: None)[0],
+                           o.get("history", agent.AGENT_OPTIONS["history"][0]))
                 print(f"{rewards:9s} {variant:12s} seed {seed}: shares {x[0]:.3f} -> {x[-1]:.3f}, Spearman "
-                      f"{rank_correlation(x, PLANTED):+.2f}, regret {regret(x):.3f}, recovered {recovers(x)}", flush=True)
+                      f"{rank_correlation(x, PLANTED):+.2f}, regret {regret(x):.3f}, recovered {recovers(x)}",
+                      flush=True)
     agent.transitions = centred
 
 
-if __name__ == "__main__":  # PYTHONPATH=. python tests/test_agent_known_answer.py
-    study(tempfile.mkdtemp() + "/trajectories")
+if __name__ == "__main__":  # PYTHONPATH=. python tests/test_agent_known_answer.py [defaults]
+    at_default_size = sys.argv[1:] == ["defaults"]  # agent.py's network and updates, one seed
+    study(tempfile.mkdtemp() + "/trajectories", {"holdout": 0.0} if at_default_size else OPTIONS,
+          1 if at_default_size else 4)
