@@ -13,7 +13,8 @@ over the K domains is the interval's mixture, r_k its reward):
     4. Deployment, frozen, on other models and domain spaces: a_k = pi(s_k) from the run's own feedback.
 
 Our choices (where the paper is silent, or our setting forces one):
-    - r_k = J_k - J_{k+1}, the change of the project's one objective J = (S + T) / 2 (trajectories.py).
+    - r_k = J_k - J_{k+1}, the change of the project's one objective J = (L_source + L_target) / 2, the
+      fields' mean validation losses (trajectories.py).
     - s_k: per-domain tokens (field, previous share, loss ratio and change, source and target scores,
       progress k / T) of the last `history` boundaries; a two-layer transformer, so any K fits.
     - "Best" = the top bc_share of trajectories by J_0 - J_T; the cloning term stays in the actor's loss
@@ -60,22 +61,22 @@ FEATURES = ["is_target", "previous share", "loss ratio", "loss change", "source 
 
 
 def boundary_tokens(val_loss, answer_logprob, actions, fields, intervals):
-    """Per-domain feature tokens of the boundaries seen so far, shape (J+1, K, len(FEATURES)).
+    """Per-domain feature tokens of the boundaries seen so far, shape (boundaries, K, len(FEATURES)).
     Shares are K * w (1 = uniform) and losses are ratios to the first boundary, so the features mean the
     same for any number of domains and any model size."""
     L = np.asarray(val_loss, dtype=np.float64)
-    J1, K = L.shape
-    S, T = feedback_scores(L, fields, answer_logprob)
-    previous = np.vstack([np.full((1, K), 1.0 / K), np.asarray(actions, dtype=np.float64).reshape(-1, K)])[:J1]
+    boundaries, K = L.shape
+    source, target = feedback_scores(L, fields, answer_logprob)
+    previous = np.vstack([np.full((1, K), 1.0 / K), np.asarray(actions, dtype=np.float64).reshape(-1, K)])[:boundaries]
     change = np.vstack([np.zeros((1, K)), np.diff(L, axis=0)]) / L[0]
-    tokens = np.zeros((J1, K, len(FEATURES)))
+    tokens = np.zeros((boundaries, K, len(FEATURES)))
     tokens[..., 0] = np.asarray(fields) == "target"
     tokens[..., 1] = K * previous
     tokens[..., 2] = L / L[0]
     tokens[..., 3] = change
-    tokens[..., 4] = S[:, None]
-    tokens[..., 5] = T[:, None]
-    tokens[..., 6] = (np.arange(J1) / intervals)[:, None]
+    tokens[..., 4] = source[:, None]
+    tokens[..., 5] = target[:, None]
+    tokens[..., 6] = (np.arange(boundaries) / intervals)[:, None]
     return tokens
 
 
@@ -168,7 +169,7 @@ def transitions(trajectories, history, reward, lam, bc_share, norm=None):
         norm = {"baseline": baseline.tolist(), "scale": float(max(np.sqrt(np.mean((R - baseline) ** 2)), 1e-8))}
     R = (R - np.asarray(norm["baseline"])) / norm["scale"]
     rows = {name: [] for name in ("window", "pad", "action", "reward", "next_window", "next_pad", "done", "cloned")}
-    for t, (arrays, meta) in enumerate(trajectories):
+    for i, (arrays, meta) in enumerate(trajectories):
         intervals = len(arrays["weights"])
         tokens = boundary_tokens(arrays["val_loss"], arrays["answer_logprob"], arrays["weights"], meta["fields"],
                                  intervals)
@@ -178,9 +179,9 @@ def transitions(trajectories, history, reward, lam, bc_share, norm=None):
                 rows[prefix + "window"].append(window)
                 rows[prefix + "pad"].append(pad)
             rows["action"].append(arrays["weights"][k])
-            rows["reward"].append(R[t, k])
+            rows["reward"].append(R[i, k])
             rows["done"].append(float(k == intervals - 1))
-            rows["cloned"].append(float(t in top))
+            rows["cloned"].append(float(i in top))
     data = {name: torch.tensor(np.array(v), dtype=torch.bool if "pad" in name else torch.float32)
             for name, v in rows.items()}
     return data, norm, scores
@@ -295,7 +296,7 @@ def offline_evaluation(policy, critic, data, gamma):
 VARIANT_GAMMA = {"paper": 0.9, "undiscounted": 1.0}  # --variant -> the discount of CQL's return
 
 AGENT_OPTIONS = {  # python agent.py --trajectories DIR --out PATH [--key value]
-    "reward": ("balanced", str, "balanced: the change of the one objective (S + T) / 2; normalized: the earlier "
+    "reward": ("balanced", str, "balanced: the change of the one objective J; normalized: the earlier "
                                 "start-normalised reward (see interval_rewards)"),
     "lam": (0.25, float, "the normalized reward's weight of |dS - dT| (0.5 gives min(dS, dT))"),
     "history": (4, int, "boundaries the agent sees (the current one and the previous ones)"),
