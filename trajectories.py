@@ -169,13 +169,14 @@ def rank_correlation(x, y):
 def bootstrap_rank_correlation(x, y, draws=2000, seed=0):
     """The 95% percentile interval [lo, hi] of Spearman's rank correlation of paired points (x_i, y_i),
     resampling the pairs with replacement (each pair is one held-out trajectory): how far the correlation
-    of so few points can move. Resamples whose correlation is undefined (a constant side) are skipped."""
+    of so few points can move. [nan, nan] when over 5% of the resamples have no correlation (a constant
+    side, as two or three points often give): too few points to say anything."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     rng = np.random.Generator(np.random.PCG64(seed))
-    values = [rank_correlation(x[i], y[i]) for i in rng.integers(0, len(x), size=(draws, len(x)))]
-    values = np.array([v for v in values if np.isfinite(v)])
-    if len(values) == 0:
+    values = np.array([rank_correlation(x[i], y[i]) for i in rng.integers(0, len(x), size=(draws, len(x)))])
+    if np.mean(~np.isfinite(values)) > 0.05:
         return [float("nan"), float("nan")]
+    values = values[np.isfinite(values)]
     return [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]
 
 
