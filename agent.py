@@ -1,18 +1,38 @@
 """
-The Data Mixing Agent (Yang et al. 2025, arXiv 2507.15640): an agent trained offline on random mixing
-trajectories of a small proxy model, with evaluation feedback after every re-weighting interval;
-behaviour cloning on the best trajectories, then conservative Q-learning on all; deployed frozen on
-other models and other domain spaces.
+The Data Mixing Agent (Yang et al. 2025, arXiv 2507.15640), the paper's algorithm (k indexes the T
+re-weighting intervals of a run, s_k is the state at the boundary before interval k, a_k in the simplex
+over the K domains is the interval's mixture, r_k its reward):
+
+    1. Environment: a small proxy model, trained from one checkpoint by N random mixing trajectories
+       tau = (s_0, a_0, r_0, s_1, ..., s_T); s_k = the mixing history and the evaluation feedback so far.
+    2. Behaviour cloning: initialise the policy pi(s) on the (s_k, a_k) of the best trajectories.
+    3. Conservative Q-learning on every transition, for the discounted return sum_k gamma^k r_k:
+           Q     <- min  (Q(s_k, a_k) - r_k - gamma Q'(s_{k+1}, pi(s_{k+1})))^2
+                         + alpha (log sum_a exp Q(s_k, a) - Q(s_k, a_k))
+           pi    <- max  Q(s_k, pi(s_k))
+    4. Deployment, frozen, on other models and domain spaces: a_k = pi(s_k) from the run's own feedback.
+
+Our choices (where the paper is silent, or our setting forces one):
+    - r_k = J_k - J_{k+1}, the change of the project's one objective J = (L_source + L_target) / 2, the
+      fields' mean validation losses (trajectories.py).
+    - s_k: per-domain tokens (field, previous share, loss ratio and change, source and target scores,
+      progress k / T) of the last `history` boundaries; a two-layer transformer, so any K fits.
+    - "Best" = the top bc_share of trajectories by J_0 - J_T; the cloning term stays in the actor's loss
+      (TD3+BC's normalisation), and the log-sum-exp samples Dirichlet(1) actions and pi(s).
+    - r_k is centred per interval (minus its mean over the trajectories: a function of time only, so no
+      action's rank changes) and scaled to unit RMS; uncentred, the early intervals' action-free gain swamps
+      the action's effect and CQL's penalty returns the agent to the behaviour's mode (docs/agent.md).
+    - --variant paper (default): gamma = 0.9. --variant undiscounted: gamma = 1, so Q(s_0, a_0) estimates
+      J_0 - J_T, the report's final objective. The variant decides gamma (stored in the agent file).
 
     python suite.py --collect 64 --trajectories out/traj -- --config config/proxy.py   # the environment
     python agent.py --trajectories out/traj --out out/agent.pt    # cloning, then CQL; 25% held out
     python train.py --mixer agent --agent_path out/agent.pt       # deployment (any model, any domains)
     python agent.py --untrained --out out/agent-untrained.pt      # the control: a random agent
 
-The suite does all of it on the proxy, with the options tuned there (suite.prepare_proxy; docs/agent.md).
-Read top to bottom, as a CleanRL file: the agent's features and networks, the offline dataset, the two
-training phases, the offline evaluation on held-out trajectories, the agent file, the deployment mixer, the
-CLI. The trajectory buffer, the reward and a trajectory's score are in trajectories.py.
+Read top to bottom: the features and networks, the offline dataset, the two training phases, the
+offline evaluation on held-out trajectories, the agent file, the deployment mixer, the CLI. The trajectory
+buffer, the reward and a trajectory's score are in trajectories.py.
 """
 
 import copy
@@ -29,37 +49,34 @@ from data import DataError, initial_weights
 from mixer import Mixer
 from model import CheckpointError, save_atomic
 from sources import Parser
-from trajectories import (feedback_scores, held_out_split, interval_rewards, load_trajectories, rank_correlation,
-                          trajectory_score)
+from trajectories import (bootstrap_rank_correlation, feedback_scores, held_out_split, interval_rewards,
+                          load_trajectories, rank_correlation, trajectory_score)
 
 
-# ----------------------------------------------------------------------------- Data Mixing Agent
-# Data Mixing Agent (arXiv 2507.15640): an agent trained offline on random mixing trajectories of a proxy
-# model, then deployed frozen. A trajectory is T re-weighting intervals of n steps from the proxy base
-# (python suite.py --collect N): action k = the weights of interval k; feedback at every boundary j = 0..T = the
-# per-domain validation losses and the mean answer log-prob of held-out dev problems (Corpus.dev_problems,
-# disjoint from the target task used for the final metrics).
+# ----------------------------------------------------------------------------- features and networks
+# Feedback at every boundary j = 0..T: the per-domain validation losses and the mean answer log-prob of held-out
+# dev problems (Corpus.dev_problems, disjoint from the target task used for the final metrics).
 
 FEATURES = ["is_target", "previous share", "loss ratio", "loss change", "source score", "target score", "progress"]
 
 
 def boundary_tokens(val_loss, answer_logprob, actions, fields, intervals):
-    """Per-domain feature tokens of the boundaries seen so far, shape (J+1, K, len(FEATURES)).
+    """Per-domain feature tokens of the boundaries seen so far, shape (boundaries, K, len(FEATURES)).
     Shares are K * w (1 = uniform) and losses are ratios to the first boundary, so the features mean the
     same for any number of domains and any model size."""
     L = np.asarray(val_loss, dtype=np.float64)
-    J1, K = L.shape
-    S, T = feedback_scores(L, fields, answer_logprob)
-    previous = np.vstack([np.full((1, K), 1.0 / K), np.asarray(actions, dtype=np.float64).reshape(-1, K)])[:J1]
+    boundaries, K = L.shape
+    source, target = feedback_scores(L, fields, answer_logprob)
+    previous = np.vstack([np.full((1, K), 1.0 / K), np.asarray(actions, dtype=np.float64).reshape(-1, K)])[:boundaries]
     change = np.vstack([np.zeros((1, K)), np.diff(L, axis=0)]) / L[0]
-    tokens = np.zeros((J1, K, len(FEATURES)))
+    tokens = np.zeros((boundaries, K, len(FEATURES)))
     tokens[..., 0] = np.asarray(fields) == "target"
     tokens[..., 1] = K * previous
     tokens[..., 2] = L / L[0]
     tokens[..., 3] = change
-    tokens[..., 4] = S[:, None]
-    tokens[..., 5] = T[:, None]
-    tokens[..., 6] = (np.arange(J1) / intervals)[:, None]
+    tokens[..., 4] = source[:, None]
+    tokens[..., 5] = target[:, None]
+    tokens[..., 6] = (np.arange(boundaries) / intervals)[:, None]
     return tokens
 
 
@@ -132,16 +149,27 @@ class MixingCritic(nn.Module):
 
 # -- the offline dataset
 
-def transitions(trajectories, history, reward, lam, bc_share, scale=None):
+def transitions(trajectories, history, reward, lam, bc_share, norm=None):
     """(state, action, reward, next state, done) of every interval of every trajectory, as tensors, plus
-    `cloned`: 1 for the transitions of the top bc_share of trajectories by trajectory_score. Rewards are
-    divided by `scale`, by default
-    their RMS over the dataset (stored with the agent; the scale of r does not change the argmax)."""
+    `cloned`: 1 for the transitions of the top bc_share of trajectories by trajectory_score. The rewards are
+    normalised, r_k -> (r_k - b_k) / scale, by norm = {"baseline": b_k, "scale"}, by default the mean
+    reward of interval k over the trajectories and the RMS of what is left (stored with the agent). b_k
+    depends on time only, so it moves Q(s_k, a) by the same amount for every action and policy: the argmax
+    is unchanged, and the critic fits how the action changes the return, not how much the re-warmed
+    learning rate gives early intervals whatever the action (most of r_k on the proxy)."""
     scores = [trajectory_score(a, m, reward, lam) for a, m in trajectories]
     top = set(np.argsort(scores)[::-1][:max(1, round(bc_share * len(trajectories)))].tolist())
+    R = [interval_rewards(arrays, meta["fields"], reward, lam) for arrays, meta in trajectories]
+    if len({len(r) for r in R}) > 1:
+        raise DataError(f"the trajectories have {sorted({len(r) for r in R})} intervals; keep one --steps and "
+                        "--mix_interval per folder")
+    R = np.array(R)
+    if norm is None:
+        baseline = R.mean(axis=0)
+        norm = {"baseline": baseline.tolist(), "scale": float(max(np.sqrt(np.mean((R - baseline) ** 2)), 1e-8))}
+    R = (R - np.asarray(norm["baseline"])) / norm["scale"]
     rows = {name: [] for name in ("window", "pad", "action", "reward", "next_window", "next_pad", "done", "cloned")}
-    for t, (arrays, meta) in enumerate(trajectories):
-        rewards = interval_rewards(arrays, meta["fields"], reward, lam)
+    for i, (arrays, meta) in enumerate(trajectories):
         intervals = len(arrays["weights"])
         tokens = boundary_tokens(arrays["val_loss"], arrays["answer_logprob"], arrays["weights"], meta["fields"],
                                  intervals)
@@ -151,14 +179,12 @@ def transitions(trajectories, history, reward, lam, bc_share, scale=None):
                 rows[prefix + "window"].append(window)
                 rows[prefix + "pad"].append(pad)
             rows["action"].append(arrays["weights"][k])
-            rows["reward"].append(rewards[k])
+            rows["reward"].append(R[i, k])
             rows["done"].append(float(k == intervals - 1))
-            rows["cloned"].append(float(t in top))
+            rows["cloned"].append(float(i in top))
     data = {name: torch.tensor(np.array(v), dtype=torch.bool if "pad" in name else torch.float32)
             for name, v in rows.items()}
-    scale = scale or float(data["reward"].pow(2).mean().sqrt().clamp_min(1e-8))
-    data["reward"] = data["reward"] / scale
-    return data, scale, scores
+    return data, norm, scores
 
 
 # -- offline training: behaviour cloning, then conservative Q-learning
@@ -246,23 +272,31 @@ def returns_to_go(data, gamma):
 
 def offline_evaluation(policy, critic, data, gamma):
     """On held-out transitions: the critic's Spearman rank correlation between Q(s_k, a_k) and the actual
-    return-to-go G_k (all intervals), the same at the first boundary only (Q(s_0, a_0) against each
-    trajectory's return: does the critic rank whole runs?), and the policy's cloning loss on the held-out
-    top trajectories."""
+    return-to-go G_k (all intervals; progress is in the state, so time-to-go alone orders much of it), the
+    same at the first boundary only (Q(s_0, a_0) against each trajectory's return: every trajectory starts
+    from the same state, so only the action can order them), with its 95% bootstrap interval over the
+    held-out trajectories and its correlation with the undiscounted return J_0 - J_T (what the report
+    ranks), and the policy's cloning loss on the held-out top trajectories."""
     with torch.no_grad():
-        q = critic(data["window"], data["pad"], data["action"][:, None])[:, 0]
-        G = returns_to_go(data, gamma)
-        first = torch.cat([torch.ones(1), data["done"][:-1]]).bool()  # the interval after each trajectory's start
+        q = critic(data["window"], data["pad"], data["action"][:, None])[:, 0].numpy()
+        G, gain = returns_to_go(data, gamma).numpy(), returns_to_go(data, 1.0).numpy()
+        first = torch.cat([torch.ones(1), data["done"][:-1]]).bool().numpy()  # each trajectory's first interval
         clone = cloning_loss(policy, data, torch.arange(len(G))).item()
-    return {"critic_rank_corr": rank_correlation(q.numpy(), G.numpy()),
-            "critic_rank_corr_first_boundary": rank_correlation(q[first].numpy(), G[first].numpy()),
-            "held_out_transitions": len(G), "held_out_cloning_loss": clone}
+    return {"critic_rank_corr": rank_correlation(q, G),
+            "critic_rank_corr_first_boundary": rank_correlation(q[first], G[first]),
+            "critic_rank_corr_first_boundary_interval": bootstrap_rank_correlation(q[first], G[first]),
+            "critic_rank_corr_first_boundary_final": rank_correlation(q[first], gain[first]),
+            "critic_rank_corr_first_boundary_final_interval": bootstrap_rank_correlation(q[first], gain[first]),
+            "held_out_trajectories": int(first.sum()), "held_out_transitions": len(G),
+            "held_out_cloning_loss": clone, "gamma": gamma}
 
 
 # -- the agent file and its deployment
 
+VARIANT_GAMMA = {"paper": 0.9, "undiscounted": 1.0}  # --variant -> the discount of CQL's return
+
 AGENT_OPTIONS = {  # python agent.py --trajectories DIR --out PATH [--key value]
-    "reward": ("balanced", str, "balanced: the change of the one objective (S + T) / 2; normalized: the earlier "
+    "reward": ("balanced", str, "balanced: the change of the one objective J; normalized: the earlier "
                                 "start-normalised reward (see interval_rewards)"),
     "lam": (0.25, float, "the normalized reward's weight of |dS - dT| (0.5 gives min(dS, dT))"),
     "history": (4, int, "boundaries the agent sees (the current one and the previous ones)"),
@@ -273,20 +307,34 @@ AGENT_OPTIONS = {  # python agent.py --trajectories DIR --out PATH [--key value]
     "cql_steps": (1000, int, "conservative Q-learning updates"),
     "batch_size": (64, int, "transitions per update"),
     "lr": (1e-3, float, "Adam learning rate (both phases)"),
-    "gamma": (0.9, float, "discount"),
+    "variant": ("paper", str, "paper: CQL's discounted return, gamma 0.9; undiscounted: gamma 1, the interval "
+                              "rewards sum to the final objective's gain (the variant decides gamma)"),
     "tau": (0.01, float, "soft update rate of the target critic"),
     "cql_alpha": (1.0, float, "weight of the conservative penalty"),
     "bc_weight": (1.0, float, "weight of the cloning term in the actor's loss"),
     "cql_samples": (8, int, "Dirichlet(1) actions per state in the log-sum-exp"),
     "seed": (0, int, "seed of initialisation and minibatches"),
     "holdout": (0.25, float, "share of the trajectories held out (seeded draw) for the offline evaluation; "
-                             "never trained on"),
+                             "never trained on (more of them narrow the first boundary's bootstrap interval)"),
 }
+
+
+def agent_options(options):
+    """AGENT_OPTIONS' defaults updated by `options`, with gamma set by the variant (a gamma that contradicts
+    the variant is refused: the variant names the return the agent maximises)."""
+    o = {name: options.get(name, default) for name, (default, _, _) in AGENT_OPTIONS.items()}
+    if o["variant"] not in VARIANT_GAMMA:
+        raise DataError(f"--variant {o['variant']} is unknown; use {' or '.join(VARIANT_GAMMA)}")
+    o["gamma"] = VARIANT_GAMMA[o["variant"]]
+    if options.get("gamma", o["gamma"]) != o["gamma"]:
+        raise DataError(f"gamma {options['gamma']} contradicts --variant {o['variant']} (gamma {o['gamma']}); "
+                        f"choose the variant ({', '.join(f'{v}: {g}' for v, g in VARIANT_GAMMA.items())})")
+    return o
 
 
 def train_agent(folder, out_path, options, log=print):
     """Load the trajectories, clone the best ones, run CQL on all, save the agent atomically."""
-    o = {name: options.get(name, default) for name, (default, _, _) in AGENT_OPTIONS.items()}
+    o = agent_options(options)
     if o["reward"] not in ("balanced", "normalized"):
         raise DataError(f"--reward {o['reward']} is unknown; use balanced (the objective) or normalized")
     if not 0 <= o["holdout"] < 1:
@@ -294,7 +342,7 @@ def train_agent(folder, out_path, options, log=print):
     every = load_trajectories(folder)
     train_ids, held_ids = held_out_split(len(every), o["holdout"])
     trajectories = [every[i] for i in train_ids]
-    data, scale, scores = transitions(trajectories, o["history"], o["reward"], o["lam"], o["bc_share"])
+    data, norm, scores = transitions(trajectories, o["history"], o["reward"], o["lam"], o["bc_share"])
     meta = trajectories[0][1]
     uses_logprob = bool(np.all(np.isfinite(trajectories[0][0]["answer_logprob"])))
     log(f"{len(trajectories)} trajectories over {meta['domains']} ({len(held_ids)} more held out), "
@@ -312,15 +360,15 @@ def train_agent(folder, out_path, options, log=print):
     offline = {}
     if held_ids:
         held, _, _ = transitions([every[i] for i in held_ids], o["history"], o["reward"], o["lam"], o["bc_share"],
-                                 scale)
+                                 norm)
         offline = offline_evaluation(policy, critic, held, o["gamma"])
         log("offline evaluation on the held-out trajectories: "
-            + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in offline.items()))
+            + ", ".join(f"{k} {np.round(v, 3)}" for k, v in offline.items()))
     save_agent(out_path, policy, critic, net, o, {"folder": folder, "trajectories": len(trajectories),
                                                   "held_out": held_ids, "offline": offline,
                                                   "domains": meta["domains"], "fields": meta["fields"],
                                                   "intervals": len(trajectories[0][0]["weights"]),
-                                                  "reward_scale": scale, "final_scores": scores,
+                                                  "reward_norm": norm, "final_scores": scores,
                                                   "uses_logprob": uses_logprob},
                {"bc": bc, **cql}, time.time() - t0)
     log(f"wrote the agent to {out_path} ({sum(p.numel() for p in policy.parameters()) / 1e3:.0f}k policy "
@@ -337,7 +385,7 @@ def save_agent(path, policy, critic, net, options, trained_on, losses, seconds):
 
 def untrained_agent(out_path, options, log=print):
     """The control: a randomly initialised agent (seeded), deployed exactly like a trained one."""
-    o = {name: options.get(name, default) for name, (default, _, _) in AGENT_OPTIONS.items()}
+    o = agent_options(options)
     torch.manual_seed(o["seed"])
     net = {"features": len(FEATURES), "width": o["width"], "heads": o["heads"], "history": o["history"]}
     policy, critic = MixingPolicy(**net), MixingCritic(**net)
@@ -367,6 +415,17 @@ def load_agent(path):
     return policy, saved
 
 
+def next_action(policy, history, val_loss, logprob, actions, fields, intervals):
+    """Deployment's one step: the feedback of the boundaries so far (and the actions taken between them)
+    -> the state s_k -> the next interval's weights a_k = pi(s_k), floored at 1e-6 on the simplex."""
+    tokens = boundary_tokens(val_loss, logprob, actions, fields, intervals)
+    window, pad = history_window(tokens, len(val_loss) - 1, history)
+    with torch.no_grad():
+        w = policy(torch.tensor(window[None], dtype=torch.float32), torch.tensor(pad[None]))[0]
+    w = np.maximum(w.double().numpy(), 1e-6)
+    return w / w.sum()
+
+
 class AgentMixer(Mixer):
     """The frozen Data Mixing Agent. At every boundary (step k * mix_interval, k = 0, 1, ...) it reads the
     run's own feedback (per-domain validation losses and the dev problems' answer log-prob, the same
@@ -390,6 +449,9 @@ class AgentMixer(Mixer):
                             f"{self.domains} have no {' or '.join(missing)} domain; give the corpus both fields")
         self.policy, saved = load_agent(config["agent_path"])
         self.history = saved["net"]["history"]
+        self.variant = saved["options"].get("variant", "paper")  # files written before the variants: gamma 0.9
+        print(f"agent {config['agent_path']}: variant {self.variant} (gamma {saved['options']['gamma']}), "
+              f"trained on {saved['trained_on']['trajectories']} trajectories")
         # the target score must mean what it meant in training: with or without the answer log-prob
         self.uses_logprob = saved["trained_on"].get("uses_logprob", True)
         self.interval = self.eval_every = config["mix_interval"]
@@ -408,12 +470,8 @@ class AgentMixer(Mixer):
                   "has no dev problems (no target task or --feedback_problems 0): it sees the target loss only")
         self.val_loss.append([float(x) for x in ev["val_loss"]])
         self.logprob.append(float(ev.get("task_logprob", float("nan"))) if self.uses_logprob else float("nan"))
-        tokens = boundary_tokens(self.val_loss, self.logprob, self.actions, self.fields, self.intervals)
-        window, pad = history_window(tokens, len(self.val_loss) - 1, self.history)
-        with torch.no_grad():
-            w = self.policy(torch.tensor(window[None], dtype=torch.float32), torch.tensor(pad[None]))[0]
-        w = np.maximum(w.double().numpy(), 1e-6)
-        self.w = w / w.sum()
+        self.w = next_action(self.policy, self.history, self.val_loss, self.logprob, self.actions, self.fields,
+                             self.intervals)
         self.actions.append(self.w.tolist())
 
     def state_dict(self):
@@ -424,7 +482,7 @@ class AgentMixer(Mixer):
         self.val_loss, self.logprob, self.actions = state["val_loss"], state["logprob"], state["actions"]
 
     def log(self):
-        return {"boundary": len(self.val_loss) - 1}
+        return {"boundary": len(self.val_loss) - 1, "variant": self.variant}
 
 
 def main(argv=None):

@@ -92,6 +92,20 @@ def offline_evaluation(proxy_dir, options, proxy_args, log):
                                     for model in ("lightgbm", "linear")}}
 
 
+def critic_first_boundary(rows):
+    """What decides whether the critic ranks whole runs, per trained variant: its rank correlation at the first
+    boundary (every trajectory starts from one state, so only the action orders them) against the return it
+    estimates and against the final objective's gain, each with its 95% bootstrap interval over the held-out
+    trajectories; `informative` says whether that interval excludes zero (agent.py --holdout sets how many)."""
+    keys = ("critic_rank_corr_first_boundary", "critic_rank_corr_first_boundary_final")
+    return {label: {"held_out_trajectories": row.get("held_out_trajectories"), "gamma": row.get("gamma"),
+                    **{key: {"value": row[key], "interval95": row.get(f"{key}_interval"),
+                             "informative": bool(row.get(f"{key}_interval") and
+                                                 (row[f"{key}_interval"][0] > 0 or row[f"{key}_interval"][1] < 0))}
+                       for key in keys if key in row}}
+            for label, row in rows.items() if "critic_rank_corr_first_boundary" in row}
+
+
 def fmt_interval(d):
     return f"{report.interval_text(d)} ({report.verdict(d)})"
 
@@ -263,6 +277,7 @@ def main(argv=None):
         tuning = train.read_json(os.path.join(proxy_dir, "tuning", "tuning.json"), "the agent's tuning")
         agent_json = {**collection_numbers(proxy_dir),
                       "critic_rank_corr": offline["rows"]["agent"]["critic_rank_corr"],
+                      "critic_first_boundary": critic_first_boundary(offline["rows"]),
                       "transfer": transfer, "offline": offline, "tuning": tuning,
                       "regmix_runs": len(load_trajectories(os.path.join(proxy_dir, "constant"))),
                       "proxy_seconds": proxy_seconds}

@@ -52,7 +52,8 @@ SUITES = {  # the experiment; the preset (train.py's options) gives the model an
 }
 # the agent's rows: the tuned agent, its ablations (cloning only; CQL only, the offline evaluation's) and the
 # control; each is trained from the tuned options with these changes
-AGENT_VARIANTS = {"agent": {}, "agent-clone": {"cql_steps": 0}, "agent-cql": {"bc_steps": 0, "bc_weight": 0.0}}
+AGENT_VARIANTS = {"agent": {}, "agent-clone": {"cql_steps": 0}, "agent-cql": {"bc_steps": 0, "bc_weight": 0.0},
+                  "agent-undiscounted": {"variant": "undiscounted"}}
 PRESETS = {"cpu": [], "gpu": ["--config", "config/gpu.py"]}
 NOT_IN_SUITE = {"random", "static", "schedule"}  # the exploration mixer; static and schedule are the references
 def suite_mixers(spec):

@@ -149,8 +149,6 @@ def trajectory_score(arrays, meta, reward="balanced", lam=0.25):
     return float(interval_rewards(ends, meta["fields"], reward, lam)[0])
 
 
-
-
 def rank_correlation(x, y):
     """Spearman's rank correlation of two equal-length sequences (ties get their average rank); NaN when
     either is constant. Used for the offline checks: does a critic or a regressor order runs correctly?"""
@@ -166,6 +164,20 @@ def rank_correlation(x, y):
     if rx.std() == 0 or ry.std() == 0:
         return float("nan")
     return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def bootstrap_rank_correlation(x, y, draws=2000, seed=0):
+    """The 95% percentile interval [lo, hi] of Spearman's rank correlation of paired points (x_i, y_i),
+    resampling the pairs with replacement (each pair is one held-out trajectory): how far the correlation
+    of so few points can move. [nan, nan] when over 5% of the resamples have no correlation (a constant
+    side, as two or three points often give): too few points to say anything."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    rng = np.random.Generator(np.random.PCG64(seed))
+    values = np.array([rank_correlation(x[i], y[i]) for i in rng.integers(0, len(x), size=(draws, len(x)))])
+    if np.mean(~np.isfinite(values)) > 0.05:
+        return [float("nan"), float("nan")]
+    values = values[np.isfinite(values)]
+    return [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]
 
 
 def held_out_split(count, share, seed=0):

@@ -163,3 +163,54 @@ def test_interval_rewards_recomputed_from_raw_feedback():
     # the named earlier variant: dS = (0.1, 0.0), dT = (0.1, 0.4) normalised by the start values
     np.testing.assert_allclose(trajectories.interval_rewards(arrays, fields, "normalized", lam=0.5), [0.1, 0.2 - 0.5 * 0.4])
     np.testing.assert_allclose(trajectories.interval_rewards(arrays, fields, "normalized", lam=0.0), [0.1, 0.2])
+
+
+def planted_folder(folder, count=6, intervals=3):
+    """Trajectories from one start whose interval reward is known: J falls by 0.1 + 0.2 * target share."""
+    rng = np.random.default_rng(0)
+    buffer = trajectories.TrajectoryBuffer(folder)
+    for i in range(count):
+        weights = rng.dirichlet(np.ones(3), size=intervals)
+        loss = [np.array([4.0, 4.0, 6.0])]
+        for w in weights:
+            loss.append(loss[-1] - 2 * (0.1 + 0.2 * w[2]))
+        buffer.save(i, {"weights": weights, "val_loss": np.array(loss), "tokens_per_domain": [1, 1, 1],
+                        "answer_logprob": [float("nan")] * (intervals + 1)},
+                    {"domains": ["a", "b", "c"], "fields": ["source", "source", "target"]})
+
+
+def test_the_default_return_is_discounted_and_the_undiscounted_one_sums_to_the_final_objective(tmp_path, monkeypatch):
+    folder = str(tmp_path / "traj")
+    planted_folder(folder)
+    seen = {}
+
+    def no_cql(policy, critic, data, steps, batch_size, lr, gamma, *args):
+        seen["gamma"] = gamma
+        return {}
+    monkeypatch.setattr(agent, "conservative_q_learning", no_cql)
+    small = {"bc_steps": 1, "width": 8, "heads": 2, "history": 2, "holdout": 0.0}
+    agent.train_agent(folder, str(tmp_path / "paper.pt"), small, log=lambda *a: None)
+    saved = torch.load(tmp_path / "paper.pt", weights_only=True)
+    assert seen["gamma"] == saved["options"]["gamma"] == 0.9 and saved["options"]["variant"] == "paper"
+    agent.train_agent(folder, str(tmp_path / "u.pt"), {**small, "variant": "undiscounted"}, log=lambda *a: None)
+    assert seen["gamma"] == torch.load(tmp_path / "u.pt", weights_only=True)["options"]["gamma"] == 1.0
+    with pytest.raises(DataError, match="contradicts --variant paper"):
+        agent.train_agent(folder, str(tmp_path / "x.pt"), {**small, "gamma": 1.0}, log=lambda *a: None)
+    with pytest.raises(DataError, match="--variant greedy is unknown"):
+        agent.agent_options({"variant": "greedy"})
+
+    # the first boundary's return: undiscounted, the normalised rewards add back up to J_0 - J_T; discounted, not
+    runs = trajectories.load_trajectories(folder)
+    data, norm, scores = agent.transitions(runs, 2, "balanced", 0.25, 0.25)
+    first = torch.cat([torch.ones(1), data["done"][:-1]]).bool()
+    for gamma, sums_up in ((1.0, True), (0.9, False)):
+        G = agent.returns_to_go(data, gamma)[first].numpy() * norm["scale"] + np.sum(norm["baseline"])
+        assert np.allclose(G, scores, atol=1e-5) == sums_up
+
+
+def test_the_deployed_mixer_reports_its_variant(tiny_args, tmp_path):
+    path = str(tmp_path / "u.pt")
+    agent.untrained_agent(path, {"variant": "undiscounted", "history": 2, "width": 8, "heads": 2}, log=lambda *a: None)
+    run = train.main(tiny_args + ["--mixer", "agent", "--agent_path", path, "--mix_interval", "5", "--run_name", "u"])
+    log = [json.loads(line) for line in open(os.path.join(run["run_dir"], "log.jsonl"))]
+    assert log[-1]["mixer_state"]["variant"] == "undiscounted"

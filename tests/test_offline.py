@@ -10,7 +10,7 @@ import torch
 
 import agent
 import agent_experiment
-from trajectories import TrajectoryBuffer, held_out_split, rank_correlation
+from trajectories import TrajectoryBuffer, bootstrap_rank_correlation, held_out_split, rank_correlation
 
 
 def test_rank_correlation_is_spearmans():
@@ -18,6 +18,18 @@ def test_rank_correlation_is_spearmans():
     assert rank_correlation([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
     assert rank_correlation([1, 2, 2, 3], [1, 2, 3, 4]) == pytest.approx(np.corrcoef([0, 1.5, 1.5, 3], [0, 1, 2, 3])[0, 1])
     assert np.isnan(rank_correlation([1, 1, 1], [1, 2, 3]))
+
+
+def test_bootstrap_interval_of_a_rank_correlation_is_narrow_for_many_points_and_wide_for_few():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=400)
+    y = x + rng.normal(size=400)
+    lo, hi = bootstrap_rank_correlation(x, y)
+    assert lo < rank_correlation(x, y) < hi and hi - lo < 0.2 and lo > 0.5
+    lo, hi = bootstrap_rank_correlation(x[:8], rng.normal(size=8))  # 8 unrelated points can say little
+    assert hi - lo > 0.8 and lo < 0 < hi
+    assert bootstrap_rank_correlation(np.arange(12), np.arange(12) ** 2) == pytest.approx([1.0, 1.0])
+    assert np.isnan(bootstrap_rank_correlation([1, 2], [3, 4])).all()  # two trajectories cannot say anything
 
 
 def test_held_out_split_is_seeded_disjoint_and_sized():
@@ -48,17 +60,20 @@ def synthetic_trajectories(folder, count, intervals=4, K=3, seed=0):
                         "tokens_per_domain": [1] * K}, {"domains": ["a", "b", "c"], "fields": fields})
 
 
-def test_the_trained_critic_ranks_held_out_returns_and_the_untrained_one_does_not(tmp_path):
+def test_the_trained_critic_ranks_held_out_returns_and_the_untrained_one_does_not(tmp_path, monkeypatch):
     folder = str(tmp_path / "traj")
     synthetic_trajectories(folder, 40)
+    monkeypatch.setitem(agent.VARIANT_GAMMA, "myopic", 0.0)  # Q = the interval's reward: a critic can learn it here
     options = {"bc_steps": 20, "cql_steps": 300, "width": 16, "heads": 2, "history": 2, "batch_size": 32,
-               "cql_alpha": 0.1, "gamma": 0.0, "holdout": 0.25}
+               "cql_alpha": 0.1, "variant": "myopic", "holdout": 0.25}
     agent.train_agent(folder, str(tmp_path / "a.pt"), options, log=lambda *a: None)
     trained = torch.load(tmp_path / "a.pt", weights_only=True)["trained_on"]
     assert trained["trajectories"] == 30 and len(trained["held_out"]) == 10
     offline = trained["offline"]
     assert offline["held_out_transitions"] == 40 and offline["critic_rank_corr"] > 0.6
-    assert offline["critic_rank_corr_first_boundary"] > 0.3
+    assert offline["critic_rank_corr_first_boundary"] > 0.3 and offline["held_out_trajectories"] == 10
+    lo, hi = offline["critic_rank_corr_first_boundary_interval"]
+    assert -1 <= lo <= offline["critic_rank_corr_first_boundary"] <= hi <= 1 and hi - lo > 0.1  # 10 points move
     agent.train_agent(folder, str(tmp_path / "b.pt"), {**options, "cql_steps": 0}, log=lambda *a: None)
     untrained = torch.load(tmp_path / "b.pt", weights_only=True)["trained_on"]["offline"]  # the critic is random
     assert abs(untrained["critic_rank_corr"]) < offline["critic_rank_corr"] - 0.3
@@ -114,3 +129,16 @@ def test_a_transfer_setting_derives_its_corpus_and_runs_natural_the_agent_and_th
     agent_experiment.plot_agent_weights({"c": run_dirs}, str(tmp_path / "weights.png"))
     with open(tmp_path / "weights.png", "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_published_critic_fields_say_whether_the_first_boundary_interval_excludes_zero():
+    rows = {"agent": {"critic_rank_corr_first_boundary": 0.84, "critic_rank_corr_first_boundary_interval": [0.5, 0.97],
+                      "critic_rank_corr_first_boundary_final": 0.3,
+                      "critic_rank_corr_first_boundary_final_interval": [-0.2, 0.7],
+                      "held_out_trajectories": 16, "gamma": 0.9},
+            "static": {"replay_val_objective": 3.1}}
+    published = agent_experiment.critic_first_boundary(rows)
+    assert list(published) == ["agent"] and published["agent"]["held_out_trajectories"] == 16
+    assert published["agent"]["critic_rank_corr_first_boundary"] == {"value": 0.84, "interval95": [0.5, 0.97],
+                                                                      "informative": True}
+    assert published["agent"]["critic_rank_corr_first_boundary_final"]["informative"] is False
