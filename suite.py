@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 import agent
 import report
+import swarm
 import train
 from data import Corpus, DataError, corpus_path, ensure_corpus
 from distributed import folder_lock
@@ -63,21 +64,22 @@ def suite_mixers(spec):
 
 # ----------------------------------------------------------------------------- trajectories
 
-def collect_trajectories(cfg, count, folder, log=print):
+def collect_trajectories(cfg, count, folder, log=print, swarm_mode="auto"):
     """The Data Mixing Agent's environment: `count` CPT runs of the random mixer from the base, each
     T = steps / mix_interval intervals with feedback at every boundary (seed = --seed + index, schedules
     taken in turn unless --random_schedule names one). Each finished run becomes one file of the
-    trajectory buffer, then its run folder is deleted; a rerun collects only the missing indices."""
+    trajectory buffer, then its run folder is deleted; a rerun collects only the missing indices. The runs
+    are trained as swarms where swarm_mode says so (swarm.py)."""
     if cfg["steps"] % cfg["mix_interval"]:
         raise ConfigError(f"--collect: --steps {cfg['steps']} must be a multiple of --mix_interval "
                           f"{cfg['mix_interval']} (a trajectory is whole intervals)")
     corpus = ensure_corpus(cfg)
     base_dir = train.ensure_base(cfg, corpus, cfg["device"])
     with folder_lock(folder, "the trajectory folder"):
-        collect_into(cfg, count, folder, corpus, base_dir, log)
+        collect_into(cfg, count, folder, corpus, base_dir, log, swarm_mode)
 
 
-def collect_into(cfg, count, folder, corpus, base_dir, log):
+def collect_into(cfg, count, folder, corpus, base_dir, log, swarm_mode="auto"):
     t0 = time.time()
     buffer = TrajectoryBuffer(folder)
     for name in os.listdir(folder):  # the run folder of a trajectory that was interrupted
@@ -87,23 +89,32 @@ def collect_into(cfg, count, folder, corpus, base_dir, log):
     log(f"{count - len(missing)} of {count} trajectories already in {folder}")
     clock = os.path.join(folder, "collection.json")  # the wall time of every invocation, summed
     spent = train.read_json(clock, "the collection clock")["wall_seconds"] if os.path.exists(clock) else 0.0
-    for index in tqdm(missing, desc="trajectories", initial=count - len(missing), total=count, unit="traj",
-                      file=sys.stdout, dynamic_ncols=True):
-        schedule = cfg["random_schedule"] or RandomMixer.SCHEDULES[index % len(RandomMixer.SCHEDULES)]
-        run_cfg = {**config_for_mixer(cfg, "random"), "random_schedule": schedule, "seed": cfg["seed"] + index,
-                   "run_name": os.path.join(os.path.abspath(folder), f"run-{index:05d}"), "resume": False,
-                   "eval_interval": cfg["mix_interval"], "ckpt_interval": cfg["steps"], "log_interval": cfg["steps"]}
-        with open(os.devnull, "w") as quiet, redirect_stdout(quiet):  # one progress bar, not every run's lines
-            mixer = make_mixer("random", corpus, run_cfg)
-            run_dir, _, mixer, info = train.run_cpt(run_cfg, corpus, base_dir, mixer, cfg["device"])
-        arrays = trajectory_from_log(read_log(run_dir), cfg["mix_interval"])
-        buffer.save(index, arrays, {"domains": corpus.domains, "fields": corpus.fields, "schedule": schedule,
-                                    "seed": run_cfg["seed"], "interval": cfg["mix_interval"], "base_dir": base_dir,
-                                    "wall_seconds": info["wall_seconds"], "config": run_cfg})
-        shutil.rmtree(run_dir)
-        spent += time.time() - t0
-        t0 = time.time()
-        write_json_atomic(clock, {"wall_seconds": spent, "trajectories": len(buffer.finished())})
+    run_cfgs = [{**config_for_mixer(cfg, "random"), "seed": cfg["seed"] + index, "resume": False,
+                 "random_schedule": cfg["random_schedule"] or RandomMixer.SCHEDULES[index % len(RandomMixer.SCHEDULES)],
+                 "run_name": os.path.join(os.path.abspath(folder), f"run-{index:05d}"),
+                 "eval_interval": cfg["mix_interval"], "ckpt_interval": cfg["steps"], "log_interval": cfg["steps"]}
+                for index in missing]
+    bar = tqdm(desc="trajectories", initial=count - len(missing), total=count, unit="traj", file=sys.stdout,
+               dynamic_ncols=True)
+    failed = []
+    with open(os.devnull, "w") as quiet, redirect_stdout(quiet):  # one progress bar, not every run's lines
+        for i, run_dir, mixer, info, _ in swarm.run_cpts(run_cfgs, corpus, base_dir, cfg["device"], swarm_mode):
+            index, run_cfg = missing[i], run_cfgs[i]
+            if isinstance(info, Exception):  # a swarm member that failed: the others go on
+                failed.append(f"trajectory {index}: {info}")
+                continue
+            arrays = trajectory_from_log(read_log(run_dir), cfg["mix_interval"])
+            buffer.save(index, arrays, {"domains": corpus.domains, "fields": corpus.fields, "seed": run_cfg["seed"],
+                                        "schedule": run_cfg["random_schedule"], "interval": cfg["mix_interval"],
+                                        "base_dir": base_dir, "wall_seconds": info["wall_seconds"], "config": run_cfg})
+            shutil.rmtree(run_dir)
+            spent += time.time() - t0
+            t0 = time.time()
+            write_json_atomic(clock, {"wall_seconds": spent, "trajectories": len(buffer.finished())})
+            bar.update()
+    bar.close()
+    if failed:
+        raise train.TrainingError(f"{len(failed)} run(s) failed ({'; '.join(failed)}); rerun to collect them")
     seconds = sum(buffer.load(i)[1]["wall_seconds"] for i in buffer.finished())
     log(f"{len(buffer.finished())} trajectories in {folder} ({seconds:.0f} s of CPT in all)")
 
