@@ -12,7 +12,8 @@ import suite
 import swarm
 import train
 from data import ensure_corpus
-from evaluate import read_log
+from conftest import mixer_inputs
+from evaluate import load_result, read_log
 from options import config_for_mixer, make_mixer, parse_config, validate_config
 from trajectories import TrajectoryBuffer, load_trajectories
 
@@ -147,3 +148,20 @@ def test_swarm_mode_batches_on_a_gpu_by_default_and_refuses_unknown_modes():
     assert swarm.batched("on", "cpu") and not swarm.batched("off", "cuda")
     with pytest.raises(swarm.ConfigError, match="--swarm"):
         swarm.batched("always", "cpu")
+
+
+def test_proxy_runs_as_a_swarm_equal_the_runs_alone_and_write_eval_json(tiny_args, tmp_path):
+    cfg, corpus, base_dir = setup(tiny_args)
+    pcfg = suite.proxy_config(suite.SUITES["default"], tiny_args + ["--mix_interval", "5"])
+    agent_options = mixer_inputs("agent", corpus, str(tmp_path))  # an untrained agent: deployed on the proxy
+    runs = [("static", {}, 5), ("agent", agent_options, 6)]
+    batched = [(m, o, s, str(tmp_path / f"swarm-{m}")) for m, o, s in runs]
+    suite.proxy_swarm(pcfg, batched, "on")
+    for (m, o, s, run_dir) in batched:
+        alone = str(tmp_path / f"alone-{m}")
+        assert not os.path.exists(os.path.join(run_dir, "ckpt.pt"))
+        np.testing.assert_allclose(suite.proxy_run(pcfg, m, o, s, run_dir), suite.proxy_run(pcfg, m, o, s, alone),
+                                   rtol=0, atol=1e-4)
+        swarm_result, alone_result = load_result(run_dir), load_result(alone)
+        assert swarm_result.keys() == alone_result.keys()
+        np.testing.assert_allclose(swarm_result["final"]["test_loss"], alone_result["final"]["test_loss"], atol=1e-4)
