@@ -7,8 +7,9 @@ Proxy swarms: M small models of one architecture trained as one batched computat
 Every member is the run train.py would make alone: its model built as train.run_cpt builds it (base_model with
 its own seed), its own Sampler with its own seed drawing its own rows from its own weights (the same batches), its
 own mixer (constant weights, a random schedule, a deployed agent), its own AdamW state and learning-rate schedule
-(train.lr_at), its gradients clipped by its own global norm, its evaluations (evaluate.py's, on a scratch GPT that
-holds its weights) fed to its own mixer, and its own log.jsonl written line for line as train.train writes it, so
+(train.lr_at), its gradients clipped by its own global norm, its evaluations fed to its own mixer (the validation
+losses batched like the steps, domain_losses; the task's answer log-prob by evaluate.py on a scratch GPT that holds
+its weights), and its own log.jsonl written line for line as train.train writes it, so
 trajectory_from_log, report and evaluate read a member's folder like a single run's. The single-run path
 (train.py) stays the reference; tests/test_swarm.py holds the two equal.
 
@@ -183,19 +184,19 @@ class AdamW:
         beta1, beta2 = self.betas
         lr = torch.tensor(lrs, dtype=torch.float64)
         bias_correction1, bias_correction2_sqrt = 1 - beta1 ** self.steps, (1 - beta2 ** self.steps) ** 0.5
-        step_size = (-lr / bias_correction1).float()
-        decay = (1 - lr * self.weight_decay).float()
+        device = next(iter(self.params.values())).device
+        step_size = (-lr / bias_correction1).float().to(device)
+        decay = (1 - lr * self.weight_decay).float().to(device)
         for n, p in self.params.items():
             if p.grad is None:
                 continue
-            device = p.device
             if self.decays[n]:
-                p.mul_(per_member(decay.to(device), p))
+                p.mul_(per_member(decay, p))
             exp_avg, exp_avg_sq = self.exp_avg[n], self.exp_avg_sq[n]
             exp_avg.lerp_(p.grad, 1 - beta1)
             exp_avg_sq.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
             denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(self.eps)
-            p.add_(exp_avg * per_member(step_size.to(device), p) / denom)  # addcdiv's order: (value * m) / denom
+            p.add_(exp_avg * per_member(step_size, p) / denom)  # addcdiv's order: (value * m) / denom
 
     def keep(self, kept):
         """Drop every member not in `kept` (indices) from the parameters and the moments."""
@@ -204,6 +205,25 @@ class AdamW:
             self.params[n] = self.params[n].detach().index_select(0, index).requires_grad_()
             self.exp_avg[n] = self.exp_avg[n].index_select(0, index)
             self.exp_avg_sq[n] = self.exp_avg_sq[n].index_select(0, index)
+
+
+@torch.no_grad()
+def domain_losses(params, config, valset, device, precision=autocast, rows=256):
+    """evaluate.domain_losses of every member at once (each chunk of windows, at most `rows` rows in all, is one
+    forward of all members): per member, each domain's mean validation loss and bits per byte."""
+    M = len(next(iter(params.values())))
+    batch_size = max(1, min(32, rows // M))
+    totals = torch.zeros(M, len(valset.windows), dtype=torch.float64, device=device)
+    for d, windows in enumerate(valset.windows):
+        for start in range(0, len(windows), batch_size):
+            chunk = windows[start:start + batch_size].to(device).expand(M, -1, -1)
+            with precision(device):
+                row_loss = forward(params, config, chunk[..., :-1], chunk[..., 1:])
+            totals[:, d] += row_loss.double().sum(dim=1) * (chunk.size(2) - 1)  # row means -> token sums
+    tokens = [w.size(0) * (w.size(1) - 1) for w in valset.windows]
+    totals = totals.tolist()
+    return ([[t / n for t, n in zip(row, tokens)] for row in totals],
+            [[t / (math.log(2) * max(n, 1)) for t, n in zip(row, valset.target_bytes)] for row in totals])
 
 
 @torch.no_grad()
@@ -250,20 +270,21 @@ def train_swarm(cfg, corpus, models, members, device, precision=autocast, log=pr
     steps = members[0].schedule.steps
     tokens_per_step = cfg["batch_size"] * cfg["grad_accum"] * cfg["block_size"]
 
-    def run_eval(member, m, step, record):  # train.train's run_eval, on member m's weights
-        model = load_member(scratch, optimizer.params, m)
-        val_loss, val_bpb = evaluate.domain_losses(model, valset, device)
+    def run_eval(member, m, step, record, val):  # train.train's run_eval: the validation losses of every member
+        val_loss, val_bpb = val[0][m], val[1][m]  # batched (domain_losses), the task's log-prob on its own weights
         ev = {"val_loss": val_loss, "val_bpb": val_bpb}
         if feedback_set:
+            model = load_member(scratch, optimizer.params, m)
             logprob = float(np.mean(evaluate.answer_logprobs(model, corpus.tokenizer, feedback_set, device)))
             ev["task_logprob"] = record["feedback_logprob"] = logprob
         member.mixer.observe_eval(step, ev)
         record["val_loss"] = [evaluate.json_number(v) for v in val_loss]
         record["val_bpb"] = [evaluate.json_number(v) for v in val_bpb]
 
+    val = domain_losses(optimizer.params, config, valset, device, precision)
     for m, member in enumerate(members):
         record = {"step": 0, "tokens": 0, "domains": corpus.domains}
-        run_eval(member, m, 0, record)
+        run_eval(member, m, 0, record, val)
         member.write(record)
     live, step, results = list(members), 0, {}
     try:
@@ -282,7 +303,12 @@ def train_swarm(cfg, corpus, models, members, device, precision=autocast, log=pr
                 p.grad = None
             losses = (loss_sum.sum(dim=1) / row_count.sum(dim=1)).tolist()
             step += 1
+            due = [step % x.schedule.eval_interval == 0 or step == steps
+                   or bool(x.mixer.eval_every and step % x.mixer.eval_every == 0) for x in live]
             share = (time.time() - t0) / len(live)  # each member's share of the batched step
+            t1 = time.time()
+            val = domain_losses(optimizer.params, config, valset, device, precision) if any(due) else None
+            eval_share = (time.time() - t1) / sum(due) if any(due) else 0.0  # shared by the members evaluated
             for m, member in enumerate(live):
                 t1 = time.time()
                 if not math.isfinite(losses[m]):
@@ -299,12 +325,11 @@ def train_swarm(cfg, corpus, models, members, device, precision=autocast, log=pr
                 record = evaluate.step_record(step, step * tokens_per_step, lrs[m], losses[m], train_loss, ws[m],
                                               row_count[m], member.sampler, tokens_per_step / share, corpus,
                                               member.mixer)
-                every = member.mixer.eval_every
-                if step % member.schedule.eval_interval == 0 or step == steps or (every and step % every == 0):
-                    run_eval(member, m, step, record)
+                if due[m]:
+                    run_eval(member, m, step, record, val)
                 member.write(record)
                 member.train_seconds += share
-                member.wall_seconds += share + time.time() - t1
+                member.wall_seconds += share + time.time() - t1 + (eval_share if due[m] else 0.0)
             if step == steps:
                 for m, member in enumerate(live):
                     if member.error is None:
