@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Proxy swarms on one GPU (issue 23), the measurements in the issue's order, each step capped with `timeout`:
 #   0. the default corpus (about 10 s; skipped when data/default exists)
-#   1. the bench, 3 min: python bench.py --swarm (M = 1, 4, 16, 64 proxy members for 200 steps, alone and as one
-#      swarm; fp32, TF32 off): the `swarm M=..` lines
+#   1. the bench, 3 min: python bench.py --swarm (M = 64, 16, 4, 1 proxy members, the largest first so that a cap
+#      keeps it, 200 steps, alone and as one swarm; fp32, TF32 off): the `swarm M=..` lines
 #   2. the suite's proxy work, 6 min, timed end to end: the proxy base, 64 random trajectories, 64 RegMix
 #      constant-mixture runs, the agent's tuning and its variants (agent_experiment.py's proxy work, as the suite
 #      makes it), as swarms (--swarm on)
@@ -28,7 +28,7 @@ step() {  # step NAME SECONDS COMMAND...: run under the cap, time it, record its
 }
 
 [ -f data/default/meta.json ] || step corpus 120 python prepare.py
-step bench 180 python bench.py --swarm --device cuda --out_dir "$OUT"
+step bench 180 python bench.py --swarm --swarm_sizes 64,16,4,1 --device cuda --out_dir "$OUT"
 grep -E "^(swarm|device)" "$OUT/bench.log" | tee -a "$SUMMARY"
 step proxy-work 360 python agent_experiment.py --settings none --offline false --device cuda --swarm on \
   --out_root "$OUT"

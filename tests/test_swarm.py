@@ -165,3 +165,26 @@ def test_proxy_runs_as_a_swarm_equal_the_runs_alone_and_write_eval_json(tiny_arg
         swarm_result, alone_result = load_result(run_dir), load_result(alone)
         assert swarm_result.keys() == alone_result.keys()
         np.testing.assert_allclose(swarm_result["final"]["test_loss"], alone_result["final"]["test_loss"], atol=1e-4)
+
+
+def test_an_interrupted_swarm_keeps_the_members_it_finished(tiny_args, tmp_path, monkeypatch):
+    cfg, corpus, base_dir = setup(tiny_args)
+    collect = {**config_for_mixer(cfg, "random"), "mix_interval": 5}
+    folder = str(tmp_path / "traj")
+    monkeypatch.setattr(swarm, "CHUNK", 2)  # swarms of two: runs 0 and 1, then run 2
+    calls, forward_backward = [], swarm.forward_backward
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == cfg["steps"] + 3:  # the second swarm's third step
+            raise KeyboardInterrupt
+        return forward_backward(*args, **kwargs)
+    monkeypatch.setattr(swarm, "forward_backward", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        suite.collect_into(collect, 3, folder, corpus, base_dir, log=lambda *a: None, swarm_mode="on")
+    assert TrajectoryBuffer(folder).finished() == [0, 1]
+    unfinished = os.path.join(folder, "run-00002")
+    assert os.listdir(unfinished) == []  # no log.jsonl, no half-written temp file
+    monkeypatch.setattr(swarm, "forward_backward", forward_backward)
+    suite.collect_into(collect, 3, folder, corpus, base_dir, log=lambda *a: None, swarm_mode="on")
+    assert TrajectoryBuffer(folder).finished() == [0, 1, 2] and not os.path.exists(unfinished)
