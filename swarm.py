@@ -208,10 +208,10 @@ class AdamW:
 
 
 @torch.no_grad()
-def domain_losses(params, config, valset, device, precision=autocast, rows=256):
+def domain_losses(params, config, valset, device, precision=autocast):
     """evaluate.domain_losses of every member at once (each chunk of windows, at most `rows` rows in all, is one
     forward of all members): per member, each domain's mean validation loss and bits per byte."""
-    M = len(next(iter(params.values())))
+    M, rows = len(next(iter(params.values()))), 2048 if torch.device(device).type == "cuda" else 256
     batch_size = max(1, min(32, rows // M))
     totals = torch.zeros(M, len(valset.windows), dtype=torch.float64, device=device)
     for d, windows in enumerate(valset.windows):
@@ -420,6 +420,8 @@ def run_many(run_cfgs, device, mode="auto", log=print):
     evaluation and eval.json, as train.run writes them. Returns the indices of the runs that failed."""
     corpus = ensure_corpus(run_cfgs[0])
     base_dir = train.ensure_base(run_cfgs[0], corpus, device)
+    if torch.device(device).type == "cuda":  # as train.run
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     if len({train.base_dir_of(c, corpus) for c in run_cfgs}) > 1:
         raise ConfigError("a swarm's runs share their base model; run the others apart")
     failed = []
