@@ -236,9 +236,11 @@ def main(argv=None):
             agents = {label: os.path.join(args.agents, f"{label}.pt") for label in ("agent", "agent-untrained")}
             proxy_dir, options, proxy_seconds = None, {}, {}
         else:
-            proxy_dir, options, proxy_seconds = proxy_work(proxy_args, print, args.swarm)  # CPT seconds of each row's proxy work
+            # proxy_seconds: the CPT seconds of each row's proxy work
+            proxy_dir, options, proxy_seconds = proxy_work(proxy_args, print, args.swarm)
             agents = {label: options[label]["agent_path"] for label in ("agent", "agent-untrained")}
-        offline = offline_evaluation(proxy_dir, options, proxy_args, print, args.swarm) if args.offline and proxy_dir else None
+        offline = (offline_evaluation(proxy_dir, options, proxy_args, print, args.swarm) if args.offline and proxy_dir
+                   else None)
         transfer, run_dirs_by_setting = [], {}
         if "a" in settings:
             results_path = os.path.join(args.out_root, "suite-default", "results", "results.json")

@@ -153,15 +153,17 @@ def swarm_losses(run_dir):
 
 def bench_swarm(argv, sizes, steps):
     """`swarm path: ...`, then per M: `swarm M=16: 5.12x one-at-a-time, max |dloss| = 3.1e-06`."""
-    cfg = parse_config(["--config", "config/proxy.py", "--steps", str(steps), "--eval_interval", str(steps),
-                        "--log_interval", str(steps), "--mixer", "random", "--random_schedule", "dirichlet_natural",
-                        "--mix_interval", str(steps)] + argv)
+    cfg = parse_config(["--config", "config/proxy.py"] + argv + [
+        "--steps", str(steps), "--eval_interval", str(steps), "--log_interval", str(steps), "--mixer", "random",
+        "--random_schedule", "dirichlet_natural", "--mix_interval", str(steps)])
     validate_config(cfg)
     device, corpus = cfg["device"], ensure_corpus(cfg)
     precision = swarm.fp32()  # the equality is fp32's: no autocast, no TF32, on both paths
-    train_autocast, train.autocast = train.autocast, precision
-    mixer_check = make_mixer("random", corpus, cfg)
-    print(f"swarm path: {'batched' if not swarm.unsupported(cfg, mixer_check) else 'one at a time: ' + swarm.unsupported(cfg, mixer_check)}")
+    fallback = swarm.unsupported(cfg, make_mixer("random", corpus, cfg))
+    print(f"swarm path: {f'one at a time ({fallback}): nothing to compare' if fallback else 'batched'}")
+    if fallback:
+        return
+    train_autocast, train.autocast = train.autocast, precision  # train.train's steps in fp32 too
     print(f"device {device}, proxy members {cfg['n_layer']}x{cfg['n_embd']}, batch {cfg['batch_size']}x"
           f"{cfg['block_size']}, {steps} steps each, torch threads {torch.get_num_threads()}", flush=True)
     scratch = tempfile.mkdtemp()

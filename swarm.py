@@ -371,8 +371,8 @@ def finish(member, model, steps, tokens_per_step):
 
 def run_cpts(run_cfgs, corpus, base_dir, device, mode="auto", log=print):
     """train.run_cpt for each config (a list): yields (i, run_dir, mixer, info, final state_dict) as runs finish,
-    and (i, run_dir, mixer, error, None) for a member that failed. Batched (in swarms of CHUNK) where `mode` says so and the runs allow it,
-    one at a time (train.run_cpt) otherwise."""
+    and (i, run_dir, mixer, error, None) for a member that failed. Batched (in swarms of CHUNK) where `mode` says
+    so and the runs allow it, one at a time (train.run_cpt) otherwise."""
     mixers = [make_mixer(c["mixer"], corpus, c) for c in run_cfgs]
     alone = [i for i, (c, mx) in enumerate(zip(run_cfgs, mixers)) if not batched(mode, device) or unsupported(c, mx)]
     for i in alone:

@@ -2,12 +2,14 @@
 is a single run's, and a member that fails is dropped without touching the others."""
 
 import os
+import re
 
 import numpy as np
 import pytest
 import torch
 
 import agent
+import bench
 import suite
 import swarm
 import train
@@ -188,3 +190,14 @@ def test_an_interrupted_swarm_keeps_the_members_it_finished(tiny_args, tmp_path,
     monkeypatch.setattr(swarm, "forward_backward", forward_backward)
     suite.collect_into(collect, 3, folder, corpus, base_dir, log=lambda *a: None, swarm_mode="on")
     assert TrajectoryBuffer(folder).finished() == [0, 1, 2] and not os.path.exists(unfinished)
+
+
+def test_bench_swarm_prints_the_path_and_one_line_per_size(tiny_args, capsys):
+    bench.main(tiny_args + ["--swarm", "--swarm_sizes", "1,2", "--swarm_steps", "4"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "swarm path: batched"
+    rows = [line for line in lines if line.startswith("swarm M=")]
+    assert [row.split(":")[0] for row in rows] == ["swarm M=1", "swarm M=2"]
+    for row in rows:
+        ratio, dloss = re.match(r"swarm M=\d+: ([\d.]+)x one-at-a-time, max \|dloss\| = ([\d.e+-]+)", row).groups()
+        assert float(ratio) > 0 and float(dloss) <= 1e-4
