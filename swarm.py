@@ -30,8 +30,10 @@ folded into its batch. We chose this over torch.func (functional_call + vmap ove
 AdamW is torch.optim.AdamW's update (its single-tensor form, written out) with one learning rate per member;
 elementwise, so a member's update is its run's.
 
-On a CPU the steps are compute-bound (the 4096-word head is most of the work), so batching saves little; `auto`
-batches on a GPU and keeps the CPU on the one-at-a-time path (python bench.py --swarm; docs/performance.md).
+On a CPU the steps are compute-bound (the 4096-word head is most of the work), so batching saves little: on the
+2 shared cores of the development machine the bench measured 1.01x and 1.53x the one-at-a-time rate at M = 16 and
+0.50x at M = 64 (docs/performance.md). `auto` batches on a GPU and keeps the CPU on the one-at-a-time path; `on`
+batches a CPU in swarms of 16. No GPU was available when this was written: docs/swarm-gpu.sh measures it.
 A member whose loss becomes NaN is reported by its index, its log gets a last line {"step", "failed"}, and it is
 dropped from the stack; the other members' updates are elementwise and per member, so they go on untouched. Each
 member's log is written to a temp file and renamed when it finishes: an interrupted swarm leaves the members it
@@ -58,7 +60,9 @@ from options import make_mixer
 from prepare import write_json_atomic
 
 MODES = ("auto", "on", "off")
-CHUNK = 64  # members per swarm (the bench's largest); a longer list runs as consecutive swarms
+# members per swarm (a longer list runs as consecutive swarms): on a GPU the bench's largest; on a CPU 16, where
+# the bench measured the swarm as fast as one at a time (64: half as fast, its activations outgrow the caches)
+CHUNK = {"cuda": 64, "cpu": 16}
 
 
 def batched(mode, device):
@@ -378,9 +382,9 @@ def run_cpts(run_cfgs, corpus, base_dir, device, mode="auto", log=print):
     for i in alone:
         run_dir, model, mixer, info = train.run_cpt(run_cfgs[i], corpus, base_dir, mixers[i], device)
         yield i, run_dir, mixer, info, model.state_dict()
-    together = [i for i in range(len(run_cfgs)) if i not in alone]
-    for start in range(0, len(together), CHUNK):
-        chunk = together[start:start + CHUNK]
+    together, size = [i for i in range(len(run_cfgs)) if i not in alone], CHUNK.get(torch.device(device).type, 16)
+    for start in range(0, len(together), size):
+        chunk = together[start:start + size]
         yield from run_swarm([run_cfgs[i] for i in chunk], corpus, base_dir, [mixers[i] for i in chunk], device,
                              chunk, log)
 

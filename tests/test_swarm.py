@@ -173,7 +173,7 @@ def test_an_interrupted_swarm_keeps_the_members_it_finished(tiny_args, tmp_path,
     cfg, corpus, base_dir = setup(tiny_args)
     collect = {**config_for_mixer(cfg, "random"), "mix_interval": 5}
     folder = str(tmp_path / "traj")
-    monkeypatch.setattr(swarm, "CHUNK", 2)  # swarms of two: runs 0 and 1, then run 2
+    monkeypatch.setitem(swarm.CHUNK, "cpu", 2)  # swarms of two: runs 0 and 1, then run 2
     calls, forward_backward = [], swarm.forward_backward
 
     def interrupted(*args, **kwargs):
