@@ -15,7 +15,6 @@ training phases, the offline evaluation on held-out trajectories, the agent file
 CLI. The trajectory buffer, the reward and a trajectory's score are in trajectories.py.
 """
 
-import argparse
 import copy
 import sys
 import time
@@ -29,6 +28,7 @@ from acodm import mlp, soft_update
 from data import DataError, initial_weights
 from mixer import Mixer
 from model import CheckpointError, save_atomic
+from sources import Parser
 from trajectories import (feedback_scores, held_out_split, interval_rewards, load_trajectories, rank_correlation,
                           trajectory_score)
 
@@ -428,7 +428,7 @@ class AgentMixer(Mixer):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Train the Data Mixing Agent offline on collected trajectories.")
+    parser = Parser(description="Train the Data Mixing Agent offline on collected trajectories.")
     parser.add_argument("--trajectories", help="folder written by python suite.py --collect N")
     parser.add_argument("--out", required=True, help="the agent file to write (e.g. out/agent.pt)")
     parser.add_argument("--untrained", action="store_true", help="write a randomly initialised agent (the control)")

@@ -211,7 +211,7 @@ def collection_numbers(proxy_dir):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = sources.Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--settings", default="a,b,c,d", help="transfer settings to run (a = the suite's rows; none)")
     parser.add_argument("--offline", default=True, type=parse_bool, help="run the offline evaluation (default true)")
     parser.add_argument("--device", default="auto", help="device of the transfer runs (b, c, d)")

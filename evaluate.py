@@ -15,7 +15,6 @@ Definitions (the README's Metrics section), all on fixed held-out data:
 train.py imports this file for its evaluations; suite.py for its tables and plots.
 """
 
-import argparse
 import json
 import math
 import os
@@ -29,6 +28,7 @@ import torch.distributed as dist
 from data import DataError, eval_windows
 from mixer import objective
 from model import CheckpointError, autocast
+from sources import Parser
 from tokens import TokenFileError, read_tokens
 
 
@@ -326,6 +326,15 @@ def steps_to_reach(run_dir, threshold):
     return next((step for step, loss in mean_val_curve(run_dir) if loss <= threshold), None)
 
 
+LINE_STYLES, MARKERS = ["-", "--", ":", "-."], ["x", "+", "1", "4"]
+
+
+def series_style(index, marker=False):
+    """The index-th series' colour (matplotlib's 10-colour cycle) and line style (or marker), which change
+    together: no two of the first 20 series share both, so 11 rows never look alike."""
+    return {"color": f"C{index % 10}", ("marker" if marker else "linestyle"): (MARKERS if marker else LINE_STYLES)[index % 4]}
+
+
 def plot_run(run_dir, out_dir):
     """PNGs of the weights over time (stacked) and the per-domain validation loss curves."""
     import matplotlib
@@ -351,7 +360,7 @@ def plot_run(run_dir, out_dir):
     if eval_rows:
         fig, ax = plt.subplots(figsize=(7, 3.5))
         for i, d in enumerate(domains):
-            ax.plot([r["step"] for r in eval_rows], [r["val_loss"][i] for r in eval_rows], label=d)
+            ax.plot([r["step"] for r in eval_rows], [r["val_loss"][i] for r in eval_rows], label=d, **series_style(i))
         ax.set(xlabel="step", ylabel="validation loss (nats/token)", title=f"validation: {os.path.basename(run_dir)}")
         ax.legend(loc="center left", bbox_to_anchor=(1, 0.5), fontsize=8)
         fig.tight_layout()
@@ -362,7 +371,7 @@ def plot_run(run_dir, out_dir):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Print the metrics of runs written by train.py.")
+    parser = Parser(description="Print the metrics of runs written by train.py.")
     parser.add_argument("runs", nargs="+", help="run folders (e.g. out/cpt-static)")
     parser.add_argument("--plot", action="store_true", help="write PNGs of weights and validation curves")
     parser.add_argument("--plot_dir", default=None, help="where PNGs go (default: RUN_DIR/plots)")

@@ -21,6 +21,7 @@ from agent import AgentMixer
 from data import DataError
 from mixer import BanditMixer, ConfigError, RandomMixer, ScheduleMixer, StaticMixer, options_of
 from regmix import RegMixMixer
+from sources import Parser
 from velocity import DBLMixer, VelocityMixer
 
 # ----------------------------------------------------------------------------- the mixers
@@ -141,11 +142,11 @@ def load_preset(path):
 
 def parse_config(argv=None, description=None):
     """train.py's options from a preset (--config) and the command line; --help lists them by mixer."""
-    pre = argparse.ArgumentParser(add_help=False)
+    pre = Parser(add_help=False)
     pre.add_argument("--config", default="")
     known, _ = pre.parse_known_args(argv)
     preset = load_preset(known.config) if known.config else {}
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     groups = {None: (parser, LOOP_OPTIONS)}
     for klass, options in mixer_option_groups().items():
         users = [name for name, cls in MIXERS.items() if issubclass(cls, klass)]
@@ -186,6 +187,9 @@ def validate_config(cfg):
     if cfg["base_mixer"] not in BASE_MIXERS:
         raise ConfigError(f"--base_mixer {cfg['base_mixer']} cannot pre-train the base; choose one of "
                           f"{', '.join(BASE_MIXERS)} (the others need a base to start from)")
+    if cfg["base_mixer"] != "static" and cfg["init_from"]:
+        raise ConfigError(f"--base_mixer {cfg['base_mixer']} with --init_from {cfg['init_from']}: the checkpoint is "
+                          "the base, nothing is pre-trained here; drop --base_mixer")
     if cfg["base_mixer"] != "static" and cfg["mixer"] != "static":
         raise ConfigError(f"--base_mixer {cfg['base_mixer']} with --mixer {cfg['mixer']}: the two would share "
                           "their options; pre-train the base first (python pretrain.py, or train.py with --mixer "
@@ -200,6 +204,9 @@ def validate_config(cfg):
     MIXERS[cfg["base_mixer"]].check_options(cfg)
     if not cfg["run_name"]:
         cfg["run_name"] = f"cpt-{cfg['mixer']}"
+    ckpt_path = os.path.join(cfg["out_dir"], cfg["run_name"], "ckpt.pt")
+    if cfg["resume"] and not os.path.exists(ckpt_path):  # refused before the corpus and the base are built
+        raise ConfigError(f"--resume but {ckpt_path} does not exist; start the run without --resume")
     if cfg["device"] == "auto":
         cfg["device"] = "cuda" if torch.cuda.is_available() else "cpu"
     elif cfg["device"].startswith("cuda") and not torch.cuda.is_available():

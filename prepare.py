@@ -25,7 +25,6 @@ byte-identical files. The corpus is written into a
 temp folder and renamed when complete: an interrupted build leaves nothing that looks finished.
 """
 
-import argparse
 import hashlib
 import itertools
 import json
@@ -38,7 +37,7 @@ import numpy as np
 from tqdm import tqdm
 
 from sources import (DEFAULT_DOMAIN_BYTES, DEFAULT_HELD_OUT_PERMILLE, KNOWN_ANSWER_HELD_OUT_PERMILLE, MATH_MODULES,
-                     USER_FORMATS, PrepareError, default_sources, known_answer_sources, split_qa_document,
+                     USER_FORMATS, Parser, PrepareError, default_sources, known_answer_sources, split_qa_document,
                      user_documents)
 from tokenizer import EOT, Tokenizer, make_tokenizer, tokenizer_from_files
 from tokens import TokenWriter, read_tokens, write_tokens
@@ -247,7 +246,7 @@ def _build_into(tmp_dir, domains, tokenizer_kind, vocab_size, held_out, task_dom
         write_text_atomic(os.path.join(tmp_dir, "task.jsonl"), "".join(json.dumps(t) + "\n" for t in task))
     meta = {
         "format": META_FORMAT,
-        "tokenizer": {"kind": tokenizer_kind if tokenizer_kind in ("bpe", "gpt2") else "gpt2-files",
+        "tokenizer": {"kind": tokenizer_kind if tokenizer_kind in ("bpe", "gpt2") else "folder",
                       "vocab_size": tokenizer.vocab_size, "fingerprint": tokenizer.fingerprint,
                       "file": "tokenizer.json"},
         "domains": domain_meta,
@@ -390,7 +389,7 @@ def parse_named(pairs, what):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Build a corpus of domains (see the module docstring).")
+    parser = Parser(description="Build a corpus of domains (see the module docstring).")
     parser.add_argument("--corpus", default="default", help="corpus name: data/<corpus>/ (default: %(default)s)")
     parser.add_argument("--data_dir", default=DATA_DIR, help="where corpora live (default: %(default)s)")
     parser.add_argument("--domain", action="append", help="NAME=PATH (a folder of .txt/.md/.py files, a .jsonl, "
@@ -401,8 +400,8 @@ def main(argv=None):
                              "problems; its held-out ones become the target task; repeat")
     parser.add_argument("--max_bytes", type=int, default=None, help="cap of text per user domain (default: all)")
     parser.add_argument("--tokenizer", default="bpe", help="bpe (trained on the corpus), gpt2 (tiktoken's, when "
-                        "cached) or the folder of a GPT-2-family checkpoint (its vocab.json + merges.txt, for "
-                        "train.py --init_from) (default: %(default)s)")
+                        "cached) or the folder of a checkpoint (its tokenizer.json, or GPT-2's vocab.json + "
+                        "merges.txt, for train.py --init_from) (default: %(default)s)")
     parser.add_argument("--text_column", default="text", help="the text field of .jsonl(.gz) and .parquet domains "
                         "(default: %(default)s)")
     parser.add_argument("--vocab_size", type=int, default=VOCAB_SIZE, help="BPE vocab (default: %(default)s)")
@@ -428,7 +427,7 @@ def main(argv=None):
         if args.tokenizer not in ("bpe", "gpt2"):
             if not os.path.isdir(args.tokenizer):
                 raise PrepareError(f"--tokenizer {args.tokenizer} is neither bpe, gpt2 nor a folder; give the "
-                                   "folder of a GPT-2-family checkpoint (vocab.json + merges.txt)")
+                                   "folder of a checkpoint (tokenizer.json, or vocab.json + merges.txt)")
             tokenizer_from_files(args.tokenizer)  # a bad folder stops here, before the long part
         t0 = time.time()
         if args.known_answer:

@@ -40,6 +40,7 @@ from data import ensure_corpus
 from evaluate import read_log
 from options import parse_config, validate_config
 from prepare import write_json_atomic
+from sources import Parser
 
 SEEDS = [1337, 1338, 1339]
 BUDGET = ["--base_steps", "400", "--base_warmup_steps", "20", "--base_eval_interval", "20", "--task_problems", "100"]
@@ -131,7 +132,7 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     train_args = argv[argv.index("--") + 1:] if "--" in argv else []
     own = argv[:argv.index("--")] if "--" in argv else argv
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=len(SEEDS), help="seeds per row (default 3)")
     parser.add_argument("--publish", default=None, metavar="DIR", help="also write DIR/online.json, with the CPT "
                         "suite's numbers from --cpt_results")

@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 
-from evaluate import COLUMNS, field_losses, fmt, read_log
+from evaluate import COLUMNS, field_losses, fmt, read_log, series_style
 from mixer import objective
 from prepare import write_json_atomic, write_text_atomic
 
@@ -246,6 +246,51 @@ def mean_curves(run_dirs, fields):
     return np.array(tokens), loss, np.array([objective(*field_losses(row, fields)) for row in loss])
 
 
+def frontier_box(sweep_xy, row_xy, fence=3.0):
+    """The frontier plot's limits over (forgetting, gain): the static sweep and every row but the outliers,
+    padded by 10%. An outlier is a row beyond Tukey's far-out fences on either axis (3 interquartile ranges,
+    at least 0.01 nats, past the quartiles of all the means), so one wild row cannot squash the others."""
+    every = np.vstack([sweep_xy, row_xy])
+    q1, q3 = np.percentile(every, [25, 75], axis=0)
+    reach = fence * np.maximum(q3 - q1, 0.01)
+    kept = np.vstack([sweep_xy, row_xy[np.all((row_xy >= q1 - reach) & (row_xy <= q3 + reach), axis=1)]])
+    lo, hi = kept.min(axis=0), kept.max(axis=0)
+    pad = np.maximum(0.1 * (hi - lo), 0.01)
+    return lo - pad, hi + pad
+
+
+def plot_frontier(ax, rows, labels):
+    """The static sweep's (forgetting, gain) line and every mixer's seeds and mean, zoomed on them
+    (frontier_box); an outlier's mean is drawn at the edge (a triangle pointing its way) with its values."""
+    sweep = sorted((label for label, r in rows.items() if r["kind"] in ("natural", "sweep")),
+                   key=lambda label: rows[label]["stats"]["target_share"]["mean"])
+    means = {label: np.array([rows[label]["stats"][k]["mean"] for k in ("forgetting", "gain")])
+             for label in sweep + labels}
+    xy = np.array([means[label] for label in sweep])
+    ax.plot(xy[:, 0], xy[:, 1], "k-o", ms=4, lw=1, label="static sweep (target share)")
+    for label, (x, y) in zip(sweep, xy):
+        ax.annotate(f"{rows[label]['stats']['target_share']['mean']:.2f}", (x, y), fontsize=6, xytext=(3, -8),
+                    textcoords="offset points")
+    lo, hi = frontier_box(xy, np.array([means[label] for label in labels]).reshape(-1, 2))
+    for i, label in enumerate(labels):
+        style = series_style(i, marker=True)
+        runs = rows[label]["runs"].values()
+        ax.scatter([x["forgetting"] for x in runs], [x["gain"] for x in runs], s=10, alpha=0.4, color=style["color"])
+        edge = np.clip(means[label], lo, hi)
+        if np.array_equal(edge, means[label]):
+            ax.scatter(*means[label], s=60, label=label, **style)
+            continue
+        side = 0 if means[label][0] != edge[0] else 1  # the axis it left by
+        pointer = ("<>" if side == 0 else "v^")[int(means[label][side] > hi[side])]
+        ax.scatter(*edge, s=60, marker=pointer, color=style["color"], clip_on=False, label=f"{label} (off the plot)")
+        ax.annotate(f"{label}: {means[label][0]:+.2f}, {means[label][1]:.2f}", edge, fontsize=6, color=style["color"],
+                    xytext=(-4 if side == 0 and pointer == ">" else 4, 4 if side == 0 or pointer == "v" else -8),
+                    textcoords="offset points", ha="right" if pointer == ">" else "left", annotation_clip=False)
+    ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]), xlabel="forgetting (source loss rise, nats)",
+           ylabel="gain (target loss drop, nats)", title="every mixer over the static frontier (mean over seeds)")
+    ax.legend(fontsize=6, loc="best")
+
+
 def write_suite_outputs(summary, run_dirs, out_dir):
     """results.md, results.json and the PNGs (weights, validation curves, objective curves, the frontier),
     each written to a temp name and renamed."""
@@ -263,8 +308,7 @@ def write_suite_outputs(summary, run_dirs, out_dir):
         path = os.path.join(out_dir, filename)
         tmp = f"{path}.tmp-{os.getpid()}.png"
         if legend_from is not None:  # one legend for all panels, in a margin on the right
-            fig.legend(*legend_from.get_legend_handles_labels(), loc="center right", fontsize=7)
-        fig.tight_layout(rect=(0, 0, 0.86, 1) if legend_from is not None else None)
+            fig.legend(*legend_from.get_legend_handles_labels(), loc="outside right center", fontsize=7)
         fig.savefig(tmp, dpi=72)
         plt.close(fig)
         os.replace(tmp, path)
@@ -272,52 +316,38 @@ def write_suite_outputs(summary, run_dirs, out_dir):
 
     cols = min(4, len(dynamic))
     lines = math.ceil(len(dynamic) / cols)
-    fig, axes = plt.subplots(lines, cols, figsize=(3.2 * cols, 2.4 * lines), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(lines, cols, figsize=(3.2 * cols, 2.4 * lines), squeeze=False, sharey=True,
+                             layout="constrained")
     for ax, label in zip(axes.flat, dynamic):
-        seed, run_dir = next(iter(run_dirs[label].items()))
-        train_rows = [r for r in read_log(run_dir) if "weights" in r]
+        train_rows = [r for r in read_log(next(iter(run_dirs[label].values()))) if "weights" in r]
         ax.stackplot([r["step"] for r in train_rows], np.array([r["weights"] for r in train_rows]).T, labels=domains)
-        ax.set(title=f"{label} (seed {seed})", ylim=(0, 1), xlabel="step")
+        ax.set(ylim=(0, 1), xlabel="step")
+        ax.set_title(label, fontsize=8)
     for ax in list(axes.flat)[len(dynamic):]:
         ax.axis("off")
     axes[0, 0].set_ylabel("sampling weight")
+    fig.suptitle("sampling weights over CPT, each row's first seed", fontsize=9)
     save(fig, "weights.png", legend_from=axes[0, 0])
 
     curves = {label: mean_curves(list(run_dirs[label].values()), fields) for label in dynamic}
     cols = min(3, len(domains))
     lines = math.ceil(len(domains) / cols)
-    fig, axes = plt.subplots(lines, cols, figsize=(3.6 * cols, 2.6 * lines), squeeze=False)
+    fig, axes = plt.subplots(lines, cols, figsize=(3.6 * cols, 2.6 * lines), squeeze=False, layout="constrained")
     for d, ax in enumerate(axes.flat[:len(domains)]):
-        for label in dynamic:
-            ax.plot(curves[label][0] / 1e3, curves[label][1][:, d], label=label, lw=1)
+        for i, label in enumerate(dynamic):
+            ax.plot(curves[label][0] / 1e3, curves[label][1][:, d], label=label, lw=1, **series_style(i))
         ax.set(title=f"{domains[d]} ({fields[d]})", xlabel="k tokens", ylabel="val loss")
     for ax in list(axes.flat)[len(domains):]:
         ax.axis("off")
     save(fig, "val_loss.png", legend_from=axes[0, 0])
 
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for label in dynamic:
-        ax.plot(curves[label][0][1:] / 1e3, curves[label][2][1:], label=label, lw=1)  # past the base's point
+    fig, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
+    for i, label in enumerate(dynamic):  # past the base's point
+        ax.plot(curves[label][0][1:] / 1e3, curves[label][2][1:], label=label, lw=1, **series_style(i))
     ax.set(xlabel="k tokens", ylabel="objective (S + T) / 2 on val", title="the objective (mean over seeds)")
     ax.legend(fontsize=7)
     save(fig, "balanced.png")
 
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    sweep = sorted((r for r in rows.values() if r["kind"] in ("natural", "sweep")),
-                   key=lambda r: r["stats"]["target_share"]["mean"])
-    ax.plot([r["stats"]["forgetting"]["mean"] for r in sweep], [r["stats"]["gain"]["mean"] for r in sweep], "k-o",
-            ms=4, lw=1, label="static sweep (target share)")
-    for r in sweep:
-        ax.annotate(f"{r['stats']['target_share']['mean']:.2f}", (r["stats"]["forgetting"]["mean"],
-                    r["stats"]["gain"]["mean"]), fontsize=6, xytext=(3, -8), textcoords="offset points")
-    for label in dynamic[:-1]:
-        r = rows[label]
-        points = ax.scatter([x["forgetting"] for x in r["runs"].values()], [x["gain"] for x in r["runs"].values()],
-                            s=10, alpha=0.4)
-        ax.scatter([r["stats"]["forgetting"]["mean"]], [r["stats"]["gain"]["mean"]], s=60, marker="x",
-                   color=points.get_facecolor()[0], label=label)
-    ax.set(xlabel="forgetting (source loss rise, nats)", ylabel="gain (target loss drop, nats)",
-           title="every mixer over the static frontier (x = mean over seeds)")
-    ax.legend(fontsize=6)
-    save(fig, "frontier.png")
+    plot_frontier(plt.subplots(figsize=(6.5, 4.5), layout="constrained")[1], rows, dynamic[:-1])
+    save(plt.gcf(), "frontier.png")
     return paths

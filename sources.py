@@ -38,6 +38,14 @@ class PrepareError(Exception):
     """A problem with the inputs of a corpus; the message names it and the fix."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with a short error: the one line that matters and where to look, not ~30 lines of usage.
+    Every script's command line goes through it (it lives here, in the lowest layer, so all can import it)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n(python {self.prog} --help lists every option)\n")
+
+
 # ----------------------------------------------------------------------------- the default corpus' sources
 
 def stable_order(keys):
@@ -415,7 +423,7 @@ def known_answer_sources(seed=0):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Write text this machine has as a folder of documents, for "
+    parser = Parser(description="Write text this machine has as a folder of documents, for "
                                      "prepare.py --regroup CORPUS_DIR --add NAME=FOLDER --field NAME=source.")
     parser.add_argument("kind", choices=["licenses"], help="licenses: the licence and copyright texts of the "
                         "installed Debian packages (/usr/share/common-licenses, /usr/share/doc/*/copyright)")

@@ -36,6 +36,7 @@ from evaluate import load_result, read_log
 from mixer import ConfigError, RandomMixer
 from options import MIXERS, config_for_mixer, make_mixer, parse_config, validate_config
 from prepare import write_json_atomic
+from sources import Parser
 from trajectories import TrajectoryBuffer, load_trajectories, trajectory_from_log
 
 SUITES = {  # the experiment; the preset (train.py's options) gives the model and the budget
@@ -337,7 +338,7 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     train_args = argv[argv.index("--") + 1:] if "--" in argv else []
     own = argv[:argv.index("--")] if "--" in argv else argv
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--suite", choices=sorted(SUITES), help="run this suite")
     parser.add_argument("--preset", default="cpu", choices=sorted(PRESETS), help="cpu (the defaults) or gpu")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per row (default: the suite's, 3)")

@@ -80,6 +80,8 @@ def unsupported(cfg, mixer):
         return f"mixer '{mixer.name}' reads the model or a target estimation"
     if cfg["compile"]:
         return "--compile"
+    if cfg["init_from"]:
+        return "a pre-trained base (--init_from) may be an architecture the stacked GPT does not write"
     return None
 
 
@@ -272,6 +274,9 @@ def train_swarm(cfg, corpus, models, members, device, precision=autocast, log=pr
     (the batch, the optimizer's betas and decay, the clip). Returns each member's run info (train.train's) or its
     TrainingError."""
     config = models[0].config
+    if config.arch != "gpt" or not config.tied or config.n_kv_head not in (0, config.n_head) or config.qkv_bias:
+        raise ConfigError("a swarm trains the GPT of model.py (arch gpt, tied head, no grouped-query attention); "
+                          "train this model one run at a time (--swarm off)")
     params, decays = stack(models)
     optimizer = AdamW(params, decays, (cfg["beta1"], cfg["beta2"]), cfg["weight_decay"])
     scratch = GPT(config).to(device)  # holds one member's weights for evaluate.py

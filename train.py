@@ -37,8 +37,8 @@ from distributed import (FolderInUse, barrier, broadcast_weights, folder_lock, i
                          setup_distributed)
 from data import Corpus, DataError, Sampler, check_weights, corpus_path, ensure_corpus
 from mixer import ConfigError, StaticMixer, numbers
-from model import (GPT, GPTConfig, CheckpointError, autocast, device_peak_flops, load_checkpoint, load_gpt2_folder,
-                   model_config_dict, save_atomic)
+from model import (GPT, GPTConfig, CheckpointError, autocast, device_peak_flops, load_checkpoint, load_pretrained,
+                   model_config_dict, pretrained_folder, safetensors_files, save_atomic)
 from options import (LOOP_OPTIONS, MIXERS, OPTIONS, config_for_mixer, make_mixer, options_of, parse_config,
                      validate_config)
 from prepare import write_json_atomic
@@ -270,10 +270,9 @@ def base_model(base_dir, seed, device):
 def base_dir_of(cfg, corpus):
     """out/base-<hash>: the hash of what defines the base, so every run that shares it reuses it."""
     if cfg["init_from"]:
-        weights = os.path.join(cfg["init_from"], "model.safetensors")
-        stat = os.stat(weights) if os.path.exists(weights) else None
+        stats = [os.stat(path) for path in safetensors_files(cfg["init_from"])]
         spec = {"corpus": corpus.fingerprint, "init_from": os.path.abspath(cfg["init_from"]), "dropout": cfg["dropout"],
-                "block_size": cfg["block_size"], "weights": stat and [stat.st_size, stat.st_mtime]}
+                "block_size": cfg["block_size"], "weights": [[s.st_size, s.st_mtime] for s in stats]}
     else:
         base_cfg = base_config(cfg)
         spec = {"corpus": corpus.fingerprint, **{k: base_cfg[k] for k in base_keys(cfg)}}
@@ -312,9 +311,10 @@ def check_resumable(ckpt, cfg, corpus, path, keys):
 
 
 def ensure_pretrained_base(cfg, corpus, device):
-    """--init_from: a GPT-2-family checkpoint is the base. It must have tokenized the corpus; it is converted
-    once into our checkpoint format in out/base-<hash>/ and evaluated there like a base we pre-trained."""
+    """--init_from: a GPT-2 or Llama-family checkpoint is the base; its tokenizer (by content) must have tokenized
+    the corpus. Converted once into our checkpoint format in out/base-<hash>/, evaluated there like our bases."""
     folder = cfg["init_from"]
+    pretrained_folder(folder)  # the checkpoint's own problems first (e.g. a pickle: the conversion command)
     if tokenizer_from_files(folder).fingerprint != corpus.tokenizer.fingerprint:
         raise DataError(f"corpus {corpus.path} was not tokenized with the tokenizer of {folder}; prepare it with "
                         f"python prepare.py --tokenizer {folder} --corpus NAME --domain ... and train on that corpus")
@@ -324,11 +324,11 @@ def ensure_pretrained_base(cfg, corpus, device):
         read_json(eval_path, "the base model's evaluation")
         print(f"reusing the converted {folder} in {base_dir}")
         return base_dir
-    model = load_gpt2_folder(folder, cfg["block_size"], cfg["dropout"]).to(device)
+    model = load_pretrained(folder, cfg["block_size"], cfg["dropout"]).to(device)
     c = model.config
-    print(f"the base is {folder}: GPT-2 with {c.n_layer} layers, {c.n_head} heads, {c.n_embd} wide, vocab "
-          f"{c.vocab_size} ({model.num_params() / 1e6:.2f}M parameters); the --n_layer/--n_head/--n_embd options "
-          f"do not apply")
+    print(f"the base is {folder}: {'Llama-family' if c.arch == 'llama' else 'GPT-2'} with {c.n_layer} layers, "
+          f"{c.n_head} heads, {c.n_embd} wide, vocab {c.vocab_size} ({model.num_params() / 1e6:.2f}M parameters); "
+          "the --n_layer/--n_head/--n_embd options do not apply")
     if is_main_process():
         os.makedirs(base_dir, exist_ok=True)
         save_atomic({"model": model.state_dict(), "model_config": model_config_dict(model), "init_from": folder,
@@ -370,7 +370,7 @@ def pretrain_base(cfg, corpus, base_dir, device):
 
 def ensure_base(cfg, corpus, device):
     """The base model: pre-trained on the source field at natural proportions, cached by its config (or a
-    GPT-2 checkpoint with --init_from)."""
+    GPT-2 or Llama-family checkpoint with --init_from)."""
     if cfg["init_from"]:
         return ensure_pretrained_base(cfg, corpus, device)
     base_dir = base_dir_of(cfg, corpus)
@@ -454,8 +454,6 @@ def run_cpt(cfg, corpus, base_dir, mixer, device):
         extra = {"estimate_seconds": estimate["estimate_seconds"], "estimate_tokens": estimate["estimate_tokens"]}
     resume_state = None
     if cfg["resume"]:
-        if not os.path.exists(ckpt_path):
-            raise CheckpointError(f"--resume but {ckpt_path} does not exist; start the run without --resume")
         resume_state = load_checkpoint(ckpt_path)
         # the loop's options and this mixer's own: another mixer's options (even ones added since) do not matter
         run_keys = set(LOOP_OPTIONS) | set(options_of(MIXERS[cfg["mixer"]]))

@@ -3,6 +3,7 @@
 # every mixer's overhead, one GPU-preset run end to end, and CPT from a tiny GPT-2 checkpoint on CUDA.
 # Run from the repository root on a machine with a GPU, the corpus data/default-x8 already built
 # (python prepare.py --corpus default-x8 is what train.py --config config/gpu.py builds when it is missing).
+# The MFU of the GPU preset and of the GPT-2 recipe from random init: bash docs/gpu-mfu.sh
 #   bash docs/gpu-check.sh [LOG_FOLDER] [WORK_FOLDER]
 set -uo pipefail
 out=${1:-out/gpu-check}

@@ -68,6 +68,18 @@ def test_tokenizer_from_gpt2_files_encodes_like_transformers(tmp_path):
         tokenizer.tokenizer_from_files(str(tmp_path / "gpt2"))
 
 
+def test_a_gpt2_folder_saved_with_its_tokenizer_json_encodes_as_with_vocab_and_merges(tmp_path):
+    folder = str(tmp_path / "gpt2")
+    write_tiny_gpt2(folder)
+    from_files = tokenizer.tokenizer_from_gpt2_files(folder)
+    files = [os.path.join(folder, name) for name in ("vocab.json", "merges.txt")]
+    transformers.GPT2TokenizerFast(*files).save_pretrained(folder)
+    from_json = tokenizer.tokenizer_from_files(folder)  # tokenizer.json comes first
+    assert from_json.spec["name"] == "tokenizer.json" and from_json.eot == from_files.eot == 270
+    text = "the model reads the data on many domains; where are 42 ñ words?\n  tab\tend 2024"
+    assert from_json.encode(text) == from_files.encode(text) and from_json.vocab_size == from_files.vocab_size
+
+
 def test_cli_cpt_from_a_gpt2_checkpoint_on_a_corpus_prepared_with_its_tokenizer(tmp_path, capsys, tiny_corpus_dir):
     checkpoint = str(tmp_path / "gpt2")
     write_tiny_gpt2(checkpoint)

@@ -25,7 +25,8 @@ import train
 from conftest import ROOT_DIR, TINY_MODEL, mixer_cli, mixer_inputs, same, write_tiny_sources
 from data import Corpus, DataError
 from model import GPT, GPTConfig
-from options import MIXERS
+from options import MIXERS, load_preset, parse_config, validate_config
+from test_pretrained import write_tiny_gpt2
 
 SLOW_ARGS = ["--steps", "150", "--ckpt_interval", "2", "--eval_interval", "10", "--mix_interval", "10",
              "--log_interval", "50"]
@@ -166,7 +167,7 @@ CATALOGUE = [
     ("prepare", "--data_dir {tmp} --domain a={tmp}/empty --field a=source", "has 0 training"),
     ("prepare", "--data_dir {tmp} --domain a={tmp}/bad.jsonl --field a=source", "line 1 is not"),
     ("prepare", "--data_dir {tmp} --domain a={tmp}/notes.txt --field a=source", "a file of an unknown kind"),
-    ("prepare", "--data_dir {tmp} --tokenizer {tmp}/empty", "lacks vocab.json, merges.txt"),
+    ("prepare", "--data_dir {tmp} --tokenizer {tmp}/empty", "has no tokenizer files"),
     ("prepare", "--data_dir {tmp} --tokenizer gpt3", "neither bpe, gpt2 nor a folder"),
     ("prepare", "--data_dir {tmp} --domain a={tmp}/empty", "needs --field a=source"),
     ("prepare", "--data_dir {tmp} --domain a={tmp}/empty --field a=poetry", "needs --field a=source"),
@@ -193,7 +194,7 @@ CATALOGUE = [
     ("train", "{train} --mixer velocity --velocity_budgets 0.1,1.5,0.2", "must be 3 or more distinct shares"),
     ("train", "{train} --mixer bandit --bandit_alpha 1", "--bandit_alpha 1.0 must be in [0, 1)"),
     ("train", "{train} --resume --run_name never", "--resume but"),
-    ("train", "{train} --init_from {tmp}/empty", "lacks vocab.json"),
+    ("train", "{train} --init_from {tmp}/empty", "has no config.json"),
     ("train", "{train} --config {tmp}/bad_preset.py", "cannot be read"),
     ("train", "{train} --config {tmp}/none.py", "does not exist"),
     pytest.param("train", "{train} --device cuda:0", "CUDA is not available", marks=NO_CUDA),
@@ -212,6 +213,7 @@ CATALOGUE = [
     ("train", "{train} --mixer random --random_schedule spiral", "--random_schedule spiral is unknown"),
     ("train", "{train} --base_mixer dbl", "--base_mixer dbl cannot pre-train the base"),
     ("train", "{train} --base_mixer bandit --mixer acodm", "would share their options"),
+    ("train", "{train} --base_mixer bandit --init_from {tmp}/empty", "the checkpoint is the base"),
     ("pretrain", "--seeds 0", "--seeds 0 must be a positive integer"),
     ("agent", "--trajectories {tmp}/nowhere --out {tmp}/agent.pt", "does not exist"),
     ("agent", "--trajectories {tmp}/bad_trajectories --out {tmp}/agent.pt", "is damaged"),
@@ -257,6 +259,49 @@ def test_bad_input_stops_with_one_line_naming_it_and_leaves_nothing(scratch, scr
     assert set(os.listdir(tmp)) - set(before) <= {"out"}  # no corpus or partial folder left behind
     out = os.path.join(tmp, "out")
     assert not os.path.exists(out) or all(d.startswith("base-") for d in os.listdir(out))  # only the base cache
+
+
+def test_resume_without_a_checkpoint_is_refused_before_anything_is_built(tiny_args, tmp_path):
+    out_dir = tiny_args[tiny_args.index("--out_dir") + 1]
+    with pytest.raises(SystemExit, match="--resume but .*never.*ckpt.pt does not exist"):
+        train.main(tiny_args + ["--run_name", "never", "--resume"])
+    assert not os.path.exists(out_dir)  # no base was pre-trained first
+
+
+@pytest.mark.parametrize("script", ["train", "suite", "prepare", "evaluate", "agent", "pretrain", "bench", "sample"])
+def test_an_unknown_option_gives_a_short_error_and_exit_code_2(script):
+    result = subprocess.run([sys.executable, f"{script}.py", "--no_such_option"], cwd=ROOT_DIR,
+                            capture_output=True, text=True, timeout=120)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and 1 <= len(lines) <= 3, result.stderr
+    assert lines[0].startswith(f"{script}.py: error: ") and f"python {script}.py --help" in result.stderr, lines
+    assert "--no_such_option" in result.stderr or "required" in result.stderr
+
+
+@pytest.mark.parametrize("preset", sorted(f for f in os.listdir(os.path.join(ROOT_DIR, "config")) if f.endswith(".py")))
+def test_every_preset_loads_and_validates(preset, tmp_path):
+    path = os.path.join(ROOT_DIR, "config", preset)
+    assert load_preset(path)  # known options of the right types
+    cfg = parse_config(["--config", path] + (["--init_from", str(tmp_path)] if preset == "gpt2.py" else []))
+    validate_config(cfg)
+
+
+def test_the_gpt2_recipe_continues_a_gpt2_checkpoint(tmp_path):
+    """config/gpt2.py end to end on the tests' tiny random GPT-2 (its block, batch and steps made small)."""
+    write_tiny_gpt2(str(tmp_path / "gpt2"))
+    sources = write_tiny_sources(str(tmp_path / "src"))
+    command = ["--data_dir", str(tmp_path / "data"), "--corpus", "tiny", "--tokenizer", str(tmp_path / "gpt2")]
+    for name, (path, field) in sources.items():
+        command += ["--domain", f"{name}={path}", "--field", f"{name}={field}"]
+    prepare.main(command + ["--val_permille", "100", "--task", "arith"])
+    train.main(["--config", os.path.join(ROOT_DIR, "config", "gpt2.py"), "--init_from", str(tmp_path / "gpt2"),
+                "--data_dir", str(tmp_path / "data"), "--corpus", "tiny", "--out_dir", str(tmp_path / "out"),
+                "--block_size", "64", "--batch_size", "4", "--grad_accum", "2", "--steps", "4", "--warmup_steps", "1",
+                "--eval_interval", "2", "--mix_interval", "2", "--device", "cpu", "--compile", "false",
+                "--mixer", "bandit", "--task_problems", "10"])
+    with open(tmp_path / "out" / "cpt-bandit" / "eval.json") as f:
+        result = json.load(f)
+    assert result["config"]["lr"] == 3e-4 and result["config"]["grad_accum"] == 2 and result["run"]["steps"] == 4
 
 
 def extreme_stats(rng, K):

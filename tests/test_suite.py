@@ -140,3 +140,59 @@ def test_suite_tunes_the_agent_on_the_proxy_and_runs_its_variants(tiny_args, mon
     assert saved["options"]["cql_steps"] == 0 and saved["options"]["cql_alpha"] == tuning["chosen"].get("cql_alpha", 1.0)
     assert saved["trained_on"]["trajectories"] == 3 and len(saved["trained_on"]["held_out"]) == 1  # 4 x 0.25
     assert summary["rows"]["agent"]["proxy_seconds"] > summary["rows"]["agent-untrained"]["proxy_seconds"] > 0
+
+
+def fake_suite(folder, labels, outlier):
+    """A suite summary and run logs made up for the plots: 2 domains, the static sweep on a line, every label a
+    mixer row near it except `outlier`, far below (the shape that used to stretch the frontier's axes)."""
+    metrics = ["balanced_loss", "source_loss", "target_loss", "forgetting", "gain", "task_accuracy", "target_share",
+               "target_epochs", "wall_seconds"]
+    rows, run_dirs = {}, {}
+    sweep = {"static": 0.3, "static-0.1": 0.1, "static-0.8": 0.8}
+    for i, label in enumerate(list(sweep) + labels):
+        share = sweep.get(label, 0.3 + 0.01 * i)
+        forgetting, gain = (0.5, -2.0) if label == outlier else (share - 0.2 + 0.01 * i, 1 + share + 0.02 * i)
+        run_dir = os.path.join(folder, label)
+        os.makedirs(run_dir)
+        with open(os.path.join(run_dir, "log.jsonl"), "w") as f:
+            for step in range(0, 21, 10):
+                f.write(json.dumps({"step": step, "tokens": 100 * step, "weights": [1 - share, share],
+                                    "val_loss": [3 + forgetting * step / 20, 3 - gain * step / 20]}) + "\n")
+        stats = {key: {"mean": 0.0, "spread": 0.0} for key in metrics}
+        stats.update(forgetting={"mean": forgetting, "spread": 0.0}, gain={"mean": gain, "spread": 0.0},
+                     target_share={"mean": share, "spread": 0.0})
+        rows[label] = {"kind": ("natural" if label == "static" else "sweep") if label in sweep else "mixer",
+                       "runs": {"1": {"forgetting": forgetting, "gain": gain}}, "stats": stats, "proxy_seconds": None,
+                       "estimate_seconds": None, "delta_natural": None, "delta_best_static": None}
+        run_dirs[label] = {1: run_dir}
+    summary = {"seeds": [1], "best_static": "static", "domains": ["web", "math"], "fields": ["source", "target"],
+               "rows": rows}
+    return summary, run_dirs
+
+
+def test_plots_give_every_row_its_own_style_zoom_on_the_frontier_and_keep_titles_apart(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+    figures, close = [], plt.close
+    monkeypatch.setattr(plt, "close", figures.append)  # keep the figures to read them back
+    labels = ["bandit", "dbl", "velocity", "acodm", "agent", "agent-clone", "agent-untrained", "regmix", "random",
+              "schedule-ramp_up", "schedule-ramp_down"]
+    summary, run_dirs = fake_suite(str(tmp_path / "runs"), labels, outlier="velocity")
+    report.write_suite_outputs(summary, run_dirs, str(tmp_path / "results"))
+    weights, val_loss, balanced_fig, frontier = figures
+    for fig in (val_loss, balanced_fig):  # 12 series (11 rows and static): no two share colour and line style
+        for ax in [ax for ax in fig.axes if ax.get_lines()]:
+            styles = [(line.get_color(), line.get_linestyle()) for line in ax.get_lines()]
+            assert len(styles) == len(labels) + 1 == len(set(styles)), styles
+    ax = frontier.axes[0]
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    assert y0 > -1 and y1 - y0 < 2  # zoomed on the sweep (gains 1.1-1.8), not stretched down to the outlier's -2
+    marked = [t.get_text() for t in ax.texts if t.get_text().startswith("velocity")]
+    assert marked == ["velocity: +0.50, -2.00"]  # the outlier at the edge, with its values
+    edge = [c for c in ax.collections if "velocity" in str(c.get_label())][0].get_offsets()[0]
+    assert x0 <= edge[0] <= x1 and edge[1] == pytest.approx(y0)
+    weights.canvas.draw()
+    boxes = [ax.title.get_window_extent() for ax in weights.axes if ax.get_title()]
+    assert len(boxes) == len(labels) + 1
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    for fig in figures:
+        close(fig)

@@ -1,0 +1,110 @@
+"""
+A mixer of this repo inside a `transformers` Trainer: a callback asks the mixer for the weights, the
+dataset draws each batch from the sampler with them, and after every step the rows' losses go back to
+the mixer (validation losses every --eval_interval steps and whenever the mixer asks for them).
+
+    python examples/hf_trainer.py data/default --mixer bandit --steps 200
+
+A Trainer's data loader (accelerate's) draws one batch ahead, so a batch follows the weights the mixer
+gave one step earlier than in train.py; a mixer that re-weights every --mix_interval steps barely notices.
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+
+import torch
+import transformers
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository's modules
+from data import Corpus, Sampler  # noqa: E402
+from mixing import HeldOutSet, eval_due, eval_stats, own_loop_mixer, row_losses, step_stats  # noqa: E402
+
+
+class MixerCallback(transformers.TrainerCallback):
+    """The mixer's side of the Trainer: the current weights, the step's row losses, the validation losses."""
+
+    def __init__(self, mixer, corpus, valset, eval_interval):
+        self.mixer, self.corpus, self.valset, self.eval_interval = mixer, corpus, valset, eval_interval
+        self.weights, self.row_loss, self.row_domain = None, [], []
+
+    def evaluate(self, steps_done, model, device):
+        ev = eval_stats(model, self.corpus, self.valset, device)
+        self.mixer.observe_eval(steps_done, ev)
+        print(f"step {steps_done}: val loss " + " ".join(f"{d}={v:.3f}" for d, v in zip(self.corpus.domains,
+                                                                                       ev["val_loss"])))
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self.evaluate(0, model, args.device)  # a mixer may set its first weights from the base's losses
+        self.weights = self.mixer.weights()
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        stats = step_stats(torch.cat(self.row_loss), torch.cat(self.row_domain), len(self.corpus.domains))
+        self.row_loss, self.row_domain = [], []
+        self.mixer.observe_step(state.global_step - 1, stats)  # global_step counts the steps done
+        if eval_due(self.mixer, state.global_step, self.eval_interval):
+            self.evaluate(state.global_step, model, args.device)
+        self.weights = self.mixer.weights()
+
+
+class MixedRows(torch.utils.data.IterableDataset):
+    """Endless rows, a sampler batch at a time at the callback's current weights (the Trainer's batch size
+    is the sampler's, so one Trainer batch is one sampler batch)."""
+
+    def __init__(self, sampler, callback):
+        super().__init__()
+        self.sampler, self.callback = sampler, callback
+
+    def __iter__(self):
+        while True:
+            x, y, row_domain = self.sampler.batch(self.callback.weights, self.callback.mixer.min_rows_per_domain)
+            for i in range(len(x)):
+                yield {"input_ids": x[i], "labels": y[i], "row_domain": row_domain[i]}
+
+
+class MixingTrainer(transformers.Trainer):
+    """The Trainer with a loss that keeps each row's loss for the mixer (labels are already the next tokens)."""
+
+    def __init__(self, *args, mixer_callback, **kwargs):
+        super().__init__(*args, callbacks=[mixer_callback], **kwargs)
+        self.mixer_callback = mixer_callback
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        outputs = model(input_ids=inputs["input_ids"])
+        row_loss = row_losses(outputs, inputs["labels"])
+        self.mixer_callback.row_loss.append(row_loss.detach())
+        self.mixer_callback.row_domain.append(inputs["row_domain"])
+        return (row_loss.mean(), outputs) if return_outputs else row_loss.mean()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("corpus", help="a corpus folder written by prepare.py, e.g. data/default")
+    parser.add_argument("--mixer", default="bandit")
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--block_size", type=int, default=128)
+    parser.add_argument("--eval_interval", type=int, default=50)
+    args = parser.parse_args(argv)
+    corpus = Corpus(args.corpus)
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(vocab_size=corpus.tokenizer.vocab_size, n_positions=args.block_size,
+                                     n_embd=64, n_layer=2, n_head=2, bos_token_id=corpus.tokenizer.eot,
+                                     eos_token_id=corpus.tokenizer.eot)
+    model = transformers.GPT2LMHeadModel(config)
+    mixer = own_loop_mixer(args.mixer, corpus, steps=args.steps)
+    callback = MixerCallback(mixer, corpus, HeldOutSet(corpus, args.block_size, max_windows=8), args.eval_interval)
+    dataset = MixedRows(Sampler(corpus, args.batch_size, args.block_size, seed=0), callback)
+    with tempfile.TemporaryDirectory() as out_dir:  # nothing to keep: no checkpoints
+        training = transformers.TrainingArguments(
+            output_dir=out_dir, max_steps=args.steps, per_device_train_batch_size=args.batch_size,
+            learning_rate=1e-3, lr_scheduler_type="cosine", warmup_steps=min(20, args.steps // 10),
+            logging_steps=args.eval_interval, save_strategy="no", report_to="none", disable_tqdm=True,
+            dataloader_pin_memory=torch.cuda.is_available(), remove_unused_columns=False)  # keep row_domain
+        MixingTrainer(model=model, args=training, train_dataset=dataset, mixer_callback=callback).train()
+    return model, mixer
+
+
+if __name__ == "__main__":
+    main()

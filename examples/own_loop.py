@@ -1,0 +1,58 @@
+"""
+A mixer of this repo inside a plain PyTorch loop that trains a model that is not ours: a small GPT-2 from
+`transformers` (random init), on a corpus written by prepare.py, with the bandit (ODM) setting the weights.
+
+    python examples/own_loop.py data/default --mixer bandit --steps 200
+"""
+
+import argparse
+import os
+import sys
+
+import torch
+import transformers
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository's modules
+from data import Corpus, Sampler  # noqa: E402
+from mixing import HeldOutSet, eval_due, eval_stats, own_loop_mixer, row_losses, step_stats  # noqa: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("corpus", help="a corpus folder written by prepare.py, e.g. data/default")
+    parser.add_argument("--mixer", default="bandit")
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--block_size", type=int, default=128)
+    parser.add_argument("--eval_interval", type=int, default=50)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args(argv)
+    corpus = Corpus(args.corpus)
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(vocab_size=corpus.tokenizer.vocab_size, n_positions=args.block_size,
+                                     n_embd=64, n_layer=2, n_head=2, bos_token_id=corpus.tokenizer.eot,
+                                     eos_token_id=corpus.tokenizer.eot)
+    model = transformers.GPT2LMHeadModel(config).to(args.device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    mixer = own_loop_mixer(args.mixer, corpus, steps=args.steps)
+    sampler = Sampler(corpus, args.batch_size, args.block_size, seed=0)
+    valset = HeldOutSet(corpus, args.block_size, max_windows=8)
+    mixer.observe_eval(0, eval_stats(model, corpus, valset, args.device))
+    for step in range(args.steps):
+        w = mixer.weights()
+        x, y, row_domain = sampler.batch(w, mixer.min_rows_per_domain)
+        row_loss = row_losses(model(x.to(args.device)), y.to(args.device))  # (B,): one loss per row
+        row_loss.mean().backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        mixer.observe_step(step, step_stats(row_loss, row_domain, len(corpus.domains)))
+        if eval_due(mixer, step + 1, args.eval_interval):
+            ev = eval_stats(model, corpus, valset, args.device)
+            mixer.observe_eval(step + 1, ev)
+            print(f"step {step + 1}: val loss " + " ".join(f"{d}={v:.3f}" for d, v in zip(corpus.domains, ev["val_loss"]))
+                  + " | w " + " ".join(f"{d}={v:.2f}" for d, v in zip(corpus.domains, w)))
+    return model, mixer
+
+
+if __name__ == "__main__":
+    main()
