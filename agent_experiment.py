@@ -31,6 +31,7 @@ import prepare
 import report
 import sources
 import suite
+import swarm
 import train
 from agent import load_agent
 from evaluate import load_result, read_log
@@ -56,24 +57,25 @@ TRANSFER_ROWS = {"static": ("static", None), "agent": ("agent", "agent"),
                  "agent-untrained": ("agent", "agent-untrained")}
 
 
-def proxy_work(proxy_args, log):
+def proxy_work(proxy_args, log, swarm_mode="auto"):
     """The proxy's trajectories, RegMix's runs, the tuning and the agent variants (made if missing, as the
     suite makes them: proxy_args are train.py options for the proxy, e.g. --out_dir)."""
     proxy_dir = os.path.join(parse_config(proxy_args)["out_dir"], "suite-default", "proxy")
-    options, seconds = suite.prepare_proxy(SPEC, proxy_args, proxy_dir, {"agent", "regmix"}, log=log)
+    options, seconds = suite.prepare_proxy(SPEC, proxy_args, proxy_dir, {"agent", "regmix"}, log=log,
+                                           swarm_mode=swarm_mode)
     return proxy_dir, options, seconds
 
 
-def offline_evaluation(proxy_dir, options, proxy_args, log):
-    """The variants' held-out numbers and their replays on the proxy from HELD_OUT_SEEDS."""
+def offline_evaluation(proxy_dir, options, proxy_args, log, swarm_mode="auto"):
+    """The variants' held-out numbers and their replays on the proxy from HELD_OUT_SEEDS (as swarms where
+    swarm_mode batches: suite.proxy_swarm)."""
     pcfg = suite.proxy_config(SPEC, proxy_args)
-    objectives = {}
-    for label in REPLAYED:
-        objectives[label] = {}
-        for seed in HELD_OUT_SEEDS:
-            mixer = "static" if label == "static" else "regmix" if label == "regmix" else "agent"
-            objectives[label][seed] = suite.proxy_run(pcfg, mixer, options.get(label, {}), seed,
-                                                      os.path.join(proxy_dir, "replay", f"{label}-s{seed}"))
+    replays = {(label, seed): ("static" if label == "static" else "regmix" if label == "regmix" else "agent",
+                               options.get(label, {}), seed, os.path.join(proxy_dir, "replay", f"{label}-s{seed}"))
+               for label in REPLAYED for seed in HELD_OUT_SEEDS}
+    suite.proxy_swarm(pcfg, list(replays.values()), swarm_mode)
+    objectives = {label: {seed: suite.proxy_run(pcfg, *replays[label, seed]) for seed in HELD_OUT_SEEDS}
+                  for label in REPLAYED}
     trajectories = load_trajectories(os.path.join(proxy_dir, "trajectories"))
     final = [objective(*field_losses_per_boundary(a["val_loss"], m["fields"]))[-1] for a, m in trajectories]
     rows = {}
@@ -233,6 +235,8 @@ def main(argv=None):
     parser.add_argument("--agents", default=None, help="folder holding agent.pt and agent-untrained.pt (default: "
                                                        "the proxy's, made if missing)")
     parser.add_argument("--publish", default=None, metavar="DIR", help="write agent.json there")
+    parser.add_argument("--swarm", default="auto", choices=swarm.MODES, help="the proxy runs as swarms (swarm.py): "
+                        "auto = on a GPU, on, off (one at a time)")
     argv = list(sys.argv[1:] if argv is None else argv)
     train_args = argv[argv.index("--") + 1:] if "--" in argv else []  # train.py options for every transfer run
     args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
@@ -246,9 +250,11 @@ def main(argv=None):
             agents = {label: os.path.join(args.agents, f"{label}.pt") for label in ("agent", "agent-untrained")}
             proxy_dir, options, proxy_seconds = None, {}, {}
         else:
-            proxy_dir, options, proxy_seconds = proxy_work(proxy_args, print)  # CPT seconds of each row's proxy work
+            # proxy_seconds: the CPT seconds of each row's proxy work
+            proxy_dir, options, proxy_seconds = proxy_work(proxy_args, print, args.swarm)
             agents = {label: options[label]["agent_path"] for label in ("agent", "agent-untrained")}
-        offline = offline_evaluation(proxy_dir, options, proxy_args, print) if args.offline and proxy_dir else None
+        offline = (offline_evaluation(proxy_dir, options, proxy_args, print, args.swarm) if args.offline and proxy_dir
+                   else None)
         transfer, run_dirs_by_setting = [], {}
         if "a" in settings:
             results_path = os.path.join(args.out_root, "suite-default", "results", "results.json")

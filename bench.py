@@ -4,6 +4,8 @@ Benchmark: every number is a ratio or a rate measured side by side in this one p
     python bench.py                          # the default CPU configuration (train.py's defaults)
     python bench.py --config config/gpu.py   # on a GPU: the GPU preset
     python bench.py --steps 20 --rounds 3    # longer or shorter measurements
+    python bench.py --swarm                  # proxy swarms (swarm.py): M = 1, 4, 16, 64 members at once vs alone
+    python bench.py --swarm --swarm_sizes 1,4,16 --swarm_steps 20   # shorter
 
 Prints (a) training tokens/s of the GPT and its MFU against this device's peak (CPU: a matmul peak
 measured here; GPU: model.py's peak table); (b) for every mixer, its step time divided by the static
@@ -12,8 +14,15 @@ mixer's, with its own update (reward and DDPG update for acodm) and the validati
 (MB of text per second, tokenizer encode and token file write included). Any option of train.py can be
 given (`--n_embd 192`, `--batch_size 32`, ...). Mixers run from the same initial weights on separate
 copies of the base model, interleaved in rounds, so they see the same machine state.
+
+--swarm: the proxy preset's members (config/proxy.py, each from its own fresh initialisation and seed, each with
+its own constant Dirichlet mixture, as RegMix's runs) trained for --swarm_steps steps one after another with
+train.train and then as one swarm (swarm.train_swarm), both in fp32 with TF32 off. Per M: the members' step rate
+over the one-at-a-time rate, and the largest difference of any member's per-step training loss (its log.jsonl)
+from its single run's.
 """
 
+import contextlib
 import copy
 import math
 import os
@@ -27,6 +36,7 @@ import torch
 
 import agent
 import evaluate
+import swarm
 import train
 from data import Sampler, ensure_corpus
 from model import device_peak_flops
@@ -137,8 +147,83 @@ def preparation_mb_per_second(tokenizer, megabytes=4):
         return size / 1e6 / (time.perf_counter() - t0)
 
 
+def swarm_losses(run_dir):
+    return [r["loss"] for r in evaluate.read_log(run_dir)[1:]]
+
+
+def bench_swarm(argv, sizes, steps):
+    """`swarm path: ...`, then per M: `swarm M=16: 5.12x one-at-a-time, max |dloss| = 3.1e-06`."""
+    cfg = parse_config(["--config", "config/proxy.py"] + argv + [
+        "--steps", str(steps), "--eval_interval", str(steps), "--log_interval", str(steps), "--mixer", "random",
+        "--random_schedule", "dirichlet_natural", "--mix_interval", str(steps)])
+    validate_config(cfg)
+    device, corpus = cfg["device"], ensure_corpus(cfg)
+    precision = swarm.fp32()  # the equality is fp32's: no autocast, no TF32, on both paths
+    fallback = swarm.unsupported(cfg, make_mixer("random", corpus, cfg))
+    print(f"swarm path: {f'one at a time ({fallback}): nothing to compare' if fallback else 'batched'}")
+    if fallback:
+        return
+    train_autocast, train.autocast = train.autocast, precision  # train.train's steps in fp32 too
+    print(f"device {device}, proxy members {cfg['n_layer']}x{cfg['n_embd']}, batch {cfg['batch_size']}x"
+          f"{cfg['block_size']}, {steps} steps each, torch threads {torch.get_num_threads()}", flush=True)
+    scratch = tempfile.mkdtemp()
+    try:
+        for M in [0] + sizes:  # M = 0: one member, 2 steps, untimed (first calls, allocator)
+            M, length, warm_up = (M, steps, False) if M else (1, 2, True)
+            cfgs = [{**cfg, "seed": cfg["seed"] + i} for i in range(M)]
+            schedules = [train.Schedule("cpt", length, c["lr"], c["warmup_steps"], steps, length, c["seed"])
+                         for c in cfgs]
+            dirs = [os.path.join(scratch, f"M{M}{warm_up}-{path}-{i}") for path in ("alone", "swarm") for i in range(M)]
+            for d in dirs:
+                os.makedirs(d)
+            with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
+                sync(device)
+                t0 = time.perf_counter()
+                for c, schedule, run_dir in zip(cfgs, schedules, dirs[:M]):
+                    model = train.new_model(c, corpus, c["seed"], device)
+                    train.train(c, corpus, model, make_mixer("random", corpus, c), run_dir, schedule, device)
+                sync(device)
+                alone_seconds = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                models = [train.new_model(c, corpus, c["seed"], device) for c in cfgs]
+                members = [swarm.Member(i, c, corpus, make_mixer("random", corpus, c), run_dir, schedule)
+                           for i, (c, schedule, run_dir) in enumerate(zip(cfgs, schedules, dirs[M:]))]
+                results = swarm.train_swarm(cfg, corpus, models, members, device, precision, log=lambda *a: None)
+                sync(device)
+                swarm_seconds = time.perf_counter() - t0
+            if warm_up:
+                continue
+            failed = [i for i, r in enumerate(results) if isinstance(r, Exception)]
+            dloss = max(float(np.max(np.abs(np.subtract(swarm_losses(b), swarm_losses(a)))))
+                        for a, b in zip(dirs[:M], dirs[M:]))
+            print(f"swarm M={M}: {alone_seconds / swarm_seconds:.2f}x one-at-a-time, max |dloss| = {dloss:.1e}"
+                  + (f" (members {failed} failed)" if failed else "")
+                  + f"  [{alone_seconds:.1f} s alone, {swarm_seconds:.1f} s swarm]", flush=True)
+            for d in dirs:
+                shutil.rmtree(d)
+    finally:
+        train.autocast = train_autocast
+        shutil.rmtree(scratch)
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "--swarm" in argv:
+        argv.remove("--swarm")
+        sizes, swarm_steps = [1, 4, 16, 64], 200  # the issue's definition: the equality over 200 steps
+        for flag in ("--swarm_sizes", "--swarm_steps"):
+            if flag in argv:
+                i = argv.index(flag)
+                value = argv[i + 1]
+                del argv[i:i + 2]
+                if flag == "--swarm_sizes":
+                    sizes = [int(x) for x in value.split(",")]
+                else:
+                    swarm_steps = int(value)
+        try:
+            return bench_swarm(argv, sizes, swarm_steps)
+        except train.USER_ERRORS as e:
+            sys.exit(f"error: {e}")
     steps, rounds = 10, 3
     for flag in ("--steps", "--rounds"):
         if flag in argv:

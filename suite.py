@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 import agent
 import report
+import swarm
 import train
 from data import Corpus, DataError, corpus_path, ensure_corpus
 from distributed import folder_lock
@@ -65,21 +66,22 @@ def suite_mixers(spec):
 
 # ----------------------------------------------------------------------------- trajectories
 
-def collect_trajectories(cfg, count, folder, log=print):
+def collect_trajectories(cfg, count, folder, log=print, swarm_mode="auto"):
     """The Data Mixing Agent's environment: `count` CPT runs of the random mixer from the base, each
     T = steps / mix_interval intervals with feedback at every boundary (seed = --seed + index, schedules
     taken in turn unless --random_schedule names one). Each finished run becomes one file of the
-    trajectory buffer, then its run folder is deleted; a rerun collects only the missing indices."""
+    trajectory buffer, then its run folder is deleted; a rerun collects only the missing indices. The runs
+    are trained as swarms where swarm_mode says so (swarm.py)."""
     if cfg["steps"] % cfg["mix_interval"]:
         raise ConfigError(f"--collect: --steps {cfg['steps']} must be a multiple of --mix_interval "
                           f"{cfg['mix_interval']} (a trajectory is whole intervals)")
     corpus = ensure_corpus(cfg)
     base_dir = train.ensure_base(cfg, corpus, cfg["device"])
     with folder_lock(folder, "the trajectory folder"):
-        collect_into(cfg, count, folder, corpus, base_dir, log)
+        collect_into(cfg, count, folder, corpus, base_dir, log, swarm_mode)
 
 
-def collect_into(cfg, count, folder, corpus, base_dir, log):
+def collect_into(cfg, count, folder, corpus, base_dir, log, swarm_mode="auto"):
     t0 = time.time()
     buffer = TrajectoryBuffer(folder)
     for name in os.listdir(folder):  # the run folder of a trajectory that was interrupted
@@ -89,23 +91,32 @@ def collect_into(cfg, count, folder, corpus, base_dir, log):
     log(f"{count - len(missing)} of {count} trajectories already in {folder}")
     clock = os.path.join(folder, "collection.json")  # the wall time of every invocation, summed
     spent = train.read_json(clock, "the collection clock")["wall_seconds"] if os.path.exists(clock) else 0.0
-    for index in tqdm(missing, desc="trajectories", initial=count - len(missing), total=count, unit="traj",
-                      file=sys.stdout, dynamic_ncols=True):
-        schedule = cfg["random_schedule"] or RandomMixer.SCHEDULES[index % len(RandomMixer.SCHEDULES)]
-        run_cfg = {**config_for_mixer(cfg, "random"), "random_schedule": schedule, "seed": cfg["seed"] + index,
-                   "run_name": os.path.join(os.path.abspath(folder), f"run-{index:05d}"), "resume": False,
-                   "eval_interval": cfg["mix_interval"], "ckpt_interval": cfg["steps"], "log_interval": cfg["steps"]}
-        with open(os.devnull, "w") as quiet, redirect_stdout(quiet):  # one progress bar, not every run's lines
-            mixer = make_mixer("random", corpus, run_cfg)
-            run_dir, _, mixer, info = train.run_cpt(run_cfg, corpus, base_dir, mixer, cfg["device"])
-        arrays = trajectory_from_log(read_log(run_dir), cfg["mix_interval"])
-        buffer.save(index, arrays, {"domains": corpus.domains, "fields": corpus.fields, "schedule": schedule,
-                                    "seed": run_cfg["seed"], "interval": cfg["mix_interval"], "base_dir": base_dir,
-                                    "wall_seconds": info["wall_seconds"], "config": run_cfg})
-        shutil.rmtree(run_dir)
-        spent += time.time() - t0
-        t0 = time.time()
-        write_json_atomic(clock, {"wall_seconds": spent, "trajectories": len(buffer.finished())})
+    run_cfgs = [{**config_for_mixer(cfg, "random"), "seed": cfg["seed"] + index, "resume": False,
+                 "random_schedule": cfg["random_schedule"] or RandomMixer.SCHEDULES[index % len(RandomMixer.SCHEDULES)],
+                 "run_name": os.path.join(os.path.abspath(folder), f"run-{index:05d}"),
+                 "eval_interval": cfg["mix_interval"], "ckpt_interval": cfg["steps"], "log_interval": cfg["steps"]}
+                for index in missing]
+    bar = tqdm(desc="trajectories", initial=count - len(missing), total=count, unit="traj", file=sys.stdout,
+               dynamic_ncols=True)
+    failed = []
+    with open(os.devnull, "w") as quiet, redirect_stdout(quiet):  # one progress bar, not every run's lines
+        for i, run_dir, mixer, info, _ in swarm.run_cpts(run_cfgs, corpus, base_dir, cfg["device"], swarm_mode):
+            index, run_cfg = missing[i], run_cfgs[i]
+            if isinstance(info, Exception):  # a swarm member that failed: the others go on
+                failed.append(f"trajectory {index}: {info}")
+                continue
+            arrays = trajectory_from_log(read_log(run_dir), cfg["mix_interval"])
+            buffer.save(index, arrays, {"domains": corpus.domains, "fields": corpus.fields, "seed": run_cfg["seed"],
+                                        "schedule": run_cfg["random_schedule"], "interval": cfg["mix_interval"],
+                                        "base_dir": base_dir, "wall_seconds": info["wall_seconds"], "config": run_cfg})
+            shutil.rmtree(run_dir)
+            spent += time.time() - t0
+            t0 = time.time()
+            write_json_atomic(clock, {"wall_seconds": spent, "trajectories": len(buffer.finished())})
+            bar.update()
+    bar.close()
+    if failed:
+        raise train.TrainingError(f"{len(failed)} run(s) failed ({'; '.join(failed)}); rerun to collect them")
     seconds = sum(buffer.load(i)[1]["wall_seconds"] for i in buffer.finished())
     log(f"{len(buffer.finished())} trajectories in {folder} ({seconds:.0f} s of CPT in all)")
 
@@ -121,21 +132,34 @@ def proxy_config(spec, train_args):
     return cfg
 
 
+def proxy_run_config(pcfg, mixer, options, seed, run_dir):
+    run_cfg = {**config_for_mixer(pcfg, mixer), **options, "seed": seed, "run_name": os.path.abspath(run_dir),
+               "resume": False}
+    validate_config(run_cfg)
+    return run_cfg
+
+
 def proxy_run(pcfg, mixer, options, seed, run_dir):
     """One run of `mixer` on the proxy from the proxy base (reused when finished); returns its final
     validation objective: tuning and the offline checks read val, never the test split."""
     if not os.path.exists(os.path.join(run_dir, "eval.json")):
-        run_cfg = {**config_for_mixer(pcfg, mixer), **options, "seed": seed, "run_name": os.path.abspath(run_dir),
-                   "resume": False}
-        validate_config(run_cfg)
         with open(os.devnull, "w") as quiet, redirect_stdout(quiet):
-            train.run(run_cfg)
+            train.run(proxy_run_config(pcfg, mixer, options, seed, run_dir))
         if os.path.exists(os.path.join(run_dir, "ckpt.pt")):
             os.remove(os.path.join(run_dir, "ckpt.pt"))  # a finished proxy run is read, never resumed
     return report.final_val_objective(run_dir, Corpus(corpus_path(pcfg)).fields)
 
 
-def tune_agent(pcfg, folder, spec, tuning_dir, log):
+def proxy_swarm(pcfg, runs, swarm_mode):
+    """The unfinished runs of [(mixer, options, seed, run_dir)] trained as swarms (swarm.run_many) where
+    swarm_mode batches; proxy_run then reads them (and runs alone any that a swarm did not finish)."""
+    todo = [run for run in runs if not os.path.exists(os.path.join(run[3], "eval.json"))]
+    if todo and swarm.batched(swarm_mode, pcfg["device"]):
+        with open(os.devnull, "w") as quiet, redirect_stdout(quiet):
+            swarm.run_many([proxy_run_config(pcfg, *run) for run in todo], pcfg["device"], swarm_mode)
+
+
+def tune_agent(pcfg, folder, spec, tuning_dir, log, swarm_mode="auto"):
     """The agent's options, chosen on the proxy and never on the suite's runs: every candidate of the grid
     is trained on the trajectories' training part (agent.py holds the rest out) and deployed on the proxy
     from the tuning seeds; the lowest mean final validation objective wins. Cached in tuning.json."""
@@ -144,14 +168,17 @@ def tune_agent(pcfg, folder, spec, tuning_dir, log):
         return train.read_json(path, "the agent's tuning")
     os.makedirs(tuning_dir, exist_ok=True)
     rows, t0 = [], time.time()
-    for i, options in enumerate(spec["agent_grid"]):
-        agent_path = os.path.join(tuning_dir, f"candidate-{i}.pt")
+    candidates = [os.path.join(tuning_dir, f"candidate-{i}.pt") for i in range(len(spec["agent_grid"]))]
+    for options, agent_path in zip(spec["agent_grid"], candidates):
         if not os.path.exists(agent_path):
             agent.train_agent(folder, agent_path, options, log=lambda *a: None)
-        objectives = [proxy_run(pcfg, "agent", {"agent_path": agent_path}, seed,
-                                os.path.join(tuning_dir, f"candidate-{i}-s{seed}")) for seed in spec["tuning_seeds"]]
+    runs = [[("agent", {"agent_path": agent_path}, seed, os.path.join(tuning_dir, f"candidate-{i}-s{seed}"))
+             for seed in spec["tuning_seeds"]] for i, agent_path in enumerate(candidates)]
+    proxy_swarm(pcfg, [run for row in runs for run in row], swarm_mode)  # every candidate's runs at once
+    for i, options in enumerate(spec["agent_grid"]):
+        objectives = [proxy_run(pcfg, *run) for run in runs[i]]
         rows.append({"options": options, "val_objective": float(sum(objectives) / len(objectives)),
-                     "runs": objectives, **agent.load_agent(agent_path)[1]["trained_on"]["offline"]})
+                     "runs": objectives, **agent.load_agent(candidates[i])[1]["trained_on"]["offline"]})
         log(f"  tuning candidate {i} {options or '(the defaults)'}: proxy val objective "
             f"{rows[-1]['val_objective']:.4f}")
     best = min(rows, key=lambda r: r["val_objective"])
@@ -160,7 +187,7 @@ def tune_agent(pcfg, folder, spec, tuning_dir, log):
     return tuning
 
 
-def prepare_proxy(spec, train_args, proxy_dir, needs, count=None, log=print):
+def prepare_proxy(spec, train_args, proxy_dir, needs, count=None, log=print, swarm_mode="auto"):
     """What the agent's and RegMix's rows need (`needs` names them), made on the proxy and resumable piece by
     piece: RegMix's constant-mixture runs; the agent's random trajectories, its tuning and its variants
     (AGENT_VARIANTS and the untrained control). Returns ({label: train.py options}, {label: proxy seconds})."""
@@ -170,17 +197,18 @@ def prepare_proxy(spec, train_args, proxy_dir, needs, count=None, log=print):
         folder = os.path.join(proxy_dir, "constant")
         log(f"\n#### proxy: {count or p['regmix_runs']} constant-mixture runs (RegMix's data)")
         constant = {"mixer": "random", "random_schedule": "dirichlet_natural", "mix_interval": pcfg["steps"]}
-        collect_trajectories({**pcfg, **constant, "seed": p["regmix_seed"]}, count or p["regmix_runs"], folder, log)
+        collect_trajectories({**pcfg, **constant, "seed": p["regmix_seed"]}, count or p["regmix_runs"], folder, log,
+                             swarm_mode)
         options["regmix"] = {"trajectories": folder}
         seconds["regmix"] = sum(m["wall_seconds"] for _, m in load_trajectories(folder))
     if "agent" in needs:
         folder = os.path.join(proxy_dir, "trajectories")
         log(f"\n#### proxy: {count or p['trajectories']} random-mixing trajectories (the agent's data)")
         collect_trajectories({**pcfg, "mixer": "random", "seed": p["trajectory_seed"]}, count or p["trajectories"],
-                             folder, log)
+                             folder, log, swarm_mode)
         collected = sum(m["wall_seconds"] for _, m in load_trajectories(folder))
         log("\n#### proxy: tuning the agent's options on the proxy")
-        tuning = tune_agent(pcfg, folder, p, os.path.join(proxy_dir, "tuning"), log)
+        tuning = tune_agent(pcfg, folder, p, os.path.join(proxy_dir, "tuning"), log, swarm_mode)
         log(f"  chosen: {tuning['chosen'] or '(the defaults)'}")
         for label, variant in {**AGENT_VARIANTS, "agent-untrained": None}.items():
             path = os.path.join(proxy_dir, f"{label}.pt")
@@ -213,7 +241,7 @@ def suite_rows(spec, mixers, sweep, schedules):
 
 
 def run_suite(suite, preset, seeds, mixers, train_args, trajectories=None, sweep=None, schedules=None, publish=None,
-              log=print):
+              log=print, swarm_mode="auto"):
     """Prepare what is missing (corpus, base, trajectories, agent), run every (row, seed) that has no
     eval.json yet (resuming from its checkpoint if it has one), then write the results folder (and the
     benchmark files into `publish`). Returns (summary, failed runs)."""
@@ -232,10 +260,10 @@ def run_suite(suite, preset, seeds, mixers, train_args, trajectories=None, sweep
     seeds = [cfg["seed"] + i for i in range(seeds or spec["seeds"])]
     name = f"suite-{suite}" + ("" if preset == "cpu" else f"-{preset}")
     with folder_lock(os.path.join(cfg["out_dir"], name), "the suite folder"):
-        return run_jobs(suite, cfg, train_args, name, preset, seeds, rows, trajectories, publish, log)
+        return run_jobs(suite, cfg, train_args, name, preset, seeds, rows, trajectories, publish, log, swarm_mode)
 
 
-def run_jobs(suite, cfg, train_args, name, preset, seeds, rows, trajectories, publish, log):
+def run_jobs(suite, cfg, train_args, name, preset, seeds, rows, trajectories, publish, log, swarm_mode="auto"):
     """The suite's work in out/<name>: trajectories and agent if needed, every missing run, the results."""
     spec, suite_dir = SUITES[suite], os.path.join(cfg["out_dir"], name)
     t_start = time.time()
@@ -245,7 +273,7 @@ def run_jobs(suite, cfg, train_args, name, preset, seeds, rows, trajectories, pu
     def prepare_offline_mixers():
         """The proxy work the agent's and RegMix's rows need (prepare_proxy), in out/<suite>/proxy."""
         options, seconds = prepare_proxy(spec, train_args, os.path.join(suite_dir, "proxy"),
-                                         {rows[label]["mixer"] for label in offline}, trajectories, log)
+                                         {rows[label]["mixer"] for label in offline}, trajectories, log, swarm_mode)
         extra.update(options)
         proxy.update(seconds)
         return sum(seconds.get(label, 0.0) for label in ("regmix", "agent"))
@@ -322,6 +350,8 @@ def main(argv=None):
     parser.add_argument("--schedules", default=None, help="hand-written schedules (default: the suite's; 'none')")
     parser.add_argument("--collect", type=int, default=None,
                         help="proxy runs to collect, for the agent and for RegMix each (the suite's default: 64)")
+    parser.add_argument("--swarm", default="auto", choices=swarm.MODES, help="train the proxy runs as swarms "
+                        "(swarm.py): auto = on a GPU (the CPU measured slower), on, off (one at a time)")
     parser.add_argument("--trajectories", default=None, help="without --suite: the folder that keeps them")
     parser.add_argument("--publish", default=None, metavar="DIR",
                         help="also write results.json and calibration.json there (docs/benchmark for the record)")
@@ -348,9 +378,9 @@ def main(argv=None):
         if not args.suite:
             cfg = parse_config(["--mixer", "random"] + train_args)  # the random mixer's options are welcome
             validate_config(cfg)
-            return collect_trajectories(cfg, args.collect, args.trajectories)
+            return collect_trajectories(cfg, args.collect, args.trajectories, swarm_mode=args.swarm)
         summary, failed = run_suite(args.suite, args.preset, args.seeds, listed(args.mixers), train_args,
-                                    args.collect, sweep, listed(args.schedules), args.publish)
+                                    args.collect, sweep, listed(args.schedules), args.publish, swarm_mode=args.swarm)
     except train.USER_ERRORS as e:
         sys.exit(f"error: {e}")
     if failed:
