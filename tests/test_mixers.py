@@ -3,10 +3,12 @@ synthetic and extreme inputs, and the scaling-law fit."""
 
 import json
 import math
+import os
 
 import numpy as np
 import pytest
 
+import train
 from conftest import FakeCorpus, mixer_inputs, same
 from data import DataError, average_weights_of_run
 from mixer import BanditMixer, ConfigError, RandomMixer
@@ -308,3 +310,22 @@ def test_random_schedule_is_drawn_from_the_seed_and_unknown_names_are_refused():
 def test_the_target_estimation_short_runs_have_distinct_lengths_even_for_a_short_run():
     assert estimate_lengths([0.05, 0.1, 0.2, 0.4], 800) == [40, 80, 160, 320]
     assert estimate_lengths([0.4, 0.05, 0.2, 0.1], 10) == [8, 9, 10, 11]  # never one point of the fit
+
+
+def test_the_default_bandit_run_trains_each_micro_batch_on_one_domain(tiny_args):
+    """train.py with --mixer bandit: each step's rows come from one domain per micro-batch (the log's row
+    counts), and the domains drawn vary; --bandit_variant hedge mixes rows of every domain."""
+    batch = int(tiny_args[tiny_args.index("--batch_size") + 1])
+
+    def rows_per_step(*extra):
+        run = train.main(tiny_args + ["--mixer", "bandit", "--warmup_share", "0", *extra])
+        with open(os.path.join(run["run_dir"], "log.jsonl")) as f:
+            return [r["rows"] for r in map(json.loads, f) if "rows" in r]
+
+    paper = rows_per_step("--run_name", "paper")
+    assert all(sorted(rows)[-1] == batch and sum(rows) == batch for rows in paper), paper
+    assert len({int(np.argmax(rows)) for rows in paper}) > 1, paper
+    accumulated = rows_per_step("--run_name", "accumulated", "--grad_accum", "2")
+    assert all(sum(rows) == 2 * batch and all(n % batch == 0 for n in rows) for rows in accumulated), accumulated
+    hedge = rows_per_step("--run_name", "hedge", "--bandit_variant", "hedge")
+    assert all(sum(n > 0 for n in rows) > 1 for rows in hedge), hedge
