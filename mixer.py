@@ -145,9 +145,10 @@ class BanditMixer(Mixer):
         draw a domain i ~ pi_t, then a batch from domain i                    [data.Sampler, one-domain mode]
         train on it; l_i = the batch's mean training loss
         R_i   <- a R_i + (1 - a) l_i / pi_{t-1,i}    for the drawn domain only [observe_step()]
-    (pi_{t-1,i}: the probability the batch was drawn with, self.policy when observe_step runs.) Dividing by
-    that probability makes R an unbiased estimate of every domain's smoothed loss although one domain is
-    seen per step (EXP3's importance weight); unseen domains keep their R.
+    (pi_{t-1,i}: the probability the batch was drawn with, self.policy when observe_step runs; domains not
+    drawn keep their R.) In EXP3's cumulative sum the importance weight 1/pi makes R_i unbiased although
+    one domain is seen per step; ODM's moving average over the steps that drew i tracks l_i / pi_i instead,
+    so a domain's reward also rises as its probability falls (a pull back toward rarely drawn domains).
 
     Our choices:
     - One domain per micro-batch and per process (the sampler's one-domain mode), as the released code's
@@ -163,8 +164,8 @@ class BanditMixer(Mixer):
       reported as it is, not tuned away.
     - --bandit_variant hedge: mixed batches (rows of every domain following pi_t) and the plain loss of
       every domain, R_i <- a R_i + (1 - a) l_i for all i (full information: EXP3 becomes Hedge).
-    - The released code's other variant (an EMA of exp(loss), no importance weight, a linear policy) is not
-      implemented; its default divides the loss by 10 (we do not: a = 0.9 smooths instead).
+    - The released code's other updaters (a cumulative sum of loss / 10 / pi; an EMA of exp(loss) with no
+      importance weight and a linear policy) are not implemented.
     """
 
     name = "bandit"
