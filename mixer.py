@@ -178,7 +178,7 @@ class BanditMixer(Mixer):
     @classmethod
     def check_options(cls, config):
         super().check_options(config)
-        if config.get("bandit_reward"):
+        if config["bandit_reward"]:
             raise ConfigError("--bandit_reward was replaced by --bandit_variant paper|hedge "
                               "(importance -> paper, full -> hedge)")
         if not 0 <= config["bandit_alpha"] < 1:
