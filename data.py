@@ -5,6 +5,8 @@ weights into batches.
     corpus = Corpus("data/default")                         # memmapped token files + meta.json
     sampler = Sampler(corpus, batch_size, block_size, seed)
     x, y, row_domain = sampler.batch(w)                     # rows per domain follow w with low variance
+    sampler = Sampler(corpus, batch_size, block_size, seed, one_domain_shares=2)
+    x, y, row_domain = sampler.batch(w)                     # rows 0::2 from one domain drawn from w, 1::2 another
 """
 
 import json
@@ -245,10 +247,21 @@ class Sampler:
     (consecutive windows share one token); an epoch visits them in a shuffled order without
     replacement, then a new epoch starts with a new shuffle. The shuffle of epoch e is a pure function
     of (seed, domain, e), so the sampler's state is a few integers plus its generator's state.
+
+    One-domain mode (one_domain_shares = S > 0, for a mixer that declares Mixer.one_domain_batches): the
+    batch is S strided shares, rows s::S (the share process s of S trains on), and each share's rows come
+    from ONE domain drawn from the weights, d_s ~ w, independently, with the sampler's own generator (so a
+    resume is exact and every process, holding the same sampler, agrees on every share's domain). Each
+    batch() call is one micro-batch: with --grad_accum G a step draws S x G domains, one per process and
+    micro-batch, as ODM's released code does (its mixed-minibatch loop draws world x accumulation names).
     """
 
-    def __init__(self, corpus, batch_size, block_size, seed):
+    def __init__(self, corpus, batch_size, block_size, seed, one_domain_shares=0):
         self.corpus, self.batch_size, self.block_size, self.seed = corpus, batch_size, block_size, seed
+        if one_domain_shares < 0 or (one_domain_shares and batch_size % one_domain_shares):
+            raise DataError(f"a batch of {batch_size} rows cannot be cut into {one_domain_shares} one-domain "
+                            "shares; give a batch size divisible by the number of processes")
+        self.one_domain_shares = one_domain_shares
         K = len(corpus.domains)
         self.n_windows = [(len(t) - 1) // block_size for t in corpus.train]
         self.rng = np.random.Generator(np.random.PCG64(seed))
@@ -287,19 +300,28 @@ class Sampler:
             n -= take
         return np.concatenate(starts) * self.block_size if starts else np.zeros(0, dtype=np.int64)
 
+    def domains_of_rows(self, weights, min_rows=0):
+        """The domain of each row of the next batch. Mixed rows: every domain gets min_rows rows first and
+        the rest follow the weights (row_counts), grouped by domain. One-domain mode: share s (rows s::S)
+        is all domain d_s ~ weights."""
+        K, S = len(weights), self.one_domain_shares
+        if not S:
+            return np.repeat(np.arange(K), min_rows + self.row_counts(weights, self.batch_size - min_rows * K))
+        if min_rows:
+            raise DataError("a mixer cannot both force rows of every domain and draw one domain per batch")
+        p = np.asarray(weights, dtype=np.float64)
+        return np.tile(self.rng.choice(K, size=S, p=p / p.sum()), self.batch_size // S)
+
     def batch(self, weights, min_rows=0):
-        """(x, y, row_domain): int64 tensors (B, T), (B, T) and (B,). With min_rows, every domain gets
-        that many rows first and the remaining rows follow the weights."""
-        K = len(weights)
-        counts = min_rows + self.row_counts(weights, self.batch_size - min_rows * K)
+        """(x, y, row_domain): int64 tensors (B, T), (B, T) and (B,), rows as domains_of_rows() assigns."""
+        row_domain = self.domains_of_rows(weights, min_rows)
+        data = np.empty((self.batch_size, self.block_size + 1), dtype=np.int64)
         offsets = np.arange(self.block_size + 1)
-        rows = []
-        for d, n in enumerate(counts):
+        for d, n in enumerate(np.bincount(row_domain, minlength=len(weights))):
             if n > 0:  # one fancy-indexed read per domain, no loop over rows
-                rows.append(self.corpus.train[d][self.next_windows(d, int(n))[:, None] + offsets])
+                data[row_domain == d] = self.corpus.train[d][self.next_windows(d, int(n))[:, None] + offsets]
                 self.rows_seen[d] += int(n)
-        data = torch.from_numpy(np.concatenate(rows).astype(np.int64))
-        row_domain = torch.from_numpy(np.repeat(np.arange(K), counts))
+        data, row_domain = torch.from_numpy(data), torch.from_numpy(row_domain)
         return data[:, :-1], data[:, 1:], row_domain
 
     def tokens_per_domain(self):

@@ -59,6 +59,8 @@ class Mixer:
         min_rows_per_domain  every batch holds at least this many rows of each domain
         needs_feedback       at every eval_every step, ev also holds "task_logprob": the mean answer
                              log-prob of --feedback_problems dev problems (Corpus.dev_problems)
+        one_domain_batches   each micro-batch (each process' share of it) holds ONE domain, drawn from
+                             the weights (data.Sampler's one-domain mode), instead of rows of every domain
     The constructor reads train.py's options from `config`; a mixer's own options may be left out (their
     defaults come from OPTIONS).
     """
@@ -69,6 +71,7 @@ class Mixer:
     needs_model = False
     min_rows_per_domain = 0
     needs_feedback = False
+    one_domain_batches = False
     OPTIONS = {  # the starting mixture and the re-weighting rhythm, shared by every mixer
         "init_weights": ("natural", str, "starting mixture: natural (by train tokens) or uniform"),
         "weights": ("", str, "explicit starting weights, e.g. code=0.2,math_compare=0.8 (others 0)"),
@@ -132,59 +135,68 @@ class StaticMixer(Mixer):
 
 
 class BanditMixer(Mixer):
-    """ODM (Albalak et al. 2023, arXiv 2312.02406): domains are the arms of an EXP3 bandit whose reward
-    is the domain's training loss, so domains the model still finds hard are sampled more.
+    """ODM, Online Data Mixing (Albalak et al. 2023, arXiv 2312.02406): the K domains are the arms of an
+    EXP3 bandit, each batch is drawn from one arm, and the arm's reward is the batch's training loss, so
+    domains the model still finds hard are sampled more.
 
-    At step t (1-based), over the K domains the initial weights give mass (a domain set to 0 with
-    --weights stays at 0):
+    The paper's algorithm (default, --bandit_variant paper), at step t = 1, 2, ...:
         eps_t  = min(1/K, sqrt(ln K / (K t)))                                 [exploration()]
         pi_t   = (1 - K eps_t) softmax(eps_{t-1} R) + eps_t                   [weights()]
-    after the step, for each domain i that had rows, with l_i its mean training loss (a = bandit_alpha):
-        full        R_i <- a R_i + (1 - a) l_i             (the default)     [observe_step()]
-        importance  R_i <- a R_i + (1 - a) l_i / pi_{t,i}  (the paper's)
-    Which reward: ODM samples one domain per batch, and dividing the observed domain's loss by its
-    probability is what makes the estimate of every domain's reward unbiased (EXP3). Our batches hold rows
-    of every domain (the sampler rounds B w with low variance), so the learner sees every domain's loss
-    every step: with full information the plain loss is the unbiased reward and EXP3 becomes Hedge; the
-    importance weight would only inflate the rewards about K-fold and push the policy to extremes. So
-    `full` is the default and `importance` (--bandit_reward importance) is the paper's form, right where a
-    domain can be absent from a batch (tiny weights, small batches).
-    Where the paper is silent or differs from our setting, we chose:
-    - Warm-up: for the first warmup_share (2%) of the steps the initial weights are used, and the
-      rewards already accumulate.
-    - eps_0 (used at t = 1) is the formula's limit min(1/K, inf) = 1/K.
-    - softmax subtracts the max first, so huge rewards cannot overflow.
-    - With K domains, K eps_t falls slowly (0.14 after 400 steps with K = 5, 0.1 after 800; ODM's runs
-      reach 0.026): a short run keeps the policy close to uniform. This is the paper's schedule, reported
-      as it is (docs/benchmark.md), not tuned away.
-    The released code's variant (an EMA of exp(loss), no importance weighting, a linear policy) is not
-    implemented here.
+        draw a domain i ~ pi_t, then a batch from domain i                    [data.Sampler, one-domain mode]
+        train on it; l_i = the batch's mean training loss
+        R_i   <- a R_i + (1 - a) l_i / pi_{t-1,i}    for the drawn domain only [observe_step()]
+    (pi_{t-1,i}: the probability the batch was drawn with, self.policy when observe_step runs; domains not
+    drawn keep their R.) In EXP3's cumulative sum the importance weight 1/pi makes R_i unbiased although
+    one domain is seen per step; ODM's moving average over the steps that drew i tracks l_i / pi_i instead,
+    so a domain's reward also rises as its probability falls (a pull back toward rarely drawn domains).
+
+    Our choices:
+    - One domain per micro-batch and per process (the sampler's one-domain mode), as the released code's
+      mixed-minibatch training draws world x grad_accum domains a step; with one process and
+      --grad_accum 1 (our default) that is the paper's one domain per batch. Each domain seen in a step
+      is updated once, with its mean loss over its micro-batches (the code's group_update).
+    - Warm-up: the first warmup_share (2%) of the steps use the initial weights, drawn one domain per
+      micro-batch too (the code mixes rows during its warm-up), and the rewards already accumulate.
+    - eps_0 (used at t = 1) is the formula's limit min(1/K, inf) = 1/K; softmax subtracts the max first.
+    - A domain set to 0 (--weights) stays at 0: K counts the others, and only they get eps_t.
+    - The exploration share K eps_t is logged ("exploration_share"): 0.14 after 400 steps with K = 5, 0.1
+      after 800 (ODM's runs reach 0.026), so a short run stays close to uniform. The paper's schedule,
+      reported as it is, not tuned away.
+    - --bandit_variant hedge: mixed batches (rows of every domain following pi_t) and the plain loss of
+      every domain, R_i <- a R_i + (1 - a) l_i for all i (full information: EXP3 becomes Hedge).
+    - The released code's other updaters (a cumulative sum of loss / 10 / pi; an EMA of exp(loss) with no
+      importance weight and a linear policy) are not implemented.
     """
 
     name = "bandit"
-    REWARDS = ("full", "importance")
+    VARIANTS = ("paper", "hedge")
     OPTIONS = {"bandit_alpha": (0.9, float, "smoothing a of the reward's moving average"),
-               "bandit_reward": ("full", str, "full: every domain's loss (all are in every batch; Hedge); "
-                                              "importance: the paper's loss / probability (EXP3)")}
+               "bandit_variant": ("paper", str, "paper: one domain per (micro-)batch, reward loss / probability "
+                                                "(EXP3); hedge: mixed rows, every domain's plain loss"),
+               "bandit_reward": ("", str, "retired: replaced by --bandit_variant paper|hedge")}
 
     @classmethod
     def check_options(cls, config):
         super().check_options(config)
+        if config["bandit_reward"]:
+            raise ConfigError("--bandit_reward was replaced by --bandit_variant paper|hedge "
+                              "(importance -> paper, full -> hedge)")
         if not 0 <= config["bandit_alpha"] < 1:
             raise ConfigError(f"--bandit_alpha {config['bandit_alpha']} must be in [0, 1)")
-        if config["bandit_reward"] not in cls.REWARDS:
-            raise ConfigError(f"--bandit_reward {config['bandit_reward']} is unknown; use full or importance")
+        if config["bandit_variant"] not in cls.VARIANTS:
+            raise ConfigError(f"--bandit_variant {config['bandit_variant']} is unknown; use paper or hedge")
 
     def __init__(self, corpus, config):
         super().__init__(corpus, config)
         self.initial = check_weights(initial_weights(corpus, self.config), self.domains, self.name)
         self.active = self.initial > 0  # domains the user set to 0 are never sampled
         self.K = int(self.active.sum())
-        self.alpha, self.reward = self.config["bandit_alpha"], self.config["bandit_reward"]
+        self.alpha, self.variant = self.config["bandit_alpha"], self.config["bandit_variant"]
+        self.one_domain_batches = self.variant == "paper"
         self.warmup_steps = math.ceil(self.config["warmup_share"] * self.config["steps"])
-        self.rewards = np.zeros(len(self.domains))
+        self.rewards = np.zeros(len(self.domains))  # R
         self.t = 1  # the step about to be sampled, 1-based
-        self.policy = self.initial
+        self.policy = self.initial  # pi: the distribution the current step is drawn from
 
     def exploration(self, t):
         if t <= 0:
@@ -197,6 +209,7 @@ class BanditMixer(Mixer):
         else:
             eps_t, eps_prev = self.exploration(self.t), self.exploration(self.t - 1)
             policy = np.zeros(len(self.domains))
+            # pi_t = (1 - K eps_t) softmax(eps_{t-1} R) + eps_t
             policy[self.active] = (1 - self.K * eps_t) * softmax(eps_prev * self.rewards[self.active]) + eps_t
             self.policy = policy / policy.sum()  # remove rounding drift; the formula already sums to 1
         return self.policy
@@ -204,8 +217,9 @@ class BanditMixer(Mixer):
     def observe_step(self, step, stats):
         loss, rows = np.asarray(stats["train_loss"], dtype=np.float64), np.asarray(stats["rows"])
         seen = (rows > 0) & np.isfinite(loss) & (self.policy > 0)
-        observed = loss[seen] if self.reward == "full" else loss[seen] / self.policy[seen]
-        self.rewards[seen] = self.alpha * self.rewards[seen] + (1 - self.alpha) * observed
+        # paper: l_i / pi_{t-1,i} for the drawn domain(s); hedge: l_i for every domain (all are in the batch)
+        observed = loss[seen] / self.policy[seen] if self.variant == "paper" else loss[seen]
+        self.rewards[seen] = self.alpha * self.rewards[seen] + (1 - self.alpha) * observed  # R_i <- a R_i + (1-a) .
         self.t += 1
 
     def state_dict(self):
@@ -216,7 +230,10 @@ class BanditMixer(Mixer):
         self.policy = np.array(state["policy"])
 
     def log(self):
-        return {"rewards": [round(float(r), 5) for r in self.rewards], "exploration": self.exploration(self.t - 1)}
+        """R, and K eps_t of the policy last given: the share of the batch spent on uniform exploration."""
+        in_warmup = self.t - 1 <= self.warmup_steps
+        return {"rewards": [round(float(r), 5) for r in self.rewards],
+                "exploration_share": 0.0 if in_warmup else round(self.K * self.exploration(self.t - 1), 5)}
 
 
 def numbers(text):

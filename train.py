@@ -85,8 +85,7 @@ def forward_backward(forward, sampler, w, min_rows, grad_accum, device):
         x, y, row_domain = (t[rank::world] for t in sampler.batch(w, min_rows))  # this process' share
         if torch.device(device).type == "cuda":  # pinned host memory lets the copy overlap the GPU's work
             x, y, row_domain = x.pin_memory(), y.pin_memory(), row_domain.pin_memory()
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        row_domain_device = row_domain.to(device, non_blocking=True)
+        x, y, row_domain_device = (t.to(device, non_blocking=True) for t in (x, y, row_domain))
         last = micro == grad_accum - 1
         with forward.no_sync() if isinstance(forward, DDP) and not last else nullcontext():  # sync once
             with autocast(device):
@@ -123,7 +122,8 @@ def train(cfg, corpus, model, mixer, run_dir, schedule, device, resume_state=Non
     steps, eval_interval = schedule.steps, schedule.eval_interval
     K = len(corpus.domains)
     world = dist.get_world_size() if dist.is_initialized() else 1
-    sampler = Sampler(corpus, cfg["batch_size"] * world, cfg["block_size"], schedule.seed)  # the global batch
+    sampler = Sampler(corpus, cfg["batch_size"] * world, cfg["block_size"], schedule.seed,  # the global batch
+                      world if mixer.one_domain_batches else 0)  # one domain per process' micro-batch
     optimizer = model.configure_optimizer(schedule.peak_lr, cfg["weight_decay"], (cfg["beta1"], cfg["beta2"]),
                                           torch.device(device).type)
     valset = evaluate.HeldOutSet(corpus, cfg["block_size"], cfg["eval_windows"])

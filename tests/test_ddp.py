@@ -17,7 +17,8 @@ def test_two_processes_match_each_other_and_the_single_process_run(tiny_args):
     per_process = list(tiny_args)
     per_process[per_process.index("--batch_size") + 1] = "4"  # 2 processes x 4 rows = the single run's 8
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-               "tests/ddp_worker.py"] + per_process + ["--mixer", "bandit", "--run_name", "ddp"]
+               "tests/ddp_worker.py"] + per_process + ["--mixer", "bandit", "--bandit_variant", "hedge", "--run_name",
+                                                      "ddp"]  # mixed rows: the global batch is the single run's
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, cwd=ROOT_DIR, capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
@@ -28,7 +29,7 @@ def test_two_processes_match_each_other_and_the_single_process_run(tiny_args):
     assert ranks[0] == ranks[1]  # same parameters bit for bit, same mixer weights
     assert ranks[0]["ddp_wrappers_alive"] == 0  # freed before the process group was torn down
 
-    train.main(tiny_args + ["--mixer", "bandit", "--run_name", "single"])
+    train.main(tiny_args + ["--mixer", "bandit", "--bandit_variant", "hedge", "--run_name", "single"])
     logs = {}
     for name in ("ddp", "single"):
         with open(os.path.join(out_dir, name, "log.jsonl")) as f:
@@ -40,6 +41,28 @@ def test_two_processes_match_each_other_and_the_single_process_run(tiny_args):
             if key in a:
                 np.testing.assert_allclose(np.array(a[key], dtype=float), np.array(b[key], dtype=float),
                                            rtol=1e-3, atol=1e-4, err_msg=f"step {a['step']} {key}")
+
+
+def test_the_paper_bandit_under_two_processes_draws_one_domain_per_process_and_stays_identical(tiny_args):
+    """ODM's released code draws one domain per process and micro-batch from one shared list; here every
+    process holds the same sampler, so they agree on every share's domain and end identical."""
+    out_dir = tiny_args[tiny_args.index("--out_dir") + 1]
+    per_process = list(tiny_args)
+    per_process[per_process.index("--batch_size") + 1] = "4"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               "tests/ddp_worker.py"] + per_process + ["--mixer", "bandit", "--warmup_share", "0", "--run_name", "odm"]
+    result = subprocess.run(command, cwd=ROOT_DIR, capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    ranks = []
+    for rank in (0, 1):
+        with open(os.path.join(out_dir, f"rank{rank}.json")) as f:
+            ranks.append(json.load(f))
+    assert ranks[0] == ranks[1]
+    with open(os.path.join(out_dir, "odm", "log.jsonl")) as f:
+        rows = [r["rows"] for r in map(json.loads, f) if "rows" in r]
+    assert all(sum(r) == 8 and all(n % 4 == 0 for n in r) for r in rows), rows  # 4 rows per process, one domain
+    assert any(max(r) == 4 for r in rows), rows  # some step drew two domains, one per process
 
 
 def test_velocity_target_estimate_under_two_processes_equals_the_single_process_one(tiny_args):

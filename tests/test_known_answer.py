@@ -35,6 +35,8 @@ def cpt(known, mixer, *extra):
 
 
 def test_the_loss_chasing_bandit_overweights_the_noise_domain(known):
+    """The paper-form bandit (the default: one domain per batch, reward loss / probability); measured at the
+    end: noise 0.25 (natural 0.16), fast 0.15 (docs/known-answer.md)."""
     natural, final = cpt(known, "bandit")
     assert np.argmax(final) == DOMAINS.index("noise") and final[0] > natural[0], final
     assert np.argmin(final) == DOMAINS.index("fast"), final

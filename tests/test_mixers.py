@@ -3,20 +3,22 @@ synthetic and extreme inputs, and the scaling-law fit."""
 
 import json
 import math
+import os
 
 import numpy as np
 import pytest
 
+import train
 from conftest import FakeCorpus, mixer_inputs, same
 from data import DataError, average_weights_of_run
-from mixer import BanditMixer, RandomMixer
+from mixer import BanditMixer, ConfigError, RandomMixer
 from velocity import DBLMixer, VelocityMixer, estimate_lengths, fit_scaling_law, predict_loss
-from options import MIXERS
+from options import MIXERS, OPTIONS
 
 
 def bandit(K, **config):
-    """The paper's importance-weighted bandit unless the test asks for another reward."""
-    return BanditMixer(FakeCorpus(K), {"steps": 100, "warmup_share": 0.0, "bandit_reward": "importance", **config})
+    """The paper's importance-weighted bandit unless the test asks for another variant."""
+    return BanditMixer(FakeCorpus(K), {"steps": 100, "warmup_share": 0.0, **config})
 
 
 def test_exp3_exploration_schedule():
@@ -56,7 +58,7 @@ def test_full_information_bandit_golden_weights_after_two_steps():
     t=2: eps_2 = sqrt(ln2/4), eps_1 = 0.5: pi_2 = (1 - 2 eps_2) softmax(0.5 R) + eps_2 = (0.5020926, 0.4979074)
          losses (3.0, 0.5): R = 0.9 R + 0.1 (3.0, 0.5) = (0.48, 0.14)
     t=3: eps_3 = sqrt(ln2/6): pi_3 = (1 - 2 eps_3) softmax(eps_2 R) + eps_3 = (0.5113117, 0.4886883)"""
-    m = bandit(2, bandit_reward="full")
+    m = bandit(2, bandit_variant="hedge")
     np.testing.assert_allclose(m.weights(), [0.5, 0.5])
     m.observe_step(0, {"train_loss": [2.0, 1.0], "rows": [4, 4]})
     np.testing.assert_allclose(m.rewards, [0.2, 0.1])
@@ -77,8 +79,7 @@ def test_bandit_keeps_domains_set_to_zero_at_zero_and_explores_over_the_others()
 
 
 def test_bandit_warmup_uses_initial_weights_and_skips_rewards_of_absent_domains():
-    m = BanditMixer(FakeCorpus(3), {"steps": 100, "warmup_share": 0.05, "weights": "d0=0.7,d1=0.2,d2=0.1",
-                                    "bandit_reward": "importance"})
+    m = BanditMixer(FakeCorpus(3), {"steps": 100, "warmup_share": 0.05, "weights": "d0=0.7,d1=0.2,d2=0.1"})
     for step in range(5):  # ceil(0.05 * 100) = 5 warm-up steps
         np.testing.assert_allclose(m.weights(), [0.7, 0.2, 0.1])
         m.observe_step(step, {"train_loss": [1.0, 2.0, float("nan")], "rows": [11, 3, 0]})
@@ -86,16 +87,49 @@ def test_bandit_warmup_uses_initial_weights_and_skips_rewards_of_absent_domains(
     assert not np.allclose(m.weights(), [0.7, 0.2, 0.1])
 
 
-def test_bandit_favours_the_domain_with_the_higher_loss():
-    m = bandit(4, steps=300)
-    for step in range(300):
+def test_the_paper_bandit_draws_one_domain_per_batch_and_hedge_mixes_rows():
+    assert bandit(3).one_domain_batches and not bandit(3, bandit_variant="hedge").one_domain_batches
+    assert not any(cls.one_domain_batches for name, cls in MIXERS.items() if name != "bandit")
+
+
+def test_the_retired_bandit_reward_option_is_refused_naming_its_replacement():
+    config = {**{k: v[0] for k, v in OPTIONS.items()}, "mixer": "bandit", "bandit_reward": "full"}
+    with pytest.raises(ConfigError, match="--bandit_variant paper|hedge"):
+        BanditMixer.check_options(config)
+    with pytest.raises(ConfigError, match="paper or hedge"):
+        BanditMixer.check_options({**config, "bandit_reward": "", "bandit_variant": "full"})
+
+
+def run_one_domain_bandit(losses, steps=400, seed=0):
+    """The paper's loop on planted per-domain losses: each step draws ONE domain from pi_t (as the
+    sampler's one-domain mode does) and only that domain's loss is observed. Returns the mean policy over
+    the last quarter of the steps."""
+    m, rng = bandit(len(losses), steps=steps), np.random.default_rng(seed)
+    policies = []
+    for step in range(steps):
         w = m.weights()
-        rows = np.maximum(np.round(16 * w), 1)
-        m.observe_step(step, {"train_loss": [2.0, 2.0, 4.0, 2.0], "rows": rows.tolist()})
-    w = m.weights()
-    # the importance weight l_i / pi_i damps the reward of a domain as it gains weight, so the tilt is
-    # moderate: about 0.28 against 0.24 for each of the others here
-    assert w[2] > 0.25 + 0.02 and w[2] - np.delete(w, 2).max() > 0.03
+        policies.append(w)
+        d = rng.choice(len(losses), p=w)
+        rows, seen = [0] * len(losses), [float("nan")] * len(losses)
+        rows[d], seen[d] = 16, losses[d]
+        m.observe_step(step, {"train_loss": seen, "rows": rows})
+    return np.mean(policies[-steps // 4:], axis=0)
+
+
+def test_known_answer_the_paper_bandit_moves_weight_to_the_domain_with_the_higher_loss():
+    """Planted losses: domain 2's loss is twice the others'. The paper (a higher loss is a higher reward)
+    predicts domain 2 gains weight off uniform; its R_i tracks l_i / pi_i, which damps the gain as pi_2
+    grows, so the tilt is moderate."""
+    w = run_one_domain_bandit([2.0, 2.0, 4.0, 2.0])
+    assert w[2] - np.delete(w, 2).max() > 0.03 and w[2] > 0.25 + 0.02, w  # measured: 0.281 against 0.240
+
+
+def test_known_answer_negative_control_equal_losses_do_not_separate_the_domains():
+    """The same loop and the same check with every loss equal: the weights must NOT separate (if they did,
+    the test above could not tell a planted difference from the draws' noise)."""
+    w = run_one_domain_bandit([2.0, 2.0, 2.0, 2.0])
+    assert not (w.max() - np.sort(w)[-2] > 0.03 and w.max() > 0.25 + 0.02), w
+    np.testing.assert_allclose(w, 0.25, atol=0.01)
 
 
 @pytest.mark.parametrize("losses", [[1e30, 1e30, 1e-30], [0.0, 0.0, 0.0], [3.0, 3.0, 3.0], [1e300, 0.0, 5.0]])
@@ -276,3 +310,22 @@ def test_random_schedule_is_drawn_from_the_seed_and_unknown_names_are_refused():
 def test_the_target_estimation_short_runs_have_distinct_lengths_even_for_a_short_run():
     assert estimate_lengths([0.05, 0.1, 0.2, 0.4], 800) == [40, 80, 160, 320]
     assert estimate_lengths([0.4, 0.05, 0.2, 0.1], 10) == [8, 9, 10, 11]  # never one point of the fit
+
+
+def test_the_default_bandit_run_trains_each_micro_batch_on_one_domain(tiny_args):
+    """train.py with --mixer bandit: each step's rows come from one domain per micro-batch (the log's row
+    counts), and the domains drawn vary; --bandit_variant hedge mixes rows of every domain."""
+    batch = int(tiny_args[tiny_args.index("--batch_size") + 1])
+
+    def rows_per_step(*extra):
+        run = train.main(tiny_args + ["--mixer", "bandit", "--warmup_share", "0", *extra])
+        with open(os.path.join(run["run_dir"], "log.jsonl")) as f:
+            return [r["rows"] for r in map(json.loads, f) if "rows" in r]
+
+    paper = rows_per_step("--run_name", "paper")
+    assert all(sorted(rows)[-1] == batch and sum(rows) == batch for rows in paper), paper
+    assert len({int(np.argmax(rows)) for rows in paper}) > 1, paper
+    accumulated = rows_per_step("--run_name", "accumulated", "--grad_accum", "2")
+    assert all(sum(rows) == 2 * batch and all(n % batch == 0 for n in rows) for rows in accumulated), accumulated
+    hedge = rows_per_step("--run_name", "hedge", "--bandit_variant", "hedge")
+    assert all(sum(n > 0 for n in rows) > 1 for rows in hedge), hedge

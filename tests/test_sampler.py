@@ -104,3 +104,55 @@ def test_target_ratio_splits_each_field_by_tokens(corpus):
     assert w[2] == pytest.approx(0.8)
     assert w[0] / w[1] == pytest.approx(tokens[0] / tokens[1])
     assert StaticMixer(corpus, {"init_weights": "uniform"}).weights() == pytest.approx([1 / 3] * 3)
+
+
+# ----------------------------------------------------------------------------- one-domain mode (ODM's batches)
+
+def test_one_domain_mode_fills_each_process_share_with_rows_of_one_domain(corpus):
+    w = np.array([0.4, 0.3, 0.3])
+    single = Sampler(corpus, batch_size=8, block_size=16, seed=8, one_domain_shares=1)
+    two = Sampler(corpus, batch_size=8, block_size=16, seed=8, one_domain_shares=2)  # 2 processes x 4 rows
+    train = [np.asarray(t) for t in corpus.train]
+    seen_pairs = set()
+    for _ in range(30):
+        x, y, row_domain = single.batch(w)
+        assert len(set(row_domain.tolist())) == 1 and (x[:, 1:] == y[:, :-1]).all()
+        _, _, row_domain = two.batch(w)
+        shares = [set(row_domain[s::2].tolist()) for s in (0, 1)]  # the rows process s trains on
+        assert all(len(share) == 1 for share in shares), row_domain
+        seen_pairs.add(tuple(min(share) for share in shares))
+    assert any(a != b for a, b in seen_pairs)  # the two shares draw their domains independently
+    x, _, row_domain = single.batch(w)  # the rows are windows of the drawn domain
+    d = int(row_domain[0])
+    for row in x.numpy():
+        assert any(np.array_equal(train[d][s:s + 16], row) for s in range(0, len(train[d]) - 16, 16))
+
+
+def test_one_domain_draws_follow_the_weights_and_skip_zero_weight_domains(corpus):
+    sampler = Sampler(corpus, batch_size=4, block_size=16, seed=9, one_domain_shares=1)
+    for w in (np.array([0.6, 0.25, 0.15]), np.array([0.0, 0.8, 0.2])):
+        draws = [int(sampler.domains_of_rows(w)[0]) for _ in range(4000)]
+        freq = np.bincount(draws, minlength=3) / len(draws)
+        np.testing.assert_allclose(freq, w, atol=0.025)  # 3.5 standard errors of a share near 0.5
+    for _ in range(20):
+        assert 0 not in sampler.batch(np.array([0.0, 0.5, 0.5]))[2].tolist()
+
+
+def test_one_domain_mode_resumes_exactly_and_refuses_forced_rows(corpus):
+    w = np.array([0.3, 0.3, 0.4])
+    a = Sampler(corpus, batch_size=6, block_size=16, seed=10, one_domain_shares=2)
+    for _ in range(5):
+        a.batch(w)
+    b = Sampler(corpus, batch_size=6, block_size=16, seed=999, one_domain_shares=2)
+    b.load_state_dict(a.state_dict())
+    domains = []
+    for _ in range(20):
+        xa, _, da = a.batch(w)
+        xb, _, db = b.batch(w)
+        assert (xa == xb).all() and (da == db).all()
+        domains.append(tuple(da[:2].tolist()))
+    assert len(set(domains)) > 1  # the draws did vary, so equal batches say the generator's state was restored
+    with pytest.raises(DataError, match="one domain per batch"):
+        a.batch(w, min_rows=1)
+    with pytest.raises(DataError, match="divisible by the number of processes"):
+        Sampler(corpus, batch_size=5, block_size=16, seed=0, one_domain_shares=2)
