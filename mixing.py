@@ -6,7 +6,7 @@ logits). docs/training.md has the walk-through; examples/ has a plain PyTorch lo
 
     corpus = Corpus("data/mine")                                  # written by prepare.py
     mixer = own_loop_mixer("bandit", corpus, steps=1000)          # refuses a mixer that needs train.py
-    sampler = Sampler(corpus, batch_size, block_size, seed=0)
+    sampler = own_loop_sampler(mixer, corpus, batch_size, block_size, seed=0)  # the batch form it asks for
     valset = HeldOutSet(corpus, block_size, max_windows=32)
     mixer.observe_eval(0, eval_stats(model, corpus, valset, device))            # before the first step
     for step in range(1000):
@@ -29,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from data import Sampler
 from evaluate import HeldOutSet, answer_logprobs, domain_losses  # noqa: F401 (HeldOutSet: for your loop)
 from mixer import ConfigError, options_of
 from options import MIXERS, make_mixer
@@ -76,6 +77,13 @@ def own_loop_mixer(name, corpus, steps, seed=0, loss_targets=None, target_flags=
     if loss_targets is not None:
         mixer.set_targets(loss_targets, target_flags)
     return mixer
+
+
+def own_loop_sampler(mixer, corpus, batch_size, block_size, seed=0):
+    """The sampler in the form the mixer asks for: mixed rows, or, for a mixer that declares
+    one_domain_batches (the paper's ODM bandit), every batch from one domain drawn from the weights. Call it
+    once per process: each batch() is one micro-batch."""
+    return Sampler(corpus, batch_size, block_size, seed, 1 if mixer.one_domain_batches else 0)
 
 
 def row_losses(logits, targets):

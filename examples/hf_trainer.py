@@ -18,8 +18,8 @@ import torch
 import transformers
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository's modules
-from data import Corpus, Sampler  # noqa: E402
-from mixing import HeldOutSet, eval_due, eval_stats, own_loop_mixer, row_losses, step_stats  # noqa: E402
+from data import Corpus  # noqa: E402
+from mixing import HeldOutSet, eval_due, eval_stats, own_loop_mixer, own_loop_sampler, row_losses, step_stats  # noqa: E402
 
 
 class MixerCallback(transformers.TrainerCallback):
@@ -95,7 +95,7 @@ def main(argv=None):
     model = transformers.GPT2LMHeadModel(config)
     mixer = own_loop_mixer(args.mixer, corpus, steps=args.steps)
     callback = MixerCallback(mixer, corpus, HeldOutSet(corpus, args.block_size, max_windows=8), args.eval_interval)
-    dataset = MixedRows(Sampler(corpus, args.batch_size, args.block_size, seed=0), callback)
+    dataset = MixedRows(own_loop_sampler(mixer, corpus, args.batch_size, args.block_size), callback)
     with tempfile.TemporaryDirectory() as out_dir:  # nothing to keep: no checkpoints
         training = transformers.TrainingArguments(
             output_dir=out_dir, max_steps=args.steps, per_device_train_batch_size=args.batch_size,

@@ -13,8 +13,8 @@ import torch
 import transformers
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository's modules
-from data import Corpus, Sampler  # noqa: E402
-from mixing import HeldOutSet, eval_due, eval_stats, own_loop_mixer, row_losses, step_stats  # noqa: E402
+from data import Corpus  # noqa: E402
+from mixing import HeldOutSet, eval_due, eval_stats, own_loop_mixer, own_loop_sampler, row_losses, step_stats  # noqa: E402
 
 
 def main(argv=None):
@@ -35,7 +35,7 @@ def main(argv=None):
     model = transformers.GPT2LMHeadModel(config).to(args.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     mixer = own_loop_mixer(args.mixer, corpus, steps=args.steps)
-    sampler = Sampler(corpus, args.batch_size, args.block_size, seed=0)
+    sampler = own_loop_sampler(mixer, corpus, args.batch_size, args.block_size)  # mixed, or one domain a batch
     valset = HeldOutSet(corpus, args.block_size, max_windows=8)
     mixer.observe_eval(0, eval_stats(model, corpus, valset, args.device))
     for step in range(args.steps):

@@ -15,7 +15,7 @@ import evaluate
 from conftest import ROOT_DIR, mixer_inputs
 from data import Corpus, check_weights
 from mixer import ConfigError
-from mixing import HeldOutSet, eval_due, eval_stats, own_loop_mixer, step_stats
+from mixing import HeldOutSet, eval_due, eval_stats, own_loop_mixer, own_loop_sampler, step_stats
 from model import GPT, GPTConfig
 from options import MIXERS
 
@@ -135,3 +135,20 @@ def test_eval_due_at_the_start_at_your_interval_and_where_the_mixer_asks(corpus)
     assert [n for n in range(13) if eval_due(static, n, 5)] == [0, 5, 10]
     assert [n for n in range(13) if eval_due(static, n)] == [0]
     assert [n for n in range(13) if eval_due(velocity, n, 5)] == [0, 4, 5, 8, 10, 12]
+
+
+def test_the_own_loop_sampler_draws_the_batch_form_the_mixer_asks_for(corpus):
+    """ODM's paper form (the bandit's default) trains each batch on one domain drawn from its policy; the
+    Hedge variant and the other mixers take mixed rows."""
+    paper = own_loop_mixer("bandit", corpus, steps=20)
+    hedge = own_loop_mixer("bandit", corpus, steps=20, bandit_variant="hedge")
+    one_domain = own_loop_sampler(paper, corpus, batch_size=8, block_size=16)
+    mixed = own_loop_sampler(hedge, corpus, batch_size=8, block_size=16)
+    w = np.full(len(corpus.domains), 1 / len(corpus.domains))
+    drawn = set()
+    for _ in range(20):
+        row_domain = one_domain.batch(w)[2]
+        assert len(set(row_domain.tolist())) == 1
+        drawn |= set(row_domain.tolist())
+        assert len(set(mixed.batch(w)[2].tolist())) == len(corpus.domains)
+    assert len(drawn) > 1  # the batches' domains follow the weights, not one domain forever
