@@ -288,10 +288,11 @@ class Sampler:
         return np.concatenate(starts) * self.block_size if starts else np.zeros(0, dtype=np.int64)
 
     def batch(self, weights, min_rows=0):
-        """(x, y, row_domain): int64 tensors (B, T), (B, T) and (B,). With min_rows, every domain gets
-        that many rows first and the remaining rows follow the weights."""
+        """(x, y, row_domain): int64 tensors (B, T), (B, T) and (B,). With min_rows (one int, or one per
+        domain), every domain gets that many rows first and the remaining rows follow the weights."""
         K = len(weights)
-        counts = min_rows + self.row_counts(weights, self.batch_size - min_rows * K)
+        forced = np.broadcast_to(np.asarray(min_rows, dtype=np.int64), (K,))
+        counts = forced + self.row_counts(weights, self.batch_size - int(forced.sum()))
         offsets = np.arange(self.block_size + 1)
         rows = []
         for d, n in enumerate(counts):
