@@ -253,17 +253,24 @@ def test_a_domain_without_rows_keeps_its_rhat():
     assert mixer.reward_rule.rhat[2] == before[2] and not np.allclose(mixer.reward_rule.rhat[:2], before[:2])
 
 
-def test_saved_policy_gives_identical_actions_and_wrong_shapes_are_refused(tmp_path):
-    learner, model = acodm_mixer(), tiny_gpt()
+@pytest.mark.parametrize("variant", ["paper", "no_slice", "ours"])
+def test_saved_policy_gives_identical_actions_and_wrong_shapes_are_refused(tmp_path, variant):
+    learner, model = acodm_mixer(acodm_variant=variant), tiny_gpt()
     learner.attach_model(model)
     drive(learner, model, 12)
     path = str(tmp_path / "policy.pt")
     acodm.save_policy(learner, path)
-    loaded = acodm_mixer(acodm_load=path, acodm_frozen=True)
+    loaded = acodm_mixer(acodm_variant=variant, acodm_load=path, acodm_frozen=True)
     state = torch.randn(learner.state_size)
     torch.testing.assert_close(loaded.ddpg.actor(state), learner.ddpg.actor(state), rtol=0, atol=0)
     with pytest.raises(DataError, match="trained for 3 domains"):
-        acodm_mixer(K=4, acodm_load=path, acodm_frozen=True)
+        acodm_mixer(K=4, acodm_variant=variant, acodm_load=path, acodm_frozen=True)
+    same_state, other_state = (["paper", "no_slice"], ["ours"]) if variant != "ours" else (["ours"], ["paper"])
+    for other in same_state:  # a state with the same reward feature (rhat~, or e~) transfers
+        acodm_mixer(acodm_variant=other, acodm_load=path, acodm_frozen=True)
+    for other in other_state:
+        with pytest.raises(DataError, match=f"trained with --acodm_variant {variant}"):
+            acodm_mixer(acodm_variant=other, acodm_load=path, acodm_frozen=True)
     with pytest.raises(CheckpointError, match="does not exist"):
         acodm_mixer(acodm_load=str(tmp_path / "none.pt"))
     torch.save({"kind": "something-else"}, str(tmp_path / "other.pt"))
