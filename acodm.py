@@ -1,16 +1,44 @@
 """
 AC-ODM (Ma et al. 2025, arXiv 2505.23878): data mixing as a control problem solved online with DDPG.
-Every optimizer step is one MDP step. The actor maps the training state to sampling weights; the reward
-measures how well each domain's gradient agrees with the other domains' gradients. The actor is trained
-on a small proxy model and then transferred, frozen, to a larger model.
+
+The paper's algorithm, in its notation (one MDP step per optimizer step; the language model is the environment)
+    s_t       training state: per-domain losses and their change, per-domain sample counts, norms of some
+              layers' weights and their change, progress t/T
+    w_t       = mu(s_t) + exploration noise: the sampling weights over the K domains (the action)
+    g_i       gradient of domain i's loss on a few late-layer weights, from the step's batch
+    W_i       = <g_i, sum_{j != i} g_j>                      how well domain i agrees with the others
+    rhat_i   <- xi rhat_i + (1 - xi) W_i / w_i                 its importance-weighted moving average
+    r_t       = sum_i w_{t,i} rhat_i = (1 - xi) sum_i W_i + xi w_t . rhat_{t-1}      the reward
+    DDPG      y = r + gamma Q'(s', mu'(s')), L_Q = (Q(s, w) - y)^2, L_mu = -Q(s, mu(s)), soft target updates (tau)
+    The released code gives every step one micro-batch of each of its 22 domains (22 of 144, about 15%): a
+    uniform slice, so every domain's gradient exists and the mixture never leaves a floor. Proxy mode: the actor
+    is trained on a small model and transferred, frozen, to a larger one.
+
+Our choices (where the paper is silent or our setting differs)
+    1. The slice: acodm_min_rows (1) row of every domain that is on in every micro-batch (the sampler's forced
+       rows), the rest drawn from w_t: K/B of a batch, 5/16 = 31% on the default corpus, 3/16 = 19% for a base
+       pre-trained on the source field.
+    2. W_i / w_i divides by the step's realised row share p_i = n_i / N, not the action's w_i: g_i was measured
+       under p_i (with the slice about 1/B + (1 - K/B) w_i, which w_i understates for a small domain), and
+       p_i >= 1/N for every domain with rows, so W_i / p_i stays bounded where w_i -> 0. A domain without rows
+       is not observed (rhat_i held). The outer weights of r_t are the action w_t, which the critic is given.
+    3. rhat in the state: s_t holds rhat_{t-1} / c_t, c_t = mean_i |rhat_{t-1,i}|, and r_t is divided by c_t,
+       so r_t = xi w_t . (rhat_{t-1} / c_t) + (1 - xi) sum_i w_i W_i / (p_i c_t): the action-dependent part is
+       linear in a feature the critic sees. W_i shrinks by orders of magnitude in training; c_t keeps rewards
+       and features of order 1 (a positive factor per step does not change a step's best action).
+    4. Exploration: Gaussian noise N(0, acodm_noise^2) on the actor's logits at every learning step (DDPG's
+       a = mu(s) + N); the warm-up (2% of the steps, at least a replay batch) samples the initial weights' logits
+       plus that noise. (The released code subtracts U(0, 0.001) from the weights.)
+    5. g_i: domain i's mean-loss gradient on the last block's MLP output weight, exact, from the one backward
+       (DomainGradients). Norms of the MLP output weights M_l of acodm_layers blocks by relative depth (TrainingState).
+    6. The actor's optimizer is stepped (the released code forgets to); the scalar reward is the paper's, not
+       the released code's z-scored vector. A domain whose initial weight is 0 is masked out and gets no rows.
+    Variants (--acodm_variant): no_slice (the default without forced rows); ours (no slice, our earlier reward
+    r_t = w_t . e~ with e_i <- xi e_i + (1 - xi) W_i and e~ = e / mean |e| in the state; noise in the warm-up only).
 
     python train.py --mixer acodm --acodm_save out/acodm_actor.pt                       # proxy run
-    python train.py --mixer acodm --acodm_load out/acodm_actor.pt --acodm_frozen \\
-                    --n_embd 192 --n_head 6 --run_name cpt-acodm-transfer                # target model
-
-Read top to bottom, as CleanRL's ddpg_continuous_action.py: networks, replay buffer, the DDPG update,
-the exact per-domain gradients the reward needs, then the mixer. The Data Mixing Agent (agent.py)
-reuses the networks' MLP and the soft update.
+    python train.py --mixer acodm --acodm_load out/acodm_actor.pt --acodm_frozen --n_embd 192 --n_head 6
+Read top to bottom, as CleanRL's DDPG: networks, buffer, update, per-domain gradients, rewards, state, mixer.
 """
 
 import math
@@ -80,13 +108,14 @@ class ReplayBuffer:
         idx = torch.randint(0, self.size, (batch_size,), generator=self.generator)
         return self.states[idx], self.actions[idx], self.rewards[idx], self.next_states[idx], self.dones[idx]
 
+    TENSORS = ("states", "actions", "rewards", "next_states", "dones")
+
     def state_dict(self):
-        return {"states": self.states, "actions": self.actions, "rewards": self.rewards,
-                "next_states": self.next_states, "dones": self.dones, "size": self.size,
+        return {**{name: getattr(self, name) for name in self.TENSORS}, "size": self.size,
                 "position": self.position, "generator": self.generator.get_state()}
 
     def load_state_dict(self, state):
-        for name in ("states", "actions", "rewards", "next_states", "dones"):
+        for name in self.TENSORS:
             getattr(self, name).copy_(state[name])
         self.size, self.position = state["size"], state["position"]
         self.generator.set_state(state["generator"])
@@ -103,8 +132,7 @@ class DDPG:
     """Actor, critic, their target copies and optimizers, and one update:
         y      = r + gamma (1 - done) Q'(s', softmax(mu'(s')))
         L_Q    = mean (Q(s, a) - y)^2                          -> critic step
-        L_mu   = -mean Q(s, softmax(mu(s)))                     -> actor step (the released code never
-                                                                   steps the actor's optimizer; we do)
+        L_mu   = -mean Q(s, softmax(mu(s)))                     -> actor step (the released code forgets it)
         theta' <- tau theta + (1 - tau) theta'                   for both target networks
     Domains that are off (active False: weight 0 given by the user) get no share in any softmax."""
 
@@ -159,11 +187,11 @@ class DomainGradients:
     """Per-domain gradients of the per-domain mean losses with respect to some nn.Linear weights, taken
     from the one backward pass of the training step: no second forward, no extra backward.
 
-    For a linear layer y = a W^T, the gradient of the batch loss (1/N) sum_r loss_r is
-    sum_r g_r^T a_r with g_r = d(batch loss)/d y_r, recorded in the layer's forward. Rows do not interact in a
-    transformer, so the gradient of domain i's mean loss L_i = (1/n_i) sum_{r in i} loss_r is
-        dL_i/dW = (N / n_i) sum_{r in i} g_r^T a_r,
-    exactly what torch.autograd.grad(L_i, W) returns (a test checks it), at the cost of one einsum
+    For a linear layer y = a M^T (M its weight), the gradient of the batch loss (1/N) sum_r loss_r is
+    sum_r delta_r^T a_r with delta_r = d(batch loss)/d y_r, recorded in the layer's forward. Rows do not interact
+    in a transformer, so the gradient of domain i's mean loss L_i = (1/n_i) sum_{r in i} loss_r is
+        g_i = dL_i/dM = (N / n_i) sum_{r in i} delta_r^T a_r,
+    exactly what torch.autograd.grad(L_i, M) returns (a test checks it), at the cost of one einsum
     instead of K backward passes through the head."""
 
     def __init__(self, linears):
@@ -174,14 +202,14 @@ class DomainGradients:
 
     def recording_forward(self, index, linear):
         """The layer's own computation, also recording its input a and, in the backward, its output's
-        gradient g. Excluded from torch.compile (a graph break around this one layer), so the gradient
+        gradient delta. Excluded from torch.compile (a graph break around this one layer), so the gradient
         hook fires under --compile too; a forward hook on a compiled module would never run."""
         @torch.compiler.disable
         def forward(a):
             y = F.linear(a, linear.weight, linear.bias)
             if torch.is_grad_enabled() and linear.training:  # not in evaluation passes
                 entry = {"layer": index, "a": a.detach()}
-                y.register_hook(lambda g: entry.__setitem__("g", g.detach()))
+                y.register_hook(lambda delta: entry.__setitem__("delta", delta.detach()))
                 self.captured.append(entry)
             return y
         return forward
@@ -190,10 +218,10 @@ class DomainGradients:
         """(K, P) per-domain gradients for the rows of the last step (micro-batches in order)."""
         per_layer = []
         for layer in range(len(self.linears)):
-            entries = [e for e in self.captured if e["layer"] == layer and "g" in e]
+            entries = [e for e in self.captured if e["layer"] == layer and "delta" in e]
             a = torch.cat([e["a"] for e in entries]).float()  # (N, T, in)
-            g = torch.cat([e["g"] for e in entries]).float()  # (N, T, out)
-            per_row = torch.einsum("nto,nti->noi", g, a).flatten(1)  # (N, out*in)
+            delta = torch.cat([e["delta"] for e in entries]).float()  # (N, T, out)
+            per_row = torch.einsum("nto,nti->noi", delta, a).flatten(1)  # (N, out*in)
             summed = torch.zeros(num_domains, per_row.size(1), device=per_row.device)
             summed.index_add_(0, row_domain.to(per_row.device), per_row)
             per_layer.append(summed)
@@ -203,7 +231,7 @@ class DomainGradients:
         if dist.is_initialized():  # under torchrun: the domains' rows of every process
             dist.all_reduce(summed)
             dist.all_reduce(counts)
-        # g_r holds 1/(this process' rows) from the loss mean, so each row's own gradient is N_local g_r^T a_r
+        # delta_r holds 1/(this process' rows) from the loss mean: each row's own gradient is N_local delta_r^T a_r
         return summed * (len(row_domain) / counts.clamp(min=1))[:, None]
 
     def remove(self):
@@ -212,12 +240,63 @@ class DomainGradients:
 
 
 def gradient_alignment(domain_grads):
-    """W_i = <g_i, sum_{j != i} g_j> for a (K, P) matrix of per-domain gradients."""
+    """W_i = <g_i, sum_{j != i} g_j> for a (K, P) matrix of per-domain gradients g."""
     total = domain_grads.sum(dim=0)
     return (domain_grads * (total[None, :] - domain_grads)).sum(dim=1)
 
 
-# ----------------------------------------------------------------------------- the AC-ODM mixer
+# ----------------------------------------------------------------------------- the rewards
+
+class PaperReward:
+    """The paper's reward (our choices 2 and 3):
+        rhat_i <- xi rhat_i + (1 - xi) W_i / p_i       for each domain with rows in the step (p_i >= 1/N)
+        r_t     = sum_i w_{t,i} rhat_i / c_t,            c_t = mean_i |rhat_{t-1,i}| (first step: mean_i |rhat_t,i|)
+    feature() = rhat / mean |rhat| is in the state, so the step's reward is xi w_t . feature(s_t) + (1 - xi) ..."""
+
+    def __init__(self, num_domains, xi):
+        self.xi, self.rhat = xi, np.zeros(num_domains)
+
+    def feature(self):
+        return self.rhat / (np.abs(self.rhat).mean() + 1e-30)
+
+    def update(self, w, alignment, rows):
+        p, seen = rows / rows.sum(), rows > 0
+        scale = np.abs(self.rhat).mean()  # c_t, from rhat_{t-1}
+        self.rhat[seen] = self.xi * self.rhat[seen] + (1 - self.xi) * alignment[seen] / p[seen]
+        scale = scale if scale > 0 else np.abs(self.rhat).mean()
+        return float(np.dot(w, self.rhat) / (scale + 1e-30))
+
+    def state_dict(self):
+        return {"rhat": self.rhat.tolist()}
+
+    def load_state_dict(self, state):
+        self.rhat = np.array(state["rhat"], dtype=np.float64)
+
+
+class OursReward:
+    """--acodm_variant ours, our earlier reward:
+        e_i <- xi e_i + (1 - xi) W_i                     for each domain with rows in the step
+        r_t  = sum_i w_{t,i} e~_i,   e~ = e / mean |e|   (feature(), in the state)"""
+
+    def __init__(self, num_domains, xi):
+        self.xi, self.e = xi, np.zeros(num_domains)
+
+    def feature(self):
+        return self.e / (np.abs(self.e).mean() + 1e-30)
+
+    def update(self, w, alignment, rows):
+        seen = rows > 0
+        self.e[seen] = self.xi * self.e[seen] + (1 - self.xi) * alignment[seen]
+        return float(np.dot(w, self.feature()))
+
+    def state_dict(self):
+        return {"e": self.e.tolist()}
+
+    def load_state_dict(self, state):
+        self.e = np.array(state["e"], dtype=np.float64)
+
+
+# ----------------------------------------------------------------------------- the state
 
 def depth_layers(n_layer, count):
     """`count` block indices spread by relative depth (first to last), so any depth gives `count` layers."""
@@ -246,52 +325,73 @@ class RunningStandardizer:
         self.count, self.mean, self.m2 = state["count"], np.array(state["mean"]), np.array(state["m2"])
 
 
-class ACODMMixer(Mixer):
-    """AC-ODM: online DDPG over sampling weights, one MDP step per optimizer step.
+class TrainingState:
+    """The state but the reward's feature and t/T: z-scored per-domain train loss of the last step, its z-scored
+    change, per-domain row shares (3K); for L layers log(|M_l| / |M_l,0|), (|M_l| - |M_l,t-1|) / |M_l,0| (2L)."""
 
-    State s_t (computed on the model being trained; size 4K + 2L + 1):
-        z-scored per-domain training loss of the last step, z-scored one-step change of it,
-        per-domain rows of the last step / batch rows, the normalised alignment e~ (below),
-        for L blocks chosen by relative depth: log(|W_t| / |W_0|) of the MLP output weight (Frobenius
-        norm) and its one-step change (|W_t| - |W_{t-1}|) / |W_0|, each standardised by its running mean
-        and variance over the run (RunningStandardizer: the same rule on proxy and target), and progress t/T.
-    Action: w = softmax(mu(s)); during the warm-up (warmup_share of the steps, 2%; when learning, at least
-        acodm_batch steps) the initial weights' logits plus Gaussian noise N(0, acodm_noise^2) (0.1) while the buffer
-        fills, no noise afterwards.
-        A domain whose initial weight is 0 (--weights, or the target field in the base's pre-training with
-        --base_mixer acodm) is masked out of every softmax and stays at 0.
-    Reward, from the per-domain gradients g_i of the last block's MLP output weight (DomainGradients):
-        W_i   = <g_i, sum_{j != i} g_j>                          (for the domains that had rows)
-        e_i  <- xi e_i + (1 - xi) W_i                            (EMA, xi = 0.9; held for absent domains)
-        e~_i  = e_i / mean_j |e_j|                               (scale-free; in the next state)
-        r_t   = sum_i w_{t,i} e~_i                               [reward()]
-    The paper's objective is r = sum_i w_i rhat_i with rhat_i <- xi rhat_i + (1 - xi) W_i / w_i. Here every
-    domain has rows in (almost) every batch and W_i comes from each domain's mean gradient, so the 1/w_i
-    cancels the w_i and that reward hardly depends on the action (r = (1 - xi) sum_i W_i + xi w . rhat_{t-1},
-    rhat not in the state): an actor cannot learn from it. We keep what the paper rewards (sampling the
-    domains whose gradients agree with the others') in a reward that depends on the action and is in the
-    state's reach. The released code's z-scored vector reward is not used (its actor objective is nearly
-    flat). Where the paper is silent, we chose: norms relative to the run's first step; the scale-free e~
-    instead of a running RMS of rewards (W_i shrinks by orders of magnitude over training).
-    Forced rows: the paper keeps a share of every batch for every domain (15%) so each domain's gradient
-    exists; here a domain without rows keeps its e_i, so no rows are forced by default (--acodm_min_rows N
-    forces N per domain and micro-batch, refused above 10% of the batch).
-    DDPG (see DDPG above), gamma 0.95, replay buffer, one update per step after the warm-up.
-    Frozen (--acodm_frozen, with --acodm_load or --acodm_untrained): no noise, no reward, no updates; the
-    state, alignment included, is computed as in learning, so a transferred actor sees what it was trained on.
-    """
+    SAVED = ("loss", "prev_loss", "rows", "norms", "prev_norms", "initial_norms", "norm_features")
+
+    def __init__(self, num_domains, num_layers):
+        self.loss = self.prev_loss = self.norms = self.prev_norms = self.initial_norms = None
+        self.rows = np.full(num_domains, 1.0 / num_domains)
+        self.norm_features = np.zeros(2 * num_layers)
+        self.standardizer = RunningStandardizer(2 * num_layers)
+
+    def start(self, norms):
+        if self.initial_norms is None:  # not on a resume
+            self.initial_norms = self.norms = self.prev_norms = norms
+
+    def observe(self, loss, rows, norms):
+        loss = np.asarray(loss, dtype=np.float64)  # NaN for a domain without rows: its last observed loss
+        held = self.loss if self.loss is not None else np.full(len(loss), np.nanmean(loss) if np.isfinite(loss).any()
+                                                                  else 0.0)
+        self.prev_loss, self.loss = self.loss, np.where(np.isfinite(loss), loss, held)
+        self.rows = rows / rows.sum()
+        self.prev_norms, self.norms = self.norms, norms
+        self.norm_features = self.standardizer(np.concatenate(
+            [np.log(self.norms / self.initial_norms), (self.norms - self.prev_norms) / self.initial_norms]))
+
+    def features(self):
+        def zscore(x):
+            return (x - x.mean()) / (x.std() + 1e-8)
+        K = len(self.rows)
+        loss = np.zeros(K) if self.loss is None else zscore(self.loss)
+        change = np.zeros(K) if self.prev_loss is None else zscore(self.loss - self.prev_loss)
+        return np.concatenate([loss, change, self.rows]), self.norm_features  # the reward's feature goes between
+
+    def state_dict(self):
+        return {**{name: None if getattr(self, name) is None else [float(x) for x in getattr(self, name)]
+                   for name in self.SAVED}, "standardizer": self.standardizer.state_dict()}
+
+    def load_state_dict(self, state):
+        for name in self.SAVED:
+            setattr(self, name, None if state[name] is None else np.array(state[name], dtype=np.float64))
+        self.standardizer.load_state_dict(state["standardizer"])
+
+
+# ----------------------------------------------------------------------------- the AC-ODM mixer
+
+class ACODMMixer(Mixer):
+    """AC-ODM (equations and our choices: the module's docstring). State s_t (size 4K + 2L + 1): TrainingState's
+    features, the reward's feature (rhat / mean |rhat|, or e~) and t/T. Action w_t = softmax(mu(s_t) + noise).
+    Frozen (--acodm_frozen with --acodm_load, or --acodm_untrained): no noise, no reward, no updates; the state,
+    the reward's feature included, is computed as in learning, so a transferred actor sees what it was trained on."""
 
     name = "acodm"
     needs_model = True
+    VARIANTS = ("paper", "no_slice", "ours")
     OPTIONS = {
+        "acodm_variant": ("paper", str, "paper: the slice, the paper's reward and noise; no_slice: no slice; "
+                                        "ours: no slice, reward w . e~, noise in the warm-up only"),
         "acodm_save": ("", str, "write the trained actor and critic to this file after the run"),
         "acodm_load": ("", str, "start from the actor and critic in this file (from --acodm_save)"),
         "acodm_frozen": (False, bool, "no reward, no updates, no noise (transfer a loaded actor)"),
         "acodm_untrained": (False, bool, "frozen randomly initialised actor (the control run)"),
         "acodm_layers": (3, int, "blocks, chosen by relative depth, whose MLP weight norms enter the state"),
-        "acodm_xi": (0.9, float, "EMA factor of the gradient alignment"),
-        "acodm_noise": (0.1, float, "std of the Gaussian noise on the logits during the warm-up"),
-        "acodm_min_rows": (0, int, "rows forced per domain in every micro-batch (at most 10%% of it in all)"),
+        "acodm_xi": (0.9, float, "moving-average factor of the gradient alignment"),
+        "acodm_noise": (0.1, float, "std of the Gaussian exploration noise on the logits"),
+        "acodm_min_rows": (None, int, "rows of every domain in every micro-batch (the slice; default 1 with "
+                                      "--acodm_variant paper, none otherwise)"),
         "acodm_gamma": (0.95, float, "discount"),
         "acodm_tau": (0.01, float, "soft update rate of the target networks"),
         "acodm_hidden": (64, int, "hidden width of actor and critic"),
@@ -304,115 +404,84 @@ class ACODMMixer(Mixer):
     @classmethod
     def check_options(cls, config):
         super().check_options(config)
+        if config["acodm_variant"] not in cls.VARIANTS:
+            raise ConfigError(f"--acodm_variant {config['acodm_variant']} is unknown; choose one of "
+                              f"{', '.join(cls.VARIANTS)}")
         if config["acodm_frozen"] and not (config["acodm_load"] or config["acodm_untrained"]):
             raise ConfigError("--acodm_frozen needs a policy: --acodm_load PATH (from --acodm_save) or "
                               "--acodm_untrained")
         if config["acodm_load"] and config["acodm_untrained"]:
             raise ConfigError("--acodm_load and --acodm_untrained contradict each other; give one of them")
-        if config["acodm_min_rows"] < 0:
-            raise ConfigError(f"--acodm_min_rows {config['acodm_min_rows']} must not be negative")
+        rows = config["acodm_min_rows"]
+        if rows is not None and rows < 0:
+            raise ConfigError(f"--acodm_min_rows {rows} must not be negative")
+        if rows and config["acodm_variant"] != "paper":
+            raise ConfigError(f"--acodm_min_rows {rows} and --acodm_variant {config['acodm_variant']} contradict "
+                              "each other (that variant has no slice); drop one of them")
 
     def __init__(self, corpus, config):
         super().__init__(corpus, config)
         config = self.config
-        self.K = len(self.domains)
-        self.min_rows_per_domain = config["acodm_min_rows"]
-        if self.min_rows_per_domain and self.K * self.min_rows_per_domain > 0.1 * config["batch_size"]:
-            raise ConfigError(f"--acodm_min_rows {self.min_rows_per_domain} forces {self.K * self.min_rows_per_domain} "
-                              f"of the {config['batch_size']} rows of a batch, more than 10%: lower it or raise "
-                              "--batch_size")
+        self.variant, self.K = config["acodm_variant"], len(self.domains)
         self.initial = check_weights(initial_weights(corpus, config), self.domains, self.name)
-        if self.min_rows_per_domain and np.any(self.initial == 0):
-            raise ConfigError("--acodm_min_rows forces rows in every domain, also those whose weight is 0; drop "
-                              "one of them")
-        self.steps = max(1, config["steps"])
-        self.num_layers = config["acodm_layers"]
-        self.xi, self.noise = config["acodm_xi"], config["acodm_noise"]
-        self.batch_size = config["acodm_batch"]
-        self.hidden = config["acodm_hidden"]
+        rows = config["acodm_min_rows"]
+        slice_rows = (1 if rows is None else rows) if self.variant == "paper" else 0
+        self.min_rows_per_domain = [slice_rows if w > 0 else 0 for w in self.initial]  # the slice: domains on
+        self.steps, self.batch_size = max(1, config["steps"]), config["acodm_batch"]
+        self.num_layers, self.hidden, self.noise = config["acodm_layers"], config["acodm_hidden"], config["acodm_noise"]
         self.frozen = bool(config["acodm_frozen"] or config["acodm_untrained"])
-        self.warmup_steps = math.ceil(config["warmup_share"] * self.steps)
-        if not self.frozen:  # learning: the warm-up lasts until the buffer holds a batch of noisy actions
-            self.warmup_steps = max(self.warmup_steps, self.batch_size)
+        # learning, the warm-up lasts until the buffer holds a replay batch of noisy actions
+        self.warmup_steps = max(math.ceil(config["warmup_share"] * self.steps), 0 if self.frozen else self.batch_size)
         self.state_size = 4 * self.K + 2 * self.num_layers + 1
         seed = config["seed"]
         self.ddpg = DDPG(self.state_size, self.K, self.hidden, config["acodm_actor_lr"], config["acodm_critic_lr"],
                          config["acodm_gamma"], config["acodm_tau"], seed, active=self.initial > 0)
         if config["acodm_load"]:
-            self.load_policy(config["acodm_load"])
+            load_policy(self, config["acodm_load"])
         self.buffer = ReplayBuffer(config["acodm_buffer"], self.state_size, self.K, seed)
         self.generator = torch.Generator().manual_seed(seed + 1)
-        self.norm_standardizer = RunningStandardizer(2 * self.num_layers)
-        self.t = 0
-        self.loss = self.prev_loss = None
-        self.rows = np.full(self.K, 1.0 / self.K)
-        self.norms = self.prev_norms = self.initial_norms = None
-        self.norm_features = np.zeros(2 * self.num_layers)
-        self.alignment = np.zeros(self.K)  # e: the EMA of W
-        self.last = {}
+        self.training_state = TrainingState(self.K, self.num_layers)
+        self.reward_rule = (OursReward if self.variant == "ours" else PaperReward)(self.K, config["acodm_xi"])
+        self.t, self.last = 0, {}
 
     # -- wiring to the model
     def attach_model(self, model):
         blocks = model.transformer.h
         self.layer_ids = depth_layers(len(blocks), self.num_layers)
-        self.norm_weights = [blocks[i].mlp.c_proj.weight for i in self.layer_ids]
-        self.probe = DomainGradients([blocks[-1].mlp.c_proj])  # frozen too: the alignment is in the state
-        norms = self.layer_norms()
-        if self.initial_norms is None:
-            self.initial_norms = self.norms = self.prev_norms = norms
+        self.norm_weights = [blocks[i].mlp.c_proj.weight for i in self.layer_ids]  # the M_l
+        self.probe = DomainGradients([blocks[-1].mlp.c_proj])  # frozen too: the reward's feature is in the state
+        self.training_state.start(self.layer_norms())
 
     def layer_norms(self):
-        return np.array([float(w.detach().float().norm()) for w in self.norm_weights])
-
-    def normalized_alignment(self):
-        """e~ = e / mean |e|: the alignment EMA without its scale, which shrinks as training goes."""
-        return self.alignment / (np.abs(self.alignment).mean() + 1e-30)
+        return np.array([float(m.detach().float().norm()) for m in self.norm_weights])
 
     def current_state(self):
-        def zscore(x):
-            return (x - x.mean()) / (x.std() + 1e-8)
-        loss = np.zeros(self.K) if self.loss is None else zscore(self.loss)
-        change = np.zeros(self.K) if self.prev_loss is None else zscore(self.loss - self.prev_loss)
-        features = np.concatenate([loss, change, self.rows, self.normalized_alignment(), self.norm_features,
-                                   [self.t / self.steps]])
+        per_domain, norm_features = self.training_state.features()
+        features = np.concatenate([per_domain, self.reward_rule.feature(), norm_features, [self.t / self.steps]])
         return torch.tensor(features, dtype=torch.float32)
-
-    def reward(self, w):
-        """r = sum_i w_i e~_i: how much of the batch went to the domains whose gradients agree with the rest."""
-        return float(np.dot(w, self.normalized_alignment()))
 
     # -- the Mixer interface
     def weights(self):
         self.state = self.current_state()
         if self.t < self.warmup_steps:
             logits = torch.tensor(np.log(np.maximum(self.initial, 1e-12)), dtype=torch.float32)
-            if not self.frozen:  # exploration while the buffer fills, as the paper does
-                logits = logits + self.noise * torch.randn(self.K, generator=self.generator)
         else:
             with torch.no_grad():
                 logits = self.ddpg.actor(self.state)
+        explore = self.t < self.warmup_steps or self.variant != "ours"  # ours: in the warm-up only
+        if explore and not self.frozen:
+            logits = logits + self.noise * torch.randn(self.K, generator=self.generator)
         self.action = F.softmax((logits + self.ddpg.logit_mask).double(), dim=-1)  # a domain set to 0 stays 0
         return self.action.numpy()
 
     def observe_step(self, step, stats):
-        loss = np.asarray(stats["train_loss"], dtype=np.float64)  # NaN for a domain without rows
-        if self.loss is None:  # no earlier loss to hold yet: the mean of the observed ones
-            held = np.full(self.K, np.nanmean(loss) if np.isfinite(loss).any() else 0.0)
-        else:
-            held = self.loss
-        self.prev_loss, self.loss = self.loss, np.where(np.isfinite(loss), loss, held)  # its last observed loss
         rows = np.asarray(stats["rows"], dtype=np.float64)
-        self.rows = rows / rows.sum()
-        self.prev_norms, self.norms = self.norms, self.layer_norms()
-        self.norm_features = self.norm_standardizer(np.concatenate(
-            [np.log(self.norms / self.initial_norms), (self.norms - self.prev_norms) / self.initial_norms]))
+        self.training_state.observe(stats["train_loss"], rows, self.layer_norms())
         self.t += 1
-        W = gradient_alignment(self.probe.compute(stats["row_domain"], self.K)).cpu().double().numpy()
-        seen = rows > 0
-        self.alignment[seen] = self.xi * self.alignment[seen] + (1 - self.xi) * W[seen]
+        alignment = gradient_alignment(self.probe.compute(stats["row_domain"], self.K)).cpu().double().numpy()
+        reward = self.reward_rule.update(self.action.numpy(), alignment, rows)  # W_i, then r_t
         if self.frozen:  # a transferred actor sees the same state as it did on the proxy, and learns nothing
             return
-        reward = self.reward(self.action.numpy())
         self.buffer.add(self.state, self.action.float(), reward, self.current_state(), self.t >= self.steps)
         self.last = {"reward": reward}
         if self.t >= self.warmup_steps and self.buffer.size >= self.batch_size:
@@ -420,61 +489,62 @@ class ACODMMixer(Mixer):
             self.last.update(critic_loss=critic_loss, actor_loss=actor_loss)
 
     def log(self):
-        return {"alignment_ema": [float(f"{x:.4g}") for x in self.alignment],
+        tracked = self.reward_rule.state_dict()  # {"rhat": ...} or {"e": ...}
+        return {**{k: [float(f"{x:.4g}") for x in v] for k, v in tracked.items()},
                 **{k: float(f"{v:.4g}") for k, v in self.last.items()}}
 
     def state_dict(self):
-        as_list = lambda a: None if a is None else [float(x) for x in a]
-        return {"ddpg": self.ddpg.state_dict(), "buffer": self.buffer.state_dict(),
-                "generator": self.generator.get_state(), "t": self.t, "loss": as_list(self.loss),
-                "prev_loss": as_list(self.prev_loss), "rows": as_list(self.rows), "norms": as_list(self.norms),
-                "prev_norms": as_list(self.prev_norms), "initial_norms": as_list(self.initial_norms),
-                "norm_features": as_list(self.norm_features), "alignment": as_list(self.alignment),
-                "norm_standardizer": self.norm_standardizer.state_dict()}
+        return {"ddpg": self.ddpg.state_dict(), "buffer": self.buffer.state_dict(), "t": self.t,
+                "generator": self.generator.get_state(), "training_state": self.training_state.state_dict(),
+                "reward_rule": self.reward_rule.state_dict()}
 
     def load_state_dict(self, state):
-        as_array = lambda a: None if a is None else np.array(a, dtype=np.float64)
         self.ddpg.load_state_dict(state["ddpg"])
         self.buffer.load_state_dict(state["buffer"])
         self.generator.set_state(state["generator"])
         self.t = state["t"]
-        self.norm_standardizer.load_state_dict(state["norm_standardizer"])
-        for name in ("loss", "prev_loss", "rows", "norms", "prev_norms", "initial_norms", "norm_features",
-                     "alignment"):
-            setattr(self, name, as_array(state[name]))
+        self.training_state.load_state_dict(state["training_state"])
+        self.reward_rule.load_state_dict(state["reward_rule"])
 
-    # -- transfer
     def finish(self):
         if self.config["acodm_save"]:
-            self.save_policy(self.config["acodm_save"])
+            save_policy(self, self.config["acodm_save"])
             print(f"wrote the AC-ODM actor and critic to {self.config['acodm_save']}")
 
-    def save_policy(self, path):
-        """The actor and critic as tensors plus a plain config: loadable with weights_only=True."""
-        save_atomic({"kind": "acodm-policy", "actor": self.ddpg.actor.state_dict(),
-                     "critic": self.ddpg.critic.state_dict(),
-                     "config": {"num_domains": self.K, "state_size": self.state_size, "hidden": self.hidden,
-                                "layers": self.num_layers, "domains": self.domains, "fields": self.fields}}, path)
 
-    def load_policy(self, path):
-        try:
-            saved = torch.load(path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise CheckpointError(f"--acodm_load {path} does not exist; write one with --acodm_save") from None
-        except Exception as e:
-            raise CheckpointError(f"--acodm_load {path} is not a safe AC-ODM policy file ({type(e).__name__}); "
-                                  "write one with --acodm_save") from None
-        if not isinstance(saved, dict) or saved.get("kind") != "acodm-policy":
-            raise CheckpointError(f"--acodm_load {path} is not an AC-ODM policy file; write one with --acodm_save")
-        cfg = saved["config"]
-        if cfg["num_domains"] != self.K or cfg["state_size"] != self.state_size or cfg["hidden"] != self.hidden:
-            raise DataError(f"the AC-ODM policy {path} was trained for {cfg['num_domains']} domains and a state of "
-                            f"{cfg['state_size']} features (hidden {cfg['hidden']}); this run has {self.K} domains "
-                            f"and {self.state_size} features (hidden {self.hidden}): train a policy on this corpus "
-                            "with the same --acodm_layers and --acodm_hidden")
-        self.ddpg.actor.load_state_dict(saved["actor"])
-        self.ddpg.critic.load_state_dict(saved["critic"])
-        self.ddpg.actor_target.load_state_dict(saved["actor"])
-        self.ddpg.critic_target.load_state_dict(saved["critic"])
+# ----------------------------------------------------------------------------- transfer
+
+def save_policy(mixer, path):
+    """The actor and critic as tensors plus a plain config: loadable with weights_only=True."""
+    save_atomic({"kind": "acodm-policy", "actor": mixer.ddpg.actor.state_dict(),
+                 "critic": mixer.ddpg.critic.state_dict(),
+                 "config": {"num_domains": mixer.K, "state_size": mixer.state_size, "hidden": mixer.hidden,
+                            "layers": mixer.num_layers, "domains": mixer.domains, "fields": mixer.fields,
+                            "variant": mixer.variant}}, path)
 
 
+def load_policy(mixer, path):
+    """Into mixer.ddpg (online and target networks), refusing a policy whose state means something else."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"--acodm_load {path} does not exist; write one with --acodm_save") from None
+    except Exception as e:
+        raise CheckpointError(f"--acodm_load {path} is not a safe AC-ODM policy file ({type(e).__name__}); "
+                              "write one with --acodm_save") from None
+    if not isinstance(saved, dict) or saved.get("kind") != "acodm-policy":
+        raise CheckpointError(f"--acodm_load {path} is not an AC-ODM policy file; write one with --acodm_save")
+    cfg = saved["config"]
+    if cfg["num_domains"] != mixer.K or cfg["state_size"] != mixer.state_size or cfg["hidden"] != mixer.hidden:
+        raise DataError(f"the AC-ODM policy {path} was trained for {cfg['num_domains']} domains and a state of "
+                        f"{cfg['state_size']} features (hidden {cfg['hidden']}); this run has {mixer.K} domains "
+                        f"and {mixer.state_size} features (hidden {mixer.hidden}): train a policy on this corpus "
+                        "with the same --acodm_layers and --acodm_hidden")
+    trained = cfg.get("variant", "ours")  # files from before the variants had the reward `ours`
+    if (trained == "ours") != (mixer.variant == "ours"):  # rhat~ or e~ in the state
+        raise DataError(f"the AC-ODM policy {path} was trained with --acodm_variant {trained}, whose state holds "
+                        f"another reward feature than --acodm_variant {mixer.variant}'s: run it with "
+                        f"--acodm_variant {trained}")
+    for name in ("actor", "critic"):  # online and target networks alike
+        getattr(mixer.ddpg, name).load_state_dict(saved[name])
+        getattr(mixer.ddpg, name + "_target").load_state_dict(saved[name])

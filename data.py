@@ -301,13 +301,14 @@ class Sampler:
         return np.concatenate(starts) * self.block_size if starts else np.zeros(0, dtype=np.int64)
 
     def domains_of_rows(self, weights, min_rows=0):
-        """The domain of each row of the next batch. Mixed rows: every domain gets min_rows rows first and
-        the rest follow the weights (row_counts), grouped by domain. One-domain mode: share s (rows s::S)
-        is all domain d_s ~ weights."""
+        """The domain of each row of the next batch. Mixed rows: every domain gets min_rows rows first (one
+        int, or one count per domain) and the rest follow the weights (row_counts), grouped by domain.
+        One-domain mode: share s (rows s::S) is all domain d_s ~ weights."""
         K, S = len(weights), self.one_domain_shares
+        forced = np.broadcast_to(np.asarray(min_rows, dtype=np.int64), (K,))
         if not S:
-            return np.repeat(np.arange(K), min_rows + self.row_counts(weights, self.batch_size - min_rows * K))
-        if min_rows:
+            return np.repeat(np.arange(K), forced + self.row_counts(weights, self.batch_size - int(forced.sum())))
+        if forced.any():
             raise DataError("a mixer cannot both force rows of every domain and draw one domain per batch")
         p = np.asarray(weights, dtype=np.float64)
         return np.tile(self.rng.choice(K, size=S, p=p / p.sum()), self.batch_size // S)

@@ -56,7 +56,7 @@ class Mixer:
         eval_every           validation losses also every this many steps (besides --eval_interval)
         needs_loss_targets   train.py runs the scaling-law target estimation and calls set_targets()
         needs_model          train.py calls attach_model(model) once, before training
-        min_rows_per_domain  every batch holds at least this many rows of each domain
+        min_rows_per_domain  every batch holds at least this many rows of each domain (or one count per domain)
         needs_feedback       at every eval_every step, ev also holds "task_logprob": the mean answer
                              log-prob of --feedback_problems dev problems (Corpus.dev_problems)
         one_domain_batches   each micro-batch (each process' share of it) holds ONE domain, drawn from

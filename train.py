@@ -242,9 +242,9 @@ def check_mixer(cfg, corpus):
     """Build the CPT mixer before the long stages, so bad weights or a bad policy file stop the run at
     once, and check that a batch can hold the rows the mixer forces per domain. Returns the mixer."""
     mixer = make_mixer(cfg["mixer"], corpus, cfg)
-    need = mixer.min_rows_per_domain * len(corpus.domains)
+    need = int(np.broadcast_to(mixer.min_rows_per_domain, len(corpus.domains)).sum())
     if cfg["batch_size"] < need:
-        raise ConfigError(f"mixer '{mixer.name}' keeps {mixer.min_rows_per_domain} row(s) per domain: "
+        raise ConfigError(f"mixer '{mixer.name}' keeps {need} row(s) of its domains in every batch: "
                           f"--batch_size {cfg['batch_size']} must be at least {need}")
     return mixer
 

@@ -1,6 +1,7 @@
 """AC-ODM: the DDPG pieces on a toy problem with a known best action, the gradient-alignment reward,
 exact per-domain gradients from one backward, state features, transfer and frozen mode."""
 
+import copy
 import json
 import os
 
@@ -12,7 +13,7 @@ import torch.nn.functional as F
 import acodm
 import train
 from conftest import FakeCorpus
-from data import DataError
+from data import Corpus, DataError, Sampler
 from model import GPT, GPTConfig, CheckpointError
 
 
@@ -105,54 +106,171 @@ def test_learning_mode_steps_the_actor_and_frozen_mode_steps_nothing(tmp_path):
     assert any(not torch.equal(a, b) for a, b in zip(actor_before, learner.ddpg.actor.parameters()))
 
     path = str(tmp_path / "policy.pt")
-    learner.save_policy(path)
+    acodm.save_policy(learner, path)
     frozen = acodm_mixer(acodm_load=path, acodm_frozen=True)
     model = tiny_gpt()
     frozen.attach_model(model)
     frozen_before = [p.clone() for p in frozen.ddpg.actor.parameters()]
     drive(frozen, model, 20)
     assert frozen.buffer.size == 0 and "reward" not in frozen.last
-    assert np.any(frozen.alignment != 0)  # the state it sees is computed as on the proxy
+    assert np.any(frozen.reward_rule.rhat != 0)  # the state it sees is computed as on the proxy
     assert not frozen.ddpg.actor_optimizer.state and not frozen.ddpg.critic_optimizer.state
     assert all(torch.equal(a, b) for a, b in zip(frozen_before, frozen.ddpg.actor.parameters()))
 
 
-def test_the_reward_depends_on_the_action_and_on_what_the_state_shows():
+def test_the_paper_reward_follows_the_rhat_recursion_on_planted_alignments():
+    """rhat_i <- xi rhat_i + (1 - xi) W_i / p_i (p the realised row shares), r_t = w_t . rhat_t / c_t with
+    c_t = mean |rhat_{t-1}|: by hand, step by step, and its expansion xi w . rhat_{t-1} + (1 - xi) sum W when p = w."""
+    xi, rule = 0.9, acodm.PaperReward(3, 0.9)
+    rhat = np.zeros(3)
+    planted = [([0.5, -0.2, 0.1], [4, 8, 4], [0.25, 0.5, 0.25]),  # action = realised shares
+               ([0.3, 0.1, -0.4], [2, 10, 4], [0.1, 0.6, 0.3]),
+               ([-0.1, 0.6, 0.2], [6, 10, 0], [0.4, 0.6, 0.0])]  # domain 2 has no rows: its rhat is held
+    for t, (W, rows, w) in enumerate(planted):
+        W, rows, w = np.array(W), np.array(rows, dtype=float), np.array(w)
+        p, previous = rows / rows.sum(), rhat.copy()
+        rhat = np.where(rows > 0, xi * rhat + (1 - xi) * W / np.maximum(p, 1e-12), rhat)
+        scale = np.abs(previous).mean() if t > 0 else np.abs(rhat).mean()
+        reward = rule.update(w, W, rows)
+        np.testing.assert_allclose(rule.rhat, rhat, rtol=1e-12)
+        assert reward == pytest.approx(w @ rhat / scale, rel=1e-12)
+        if t == 0:  # p = w: the expansion the paper's reward has
+            assert reward * scale == pytest.approx((1 - xi) * W.sum() + xi * w @ previous, rel=1e-12)
+    assert rule.rhat[2] == pytest.approx(rhat[2]) and rhat[2] != 0
+    np.testing.assert_allclose(rule.feature(), rhat / np.abs(rhat).mean())
+
+
+def test_the_critic_sees_rhat_and_the_reward_is_linear_in_it():
+    """The state's 3K..4K features are rhat_t / mean |rhat_t|; the next step's reward is xi w . feature plus
+    a part the action weighs through W_i / p_i only."""
     mixer, model = acodm_mixer(), tiny_gpt()
     mixer.attach_model(model)
     drive(mixer, model, 6)
-    e = mixer.normalized_alignment()
+    feature = mixer.reward_rule.feature()
+    np.testing.assert_allclose(mixer.current_state()[9:12].numpy(), feature, rtol=1e-5)
+    assert np.abs(feature).mean() == pytest.approx(1.0) and len(set(np.round(feature, 6))) == 3
+    rule, w, rows = mixer.reward_rule, np.array([0.2, 0.5, 0.3]), np.array([2.0, 2.0, 2.0])
+    before, W = rule.rhat.copy(), np.zeros(3)  # no new alignment: the reward is the state's part alone
+    assert rule.update(w, W, rows) == pytest.approx(0.9 * w @ (before / np.abs(before).mean()), rel=1e-9)
+
+
+def test_our_reward_depends_on_the_action_and_on_what_the_state_shows():
+    mixer, model = acodm_mixer(acodm_variant="ours"), tiny_gpt()
+    mixer.attach_model(model)
+    drive(mixer, model, 6)
+    e = mixer.reward_rule.feature()
     np.testing.assert_allclose(mixer.current_state()[9:12].numpy(), e, rtol=1e-5)  # e~ is features 3K..4K
     assert np.abs(e).mean() == pytest.approx(1.0) and len(set(np.round(e, 6))) == 3
+    rule = acodm.OursReward(3, 0.9)
+    rule.e = mixer.reward_rule.e.copy()
     toward, away = np.eye(3)[np.argmax(e)] * 0.8 + 0.1, np.eye(3)[np.argmin(e)] * 0.8 + 0.1
-    assert mixer.reward(toward) == pytest.approx(toward @ e) and mixer.reward(toward) > mixer.reward(away)
+    W, rows = np.zeros(3), np.ones(3)
+    assert rule.update(toward, W, rows) > rule.update(away, W, rows)
 
 
-def test_a_domain_without_rows_keeps_its_alignment():
+def test_the_default_gives_every_domain_that_is_on_a_row_in_every_step(tiny_args, tiny_corpus_dir):
+    """The slice: one row per domain and micro-batch, also when the action puts everything on one domain;
+    none for a domain set to 0, none in the variants."""
+    run = train.main(tiny_args + ["--mixer", "acodm", "--acodm_batch", "2", "--run_name", "slice"])
+    with open(os.path.join(run["run_dir"], "log.jsonl")) as f:
+        rows = np.array([r["rows"] for r in map(json.loads, f) if "rows" in r])
+    assert len(rows) == 10 and rows.min() >= 1
+    assert acodm_mixer().min_rows_per_domain == [1, 1, 1]
+    assert acodm_mixer(weights="d0=0.5,d1=0.5").min_rows_per_domain == [1, 1, 0]
+    assert acodm_mixer(acodm_variant="no_slice").min_rows_per_domain == [0, 0, 0]
+    assert acodm_mixer(acodm_variant="ours").min_rows_per_domain == [0, 0, 0]
+    sampler = Sampler(Corpus(tiny_corpus_dir), batch_size=8, block_size=16, seed=0)
+    for _ in range(20):
+        _, _, row_domain = sampler.batch(np.array([1.0, 0.0, 0.0]), [1, 1, 0])
+        assert np.bincount(row_domain.numpy(), minlength=3).tolist() == [7, 1, 0]
+
+
+class PlantedGradients:
+    """Stands in for DomainGradients: domain `agreeing`'s gradient agrees with every other domain's, the
+    others disagree with each other (W = 1.5 for it, 0.33 for the rest), plus a little noise each step."""
+
+    def __init__(self, K, agreeing, seed):
+        self.rng = np.random.default_rng(seed)
+        shared = np.eye(K + 1)[0]
+        own = np.eye(K + 1)[1:K] - np.eye(K + 1)[1:K].mean(axis=0)  # centred: pairwise inner products < 0
+        own[:, 0] = 0
+        others = [i for i in range(K) if i != agreeing]
+        self.g = np.zeros((K, K + 1))
+        self.g[agreeing], self.g[others] = shared, 0.5 * shared + own
+
+    def compute(self, row_domain, num_domains):
+        return torch.tensor(self.g + 0.05 * self.rng.standard_normal(self.g.shape))
+
+
+def learn_on_planted_gradients(variant, agreeing, broken=False, K=4, B=16, steps=600):
+    """The mixer's DDPG driven by planted per-domain gradients instead of a model's; rows drawn from its
+    weights as the sampler does (forced rows first). Returns the mean weights of the last 100 steps and the
+    untrained actor's weights on the final state."""
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=50, block_size=8, n_layer=2, n_head=2, n_embd=16))
+    mixer = acodm.ACODMMixer(FakeCorpus(K), {"steps": steps, "acodm_batch": 16, "seed": 0, "init_weights": "uniform",
+                                             "acodm_variant": variant, "acodm_actor_lr": 1e-3})
+    mixer.attach_model(model)
+    mixer.probe = PlantedGradients(K, agreeing, seed=0)
+    untrained = copy.deepcopy(mixer.ddpg.actor)
+    if broken:  # the released code's bug: the actor's optimizer is never stepped
+        mixer.ddpg.actor_optimizer.step = lambda: None
+    rng, forced, weights = np.random.default_rng(0), np.array(mixer.min_rows_per_domain), []
+    for step in range(steps):
+        w = mixer.weights()
+        rows = forced + rng.multinomial(B - forced.sum(), w)
+        mixer.observe_step(step, {"train_loss": [1.0] * K, "rows": rows.tolist(), "row_domain": None})
+        weights.append(w)
+    with torch.no_grad():
+        start = F.softmax(untrained(mixer.current_state()), dim=-1).numpy()
+    return np.mean(weights[-100:], axis=0), start
+
+
+@pytest.mark.parametrize("variant", ["paper", "no_slice", "ours"])
+def test_the_actor_moves_weight_onto_the_domain_planted_to_agree_with_the_others(variant):
+    learned, start = learn_on_planted_gradients(variant, agreeing=1)
+    assert start[1] < 0.25  # the untrained actor does not favour it (1/K)
+    assert np.argmax(learned) == 1 and learned[1] > 0.45 and learned[1] - start[1] > 0.25
+
+
+@pytest.mark.parametrize("variant", ["paper", "ours"])
+def test_negative_control_an_actor_whose_optimizer_is_not_stepped_does_not_move_toward_it(variant):
+    learned, start = learn_on_planted_gradients(variant, agreeing=1, broken=True)
+    assert learned[1] < 0.25 and learned[1] - start[1] < 0.05
+
+
+def test_a_domain_without_rows_keeps_its_rhat():
     mixer, model = acodm_mixer(), tiny_gpt()
     mixer.attach_model(model)
     drive(mixer, model, 4)
-    before = mixer.alignment.copy()
+    before = mixer.reward_rule.rhat.copy()
     mixer.weights()
     x, y = torch.randint(0, 50, (4, 8)), torch.randint(0, 50, (4, 8))
     row_domain = torch.tensor([0, 0, 1, 1])  # domain 2 absent from this batch
     _, row_loss = model(x, y, per_row=True)
     row_loss.mean().backward()
     mixer.observe_step(4, {"train_loss": [1.0, 1.0, float("nan")], "rows": [2, 2, 0], "row_domain": row_domain})
-    assert mixer.alignment[2] == before[2] and not np.allclose(mixer.alignment[:2], before[:2])
+    assert mixer.reward_rule.rhat[2] == before[2] and not np.allclose(mixer.reward_rule.rhat[:2], before[:2])
 
 
-def test_saved_policy_gives_identical_actions_and_wrong_shapes_are_refused(tmp_path):
-    learner, model = acodm_mixer(), tiny_gpt()
+@pytest.mark.parametrize("variant", ["paper", "no_slice", "ours"])
+def test_saved_policy_gives_identical_actions_and_wrong_shapes_are_refused(tmp_path, variant):
+    learner, model = acodm_mixer(acodm_variant=variant), tiny_gpt()
     learner.attach_model(model)
     drive(learner, model, 12)
     path = str(tmp_path / "policy.pt")
-    learner.save_policy(path)
-    loaded = acodm_mixer(acodm_load=path, acodm_frozen=True)
+    acodm.save_policy(learner, path)
+    loaded = acodm_mixer(acodm_variant=variant, acodm_load=path, acodm_frozen=True)
     state = torch.randn(learner.state_size)
     torch.testing.assert_close(loaded.ddpg.actor(state), learner.ddpg.actor(state), rtol=0, atol=0)
     with pytest.raises(DataError, match="trained for 3 domains"):
-        acodm_mixer(K=4, acodm_load=path, acodm_frozen=True)
+        acodm_mixer(K=4, acodm_variant=variant, acodm_load=path, acodm_frozen=True)
+    same_state, other_state = (["paper", "no_slice"], ["ours"]) if variant != "ours" else (["ours"], ["paper"])
+    for other in same_state:  # a state with the same reward feature (rhat~, or e~) transfers
+        acodm_mixer(acodm_variant=other, acodm_load=path, acodm_frozen=True)
+    for other in other_state:
+        with pytest.raises(DataError, match=f"trained with --acodm_variant {variant}"):
+            acodm_mixer(acodm_variant=other, acodm_load=path, acodm_frozen=True)
     with pytest.raises(CheckpointError, match="does not exist"):
         acodm_mixer(acodm_load=str(tmp_path / "none.pt"))
     torch.save({"kind": "something-else"}, str(tmp_path / "other.pt"))

@@ -203,7 +203,7 @@ CATALOGUE = [
     ("train", "{train} --mixer acodm --acodm_frozen", "needs a policy"),
     ("train", "{train} --mixer acodm --acodm_untrained --acodm_load {tmp}/notes.txt", "contradict"),
     ("train", "{train} --mixer acodm --acodm_load {tmp}/notes.txt", "not a safe AC-ODM policy"),
-    ("train", "{train} --mixer acodm --acodm_min_rows 1", "more than 10%"),
+    ("train", "{train} --mixer acodm --acodm_variant ours --acodm_min_rows 1", "contradict each other"),
     ("train", "{train} --weights_from {tmp}/empty", "no log.jsonl"),
     ("train", "{train} --mixer agent", "needs --agent_path"),
     ("train", "{train} --mixer agent --agent_path {tmp}/notes.txt", "not a safe agent file"),
