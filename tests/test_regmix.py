@@ -1,7 +1,7 @@
 """RegMix as published: fitted on constant-mixture proxy runs whose score peaks at a known target share, it
-lands near the peak; its variant takes the single best candidate; it refuses runs whose weights move, too few runs and another corpus' runs; its
-cross-validated rank correlation tells a real signal from shuffled scores; its candidates come from the
-proxy runs' own prior."""
+lands near the peak; its variant takes the single best candidate; it refuses runs whose weights move, too
+few runs and another corpus' runs; its cross-validated rank correlation tells a real signal from shuffled
+scores; its candidates come from the proxy runs' own prior."""
 
 import numpy as np
 import pytest
