@@ -4,8 +4,9 @@ frontier, paired-seed intervals against natural and against the best static mixt
 benchmark files (docs/benchmark/results.json, calibration.json). suite.py runs the runs; this reads them.
 
 A row is a mixer with its options: "static" (the natural mixture), "static-0.05" ... (the sweep of the
-target share), "schedule-ramp_down" ... (hand-written schedules), then the mixers. Every number comes
-from the runs; none is typed in.
+target share), "schedule-ramp_down" ... (hand-written schedules), then each mixer's paper default and its
+named variants ("dbl-code" runs --dbl_variant code), each with its role (static, schedule, mixer, variant,
+control). Every number comes from the runs; none is typed in.
 
 Paired-seed intervals: every row runs the same seeds, and seed s of two rows shares the base, the batches'
 order and the initialisation of everything the mixer does not change, so the difference of the objective

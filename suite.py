@@ -2,8 +2,8 @@
 The experiments that drive many runs: the comparison suite, and the proxy runs that the Data Mixing Agent
 and RegMix learn from. Only agent_experiment.py imports this file.
 
-The suite: every mixer from the same base, with the same model, optimiser, budget and seeds, one table,
-one JSON and the plots; a rerun finishes only what is missing, and a run that fails is reported by name
+The suite: every mixer from the same base, with the same model, optimiser, budget and seeds (each mixer's
+paper default beside its named variants, "<mixer>-<variant>" rows), one table, one JSON and the plots; a rerun finishes only what is missing, and a run that fails is reported by name
 while the others go on (the exit status says that something failed). The agent's and RegMix's rows first
 need their proxy work (config/proxy.py, in out/suite-default/proxy): 64 random-mixing trajectories, 64
 constant-mixture runs, the agent's tuning on proxy seeds of its own, the agent's variants (prepare_proxy).
