@@ -1,11 +1,28 @@
 """
-RegMix (Liu et al. 2024, arXiv 2407.01492) as published: short proxy runs, each with one constant mixture
-drawn around the natural one; a regression from a run's mixture to its score; then the average of the
-mixtures the regression ranks best among many fresh draws from the same prior, used for the real run.
+RegMix (Liu et al. 2024, arXiv 2407.01492): one static mixture, chosen by a regression from a mixture to the
+score of a short proxy run trained with it.
+
+The paper, in its notation (K domains, mixtures m on the simplex, p the natural token distribution):
+    runs     n = 1..N small proxy models, each trained on one constant mixture m_n ~ Dirichlet(s K p),
+             the concentration s drawn from a range (0.1 to 5)
+    score    y_n = the proxy's target validation loss after training
+    fit      f = argmin sum_n (f(m_n) - y_n)^2                        (LightGBM; or linear, f(m) = b + c . m)
+    choose   m_1..m_M ~ the same kind of prior, M large (100,000 in the released notebook);
+             w = (1/k) sum of the k mixtures with the best f(m_j)     (k = 100 in the paper, 128 in the notebook)
+    use      train the large model on the constant mixture w
+
+Our choices (details in RegMixMixer's docstring)
+- Runs: ~64 short CPT runs from the proxy preset's base, not 512 models from scratch; the score is the one
+  objective's improvement over the run, J_0 - J_T (higher is better), so the "best" are the highest.
+- Prior: s log-uniform on [0.1, 5]; the candidates come from the same prior as the runs.
+- LightGBM settings scaled to ~64 runs; M = 50,000 candidates, k = 100.
+- --regmix_variant best: the single best-predicted candidate instead of the average of the top k (the
+  average pulls the mixture toward the prior's mean when the trees tie many candidates).
 
     python suite.py --collect 64 --trajectories out/proxy -- --config config/proxy.py --mixer random \
         --random_schedule dirichlet_natural --mix_interval 200
     python train.py --mixer regmix --trajectories out/proxy                  # --regmix_model linear
+    python train.py --mixer regmix --trajectories out/proxy --regmix_variant best
     python -c "import regmix; print(regmix.cross_validated_rank('out/proxy'))"   # can the fit rank runs?
 """
 
@@ -97,6 +114,7 @@ class RegMixMixer(Mixer):
         fit      f = argmin sum_n (f(m_n) - y_n)^2: LightGBM, or f(m) = b + c . m      [fit()]
         choose   m_1..m_M ~ the same prior (M = regmix_candidates),
                  w = (1/k) sum of the k mixtures with the highest f(m_j)             [__init__]
+                 (--regmix_variant best: k = 1, the single best candidate)
     What the paper and its code do, and what we chose:
     - Runs: 512 proxy models of 1M parameters trained from scratch, one per mixture, the target a validation
       loss (lower is better). Ours: ~64 short CPT runs from the proxy preset's base; the target is the
@@ -115,7 +133,9 @@ class RegMixMixer(Mixer):
     - Choice: the average of the top-ranked candidates rather than the single best, for robustness (the
       notebook: the top 128 of 100,000 draws). Ours: the top 100 of 50,000 (0.8 s to predict on one thread
       of a busy 2-core machine; 100,000 took 1.6 s). Trees predict a constant per region: candidates tied
-      at the best value are taken in draw order, so the average is over random draws in the best region.
+      at the best value are taken in draw order, so the average is over random draws in the best region,
+      and it leans toward the prior's mean. --regmix_variant best takes the first candidate of the best
+      region alone (one draw; with LightGBM's ties, the first tied draw, not a better one).
     The linear fit (--regmix_model linear) cannot place a peak inside the simplex: a linear score is highest
     at a vertex, and the prior draws near-vertex mixtures, so it puts nearly all weight on the domain of the
     steepest slope. The in-sample r2 (log()) only says the fit follows its own runs; cross_validated_rank()
@@ -126,13 +146,19 @@ class RegMixMixer(Mixer):
                                          "... --random_schedule dirichlet_natural; see regmix.py)"),
                "regmix_model": ("lightgbm", str, "the regression: lightgbm (the paper's) or linear (least squares)"),
                "regmix_candidates": (50000, int, "mixtures drawn from the proxy runs' prior and ranked by the fit"),
-               "regmix_top_k": (100, int, "the mixture is the average of this many best-predicted candidates")}
+               "regmix_top_k": (100, int, "the mixture is the average of this many best-predicted candidates"),
+               "regmix_variant": ("paper", str, "paper: the average of the top regmix_top_k candidates; best: the "
+                                                "single best-predicted candidate")}
+    VARIANTS = ("paper", "best")
 
     @classmethod
     def check_options(cls, config):
         super().check_options(config)
         if config["regmix_model"] not in MODELS:
             raise ConfigError(f"--regmix_model {config['regmix_model']} is unknown; choose one of {', '.join(MODELS)}")
+        if config["regmix_variant"] not in cls.VARIANTS:
+            raise ConfigError(f"--regmix_variant {config['regmix_variant']} is unknown; choose one of "
+                              f"{', '.join(cls.VARIANTS)}")
         if not 1 <= config["regmix_top_k"] <= config["regmix_candidates"]:
             raise ConfigError(f"--regmix_top_k {config['regmix_top_k']} must be between 1 and --regmix_candidates "
                               f"{config['regmix_candidates']}")
@@ -150,7 +176,8 @@ class RegMixMixer(Mixer):
         self.r2, self.runs = r_squared(scores, predict(mixtures)), len(scores)
         rng = np.random.Generator(np.random.PCG64(self.config["seed"]))
         candidates = dirichlet_natural(corpus.train_tokens, self.config["regmix_candidates"], rng)  # m_1..m_M
-        best = np.argsort(-predict(candidates), kind="stable")[:self.config["regmix_top_k"]]  # top k by f(m_j)
+        k = 1 if self.config["regmix_variant"] == "best" else self.config["regmix_top_k"]
+        best = np.argsort(-predict(candidates), kind="stable")[:k]  # top k by f(m_j)
         self.w = check_weights(candidates[best].mean(axis=0), self.domains, self.name)  # w = their mean
 
     def weights(self):

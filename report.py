@@ -4,8 +4,9 @@ frontier, paired-seed intervals against natural and against the best static mixt
 benchmark files (docs/benchmark/results.json, calibration.json). suite.py runs the runs; this reads them.
 
 A row is a mixer with its options: "static" (the natural mixture), "static-0.05" ... (the sweep of the
-target share), "schedule-ramp_down" ... (hand-written schedules), then the mixers. Every number comes
-from the runs; none is typed in.
+target share), "schedule-ramp_down" ... (hand-written schedules), then each mixer's paper default and its
+named variants ("dbl-code" runs --dbl_variant code), each with its role (static, schedule, mixer, variant,
+control). Every number comes from the runs; none is typed in.
 
 Paired-seed intervals: every row runs the same seeds, and seed s of two rows shares the base, the batches'
 order and the initialisation of everything the mixer does not change, so the difference of the objective
@@ -19,7 +20,7 @@ import os
 
 import numpy as np
 
-from evaluate import COLUMNS, field_losses, fmt, read_log, series_style
+from evaluate import COLUMNS, field_losses, fmt, load_result, read_log, series_style
 from mixer import objective
 from prepare import write_json_atomic, write_text_atomic
 
@@ -80,9 +81,9 @@ def weight_movement(run_dir):
     return changes, float(np.mean(np.abs(weights - weights[0])))
 
 
-def target_errors(run_dirs, natural_dirs, fields, domains):
-    """Velocitune's predicted target minus the static natural run's final validation loss (same seed), per
-    target-field domain, averaged over the seeds both have: how well the estimation predicts the full run."""
+def target_errors(run_dirs, natural_dirs, domains):
+    """Velocitune's predicted target minus the static natural run's final validation loss (same seed), for every
+    domain, averaged over the seeds both have: how well the estimation predicts the full run's end point."""
     errors = []
     for seed, run_dir in run_dirs.items():
         records = read_log(run_dir)
@@ -94,7 +95,50 @@ def target_errors(run_dirs, natural_dirs, fields, domains):
     if not errors:
         return None
     mean = np.mean(errors, axis=0)
-    return {d: float(e) for d, e, f in zip(domains, mean, fields) if f == "target"}
+    return {d: float(e) for d, e in zip(domains, mean)}
+
+
+def loss_targets(run_dirs, domains):
+    """What drives Velocitune and DBL, per domain, as their runs used it: L_tgt (the estimate's target, the
+    log's mixer_state), L_init (the base's validation loss, the log's step-0 evaluation), the gap |L_init -
+    L_tgt| that divides Velocitune's V, and the fit's flag (a flagged domain is not chased). L_tgt, L_init and
+    gap are means over the seeds (each seed has its own estimate), the flags listed per seed."""
+    seeds = {}
+    for seed, run_dir in run_dirs.items():
+        records = read_log(run_dir)
+        state = next((r["mixer_state"] for r in records if (r.get("mixer_state") or {}).get("targets")), None)
+        first = next((r for r in records if "val_loss" in r), None)
+        if state and first and first["step"] == 0:
+            seeds[seed] = (np.array(state["targets"]), np.array(first["val_loss"]),
+                           state.get("fit_flags") or [None] * len(domains))
+    if not seeds:
+        return None
+    target = np.mean([t for t, _, _ in seeds.values()], axis=0)
+    initial = np.mean([i for _, i, _ in seeds.values()], axis=0)
+    gap = np.mean([np.abs(i - t) for t, i, _ in seeds.values()], axis=0)
+    return {d: {"L_tgt": float(target[k]), "L_init": float(initial[k]), "gap": float(gap[k]),
+                "fit_flags": {str(seed): flags[k] for seed, (_, _, flags) in seeds.items()}}
+            for k, d in enumerate(domains)}
+
+
+def proxy_replays(replay_dir):
+    """The offline evaluation's replays on the proxy (agent_experiment.py writes them into the suite's
+    proxy/replay/<label>-s<seed>, the numbers agent.json's "offline" rows hold): per label, the final
+    validation objective's mean and its paired difference to static natural's replay. None without them."""
+    objectives = {}
+    for name in sorted(os.listdir(replay_dir)) if os.path.isdir(replay_dir) else []:
+        label, _, seed = name.rpartition("-s")
+        run_dir = os.path.join(replay_dir, name)
+        if seed.isdigit() and os.path.exists(os.path.join(run_dir, "eval.json")):
+            fields = load_result(run_dir)["final"]["fields"]
+            objectives.setdefault(label, {})[int(seed)] = final_val_objective(run_dir, fields)
+    if "static" not in objectives:
+        return None
+    return {"what": "replays on the proxy from held-out seeds (agent_experiment.py, as in agent.json's offline rows): "
+                    "the validation objective at the final step; delta_natural against static natural's replay",
+            "rows": {label: {"seeds": sorted(values), "val_objective_mean": float(np.mean(list(values.values()))),
+                             "delta_natural": paired_interval(values, objectives["static"])}
+                     for label, values in objectives.items()}}
 
 
 def suite_summary(rows, results, run_dirs, proxy, info):
@@ -125,6 +169,9 @@ def suite_summary(rows, results, run_dirs, proxy, info):
         summary_rows[label] = {**rows[label], "runs": {str(s): x for s, x in runs.items()}, "stats": stats,
                                "proxy_seconds": proxy.get(label),
                                "estimate_seconds": mean_and_spread([x["estimate_seconds"] for x in runs.values()])[0]}
+        if rows[label]["mixer"] in ("dbl", "velocity"):
+            summary_rows[label]["loss_targets"] = loss_targets(run_dirs[label],
+                                                               next(iter(by_seed.values()))["final"]["domains"])
     statics = [label for label, r in summary_rows.items() if r["kind"] in ("natural", "sweep")]
     best = min(statics, key=lambda label: summary_rows[label]["stats"]["val_objective"]["mean"]) if statics else None
     objective_of = {label: {int(s): x["balanced_loss"] for s, x in r["runs"].items()}
@@ -133,7 +180,7 @@ def suite_summary(rows, results, run_dirs, proxy, info):
         for name, ref in (("delta_natural", "static"), ("delta_best_static", best)):
             r[name] = paired_interval(objective_of[label], objective_of[ref]) if ref in objective_of else None
     first = next(iter(next(iter(results.values())).values()))
-    errors = target_errors(run_dirs["velocity"], run_dirs.get("static", {}), first["final"]["fields"],
+    errors = target_errors(run_dirs["velocity"], run_dirs.get("static", {}),
                            first["final"]["domains"]) if "velocity" in run_dirs else None
     return {**info, "domains": first["final"]["domains"], "fields": first["final"]["fields"], "best_static": best,
             "velocity_target_error_nats": errors, "rows": summary_rows}
@@ -175,15 +222,35 @@ def benchmark_results(summary):
     """docs/benchmark/results.json: the table as data (differences in the objective, 95% paired t-intervals)."""
     def interval(i):
         return None if i is None else {k: i[k] for k in ("mean", "lo", "hi")}
+    replays = (summary.get("proxy_replay") or {}).get("rows", {})
+
+    def decided_by(label, r):
+        """What decides the row's method: loss targets (dbl, velocity), the proxy replay (regmix, agent)."""
+        out = {"loss_targets": r["loss_targets"]} if r.get("loss_targets") else {}
+        if label in replays:
+            out["proxy_replay"] = {"val_objective_mean": replays[label]["val_objective_mean"],
+                                   "delta_natural": interval(replays[label]["delta_natural"])}
+        return out
     return {"objective": "balanced loss (S + T) / 2 on the test split, nats; lower is better",
             "interval": "95% Student-t interval of the mean paired difference over seeds",
             "best_static": summary["best_static"],
-            "rows": [{"mixer": label, "seeds": len(r["runs"]), "balanced_mean": r["stats"]["balanced_loss"]["mean"],
+            "loss_targets": "per domain: L_tgt (the scaling-law target; DBL's reference loss is this estimate, "
+                            "not a reference model's loss), L_init (the base's validation loss), gap = |L_init - "
+                            "L_tgt|, each fit's flag per seed (a flagged domain is not chased)",
+            "velocity_target_error_nats": summary.get("velocity_target_error_nats"),
+            "proxy_replay": (summary.get("proxy_replay") or {}).get("what"),
+            "rows": [{"mixer": label, "role": r.get("role"),
+                      **({"paper_default": True} if r.get("paper_default") else {}),
+                      **({"variant_of": r["variant_of"]} if r.get("variant_of") else {}),
+                      "seeds": len(r["runs"]), "balanced_mean": r["stats"]["balanced_loss"]["mean"],
                       "balanced_std": r["stats"]["balanced_loss"]["spread"],
                       "forgetting_mean": r["stats"]["forgetting"]["mean"], "gain_mean": r["stats"]["gain"]["mean"],
                       "task_acc_mean": r["stats"]["task_accuracy"]["mean"],
+                      "target_share_mean": r["stats"]["target_share"]["mean"],
+                      "mean_abs_weight_change": r["stats"]["mean_abs_weight_change"]["mean"],
                       "delta_natural": interval(r["delta_natural"]),
-                      "delta_best_static": interval(r["delta_best_static"])} for label, r in summary["rows"].items()]}
+                      "delta_best_static": interval(r["delta_best_static"]), **decided_by(label, r)}
+                     for label, r in summary["rows"].items()]}
 
 
 def benchmark_calibration(summary, preset, wall):

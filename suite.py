@@ -2,8 +2,8 @@
 The experiments that drive many runs: the comparison suite, and the proxy runs that the Data Mixing Agent
 and RegMix learn from. Only agent_experiment.py imports this file.
 
-The suite: every mixer from the same base, with the same model, optimiser, budget and seeds, one table,
-one JSON and the plots; a rerun finishes only what is missing, and a run that fails is reported by name
+The suite: every mixer from the same base, with the same model, optimiser, budget and seeds (each mixer's
+paper default beside its named variants, "<mixer>-<variant>" rows), one table, one JSON and the plots; a rerun finishes only what is missing, and a run that fails is reported by name
 while the others go on (the exit status says that something failed). The agent's and RegMix's rows first
 need their proxy work (config/proxy.py, in out/suite-default/proxy): 64 random-mixing trajectories, 64
 constant-mixture runs, the agent's tuning on proxy seeds of its own, the agent's variants (prepare_proxy).
@@ -33,7 +33,7 @@ import train
 from data import Corpus, DataError, corpus_path, ensure_corpus
 from distributed import folder_lock
 from evaluate import load_result, read_log
-from mixer import ConfigError, RandomMixer
+from mixer import ConfigError, RandomMixer, options_of
 from options import MIXERS, config_for_mixer, make_mixer, parse_config, validate_config
 from prepare import write_json_atomic
 from sources import Parser
@@ -44,6 +44,10 @@ SUITES = {  # the experiment; the preset (train.py's options) gives the model an
                 "mixers": ["bandit", "dbl", "velocity", "acodm", "regmix", "agent"],
                 "sweep": [0.05, 0.15, 0.5, 0.65, 0.8],  # static target shares, besides natural (0.28 by default)
                 "schedules": {"ramp_down": "0.8,0.05", "ramp_up": "0.05,0.8"},
+                # each mixer's default is its paper's form; these named variants (--<mixer>_variant NAME) run
+                # beside it as rows "<mixer>-<variant>"; the agent's variants are AGENT_VARIANTS
+                "variants": {"bandit": ["hedge"], "dbl": ["code"], "acodm": ["no_slice", "ours"], "regmix": ["best"]},
+                "agent_offline_only": ["agent-cql"],  # AGENT_VARIANTS rows that only the offline evaluation runs
                 # the agent's and RegMix's data come from proxy runs (a smaller model, shorter runs), never from
                 # the suite's own runs; the agent's options are tuned there, on seeds of their own
                 "proxy": {"preset": "config/proxy.py", "trajectories": 64, "trajectory_seed": 100000,
@@ -225,19 +229,41 @@ def prepare_proxy(spec, train_args, proxy_dir, needs, count=None, log=print, swa
 # ----------------------------------------------------------------------------- the suite
 
 def suite_rows(spec, mixers, sweep, schedules):
-    """{label: {"mixer", "kind", "target_share", "options"}}: natural, the static sweep, the schedules, the mixers."""
-    rows = {"static": {"mixer": "static", "kind": "natural", "target_share": None, "options": {}}}
+    """{label: {"mixer", "kind", "role", "target_share", "options"}}: natural, the static sweep, the schedules,
+    then each mixer's paper default ("paper_default": true) and its named variants ("variant_of": the mixer),
+    each variant run with --<mixer>_variant NAME. The agent's rows are AGENT_VARIANTS' (trained differently,
+    not run differently; those the suite leaves to the offline evaluation excepted) and the untrained agent,
+    the control. role: static, schedule, mixer, variant or control."""
+    rows = {"static": {"mixer": "static", "kind": "natural", "role": "static", "target_share": None, "options": {}}}
     for share in sweep:
-        rows[f"static-{share:g}"] = {"mixer": "static", "kind": "sweep", "target_share": share,
+        rows[f"static-{share:g}"] = {"mixer": "static", "kind": "sweep", "role": "static", "target_share": share,
                                      "options": {"target_ratio": share}}
     for name in schedules:
-        rows[f"schedule-{name}"] = {"mixer": "schedule", "kind": "schedule", "target_share": None,
+        rows[f"schedule-{name}"] = {"mixer": "schedule", "kind": "schedule", "role": "schedule", "target_share": None,
                                     "options": {"schedule_shares": spec["schedules"][name]}}
     for mixer in mixers:
-        labels = [mixer, "agent-clone", "agent-untrained"] if mixer == "agent" else [mixer]  # the ablation, the control
-        for label in labels:
-            rows[label] = {"mixer": mixer, "kind": "mixer", "target_share": None, "options": {}}
+        row = {"mixer": mixer, "kind": "mixer", "target_share": None}
+        rows[mixer] = {**row, "role": "mixer", "paper_default": True, "options": {}}
+        if mixer == "agent":
+            variants = {label: {} for label in AGENT_VARIANTS if label != "agent"
+                        and label not in spec.get("agent_offline_only", [])}
+        else:
+            variants = {f"{mixer}-{v}": {f"{mixer}_variant": v} for v in spec.get("variants", {}).get(mixer, [])}
+        for label, options in variants.items():
+            rows[label] = {**row, "role": "variant", "variant_of": mixer, "options": options}
+        if mixer == "agent":
+            rows["agent-untrained"] = {**row, "role": "control", "variant_of": mixer, "options": {}}
     return rows
+
+
+def check_variant_rows(rows):
+    """A variant row's --<mixer>_variant must be one of its mixer's options (else it would run the default)."""
+    for label, row in rows.items():
+        declared = options_of(MIXERS[row["mixer"]])
+        missing = [key for key in row["options"] if key.endswith("_variant") and key not in declared]
+        if missing:
+            raise ConfigError(f"suite row {label} runs --{missing[0]}, which mixer {row['mixer']} does not declare; "
+                              f"add it to the mixer's OPTIONS or drop the variant from SUITES")
 
 
 def run_suite(suite, preset, seeds, mixers, train_args, trajectories=None, sweep=None, schedules=None, publish=None,
@@ -257,6 +283,7 @@ def run_suite(suite, preset, seeds, mixers, train_args, trajectories=None, sweep
         raise DataError(f"--schedules {','.join(unknown)}: unknown; choose from {sorted(spec['schedules'])}")
     rows = suite_rows(spec, [m for m in mixers if m != "static"], spec["sweep"] if sweep is None else sweep,
                       spec["schedules"] if schedules is None else schedules)
+    check_variant_rows(rows)
     seeds = [cfg["seed"] + i for i in range(seeds or spec["seeds"])]
     name = f"suite-{suite}" + ("" if preset == "cpu" else f"-{preset}")
     with folder_lock(os.path.join(cfg["out_dir"], name), "the suite folder"):
@@ -276,6 +303,9 @@ def run_jobs(suite, cfg, train_args, name, preset, seeds, rows, trajectories, pu
                                          {rows[label]["mixer"] for label in offline}, trajectories, log, swarm_mode)
         extra.update(options)
         proxy.update(seconds)
+        for label in offline:  # a row that differs from its mixer's by a train.py option (regmix-best) shares its data
+            extra.setdefault(label, extra.get(rows[label]["mixer"], {}))
+            proxy.setdefault(label, seconds.get(rows[label]["mixer"]))
         return sum(seconds.get(label, 0.0) for label in ("regmix", "agent"))
     jobs = [(label, s) for label in rows if label not in offline for s in seeds]  # the references come first
     jobs += [(label, s) for label in offline for s in seeds]
@@ -309,6 +339,7 @@ def run_jobs(suite, cfg, train_args, name, preset, seeds, rows, trajectories, pu
     summary = report.suite_summary(rows, results, {label: dirs for label, dirs in done.items() if dirs}, proxy,
                                    {"suite": suite, "preset": preset, "seeds": seeds, "config": cfg,
                                     "task_test_problems": finals[0]["task_problems"],
+                                    "proxy_replay": report.proxy_replays(os.path.join(suite_dir, "proxy", "replay")),
                                     "invocation_seconds": time.time() - t_start, "failed": failed})
     paths = report.write_suite_outputs(summary, {label: dirs for label, dirs in done.items() if dirs},
                                        os.path.join(suite_dir, "results"))

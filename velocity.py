@@ -1,8 +1,45 @@
 """
-Velocitune (Luo et al. 2024, arXiv 2411.14318) and Dynamic Batch Loading (Sheared-LLaMA, Xia et al. 2023):
-the two mixers that re-weight domains by how far each domain's validation loss still is from a target
-loss predicted by a scaling-law fit. train.py runs the target estimation (a short CPT from the base) and
-hands the fit's predictions to the mixer (set_targets); the fit itself is here.
+Dynamic Batch Loading (Sheared-LLaMA, Xia et al. 2023) and Velocitune (Luo et al. 2024, arXiv 2411.14318):
+two mixers that re-weight domains by how far each domain's validation loss still is from a per-domain
+target loss. train.py runs the target estimation (short CPT runs from the base) and hands its predictions to
+the mixer (set_targets); the scaling-law fit itself is at the end of this file.
+
+The papers, in their notation (K domains, weights w on the simplex, L_i domain i's validation loss,
+m = --mix_interval steps between updates):
+
+DBL (Sheared-LLaMA, Algorithm 1)
+    reference loss  L_ref_i: the loss a model of the target size should reach on domain i, predicted by a
+                    scaling law fitted over a family of reference models (LLaMA2 7B, 13B, 70B)
+    every m steps   Delta_i = max(L_i - L_ref_i, 0)
+                    w <- softmax(log w + eta Delta)              eta = 1
+    released code   (DynamicLoadingCallback.update_proportion) Delta_i = L_i - L_ref_i, not clipped, and
+                    w <- (1 - c) softmax(log w + eta Delta) + c / K,   c = 1e-4
+
+Velocitune (Section 3)
+    (1) L_tgt_i: the loss domain i should reach at the end of the budget, from a scaling law
+        L(D) = E + B D^-beta fitted to short runs on a subset of the budget
+    (2) L_init_i: the validation loss of the model before CPT
+    (3) every m steps
+        V_i = clip((L_i - L_tgt_i) / (L_init_i - L_tgt_i), 0, 1)       large V = a slow domain
+        w <- softmax(log w + V)
+
+Our choices
+- DBL's reference loss is Velocitune's target: L_ref = L_tgt, the scaling-law estimate below, since we have
+  no family of reference models. It is the natural mixture's predicted end point, not a larger model's loss.
+- DBL: the paper's Algorithm 1 is the default; the released code's update is --dbl_variant code.
+- L_tgt: short CPT runs from the base with the initial weights on 5%, 10%, 20% and 40% of the budget
+  (--velocity_budgets), each with its own complete schedule, fitted per domain and read at the full
+  budget. Points taken from the first 20% of the full run's own schedule (warm-up, peak learning rate, no
+  decay) over-estimated the final loss here, so the targets were reached early and V clipped to 0.
+- Velocitune's denominator in magnitude, floored: |L_init - L_tgt| >= velocity_min_gap (0.01 nats). For a
+  falling loss (every domain in the paper) this is the paper's formula; a source domain whose target lies
+  above its initial loss (expected forgetting) would otherwise count as ahead while it forgets more than
+  expected. A gap below the floor (L_init ~ L_tgt) is degenerate: V = 0 while at or below target.
+- A domain whose fit is flagged (a flat or rising curve, beta at the edge of its grid, a poor fit;
+  fit_scaling_law says which) is not chased: V = 0, Delta = 0 (in both of DBL's forms).
+- No update at step 0 (V would be 1 everywhere and leave w unchanged); the first comes after m steps.
+- The log carries L_tgt, the fit flags and each mixer's signal (Delta or V); the suite's report publishes
+  every domain's L_tgt, L_init (the log's step-0 validation loss) and gap.
 """
 
 import math
@@ -14,9 +51,8 @@ from mixer import ConfigError, Mixer, numbers, softmax
 
 
 class LossTargetMixer(Mixer):
-    """Shared by dbl and velocity: weights updated from per-domain validation losses every
-    mix_interval steps, relative to per-domain target losses L_tgt from a scaling-law estimate
-    (train.py runs the estimate and calls set_targets before training)."""
+    """Shared by dbl and velocity: weights updated from per-domain validation losses every mix_interval
+    steps, relative to per-domain target losses L_tgt (train.py runs the estimate, then set_targets)."""
 
     needs_loss_targets = True
     OPTIONS = {"velocity_budgets": ("0.05,0.1,0.2,0.4", str, "the target estimation's short runs, as shares "
@@ -34,16 +70,17 @@ class LossTargetMixer(Mixer):
         super().__init__(corpus, config)
         self.w = check_weights(initial_weights(corpus, self.config), self.domains, self.name)
         self.eval_every = self.config["mix_interval"]
-        self.targets, self.trusted = None, None  # L_tgt per domain; whether its fit can be trusted
+        self.targets, self.flags, self.trusted = None, None, None  # L_tgt; why a fit is doubtful; its negation
         self.initial_loss = None  # L_init: validation loss at step 0 (the base model)
         self.last_loss = None
         self.updates = 0
 
     def set_targets(self, targets, flags=None):
         """The fitted targets, and per domain why its fit is doubtful (None: usable); a doubtful fit's
-        domain is never pushed (V = 0, no excess loss)."""
+        domain is never chased (V = 0, Delta = 0)."""
         self.targets = np.asarray(targets, dtype=np.float64)
-        self.trusted = np.array([flag is None for flag in (flags or [None] * len(targets))])
+        self.flags = list(flags or [None] * len(targets))
+        self.trusted = np.array([flag is None for flag in self.flags])
 
     def weights(self):
         return self.w
@@ -62,38 +99,35 @@ class LossTargetMixer(Mixer):
     def state_dict(self):
         as_list = lambda a: None if a is None else [float(x) for x in a]
         return {"w": as_list(self.w), "targets": as_list(self.targets), "initial_loss": as_list(self.initial_loss),
-                "trusted": None if self.trusted is None else self.trusted.tolist(),
+                "flags": self.flags, "trusted": None if self.trusted is None else self.trusted.tolist(),
                 "last_loss": as_list(self.last_loss), "updates": self.updates}
 
     def load_state_dict(self, state):
         as_array = lambda a: None if a is None else np.array(a, dtype=np.float64)
         self.w, self.targets = as_array(state["w"]), as_array(state["targets"])
-        self.trusted = None if state["trusted"] is None else np.array(state["trusted"])
+        self.flags, self.trusted = state["flags"], None if state["trusted"] is None else np.array(state["trusted"])
         self.initial_loss, self.last_loss = as_array(state["initial_loss"]), as_array(state["last_loss"])
         self.updates = state["updates"]
 
     def log(self):
-        return {"targets": None if self.targets is None else [round(float(x), 4) for x in self.targets],
+        if self.targets is None:
+            return {"targets": None, "updates": self.updates}
+        return {"targets": [round(float(x), 4) for x in self.targets], "fit_flags": self.flags,
                 "updates": self.updates}
 
 
 class DBLMixer(LossTargetMixer):
-    """Dynamic Batch Loading (Sheared-LLaMA, Xia et al. 2023, Algorithm 1): domains whose validation loss is
-    furthest above their reference loss get exponentially more weight.
-
-    Every mix_interval steps, with L the per-domain validation loss and L_ref the reference loss:
-        paper  w <- softmax(log w + eta max(L - L_ref, 0))                    [update()]
-        code   w <- (1 - c) softmax(log w + eta max(L - L_ref, 0)) + c / K   (c = 1e-4)
-    eta = dbl_eta = 1. The paper's Algorithm 1 is the default; the released code adds the uniform floor c/K
-    (--dbl_variant code), which keeps every domain at least 1e-4/K. Sheared-LLaMA takes L_ref from a
-    reference model's scaling-law prediction; here L_ref is the same scaling-law target that velocity uses.
-    No update at step 0: the first update comes after the first interval of training."""
+    """Dynamic Batch Loading (Sheared-LLaMA, Algorithm 1): domains whose validation loss is furthest above their
+    reference loss get exponentially more weight. L_ref is Velocitune's scaling-law target (see the top of
+    the file), not a reference model's predicted loss.
+        paper  Delta = max(L - L_ref, 0);   w <- softmax(log w + eta Delta)                      [update()]
+        code   Delta = L - L_ref;           w <- (1 - c) softmax(log w + eta Delta) + c / K,  c = 1e-4"""
 
     name = "dbl"
     CODE_SMOOTHING = 1e-4  # the released code's c
     OPTIONS = {"dbl_eta": (1.0, float, "step size eta of the exponentiated excess loss"),
-               "dbl_variant": ("paper", str, "paper: Algorithm 1; code: the released code's, with a uniform "
-                                             "floor c/K, c = 1e-4")}
+               "dbl_variant": ("paper", str, "paper: Algorithm 1 (excess clipped at 0, no smoothing); code: the "
+                                             "released code's (excess not clipped, uniform floor c/K, c = 1e-4)")}
 
     @classmethod
     def check_options(cls, config):
@@ -104,48 +138,31 @@ class DBLMixer(LossTargetMixer):
     def __init__(self, corpus, config):
         super().__init__(corpus, config)
         self.eta = self.config["dbl_eta"]
-        self.smoothing = self.CODE_SMOOTHING if self.config["dbl_variant"] == "code" else 0.0
+        self.paper = self.config["dbl_variant"] == "paper"
+        self.smoothing = 0.0 if self.paper else self.CODE_SMOOTHING
+
+    def excess(self, loss):
+        """Delta: the paper's max(L - L_ref, 0) or the code's L - L_ref; 0 where the fit is flagged."""
+        excess = np.maximum(loss - self.targets, 0.0) if self.paper else loss - self.targets
+        return np.where(self.trusted, excess, 0.0)
 
     def update(self, w, loss):
-        excess = np.where(self.trusted, np.maximum(loss - self.targets, 0.0), 0.0)
         with np.errstate(divide="ignore"):
-            logits = np.log(w) + self.eta * excess
+            logits = np.log(w) + self.eta * self.excess(loss)
         K = len(w)
         return (1 - self.smoothing) * softmax(logits) + self.smoothing / K
 
     def log(self):
         out = super().log()
         if self.last_loss is not None and self.targets is not None:
-            excess = np.where(self.trusted, np.maximum(self.last_loss - self.targets, 0), 0.0)
-            out["excess_loss"] = [round(float(x), 4) for x in excess]
+            out["excess_loss"] = [round(float(x), 4) for x in self.excess(self.last_loss)]
         return out
 
 
 class VelocityMixer(LossTargetMixer):
-    """Velocitune (Luo et al. 2024, arXiv 2411.14318): domains that learn slowly relative to their
-    scaling-law target get more weight.
-
-    (1) L_tgt: short CPT runs with the initial weights on 5%, 10%, 20% and 40% of the budget
-        (--velocity_budgets), each with its own complete schedule; their final validation losses are
-        fitted per domain with L(D) = E + B D^-beta and extrapolated to the full budget (fit_scaling_law;
-        run and cached by train.py). The paper estimates on a subset of the budget; taking the points
-        from the first 20% of the full run's own schedule (warm-up, peak learning rate, no decay) over-
-        estimated the final loss here, so its targets were reached early and the velocities clipped to 0.
-    (2) L_init: the base model's validation loss at step 0.
-    (3) every mix_interval steps:
-        V_i = clip((L_i - L_tgt_i) / (L_init_i - L_tgt_i), 0, 1)          [velocity()]
-        w   <- softmax(log w + step_size * V)          (step_size = 1, the paper's)   [update()]
-    Large V = slow domain = more weight. Where the paper is silent, we chose:
-    - the denominator is taken in magnitude, |L_init - L_tgt|, and floored at velocity_min_gap (0.01
-      nats): for domains whose loss falls (every domain in the paper) this is the paper's formula;
-      for a source domain whose target is *above* its initial loss (expected forgetting) the sign
-      of the paper's formula would reward forgetting more than expected; with the magnitude a domain
-      above its target still counts as lagging. A gap below the floor (L_init ~ L_tgt) is degenerate:
-      such a domain gets V = 0 while it is at or below its target.
-    - no update at step 0 (V would be 1 everywhere and leave w unchanged).
-    - a domain whose fit is flagged (a flat or rising curve, beta at the edge of its grid, a poor fit;
-      fit_scaling_law says which) gets V = 0: its target cannot be trusted, so it is not chased (the
-      same rule holds for DBL's excess loss)."""
+    """Velocitune: domains that learn slowly relative to their scaling-law target get more weight.
+        V = clip((L - L_tgt) / max(|L_init - L_tgt|, min_gap), 0, 1)     (0 for a flagged fit)  [velocity()]
+        w <- softmax(log w + step_size V)          (step_size = 1, the paper's)               [update()]"""
 
     name = "velocity"
     OPTIONS = {"velocity_step_size": (1.0, float, "multiplier of V in the exponent"),

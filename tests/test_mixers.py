@@ -150,20 +150,25 @@ def loss_target_mixer(cls, weights, targets, initial_loss=None, flags=None, **co
     return m
 
 
-@pytest.mark.parametrize("variant", ["paper", "code"])
-def test_dbl_golden_update(variant):
-    """w = (0.5, 0.3, 0.2), L = (3, 2, 5), L_ref = (2.5, 2.5, 3): excess = (0.5, 0, 2);
-    paper: softmax(log w + excess) = (0.5 e^0.5, 0.3, 0.2 e^2) / 2.6021718 = (0.3167970, 0.1152883, 0.5679147);
-    code: with c = 1e-4, (1 - c) * that + c / 3."""
-    m = loss_target_mixer(DBLMixer, [0.5, 0.3, 0.2], [2.5, 2.5, 3.0], dbl_variant=variant)
+def test_dbl_golden_update_paper():
+    """w = (0.5, 0.3, 0.2), L = (3, 2, 5), L_ref = (2.5, 2.5, 3): Delta = max(L - L_ref, 0) = (0.5, 0, 2);
+    softmax(log w + Delta) = (0.5 e^0.5, 0.3, 0.2 e^2) / 2.6021719 = (0.3167972, 0.1152883, 0.5679145)."""
+    m = loss_target_mixer(DBLMixer, [0.5, 0.3, 0.2], [2.5, 2.5, 3.0])
     m.observe_eval(5, {"val_loss": [3.0, 2.0, 5.0]})  # not a mix step: no update
     np.testing.assert_allclose(m.weights(), [0.5, 0.3, 0.2])
     m.observe_eval(10, {"val_loss": [3.0, 2.0, 5.0]})
-    unnormalised = np.array([0.5 * math.exp(0.5), 0.3, 0.2 * math.exp(2.0)])
-    c = 1e-4 if variant == "code" else 0.0
-    expected = (1 - c) * unnormalised / unnormalised.sum() + c / 3
-    np.testing.assert_allclose(m.weights(), expected, rtol=1e-12)
-    np.testing.assert_allclose(expected, [0.3167970, 0.1152883, 0.5679147], atol=1e-4)
+    np.testing.assert_allclose(m.weights(), [0.3167972, 0.1152883, 0.5679145], atol=1e-7)
+
+
+def test_dbl_golden_update_released_code():
+    """The same case with the released code's update: Delta = L - L_ref = (0.5, -0.5, 2), not clipped, so the
+    domain below its reference loses weight; softmax = (0.5 e^0.5, 0.3 e^-0.5, 0.2 e^2) / 2.4841311 =
+    (0.3318507, 0.0732486, 0.5949007), then (1 - c) that + c / 3 with c = 1e-4 = (0.3318509, 0.0732746,
+    0.5948745)."""
+    m = loss_target_mixer(DBLMixer, [0.5, 0.3, 0.2], [2.5, 2.5, 3.0], dbl_variant="code")
+    m.observe_eval(10, {"val_loss": [3.0, 2.0, 5.0]})
+    np.testing.assert_allclose(m.weights(), [0.3318509, 0.0732746, 0.5948745], atol=1e-7)
+    assert m.log()["excess_loss"] == [0.5, -0.5, 2.0]
 
 
 def test_velocity_golden_update():
@@ -187,13 +192,14 @@ def test_a_domain_whose_fit_is_flagged_is_not_chased(cls):
     m.observe_eval(10, {"val_loss": [3.5, 3.2, 5.0]})
     w = m.weights()
     assert w[0] < 0.5 and w[2] > 0.2  # domain 0 did not move up; domain 2 did
+    assert m.log()["fit_flags"] == ["flat or rising curve", None, None]  # the report publishes them
 
 
-@pytest.mark.parametrize("cls", [DBLMixer, VelocityMixer])
+@pytest.mark.parametrize("cls, options", [(DBLMixer, {}), (DBLMixer, {"dbl_variant": "code"}), (VelocityMixer, {})])
 @pytest.mark.parametrize("loss", [[1e30, 0.0, 1e30], [0.0, 0.0, 0.0], [5.0, 5.0, 5.0]])
-def test_loss_target_mixers_stay_valid_under_extreme_and_degenerate_inputs(cls, loss):
+def test_loss_target_mixers_stay_valid_under_extreme_and_degenerate_inputs(cls, options, loss):
     # L_init == L_tgt for every domain: the degenerate denominator of velocity
-    m = loss_target_mixer(cls, [0.4, 0.4, 0.2], [5.0, 5.0, 5.0], initial_loss=[5.0, 5.0, 5.0])
+    m = loss_target_mixer(cls, [0.4, 0.4, 0.2], [5.0, 5.0, 5.0], initial_loss=[5.0, 5.0, 5.0], **options)
     for step in range(10, 200, 10):
         m.observe_eval(step, {"val_loss": loss})
         w = m.weights()

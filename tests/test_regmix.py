@@ -1,7 +1,7 @@
 """RegMix as published: fitted on constant-mixture proxy runs whose score peaks at a known target share, it
-lands near the peak; it refuses runs whose weights move, too few runs and another corpus' runs; its
-cross-validated rank correlation tells a real signal from shuffled scores; its candidates come from the
-proxy runs' own prior."""
+lands near the peak; its variant takes the single best candidate; it refuses runs whose weights move, too
+few runs and another corpus' runs; its cross-validated rank correlation tells a real signal from shuffled
+scores; its candidates come from the proxy runs' own prior."""
 
 import numpy as np
 import pytest
@@ -91,6 +91,23 @@ def test_scores_rising_with_the_target_share_favour_the_target(tmp_path, model):
     assert m.weights()[2] > natural[2] + 0.2 and m.r2 > 0.9, (m.weights(), m.r2)
 
 
+def test_the_best_variant_takes_the_single_best_predicted_candidate(tmp_path):
+    """--regmix_variant best: w is the one candidate with the highest f(m_j) (the first of the tied best, as
+    the default's ranking orders them); the default averages the top 100 of the same ranking."""
+    corpus = corpus_3()
+    folder = write_runs(tmp_path / "runs", corpus, peaked)
+    paper = mixer(corpus, folder, regmix_candidates=5000).weights()
+    best = mixer(corpus, folder, regmix_candidates=5000, regmix_variant="best").weights()
+    mixtures, scores, _ = regmix.proxy_runs(folder, "lightgbm")
+    predict = regmix.fit(mixtures, scores, "lightgbm", 0)  # the mixer's fit: same runs, same seed
+    candidates = regmix.dirichlet_natural(corpus.train_tokens, 5000, np.random.Generator(np.random.PCG64(0)))
+    predicted = predict(candidates)
+    np.testing.assert_allclose(best, candidates[np.argmax(predicted)])
+    np.testing.assert_allclose(paper, candidates[np.argsort(-predicted, kind="stable")[:100]].mean(axis=0))
+    assert np.abs(best - paper).max() > 0.01 and predict(best[None])[0] == predicted.max() > predict(paper[None])[0]
+    assert abs(best[2] - PEAK) < 0.15, best  # the best region holds the peak
+
+
 def test_runs_whose_weights_move_are_refused_with_the_collection_command(tmp_path):
     corpus = corpus_3()
     folder = write_runs(tmp_path / "moving", corpus, peaked, intervals=2, moving=3)
@@ -127,6 +144,8 @@ def test_options_are_checked_before_anything_loads():
     regmix.RegMixMixer.check_options(config)
     with pytest.raises(ConfigError, match="--regmix_model forest is unknown"):
         regmix.RegMixMixer.check_options({**config, "regmix_model": "forest"})
+    with pytest.raises(ConfigError, match="--regmix_variant top is unknown; choose one of paper, best"):
+        regmix.RegMixMixer.check_options({**config, "regmix_variant": "top"})
     with pytest.raises(ConfigError, match="--regmix_top_k 10 must be between 1 and --regmix_candidates 5"):
         regmix.RegMixMixer.check_options({**config, "regmix_top_k": 10, "regmix_candidates": 5})
 

@@ -12,6 +12,7 @@ import torch
 import report
 import suite as suite_module
 import train
+from mixer import ConfigError
 
 
 def suite(tiny_args, *extra):
@@ -30,6 +31,7 @@ def balanced(tiny_args, label, seed):
 
 
 def test_suite_end_to_end_then_resume_after_an_interruption(tiny_args, monkeypatch, capsys):
+    monkeypatch.setitem(suite_module.SUITES["default"], "variants", {})  # the runner here, the rows below
     real_run = train.run
 
     def interrupt_the_bandit_run(cfg):
@@ -82,8 +84,10 @@ def test_frontier_best_static_and_paired_intervals_match_the_runs(tiny_args, tmp
     with open(os.path.join(publish, "results.json")) as f:
         results = json.load(f)
     assert [r["mixer"] for r in results["rows"]] == list(rows)
-    assert set(results["rows"][1]) == {"mixer", "seeds", "balanced_mean", "balanced_std", "forgetting_mean",
-                                       "gain_mean", "task_acc_mean", "delta_natural", "delta_best_static"}
+    assert set(results["rows"][1]) == {"mixer", "role", "seeds", "balanced_mean", "balanced_std", "forgetting_mean",
+                                       "gain_mean", "task_acc_mean", "target_share_mean", "mean_abs_weight_change",
+                                       "delta_natural", "delta_best_static"}
+    assert [r["role"] for r in results["rows"]] == ["static", "static", "static", "schedule"]
     with open(os.path.join(publish, "calibration.json")) as f:
         calibration = json.load(f)
     assert set(calibration) == {"preset", "seeds", "task_test_problems", "base", "natural_target_share", "natural",
@@ -99,6 +103,7 @@ def test_frontier_best_static_and_paired_intervals_match_the_runs(tiny_args, tmp
 
 
 def test_a_failing_run_is_reported_by_name_and_the_suite_goes_on(tiny_args, monkeypatch, capsys):
+    monkeypatch.setitem(suite_module.SUITES["default"], "variants", {})
     real_run = train.run
 
     def fail_the_bandit_run(cfg):
@@ -116,12 +121,96 @@ def test_a_failing_run_is_reported_by_name_and_the_suite_goes_on(tiny_args, monk
     assert list(saved["rows"]) == ["static", "dbl"] and saved["failed"] == ["bandit seed 1337"]
 
 
-def test_suite_collects_constant_proxy_runs_for_regmix_and_reports_their_cost(tiny_args):
-    summary = suite(tiny_args + ["--mix_interval", "5"], "--mixers", "regmix", "--collect", "10")
+def write_replay(replay_dir, label, seed, val_loss, fields):
+    """A finished proxy replay as agent_experiment.py leaves it: eval.json and the log's last evaluation."""
+    run_dir = os.path.join(replay_dir, f"{label}-s{seed}")
+    os.makedirs(run_dir)
+    with open(os.path.join(run_dir, "eval.json"), "w") as f:
+        json.dump({"final": {"fields": fields}}, f)
+    with open(os.path.join(run_dir, "log.jsonl"), "w") as f:
+        f.write(json.dumps({"step": 10, "val_loss": val_loss}) + "\n")
+
+
+def test_suite_collects_constant_proxy_runs_for_regmix_runs_its_variant_and_publishes_the_replay(tiny_args, tmp_path):
+    fields = ["source", "source", "target"]  # the tiny corpus: prose, code, arith
+    replay_dir = os.path.join(suite_dir_of(tiny_args), "proxy", "replay")
+    for seed, natural, regmix in ((1, 3.0, 3.1), (2, 3.2, 3.25)):  # objectives: (S + T) / 2 = the arith loss here
+        write_replay(replay_dir, "static", seed, [natural, natural, natural], fields)
+        write_replay(replay_dir, "regmix", seed, [regmix, regmix, regmix], fields)
+    publish = str(tmp_path / "benchmark")
+    summary = suite(tiny_args + ["--mix_interval", "5"], "--mixers", "regmix", "--collect", "10", "--publish", publish)
     folder = os.path.join(suite_dir_of(tiny_args), "proxy", "constant")
     runs = [n for n in os.listdir(folder) if n.endswith(".npz")]
     assert len(runs) == 10 and not os.path.exists(os.path.join(suite_dir_of(tiny_args), "proxy", "trajectories"))
-    assert summary["rows"]["regmix"]["proxy_seconds"] > 0
+    rows = summary["rows"]
+    assert list(rows) == ["static", "regmix", "regmix-best"] and rows["regmix"]["proxy_seconds"] > 0
+    assert rows["regmix-best"]["proxy_seconds"] == rows["regmix"]["proxy_seconds"]  # the same proxy runs
+    configs = {label: report.load_result(os.path.join(suite_dir_of(tiny_args), f"{label}-s1337"))["config"]
+               for label in ("regmix", "regmix-best")}
+    assert configs["regmix"]["regmix_variant"] == "paper" and configs["regmix-best"]["regmix_variant"] == "best"
+    assert configs["regmix-best"]["trajectories"] == configs["regmix"]["trajectories"] == folder
+    with open(os.path.join(publish, "results.json")) as f:
+        published = {r["mixer"]: r for r in json.load(f)["rows"]}
+    assert published["regmix"]["paper_default"] is True and "variant_of" not in published["regmix"]
+    assert published["regmix-best"]["variant_of"] == "regmix" and published["regmix-best"]["role"] == "variant"
+    replay = published["regmix"]["proxy_replay"]  # by hand: d = (0.1, 0.05), mean 0.075, sd 0.05 / sqrt(2)
+    assert replay["val_objective_mean"] == pytest.approx(3.175)
+    assert replay["delta_natural"]["mean"] == pytest.approx(0.075)
+    assert replay["delta_natural"]["hi"] == pytest.approx(0.075 + 12.706 * 0.05 / math.sqrt(2) / math.sqrt(2))
+    assert "proxy_replay" not in published["regmix-best"]  # no replay of it was made
+
+
+def test_suite_rows_hold_each_paper_default_and_each_named_variant(monkeypatch):
+    """The row construction: the names VARIANTS.md fixes, each variant run with --<mixer>_variant NAME, the
+    agent's rows taken from AGENT_VARIANTS whatever they are (a new one gains a row), the control marked."""
+    monkeypatch.setitem(suite_module.AGENT_VARIANTS, "agent-undiscounted", {"variant": "undiscounted"})
+    spec = suite_module.SUITES["default"]
+    rows = suite_module.suite_rows(spec, ["bandit", "dbl", "velocity", "acodm", "regmix", "agent"], [0.5], ["ramp_up"])
+    defaults = [label for label, r in rows.items() if r.get("paper_default")]
+    assert defaults == ["bandit", "dbl", "velocity", "acodm", "regmix", "agent"]
+    assert all(rows[m]["role"] == "mixer" and "variant_of" not in rows[m] and not rows[m]["options"] for m in defaults)
+    variants = {label: (r["variant_of"], r["options"]) for label, r in rows.items() if r["role"] == "variant"}
+    assert variants == {"bandit-hedge": ("bandit", {"bandit_variant": "hedge"}),
+                        "dbl-code": ("dbl", {"dbl_variant": "code"}),
+                        "acodm-no_slice": ("acodm", {"acodm_variant": "no_slice"}),
+                        "acodm-ours": ("acodm", {"acodm_variant": "ours"}),
+                        "regmix-best": ("regmix", {"regmix_variant": "best"}),
+                        "agent-clone": ("agent", {}), "agent-undiscounted": ("agent", {})}
+    assert all("paper_default" not in rows[label] for label in variants)
+    assert rows["agent-untrained"]["role"] == "control" and "agent-cql" not in rows  # the offline evaluation's
+    assert [rows[label]["role"] for label in ("static", "static-0.5", "schedule-ramp_up")] == \
+        ["static", "static", "schedule"]
+    assert all(r["kind"] == "mixer" for r in rows.values() if r["role"] in ("mixer", "variant", "control"))
+    monkeypatch.setitem(spec, "variants", {"velocity": ["fast"]})  # velocity declares no --velocity_variant
+    with pytest.raises(ConfigError, match="suite row velocity-fast runs --velocity_variant, which mixer velocity"):
+        suite_module.check_variant_rows(suite_module.suite_rows(spec, ["velocity"], [], []))
+    suite_module.check_variant_rows(suite_module.suite_rows(spec, ["dbl", "regmix"], [], []))  # both declared
+
+
+def test_dbl_and_velocity_rows_publish_every_domains_targets_and_dbl_code_runs_the_code(tiny_args, tmp_path):
+    publish = str(tmp_path / "benchmark")
+    summary = suite(tiny_args, "--mixers", "dbl,velocity", "--publish", publish)
+    assert list(summary["rows"]) == ["static", "dbl", "dbl-code", "velocity"]
+    suite_dir = suite_dir_of(tiny_args)
+    assert report.load_result(os.path.join(suite_dir, "dbl-code-s1337"))["config"]["dbl_variant"] == "code"
+    assert report.load_result(os.path.join(suite_dir, "dbl-s1337"))["config"]["dbl_variant"] == "paper"
+    state = report.read_log(os.path.join(suite_dir, "dbl-code-s1337"))[-1]["mixer_state"]
+    base = report.read_log(os.path.join(suite_dir, "static-s1337"))[0]["val_loss"]  # the base, evaluated at step 0
+    with open(os.path.join(publish, "results.json")) as f:
+        results = json.load(f)
+    published = {r["mixer"]: r for r in results["rows"]}
+    assert [published[label].get("paper_default") for label in ("dbl", "dbl-code", "velocity")] == [True, None, True]
+    assert published["dbl-code"]["variant_of"] == "dbl" and published["static"]["role"] == "static"
+    domains = summary["domains"]
+    assert set(results["velocity_target_error_nats"]) == set(domains) == {"prose", "code", "arith"}
+    for label in ("dbl", "dbl-code", "velocity"):
+        targets = published[label]["loss_targets"]
+        assert list(targets) == domains  # every domain, not only the target field's
+        for k, d in enumerate(domains):
+            assert targets[d]["L_tgt"] == pytest.approx(state["targets"][k])  # one estimate, shared
+            assert targets[d]["L_init"] == pytest.approx(base[k], abs=1e-5)  # the base's validation loss
+            assert targets[d]["gap"] == pytest.approx(abs(targets[d]["L_init"] - targets[d]["L_tgt"]))
+            assert targets[d]["fit_flags"] == {"1337": state["fit_flags"][k]}
 
 
 def test_suite_tunes_the_agent_on_the_proxy_and_runs_its_variants(tiny_args, monkeypatch):
