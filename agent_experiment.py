@@ -43,7 +43,7 @@ from trajectories import TrajectoryBuffer, field_losses_per_boundary, load_traje
 
 SPEC = suite.SUITES["default"]
 HELD_OUT_SEEDS = [310000, 310001, 310002]  # the offline replays' starts: not collection's, not tuning's
-REPLAYED = ["static", "agent", "agent-clone", "agent-cql", "agent-untrained", "regmix"]
+REPLAYED = ["static", "agent", "agent-clone", "agent-cql", "agent-undiscounted", "agent-untrained", "regmix", "regmix-best"]
 SETTINGS = {  # the transfer settings besides (a): train.py options, and a corpus derived from the default one
     "b": {"what": "a larger model: 6 layers x 256, 5.77M parameters (the default: 4 x 128, 1.31M)",
           "args": ["--n_layer", "6", "--n_head", "8", "--n_embd", "256"]},
@@ -70,8 +70,9 @@ def offline_evaluation(proxy_dir, options, proxy_args, log, swarm_mode="auto"):
     """The variants' held-out numbers and their replays on the proxy from HELD_OUT_SEEDS (as swarms where
     swarm_mode batches: suite.proxy_swarm)."""
     pcfg = suite.proxy_config(SPEC, proxy_args)
-    replays = {(label, seed): ("static" if label == "static" else "regmix" if label == "regmix" else "agent",
-                               options.get(label, {}), seed, os.path.join(proxy_dir, "replay", f"{label}-s{seed}"))
+    mixer_options = {**options, "regmix-best": {**options.get("regmix", {}), "regmix_variant": "best"}}
+    replays = {(label, seed): (label.split("-")[0], mixer_options.get(label, {}), seed,
+                               os.path.join(proxy_dir, "replay", f"{label}-s{seed}"))
                for label in REPLAYED for seed in HELD_OUT_SEEDS}
     suite.proxy_swarm(pcfg, list(replays.values()), swarm_mode)
     objectives = {label: {seed: suite.proxy_run(pcfg, *replays[label, seed]) for seed in HELD_OUT_SEEDS}

@@ -73,7 +73,8 @@ def test_the_trained_critic_ranks_held_out_returns_and_the_untrained_one_does_no
     assert offline["held_out_transitions"] == 40 and offline["critic_rank_corr"] > 0.6
     assert offline["critic_rank_corr_first_boundary"] > 0.3 and offline["held_out_trajectories"] == 10
     lo, hi = offline["critic_rank_corr_first_boundary_interval"]
-    assert -1 <= lo <= offline["critic_rank_corr_first_boundary"] <= hi <= 1 and hi - lo > 0.1  # 10 points move
+    # an interval around the point estimate (its width on few points is tested with bootstrap_rank_correlation)
+    assert -1 <= lo <= offline["critic_rank_corr_first_boundary"] <= hi <= 1 and lo > 0
     agent.train_agent(folder, str(tmp_path / "b.pt"), {**options, "cql_steps": 0}, log=lambda *a: None)
     untrained = torch.load(tmp_path / "b.pt", weights_only=True)["trained_on"]["offline"]  # the critic is random
     assert abs(untrained["critic_rank_corr"]) < offline["critic_rank_corr"] - 0.3
