@@ -224,7 +224,10 @@ def test_suite_tunes_the_agent_on_the_proxy_and_runs_its_variants(tiny_args, mon
         tuning = json.load(f)
     objectives = [row["val_objective"] for row in tuning["grid"]]
     assert tuning["chosen"] == tuning["grid"][objectives.index(min(objectives))]["options"]
-    assert list(summary["rows"]) == ["static", "agent", "agent-clone", "agent-untrained"]
+    assert list(summary["rows"]) == ["static", "agent", "agent-clone", "agent-undiscounted", "agent-untrained"]
+    undiscounted = summary["rows"]["agent-undiscounted"]
+    assert undiscounted["role"] == "variant" and undiscounted["variant_of"] == "agent"
+    assert torch.load(os.path.join(proxy_dir, "agent-undiscounted.pt"), weights_only=True)["options"]["gamma"] == 1.0
     saved = torch.load(os.path.join(proxy_dir, "agent-clone.pt"), weights_only=True)
     assert saved["options"]["cql_steps"] == 0 and saved["options"]["cql_alpha"] == tuning["chosen"].get("cql_alpha", 1.0)
     assert saved["trained_on"]["trajectories"] == 3 and len(saved["trained_on"]["held_out"]) == 1  # 4 x 0.25
