@@ -211,7 +211,7 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--swarm" in argv:
         argv.remove("--swarm")
-        sizes, swarm_steps = [1, 4, 16, 64], 200  # the definition: the equality over 200 steps
+        sizes, swarm_steps = [1, 4, 16, 64], 200  # the equality is defined over 200 steps
         for flag in ("--swarm_sizes", "--swarm_steps"):
             if flag in argv:
                 i = argv.index(flag)

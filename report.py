@@ -287,7 +287,7 @@ def benchmark_online(cpt, pretrain):
     """docs/benchmark/online.json: the online mixers' numbers from the CPT suite's results.json (Velocitune's
     target errors, every dynamic mixer's weight updates and movement in the default run) and from
     pretrain.py's summary (steps to reach static's final validation loss). Either may be None."""
-    dynamic = ("dbl", "velocity", "bandit", "acodm")
+    dynamic = ("dbl", "dbl-code", "velocity", "bandit", "bandit-hedge", "acodm", "acodm-no_slice", "acodm-ours")
     rows = cpt["rows"] if cpt else {}
 
     def stat(label, key):
