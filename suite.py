@@ -356,14 +356,13 @@ def run_jobs(suite, cfg, train_args, name, preset, seeds, rows, trajectories, pu
 
 
 def wall_seconds(cfg, summary, collected):
-    """The suite's compute as measured stage by stage: the corpus build, the base's pre-training, and the
-    runs (CPT loops, target estimations, trajectories and agent training)."""
+    """The suite's compute as measured stage by stage, each piece of work once: the corpus build, the base's
+    pre-training, and the runs (CPT loops, each shared target estimation once, the proxy work)."""
     corpus = Corpus(corpus_path(cfg))
     base = train.read_json(os.path.join(train.base_dir_of(cfg, corpus), "base_eval.json"), "the base's evaluation")
-    runs = sum(x["wall_seconds"] + (x["estimate_seconds"] or 0) for r in summary["rows"].values()
-               for x in r["runs"].values())
-    return {"corpus": corpus.meta.get("build_seconds"), "base": base["run"].get("wall_seconds"),
-            "suite": runs + collected}
+    runs = report.compute_once(summary)
+    return {"corpus": corpus.meta.get("build_seconds"), "base": base["run"].get("wall_seconds"), **runs,
+            "proxy": collected, "suite": runs["cpt_runs"] + runs["target_estimates"] + collected}
 
 
 def main(argv=None):

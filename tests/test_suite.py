@@ -211,6 +211,16 @@ def test_dbl_and_velocity_rows_publish_every_domains_targets_and_dbl_code_runs_t
             assert targets[d]["L_init"] == pytest.approx(base[k], abs=1e-5)  # the base's validation loss
             assert targets[d]["gap"] == pytest.approx(abs(targets[d]["L_init"] - targets[d]["L_tgt"]))
             assert targets[d]["fit_flags"] == {"1337": state["fit_flags"][k]}
+    estimates = [d for d in os.listdir(tiny_args[tiny_args.index("--out_dir") + 1]) if d.startswith("estimate-")]
+    assert len(estimates) == 1  # one estimation, used by the three rows' runs
+    with open(os.path.join(tiny_args[tiny_args.index("--out_dir") + 1], estimates[0], "targets.json")) as f:
+        estimate_seconds = json.load(f)["estimate_seconds"]
+    runs = [report.load_result(os.path.join(suite_dir, f"{label}-s1337"))["run"] for label in summary["rows"]]
+    assert sum(run.get("estimate_seconds") == estimate_seconds for run in runs) == 3  # each run records it
+    with open(os.path.join(publish, "calibration.json")) as f:
+        wall = json.load(f)["wall_s"]
+    assert wall["target_estimations"] == 1 and wall["target_estimates"] == estimate_seconds > 0  # counted once
+    assert wall["suite"] == pytest.approx(sum(run["wall_seconds"] for run in runs) + estimate_seconds)
 
 
 def test_suite_tunes_the_agent_on_the_proxy_and_runs_its_variants(tiny_args, monkeypatch):
