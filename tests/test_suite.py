@@ -2,6 +2,7 @@
 others go on, the static frontier and the paired-seed differences checked by hand against the runs, the
 benchmark files, the plots."""
 
+import hashlib
 import json
 import math
 import os
@@ -58,6 +59,34 @@ def test_suite_end_to_end_then_resume_after_an_interruption(tiny_args, monkeypat
         with open(os.path.join(results, name), "rb") as f:
             data = f.read()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000, name
+
+
+def test_a_finished_run_is_reused_only_while_its_config_and_mixer_code_are_the_same(tiny_args, capsys):
+    run_dir = os.path.join(suite_dir_of(tiny_args), "static-s1337")
+    suite(tiny_args, "--mixers", "none")
+    with open(os.path.join(run_dir, "fingerprint.json")) as f:
+        saved = json.load(f)
+    assert saved["config"]["mixer"] == "static" and saved["config"]["lr"] == 3e-3 and "resume" not in saved["config"]
+    assert set(saved["code"]) == {"mixer.py", "train.py"}  # StaticMixer's module and the loop
+    with open(os.path.join(os.path.dirname(train.__file__), "mixer.py"), "rb") as f:
+        assert saved["code"]["mixer.py"] == hashlib.sha256(f.read()).hexdigest()
+    finished_at = os.path.getmtime(os.path.join(run_dir, "eval.json"))
+    capsys.readouterr()
+    suite(tiny_args, "--mixers", "none")  # nothing changed
+    assert "static seed 1337: finished before, reused" in capsys.readouterr().out
+    assert os.path.getmtime(os.path.join(run_dir, "eval.json")) == finished_at
+    suite(tiny_args + ["--lr", "0.002"], "--mixers", "none")  # another config: run again, saying what differs
+    out = capsys.readouterr().out
+    assert "static seed 1337: finished before, rerun: config lr 0.003 -> 0.002\n" in out and "finished before, reused" not in out
+    assert report.load_result(run_dir)["config"]["lr"] == 0.002
+    with open(os.path.join(run_dir, "fingerprint.json")) as f:
+        saved = json.load(f)
+    assert saved["config"]["lr"] == 0.002
+    saved["code"]["mixer.py"] = "0" * 64  # as if mixer.py had been edited since the run finished
+    with open(os.path.join(run_dir, "fingerprint.json"), "w") as f:
+        json.dump(saved, f)
+    suite(tiny_args + ["--lr", "0.002"], "--mixers", "none")
+    assert "static seed 1337: finished before, rerun: code of mixer.py\n" in capsys.readouterr().out
 
 
 def test_frontier_best_static_and_paired_intervals_match_the_runs(tiny_args, tmp_path):
