@@ -131,6 +131,69 @@ def test_frontier_best_static_and_paired_intervals_match_the_runs(tiny_args, tmp
     assert share is not None and math.isfinite(share)
 
 
+def rewrite_val_loss(run_dir, index, val_loss):
+    """Plant a validation evaluation: the index-th record of the run's log that has one gets `val_loss`."""
+    records = report.read_log(run_dir)
+    at = [i for i, r in enumerate(records) if "val_loss" in r][index]
+    records[at]["val_loss"] = val_loss
+    with open(os.path.join(run_dir, "log.jsonl"), "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in records)
+    return records[at]["step"]
+
+
+def test_best_static_is_picked_on_validation_at_the_final_step_not_on_test_or_an_earlier_step(tiny_args):
+    """A planted case: the test split's best row, the row best at an earlier evaluation and the row best on
+    validation at the final step are three different rows; the suite must pick the last."""
+    summary = suite(tiny_args, "--sweep", "0.1,0.9", "--mixers", "none")
+    statics = ["static", "static-0.1", "static-0.9"]
+    by_test = sorted(statics, key=lambda label: balanced(tiny_args, label, 1337))
+    best_on_test, middle, worst_on_test = by_test
+    run_dir = {label: os.path.join(suite_dir_of(tiny_args), f"{label}-s1337") for label in statics}
+    final_step = rewrite_val_loss(run_dir[worst_on_test], -1, [0.5, 0.7, 0.9])  # fields: source, source, target
+    earlier_step = rewrite_val_loss(run_dir[middle], -2, [0.1, 0.1, 0.1])  # the lowest anywhere, but not final
+    assert earlier_step < final_step == 10
+    summary = suite(tiny_args, "--sweep", "0.1,0.9", "--mixers", "none")  # the runs reused, the summary anew
+    assert summary["best_static"] == worst_on_test  # not best_on_test (test split), not middle (earlier step)
+    rows = summary["rows"]
+    assert rows[worst_on_test]["runs"]["1337"]["val_objective"] == pytest.approx((0.6 + 0.9) / 2)  # (S + T) / 2
+    for label in (best_on_test, middle):  # by hand from the final validation losses in the log
+        final = [r for r in report.read_log(run_dir[label]) if "val_loss" in r][-1]["val_loss"]
+        assert rows[label]["runs"]["1337"]["val_objective"] == pytest.approx(((final[0] + final[1]) / 2 + final[2]) / 2)
+    assert rows[best_on_test]["delta_best_static"]["mean"] == pytest.approx(
+        balanced(tiny_args, best_on_test, 1337) - balanced(tiny_args, worst_on_test, 1337))  # against the pick
+
+
+def test_the_agents_tuning_picks_on_validation_at_the_final_step_not_on_test_or_an_earlier_step(tiny_args,
+                                                                                                  monkeypatch):
+    """A planted case: each candidate's proxy runs are faked (the log's validation losses and eval.json's
+    test losses chosen here) so that test, an earlier evaluation and the final validation pick three
+    different candidates; the tuning must pick on the final validation objective, (S + T) / 2."""
+    planted = {0: {"final": 3.0, "earlier": 0.1, "test": 1.0}, 1: {"final": 2.0, "earlier": 4.0, "test": 5.0},
+               2: {"final": 2.5, "earlier": 4.0, "test": 0.5}}
+
+    def fake_run(cfg):
+        plant, bump = planted[int(os.path.basename(cfg["agent_path"])[len("candidate-"):-3])], cfg["seed"] - 7
+        os.makedirs(cfg["run_name"])
+        with open(os.path.join(cfg["run_name"], "log.jsonl"), "w") as f:
+            for step, loss in ((0, 5.0), (5, plant["earlier"]), (10, plant["final"] + 0.2 * bump)):
+                f.write(json.dumps({"step": step, "val_loss": [loss - 0.1, loss + 0.1, loss + 0.3]}) + "\n")
+        with open(os.path.join(cfg["run_name"], "eval.json"), "w") as f:
+            json.dump({"summary": {"balanced_loss": plant["test"]}, "final": {"test_loss": [plant["test"]] * 3}}, f)
+
+    monkeypatch.setattr(train, "run", fake_run)
+    monkeypatch.setattr(suite_module.agent, "train_agent", lambda folder, path, options, log: open(path, "w").close())
+    monkeypatch.setattr(suite_module.agent, "load_agent", lambda path: (None, {"trained_on": {"offline": {}}}))
+    spec = {**suite_module.SUITES["default"]["proxy"], "tuning_seeds": [7, 8],
+            "agent_grid": [{}, {"cql_alpha": 5.0}, {"bc_weight": 4.0}]}
+    pcfg = suite_module.proxy_config(suite_module.SUITES["default"], tiny_args)
+    tuning_dir = os.path.join(suite_dir_of(tiny_args), "proxy", "tuning")
+    tuning = suite_module.tune_agent(pcfg, "unused", spec, tuning_dir, lambda *a: None, swarm_mode="off")
+    assert tuning["chosen"] == {"cql_alpha": 5.0}  # candidate 1: not 2 (best on test), not 0 (best earlier)
+    # by hand, seed 7 and seed 8 (+0.2): S = final, T = final + 0.3, so (S + T) / 2 = final + 0.15 (+0.1 mean)
+    assert [row["val_objective"] for row in tuning["grid"]] == pytest.approx([3.25, 2.25, 2.75])
+    assert tuning["grid"][1]["runs"] == pytest.approx([2.15, 2.35])
+
+
 def test_a_failing_run_is_reported_by_name_and_the_suite_goes_on(tiny_args, monkeypatch, capsys):
     monkeypatch.setitem(suite_module.SUITES["default"], "variants", {})
     real_run = train.run
