@@ -4,7 +4,7 @@ Every run pre-trains a base on the source field with a mixer (train.py --base_mi
 init, with validation every --base_eval_interval steps. Nothing imports this file.
 
     python pretrain.py                                # 3 seeds on the CPU (about an hour on 2 cores)
-    python pretrain.py --publish docs/benchmark       # and write docs/benchmark/online.json
+    python pretrain.py --publish docs/benchmark       # and write online.json, pretrain-summary.json there
     python pretrain.py --seeds 1 -- --base_steps 60   # train.py options after --
 
 Rows, each paired by seed with the static run of its own model:
@@ -135,7 +135,7 @@ def main(argv=None):
     parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=len(SEEDS), help="seeds per row (default 3)")
     parser.add_argument("--publish", default=None, metavar="DIR", help="also write DIR/online.json, with the CPT "
-                        "suite's numbers from --cpt_results")
+                        "suite's numbers from --cpt_results, and DIR/pretrain-summary.json (out/pretrain/summary.json)")
     parser.add_argument("--cpt_results", default=os.path.join("out", "suite-default", "results", "results.json"),
                         help="the CPT suite's results.json (suite.py --suite default) for online.json")
     args = parser.parse_args(own)
@@ -171,10 +171,11 @@ def main(argv=None):
         if cpt is None:
             print(f"{args.cpt_results} does not exist (run python suite.py --suite default first): online.json "
                   "gets the pretrain rows alone")
-        path = os.path.join(args.publish, "online.json")
         os.makedirs(args.publish, exist_ok=True)
-        write_json_atomic(path, report.benchmark_online(cpt, summary))
-        print(f"wrote {path}")
+        for name, content in (("online.json", report.benchmark_online(cpt, summary)),
+                              ("pretrain-summary.json", summary)):  # the summary as written above, published
+            write_json_atomic(os.path.join(args.publish, name), content)
+            print(f"wrote {os.path.join(args.publish, name)}")
     return summary
 
 

@@ -159,7 +159,8 @@ def suite_summary(rows, results, run_dirs, proxy, info):
                           "target_share": float(np.sum(np.array(run["tokens_per_domain"])[target])
                                                 / max(1, np.sum(run["tokens_per_domain"]))),
                           "target_epochs": float(np.mean([run["epochs_per_domain"][i] for i in target])),
-                          "wall_seconds": run["wall_seconds"], "estimate_seconds": run.get("estimate_seconds")}
+                          "wall_seconds": run["wall_seconds"], "estimate_seconds": run.get("estimate_seconds"),
+                          "estimate_tokens": run.get("estimate_tokens")}
             runs[seed]["reweightings"], runs[seed]["mean_abs_weight_change"] = weight_movement(run_dirs[label][seed])
         stats = {key: dict(zip(("mean", "spread"), mean_and_spread([x[key] for x in runs.values()])))
                  for key in [k for _, k in COLUMNS] + ["val_objective", "target_share", "target_epochs", "reweightings",
@@ -184,6 +185,17 @@ def suite_summary(rows, results, run_dirs, proxy, info):
                            first["final"]["domains"]) if "velocity" in run_dirs else None
     return {**info, "domains": first["final"]["domains"], "fields": first["final"]["fields"], "best_static": best,
             "velocity_target_error_nats": errors, "rows": summary_rows}
+
+
+def compute_once(summary):
+    """The suite's runs' compute, each piece of work counted once: every run's own CPT loop, and each target
+    estimation once. One estimation (out/estimate-<hash>/) serves every DBL and Velocitune run of a seed;
+    each of those runs copies its record (seconds and tokens, read from the one targets.json, so equal to
+    the last digit), which is how the estimation is known here."""
+    runs = [x for r in summary["rows"].values() for x in r["runs"].values()]
+    estimates = {(x["estimate_seconds"], x.get("estimate_tokens")) for x in runs if x["estimate_seconds"] is not None}
+    return {"cpt_runs": sum(x["wall_seconds"] for x in runs), "target_estimates": sum(s for s, _ in estimates),
+            "target_estimations": len(estimates)}
 
 
 def interval_text(interval):

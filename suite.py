@@ -3,7 +3,9 @@ The experiments that drive many runs: the comparison suite, and the proxy runs t
 and RegMix learn from. Only agent_experiment.py imports this file.
 
 The suite: every mixer from the same base, with the same model, optimiser, budget and seeds (each mixer's
-paper default beside its named variants, "<mixer>-<variant>" rows), one table, one JSON and the plots; a rerun finishes only what is missing, and a run that fails is reported by name
+paper default beside its named variants, "<mixer>-<variant>" rows), one table, one JSON and the plots. A rerun
+finishes only what is missing: a finished run is reused when its saved fingerprint (config, mixer code) is the
+one it would have now, and run again, saying what changed, when not. A run that fails is reported by name
 while the others go on (the exit status says that something failed). The agent's and RegMix's rows first
 need their proxy work (config/proxy.py, in out/suite-default/proxy): 64 random-mixing trajectories, 64
 constant-mixture runs, the agent's tuning on proxy seeds of its own, the agent's variants (prepare_proxy).
@@ -17,6 +19,9 @@ Collection alone: N CPT runs of the random mixer from the base, one trajectory f
     python suite.py --collect 64 --trajectories out/traj -- --config config/proxy.py
 """
 import argparse
+import hashlib
+import inspect
+import json
 import os
 import shutil
 import sys
@@ -266,6 +271,36 @@ def check_variant_rows(rows):
                               f"add it to the mixer's OPTIONS or drop the variant from SUITES")
 
 
+def run_fingerprint(run_cfg):
+    """What a suite run is made by: its config (less whether it resumes) and the sha256 of the source of the
+    modules that define its mixer (the class and its bases) and of train.py. Saved in the run's folder when
+    it finishes (fingerprint.json) and compared when the suite would reuse it (changed_since)."""
+    root = os.path.dirname(os.path.abspath(train.__file__))
+    files = {inspect.getsourcefile(c) for c in MIXERS[run_cfg["mixer"]].__mro__ if c is not object}
+    code = {}
+    for path in sorted(files | {inspect.getsourcefile(train)}):
+        with open(path, "rb") as f:
+            code[os.path.relpath(path, root)] = hashlib.sha256(f.read()).hexdigest()
+    config = json.loads(json.dumps({k: v for k, v in run_cfg.items() if k != "resume"}, default=str))
+    return {"config": config, "code": code}
+
+
+def changed_since(run_dir, fingerprint):
+    """What differs between a finished run's saved fingerprint and the one it would have now, in words;
+    None when nothing does (the run may be reused)."""
+    path = os.path.join(run_dir, "fingerprint.json")
+    if not os.path.exists(path):
+        return "no saved fingerprint (finished before the suite kept them)"
+    saved = train.read_json(path, "the run's fingerprint")
+    old, new = saved["config"], fingerprint["config"]
+    keys = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    files = [f for f in sorted(set(saved["code"]) | set(fingerprint["code"]))
+             if saved["code"].get(f) != fingerprint["code"].get(f)]
+    said = (["config " + ", ".join(f"{k} {old.get(k)!r:.40} -> {new.get(k)!r:.40}" for k in keys)] if keys else []) \
+        + (["code of " + ", ".join(files)] if files else [])
+    return "; ".join(said) or None
+
+
 def run_suite(suite, preset, seeds, mixers, train_args, trajectories=None, sweep=None, schedules=None, publish=None,
               log=print, swarm_mode="auto"):
     """Prepare what is missing (corpus, base, trajectories, agent), run every (row, seed) that has no
@@ -315,16 +350,21 @@ def run_jobs(suite, cfg, train_args, name, preset, seeds, rows, trajectories, pu
         row, run_dir = rows[label], run_dirs[label][seed]
         if label in offline and label not in extra:
             collected = prepare_offline_mixers()
-        if os.path.exists(os.path.join(run_dir, "eval.json")):
+        run_cfg = {**config_for_mixer(cfg, row["mixer"]), **row["options"], **extra.get(label, {}),
+                   "seed": seed, "run_name": os.path.join(name, f"{label}-s{seed}")}
+        fingerprint, finished = run_fingerprint(run_cfg), os.path.exists(os.path.join(run_dir, "eval.json"))
+        changed = changed_since(run_dir, fingerprint) if finished else None
+        if finished and not changed:
             log(f"#### suite run {number}/{len(jobs)}: {label} seed {seed}: finished before, reused")
             continue
-        resume = os.path.exists(os.path.join(run_dir, "ckpt.pt"))
+        if changed:  # made by another config or code than this one would be: not this suite's run
+            log(f"#### suite run {number}/{len(jobs)}: {label} seed {seed}: finished before, rerun: {changed}")
+        resume = not finished and os.path.exists(os.path.join(run_dir, "ckpt.pt"))
         log(f"\n#### suite run {number}/{len(jobs)}: {label} seed {seed}" + (" (resuming)" if resume else ""))
-        run_cfg = {**config_for_mixer(cfg, row["mixer"]), **row["options"], **extra.get(label, {}),
-                   "seed": seed, "run_name": os.path.join(name, f"{label}-s{seed}"), "resume": resume}
         try:
-            validate_config(run_cfg)
-            train.run(run_cfg)
+            validate_config({**run_cfg, "resume": resume})
+            train.run({**run_cfg, "resume": resume})
+            write_json_atomic(os.path.join(run_dir, "fingerprint.json"), fingerprint)
         except Exception as e:  # one failed run must not end the suite: report it and go on
             if not isinstance(e, train.USER_ERRORS):
                 traceback.print_exc()
@@ -356,14 +396,13 @@ def run_jobs(suite, cfg, train_args, name, preset, seeds, rows, trajectories, pu
 
 
 def wall_seconds(cfg, summary, collected):
-    """The suite's compute as measured stage by stage: the corpus build, the base's pre-training, and the
-    runs (CPT loops, target estimations, trajectories and agent training)."""
+    """The suite's compute as measured stage by stage, each piece of work once: the corpus build, the base's
+    pre-training, and the runs (CPT loops, each shared target estimation once, the proxy work)."""
     corpus = Corpus(corpus_path(cfg))
     base = train.read_json(os.path.join(train.base_dir_of(cfg, corpus), "base_eval.json"), "the base's evaluation")
-    runs = sum(x["wall_seconds"] + (x["estimate_seconds"] or 0) for r in summary["rows"].values()
-               for x in r["runs"].values())
-    return {"corpus": corpus.meta.get("build_seconds"), "base": base["run"].get("wall_seconds"),
-            "suite": runs + collected}
+    runs = report.compute_once(summary)
+    return {"corpus": corpus.meta.get("build_seconds"), "base": base["run"].get("wall_seconds"), **runs,
+            "proxy": collected, "suite": runs["cpt_runs"] + runs["target_estimates"] + collected}
 
 
 def main(argv=None):

@@ -58,3 +58,7 @@ def test_pretrain_cli_writes_its_table_and_online_json(tiny_args, tmp_path, caps
     assert "| larger acodm (untrained) | 2 |" in capsys.readouterr().out
     folder = os.path.join(tiny_args[tiny_args.index("--out_dir") + 1], "pretrain")
     assert all(os.path.exists(os.path.join(folder, f"acodm-actor-s{s}.pt")) for s in (1337, 1338))
+    with open(os.path.join(folder, "summary.json")) as f:
+        written = json.load(f)
+    published = json.loads((publish / "pretrain-summary.json").read_text())
+    assert published == written and list(published["rows"]) == list(rows) and published["seeds"] == [1337, 1338]

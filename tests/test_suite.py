@@ -2,6 +2,7 @@
 others go on, the static frontier and the paired-seed differences checked by hand against the runs, the
 benchmark files, the plots."""
 
+import hashlib
 import json
 import math
 import os
@@ -60,6 +61,34 @@ def test_suite_end_to_end_then_resume_after_an_interruption(tiny_args, monkeypat
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000, name
 
 
+def test_a_finished_run_is_reused_only_while_its_config_and_mixer_code_are_the_same(tiny_args, capsys):
+    run_dir = os.path.join(suite_dir_of(tiny_args), "static-s1337")
+    suite(tiny_args, "--mixers", "none")
+    with open(os.path.join(run_dir, "fingerprint.json")) as f:
+        saved = json.load(f)
+    assert saved["config"]["mixer"] == "static" and saved["config"]["lr"] == 3e-3 and "resume" not in saved["config"]
+    assert set(saved["code"]) == {"mixer.py", "train.py"}  # StaticMixer's module and the loop
+    with open(os.path.join(os.path.dirname(train.__file__), "mixer.py"), "rb") as f:
+        assert saved["code"]["mixer.py"] == hashlib.sha256(f.read()).hexdigest()
+    finished_at = os.path.getmtime(os.path.join(run_dir, "eval.json"))
+    capsys.readouterr()
+    suite(tiny_args, "--mixers", "none")  # nothing changed
+    assert "static seed 1337: finished before, reused" in capsys.readouterr().out
+    assert os.path.getmtime(os.path.join(run_dir, "eval.json")) == finished_at
+    suite(tiny_args + ["--lr", "0.002"], "--mixers", "none")  # another config: run again, saying what differs
+    out = capsys.readouterr().out
+    assert "static seed 1337: finished before, rerun: config lr 0.003 -> 0.002\n" in out and "finished before, reused" not in out
+    assert report.load_result(run_dir)["config"]["lr"] == 0.002
+    with open(os.path.join(run_dir, "fingerprint.json")) as f:
+        saved = json.load(f)
+    assert saved["config"]["lr"] == 0.002
+    saved["code"]["mixer.py"] = "0" * 64  # as if mixer.py had been edited since the run finished
+    with open(os.path.join(run_dir, "fingerprint.json"), "w") as f:
+        json.dump(saved, f)
+    suite(tiny_args + ["--lr", "0.002"], "--mixers", "none")
+    assert "static seed 1337: finished before, rerun: code of mixer.py\n" in capsys.readouterr().out
+
+
 def test_frontier_best_static_and_paired_intervals_match_the_runs(tiny_args, tmp_path):
     publish = str(tmp_path / "benchmark")
     summary = suite(tiny_args, "--seeds", "2", "--mixers", "none", "--sweep", "0.1,0.9", "--schedules", "ramp_down",
@@ -100,6 +129,69 @@ def test_frontier_best_static_and_paired_intervals_match_the_runs(tiny_args, tmp
     assert all(calibration["wall_s"][k] > 0 for k in ("corpus", "base", "suite"))
     share = calibration["natural"]["answer_logprob_gain_second_half_share"]
     assert share is not None and math.isfinite(share)
+
+
+def rewrite_val_loss(run_dir, index, val_loss):
+    """Plant a validation evaluation: the index-th record of the run's log that has one gets `val_loss`."""
+    records = report.read_log(run_dir)
+    at = [i for i, r in enumerate(records) if "val_loss" in r][index]
+    records[at]["val_loss"] = val_loss
+    with open(os.path.join(run_dir, "log.jsonl"), "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in records)
+    return records[at]["step"]
+
+
+def test_best_static_is_picked_on_validation_at_the_final_step_not_on_test_or_an_earlier_step(tiny_args):
+    """A planted case: the test split's best row, the row best at an earlier evaluation and the row best on
+    validation at the final step are three different rows; the suite must pick the last."""
+    summary = suite(tiny_args, "--sweep", "0.1,0.9", "--mixers", "none")
+    statics = ["static", "static-0.1", "static-0.9"]
+    by_test = sorted(statics, key=lambda label: balanced(tiny_args, label, 1337))
+    best_on_test, middle, worst_on_test = by_test
+    run_dir = {label: os.path.join(suite_dir_of(tiny_args), f"{label}-s1337") for label in statics}
+    final_step = rewrite_val_loss(run_dir[worst_on_test], -1, [0.5, 0.7, 0.9])  # fields: source, source, target
+    earlier_step = rewrite_val_loss(run_dir[middle], -2, [0.1, 0.1, 0.1])  # the lowest anywhere, but not final
+    assert earlier_step < final_step == 10
+    summary = suite(tiny_args, "--sweep", "0.1,0.9", "--mixers", "none")  # the runs reused, the summary anew
+    assert summary["best_static"] == worst_on_test  # not best_on_test (test split), not middle (earlier step)
+    rows = summary["rows"]
+    assert rows[worst_on_test]["runs"]["1337"]["val_objective"] == pytest.approx((0.6 + 0.9) / 2)  # (S + T) / 2
+    for label in (best_on_test, middle):  # by hand from the final validation losses in the log
+        final = [r for r in report.read_log(run_dir[label]) if "val_loss" in r][-1]["val_loss"]
+        assert rows[label]["runs"]["1337"]["val_objective"] == pytest.approx(((final[0] + final[1]) / 2 + final[2]) / 2)
+    assert rows[best_on_test]["delta_best_static"]["mean"] == pytest.approx(
+        balanced(tiny_args, best_on_test, 1337) - balanced(tiny_args, worst_on_test, 1337))  # against the pick
+
+
+def test_the_agents_tuning_picks_on_validation_at_the_final_step_not_on_test_or_an_earlier_step(tiny_args,
+                                                                                                  monkeypatch):
+    """A planted case: each candidate's proxy runs are faked (the log's validation losses and eval.json's
+    test losses chosen here) so that test, an earlier evaluation and the final validation pick three
+    different candidates; the tuning must pick on the final validation objective, (S + T) / 2."""
+    planted = {0: {"final": 3.0, "earlier": 0.1, "test": 1.0}, 1: {"final": 2.0, "earlier": 4.0, "test": 5.0},
+               2: {"final": 2.5, "earlier": 4.0, "test": 0.5}}
+
+    def fake_run(cfg):
+        plant, bump = planted[int(os.path.basename(cfg["agent_path"])[len("candidate-"):-3])], cfg["seed"] - 7
+        os.makedirs(cfg["run_name"])
+        with open(os.path.join(cfg["run_name"], "log.jsonl"), "w") as f:
+            for step, loss in ((0, 5.0), (5, plant["earlier"]), (10, plant["final"] + 0.2 * bump)):
+                f.write(json.dumps({"step": step, "val_loss": [loss - 0.1, loss + 0.1, loss + 0.3]}) + "\n")
+        with open(os.path.join(cfg["run_name"], "eval.json"), "w") as f:
+            json.dump({"summary": {"balanced_loss": plant["test"]}, "final": {"test_loss": [plant["test"]] * 3}}, f)
+
+    monkeypatch.setattr(train, "run", fake_run)
+    monkeypatch.setattr(suite_module.agent, "train_agent", lambda folder, path, options, log: open(path, "w").close())
+    monkeypatch.setattr(suite_module.agent, "load_agent", lambda path: (None, {"trained_on": {"offline": {}}}))
+    spec = {**suite_module.SUITES["default"]["proxy"], "tuning_seeds": [7, 8],
+            "agent_grid": [{}, {"cql_alpha": 5.0}, {"bc_weight": 4.0}]}
+    pcfg = suite_module.proxy_config(suite_module.SUITES["default"], tiny_args)
+    tuning_dir = os.path.join(suite_dir_of(tiny_args), "proxy", "tuning")
+    tuning = suite_module.tune_agent(pcfg, "unused", spec, tuning_dir, lambda *a: None, swarm_mode="off")
+    assert tuning["chosen"] == {"cql_alpha": 5.0}  # candidate 1: not 2 (best on test), not 0 (best earlier)
+    # by hand, seed 7 and seed 8 (+0.2): S = final, T = final + 0.3, so (S + T) / 2 = final + 0.15 (+0.1 mean)
+    assert [row["val_objective"] for row in tuning["grid"]] == pytest.approx([3.25, 2.25, 2.75])
+    assert tuning["grid"][1]["runs"] == pytest.approx([2.15, 2.35])
 
 
 def test_a_failing_run_is_reported_by_name_and_the_suite_goes_on(tiny_args, monkeypatch, capsys):
@@ -211,6 +303,16 @@ def test_dbl_and_velocity_rows_publish_every_domains_targets_and_dbl_code_runs_t
             assert targets[d]["L_init"] == pytest.approx(base[k], abs=1e-5)  # the base's validation loss
             assert targets[d]["gap"] == pytest.approx(abs(targets[d]["L_init"] - targets[d]["L_tgt"]))
             assert targets[d]["fit_flags"] == {"1337": state["fit_flags"][k]}
+    estimates = [d for d in os.listdir(tiny_args[tiny_args.index("--out_dir") + 1]) if d.startswith("estimate-")]
+    assert len(estimates) == 1  # one estimation, used by the three rows' runs
+    with open(os.path.join(tiny_args[tiny_args.index("--out_dir") + 1], estimates[0], "targets.json")) as f:
+        estimate_seconds = json.load(f)["estimate_seconds"]
+    runs = [report.load_result(os.path.join(suite_dir, f"{label}-s1337"))["run"] for label in summary["rows"]]
+    assert sum(run.get("estimate_seconds") == estimate_seconds for run in runs) == 3  # each run records it
+    with open(os.path.join(publish, "calibration.json")) as f:
+        wall = json.load(f)["wall_s"]
+    assert wall["target_estimations"] == 1 and wall["target_estimates"] == estimate_seconds > 0  # counted once
+    assert wall["suite"] == pytest.approx(sum(run["wall_seconds"] for run in runs) + estimate_seconds)
 
 
 def test_suite_tunes_the_agent_on_the_proxy_and_runs_its_variants(tiny_args, monkeypatch):
