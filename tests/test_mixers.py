@@ -100,18 +100,19 @@ def test_the_retired_bandit_reward_option_is_refused_naming_its_replacement():
         BanditMixer.check_options({**config, "bandit_reward": "", "bandit_variant": "full"})
 
 
-def run_one_domain_bandit(losses, steps=400, seed=0):
+def run_one_domain_bandit(losses, steps=400, seed=0, sign=1.0, alpha=None):
     """The paper's loop on planted per-domain losses: each step draws ONE domain from pi_t (as the
     sampler's one-domain mode does) and only that domain's loss is observed. Returns the mean policy over
-    the last quarter of the steps."""
+    the last quarter of the steps. sign and alpha break it on purpose for the negative controls."""
     m, rng = bandit(len(losses), steps=steps), np.random.default_rng(seed)
+    m.alpha = m.alpha if alpha is None else alpha
     policies = []
     for step in range(steps):
         w = m.weights()
         policies.append(w)
         d = rng.choice(len(losses), p=w)
         rows, seen = [0] * len(losses), [float("nan")] * len(losses)
-        rows[d], seen[d] = 16, losses[d]
+        rows[d], seen[d] = 16, sign * losses[d]
         m.observe_step(step, {"train_loss": seen, "rows": rows})
     return np.mean(policies[-steps // 4:], axis=0)
 
@@ -130,6 +131,14 @@ def test_known_answer_negative_control_equal_losses_do_not_separate_the_domains(
     w = run_one_domain_bandit([2.0, 2.0, 2.0, 2.0])
     assert not (w.max() - np.sort(w)[-2] > 0.03 and w.max() > 0.25 + 0.02), w
     np.testing.assert_allclose(w, 0.25, atol=0.01)
+
+
+@pytest.mark.parametrize("broken", [{"alpha": 1.0}, {"sign": -1.0}])
+def test_known_answer_negative_control_a_broken_bandit_fails_the_same_check(broken):
+    """Deliberately broken variants on the planted losses: rewards never updated (a = 1), or the loss taken
+    as a cost. The known-answer check above must fail for them."""
+    w = run_one_domain_bandit([2.0, 2.0, 4.0, 2.0], **broken)
+    assert not (w[2] - np.delete(w, 2).max() > 0.03 and w[2] > 0.25 + 0.02), w
 
 
 @pytest.mark.parametrize("losses", [[1e30, 1e30, 1e-30], [0.0, 0.0, 0.0], [3.0, 3.0, 3.0], [1e300, 0.0, 5.0]])
