@@ -74,15 +74,15 @@ def per_domain_mean(row_loss_sum, row_count):
 
 
 def forward_backward(forward, sampler, w, min_rows, grad_accum, device):
-    """Sample grad_accum micro-batches under w; forward (per-row losses) and backward each. Returns the
-    per-domain sums of row losses and the row counts (all processes, CPU, one transfer per step) and the
-    domains of this process' rows."""
+    """Sample grad_accum micro-batches under w; forward (per-row losses) and backward each. Returns the per-domain
+    sums of row losses and the row counts (all processes, CPU, one transfer per step) and this process' domains."""
     K = len(w)
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
     loss_sum, row_count = torch.zeros(K, device=device), torch.zeros(K, device=device)
     row_domains = []
     for micro in range(grad_accum):
-        x, y, row_domain = (t[rank::world] for t in sampler.batch(w, min_rows))  # this process' share
+        # forced rows per process: a domain's block of world x min_rows rows gives every rank its min_rows
+        x, y, row_domain = (t[rank::world] for t in sampler.batch(w, np.multiply(min_rows, world)))
         if torch.device(device).type == "cuda":  # pinned host memory lets the copy overlap the GPU's work
             x, y, row_domain = x.pin_memory(), y.pin_memory(), row_domain.pin_memory()
         x, y, row_domain_device = (t.to(device, non_blocking=True) for t in (x, y, row_domain))

@@ -84,3 +84,25 @@ def test_velocity_target_estimate_under_two_processes_equals_the_single_process_
     assert len(estimates) == 2  # one per world size (and base)
     assert estimates[0]["full_tokens"] == estimates[1]["full_tokens"] == 10 * 8 * 32
     np.testing.assert_allclose(estimates[0]["targets"], estimates[1]["targets"], rtol=1e-3, atol=1e-3)
+
+
+def test_acodm_slice_under_two_processes_gives_every_process_a_row_of_every_domain(tiny_args):
+    """AC-ODM's slice (one forced row of every domain) holds per process: with 2 processes every step's global
+    batch has at least 2 rows of each domain, one in each process' share, and the processes end identical."""
+    out_dir = tiny_args[tiny_args.index("--out_dir") + 1]
+    per_process = list(tiny_args)
+    per_process[per_process.index("--batch_size") + 1] = "4"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               "tests/ddp_worker.py"] + per_process + ["--mixer", "acodm", "--run_name", "ddp-acodm",
+                                                      "--weights", "prose=1,code=0.001,arith=0.001"]  # a tiny share
+    result = subprocess.run(command, cwd=ROOT_DIR, capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    ranks = []
+    for rank in (0, 1):
+        with open(os.path.join(out_dir, f"rank{rank}.json")) as f:
+            ranks.append(json.load(f))
+    assert ranks[0] == ranks[1]
+    with open(os.path.join(out_dir, "ddp-acodm", "log.jsonl")) as f:
+        rows = [r["rows"] for r in map(json.loads, f) if "rows" in r]
+    assert rows and all(sum(r) == 8 and min(r) >= 2 for r in rows), rows
