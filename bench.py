@@ -134,7 +134,7 @@ def sampler_tokens_per_second(corpus, cfg, seconds=2.0):
 
 
 def preparation_mb_per_second(tokenizer, megabytes=4):
-    """Encode ~4 MB of the standard library's code with the corpus tokenizer and write a token file."""
+    """Encode ~4 MB of the default corpus' code (pinned packages) with the corpus tokenizer; write a token file."""
     texts, size = [], 0
     for _, text in code_documents():
         texts.append(text)

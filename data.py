@@ -19,7 +19,7 @@ import torch
 
 from distributed import barrier, is_main_process
 from prepare import META_FORMAT, build_default_corpus
-from sources import DEFAULT_DOMAIN_BYTES, PrepareError
+from sources import DEFAULT_CORPUS_FINGERPRINT, DEFAULT_DOMAIN_BYTES, PrepareError
 from tokenizer import Tokenizer
 from tokens import TokenFileError, read_tokens
 
@@ -124,15 +124,20 @@ def corpus_path(cfg):
 
 
 def ensure_corpus(cfg):
-    """The corpus; the default one is built when it is missing, or rebuilt when an older prepare.py wrote it."""
+    """The corpus; the default one is built when it is missing, rebuilt when an older prepare.py or older sources
+    wrote it."""
     path = corpus_path(cfg)
     outdated = False
     if os.path.exists(os.path.join(path, "meta.json")):
         with open(os.path.join(path, "meta.json")) as f:
             try:
-                outdated = json.load(f).get("format") != META_FORMAT
+                meta = json.load(f)
             except ValueError:
-                outdated = True  # a damaged description: Corpus() names it below
+                meta = {}  # a damaged description: Corpus() names it below
+        # written by an older prepare.py, or the built-in domains read from older sources than this version's
+        built_in = [d.get("name") for d in meta.get("domains", [])] == list(DEFAULT_DOMAIN_BYTES)
+        outdated = meta.get("format") != META_FORMAT or (built_in and cfg["corpus_scale"] == 1 and not str(
+            meta.get("content_sha256", "")).startswith(DEFAULT_CORPUS_FINGERPRINT))
     if not os.path.exists(os.path.join(path, "meta.json")) or (outdated and cfg["corpus"] == "default"):
         if cfg["corpus"] != "default":
             raise DataError(f"corpus {path} does not exist; build it with prepare.py --corpus {cfg['corpus']} "

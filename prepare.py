@@ -18,10 +18,10 @@ Layout of data/<corpus>/:
     task.jsonl               the target task: held-out {"domain", "split", "prompt", "answer"} problems, "dev"
                              ones from the validation documents (feedback), "test" ones from the test documents
 
-The default corpus is built from what the machine already has (sources.py: the Python standard
-library's code and docstrings, man pages, DeepMind's mathematics_dataset). Documents are held out by
-key (a module path is in val for both code and docs), so the same machine and arguments give
-byte-identical files. The corpus is written into a
+The default corpus is built from pinned packages' files (sources.py: awscli's, botocore's, s3transfer's
+and docutils' code and docstrings, botocore's API reference, awscli's example pages; DeepMind's
+mathematics_dataset). Documents are held out by key (a module path is in val for both code and docs; a
+maths problem by its numbers), so every machine gives byte-identical files (meta.json's content_sha256). The corpus is written into a
 temp folder and renamed when complete: an interrupted build leaves nothing that looks finished.
 """
 
@@ -253,24 +253,33 @@ def _build_into(tmp_dir, domains, tokenizer_kind, vocab_size, held_out, task_dom
         "task": {"file": "task.jsonl", **{kind: sum(p["split"] == kind for p in task) for kind in ("dev", "test")}}
         if task else None,
         "python": sys.version.split()[0],
+        "content_sha256": content_fingerprint(tmp_dir, [d["name"] for d in domain_meta]),
     }
+    log(f"  corpus fingerprint: {meta['content_sha256'][:16]}")
     write_json_atomic(os.path.join(tmp_dir, "meta.json"), meta)
     return meta
 
 
+def content_fingerprint(corpus_dir, domains):
+    """The sha256 of what a corpus is (tokenizer, token files, task), not of when or where it was built: two
+    builds agree on it exactly when they agree byte for byte. README states the default corpus' value."""
+    digest = hashlib.sha256()
+    paths = ["tokenizer.json", "task.jsonl"] + [os.path.join(d, f"{s}.bin") for d in domains for s in SPLITS]
+    for path in paths:
+        full = os.path.join(corpus_dir, path)
+        if os.path.exists(full):
+            digest.update(path.encode() + b"\0")
+            with open(full, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(chunk)
+    return digest.hexdigest()
+
+
 def build_default_corpus(out_dir, domain_bytes=None, tokenizer_kind="bpe", vocab_size=VOCAB_SIZE,
                          val_permille=VAL_PERMILLE, log=print):
-    domains = {}
-    for name, (field, documents, max_bytes, description, how_to_add) in default_sources(
-            {**DEFAULT_DOMAIN_BYTES, **(domain_bytes or {})}).items():
-        if documents is None:
-            log(f"  warning: source for domain '{name}' is missing on this machine; add it with: {how_to_add}")
-            continue
-        domains[name] = (field, documents, max_bytes, description)
-    for field in ("source", "target"):
-        if not any(d[0] == field for d in domains.values()):
-            raise PrepareError(f"no {field} domain can be built on this machine; "
-                               "run: pip install -r requirements.txt, or bring your own with --domain/--field")
+    """The default corpus, from pinned packages' files alone (sources.py): the same bytes on every machine. A
+    missing or differently versioned package is refused while reading, naming the fix."""
+    domains = default_sources({**DEFAULT_DOMAIN_BYTES, **(domain_bytes or {})})
     return build_corpus(out_dir, domains, tokenizer_kind, vocab_size, val_permille, task_domains=MATH_MODULES,
                         held_out_permille=DEFAULT_HELD_OUT_PERMILLE,
                         log=log)

@@ -3,9 +3,9 @@ Where the text of a corpus comes from: the built-in default corpus' sources (wha
 and the requirements already has) and the user's own files. Each source yields (key, text) documents;
 prepare.py splits them by key, tokenizes and writes them.
 
-    code          the Python standard library's .py files
-    docs          their docstrings and the pydoc topics (English documentation that ships with Python)
-    shell         man pages of sections 1 and 8, rendered to plain text with groff
+    code          the .py files of four pinned pure-Python packages (awscli, botocore, s3transfer, docutils)
+    docs          their docstrings, and the AWS API reference in botocore's service models
+    shell         awscli's example pages (shell commands with their output and explanations)
     math_compare  DeepMind's mathematics_dataset generator (closest value; greatest common divisor), as
     math_numbers  'Question: ...\nAnswer: ...' documents
 
@@ -19,15 +19,16 @@ import ast
 import gzip
 import hashlib
 import importlib
+import importlib.metadata
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
-import sysconfig
 import types
-from concurrent.futures import ThreadPoolExecutor
+from html import unescape
 
 import numpy as np
 import pyarrow as pa
@@ -53,87 +54,104 @@ def stable_order(keys):
     return sorted(keys, key=lambda k: hashlib.sha1(k.encode()).hexdigest())
 
 
-def stdlib_files():
-    root = sysconfig.get_paths()["stdlib"]
-    skip = {"site-packages", "dist-packages", "test", "tests", "idlelib", "lib2to3", "__pycache__", "turtledemo"}
-    files = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in skip)
-        files += [os.path.join(dirpath, f) for f in filenames if f.endswith(".py")]
-    return root, files
+# The source field's text comes from the files of pinned, pure-Python packages (requirements.txt pins them), never
+# from the running interpreter or the operating system: the same corpus on every machine and Python version.
+SOURCE_PACKAGES = {"awscli": "1.45.11", "botocore": "1.43.11", "s3transfer": "0.17.0", "docutils": "0.19"}
+# what every machine builds (meta.json's content_sha256, its first 16 hex digits); README states it, a test builds it
+DEFAULT_CORPUS_FINGERPRINT = "63c1ef5bec95857b"
+
+
+def package_files(suffix, under=""):
+    """{key: path} of one kind of file of the pinned source packages, the key 'package/relative/path'. A
+    package that is missing or at another version is refused with the fix (another version is other text)."""
+    files = {}
+    for name, version in SOURCE_PACKAGES.items():
+        try:
+            dist = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            dist = None
+        if dist is None or dist.version != version:
+            found = "is not installed" if dist is None else f"is version {dist.version}"
+            raise PrepareError(f"the default corpus is read from {name} {version}, which {found} here; run: "
+                               f"pip install -r requirements.txt")
+        for f in dist.files or []:
+            key = str(f).replace(os.sep, "/")
+            if key.startswith(f"{name}/{under}") and key.endswith(suffix):
+                files[key] = str(dist.locate_file(f))
+    return files
+
+
+def read_text(path):
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read()
 
 
 def code_documents():
-    """The standard library's .py files; the key is the module path (shared with `docs`)."""
-    root, files = stdlib_files()
-    for path in stable_order([os.path.relpath(f, root) for f in files]):
-        with open(os.path.join(root, path), encoding="utf-8", errors="replace") as f:
-            yield path, f.read()
+    """The pinned packages' .py files; the key is the module path (shared with `docs`)."""
+    files = package_files(".py")
+    for key in stable_order(list(files)):
+        yield key, read_text(files[key])
+
+
+def clean_docstring(text):
+    """A docstring without its indentation (our own, so no interpreter's inspect.cleandoc decides the text)."""
+    lines = text.expandtabs().split("\n")
+    indents = [len(line) - len(line.lstrip()) for line in lines[1:] if line.strip()]
+    margin = min(indents, default=0)
+    lines = [lines[0].strip()] + [line[margin:].rstrip() for line in lines[1:]]
+    return "\n".join(lines).strip()
+
+
+def module_docstrings(source, title):
+    """'name\n\ndocstring' of a module's, classes' and functions' docstrings longer than 40 characters."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    parts = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
+                    and isinstance(first.value.value, str):
+                doc = clean_docstring(first.value.value)
+                if len(doc) > 40:
+                    parts.append(f"{title if isinstance(node, ast.Module) else node.name}\n\n{doc}")
+    return parts
+
+
+def html_to_text(html):
+    """Paragraphs of plain text from the service models' documentation HTML."""
+    text = re.sub(r"</?(p|li|note|ul|ol|important|dd|dt|dl)\b[^>]*>", "\n", html)
+    text = unescape(re.sub(r"<[^>]+>", "", text))
+    return "\n".join(" ".join(line.split()) for line in text.split("\n") if line.strip())
 
 
 def docs_documents():
-    """English documentation shipped with Python: each module's docstrings, then the pydoc topics."""
-    root, files = stdlib_files()
-    for path in stable_order([os.path.relpath(f, root) for f in files]):
-        with open(os.path.join(root, path), encoding="utf-8", errors="replace") as f:
-            source = f.read()
-        try:
-            tree = ast.parse(source)
-        except (SyntaxError, ValueError):
-            continue
-        parts = []
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-                doc = ast.get_docstring(node)
-                if doc and len(doc) > 40:
-                    title = path if isinstance(node, ast.Module) else node.name
-                    parts.append(f"{title}\n\n{doc}")
+    """English documentation of the pinned packages: each module's docstrings, then the AWS API reference
+    that botocore's service models carry (each service a document: its own text, then each operation's)."""
+    files = package_files(".py")
+    for key in stable_order(list(files)):
+        parts = module_docstrings(read_text(files[key]), key)
         if parts:
-            yield path, "\n\n".join(parts)
-    try:
-        from pydoc_data.topics import topics
-    except ImportError:
-        return
-    for name in sorted(topics):
-        yield f"pydoc_topic:{name}", topics[name]
-
-
-def man_page_files():
-    pages = []
-    for root in ("/usr/share/man", "/usr/local/share/man"):
-        for section in ("man1", "man8"):
-            folder = os.path.join(root, section)
-            if os.path.isdir(folder):
-                pages += [os.path.join(folder, f) for f in sorted(os.listdir(folder))]
-    return pages
-
-
-def render_man_page(path):
-    """Plain ASCII text of one man page via groff, or None for a .so redirect or a failed render."""
-    try:
-        opener = gzip.open if path.endswith(".gz") else open
-        with opener(path, "rb") as f:
-            source = f.read()
-    except OSError:
-        return None
-    if source.lstrip().startswith(b".so "):
-        return None
-    result = subprocess.run(["groff", "-t", "-man", "-Tascii", "-P-cbou"], input=source, capture_output=True,
-                            env={**os.environ, "LC_ALL": "C"}, timeout=60)
-    text = result.stdout.decode("ascii", "replace").strip()
-    return text if result.returncode == 0 and len(text) > 200 else None
+            yield key, "\n\n".join(parts)
+    models = package_files("service-2.json.gz", under="data/")
+    for key in stable_order(list(models)):
+        with gzip.open(models[key], "rt", encoding="utf-8") as f:
+            model = json.load(f)
+        parts = [html_to_text(model.get("documentation", ""))]
+        for name, operation in model.get("operations", {}).items():
+            parts.append(f"{name}\n\n{html_to_text(operation.get('documentation', ''))}")
+        text = "\n\n".join(p for p in parts if len(p) > 40)
+        if text:
+            yield key, text
 
 
 def shell_documents():
-    pages = {os.path.basename(p): p for p in man_page_files()}
-    ordered = stable_order(list(pages))
-    # render in parallel chunks; stop once enough text is collected
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        for start in range(0, len(ordered), 64):
-            chunk = ordered[start:start + 64]
-            for name, text in zip(chunk, pool.map(lambda n: render_man_page(pages[n]), chunk)):
-                if text:
-                    yield name, text
+    """The AWS command line's example pages (awscli/examples): shell commands, their output and what they do."""
+    files = package_files(".rst", under="examples/")
+    for key in stable_order(list(files)):
+        yield key, read_text(files[key])
 
 
 def import_mathematics_dataset():
@@ -190,7 +208,7 @@ MATH_MODULES = {  # target domain -> the generator's (package, module)
 # moves it. At harder levels (multi-digit arithmetic, equations) this model stays near 0 whatever the mixer.
 MATH_ENTROPY = (1.0, 2.0)
 def math_documents(domain, max_bytes, seed=0):
-    """`Question: ...\nAnswer: ...` problems from a worker process. The generator iterates over sets of
+    """(numbers_key, `Question: ...\nAnswer: ...`) problems from a worker process. The generator iterates over sets of
     strings somewhere inside, so its output depends on Python's hash seed: the worker runs with
     PYTHONHASHSEED=0 to make the corpus byte-identical from run to run."""
     here = os.path.dirname(os.path.abspath(__file__))
@@ -206,7 +224,7 @@ def math_documents(domain, max_bytes, seed=0):
 
 
 def math_worker(domain, max_bytes, seed):
-    """Print [question, document] JSON lines until max_bytes of documents (run by math_documents)."""
+    """Print [numbers_key, document] JSON lines until max_bytes of documents (run by math_documents)."""
     try:
         modules = import_mathematics_dataset()
     except PrepareError as e:
@@ -227,8 +245,19 @@ def math_worker(domain, max_bytes, seed):
             continue
         seen.add(question)
         document = f"Question: {question}\nAnswer: {answer}"
-        print(json.dumps([question, document]))
+        print(json.dumps([numbers_key(question), document]))
         written += len(document.encode("utf-8"))
+
+
+NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:/\d+)?")
+
+
+def numbers_key(question):
+    """A problem's held-out key: the numbers it asks about, in sorted order. The generator words the same numbers
+    many ways ('What is the highest common divisor of 20 and 220?', 'Calculate the greatest common factor of 220
+    and 20.'); keyed by its numbers, every wording of a pair lands in one split, so no test problem asks about
+    the numbers of a training or validation problem and the task measures learning, not recall."""
+    return "numbers:" + " ".join(sorted(NUMBER.findall(question)))
 
 
 def split_qa_document(text):
@@ -294,31 +323,25 @@ DEFAULT_DOMAIN_BYTES = {     # text per domain in the default corpus (train and 
     "code": 750_000, "docs": 750_000, "shell": 750_000,
     "math_compare": 390_000, "math_numbers": 390_000,
 }
-# held-out documents per mille, for validation and again for test: 10% of the source documents (a standard
-# library module is a document, so code has only about 40), 15% of the maths problems, so that the test
-# split gives the target task 500 problems per domain while the train split stays small
+# held-out documents per mille, for validation and again for test: 10% of the source documents (a module is a
+# document of code and of docs, held out of both), 15% of the maths problems' number sets, so that the test split
+# gives the target task 500 problems per domain while the train split stays small
 DEFAULT_HELD_OUT_PERMILLE = {"code": 100, "docs": 100, "shell": 100, "math_compare": 150, "math_numbers": 150}
 
 
 def default_sources(domain_bytes):
-    """The default corpus' domains: name -> (field, documents() or None when the machine lacks the source,
-    max bytes, description, how to add it when missing)."""
-    have_man = shutil.which("groff") and man_page_files()
-    maths = "pip install -r requirements.txt"
+    """The default corpus' domains: name -> (field, documents(), max bytes, description). Every source is a
+    pinned package's files; a missing one is refused while reading, naming the fix."""
+    maths = {name: lambda d=name: math_documents(d, domain_bytes[d]) for name in MATH_MODULES}  # stops at the cap
     sources = {
-        "code": ("source", code_documents, "Python standard library .py files", None),
-        "docs": ("source", docs_documents, "Python docstrings + pydoc topics", None),
-        "shell": ("source", shell_documents if have_man else None, "man pages, sections 1 and 8",
-                  "apt-get install groff-base man-db manpages (Debian/Ubuntu)"),
-        "math_compare": ("target", None, "mathematics_dataset comparison/closest, entropy (1, 2)", maths),
-        "math_numbers": ("target", None, "mathematics_dataset numbers/gcd, entropy (1, 2)", maths),
+        "code": ("source", code_documents, "Python code of awscli, botocore, s3transfer, docutils (pinned)"),
+        "docs": ("source", docs_documents, "their docstrings + botocore's AWS API reference (pinned)"),
+        "shell": ("source", shell_documents, "awscli's example pages: shell commands and what they do (pinned)"),
+        "math_compare": ("target", maths["math_compare"], "mathematics_dataset comparison/closest, entropy (1, 2)"),
+        "math_numbers": ("target", maths["math_numbers"], "mathematics_dataset numbers/gcd, entropy (1, 2)"),
     }
-    out = {}
-    for name, (field, documents, description, how_to_add) in sources.items():
-        if field == "target":
-            documents = lambda d=name: math_documents(d, domain_bytes[d])  # the generator stops at the cap
-        out[name] = (field, documents, domain_bytes[name], description, how_to_add)
-    return out
+    return {name: (field, documents, domain_bytes[name], description)
+            for name, (field, documents, description) in sources.items()}
 
 
 # ----------------------------------------------------------------------------- more text the machine has

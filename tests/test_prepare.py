@@ -176,8 +176,9 @@ def test_math_worker_skips_a_problem_the_generator_fails_on(monkeypatch, capsys)
     fake = type("Modules", (), {"train": staticmethod(lambda entropy: {"numbers": {"gcd": flaky}})})
     monkeypatch.setattr(sources, "import_mathematics_dataset", lambda: fake)
     sources.math_worker("math_numbers", 100, seed=0)
-    questions = [json.loads(line)[0] for line in capsys.readouterr().out.splitlines()]
-    assert questions[:3] == ["What is 1 + 1?", "What is 3 + 1?", "What is 4 + 1?"] and calls["n"] >= 4
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [doc.split("\n")[0] for _, doc in lines[:3]] == [f"Question: What is {n} + 1?" for n in (1, 3, 4)]
+    assert [key for key, _ in lines[:3]] == ["numbers:1 1", "numbers:1 3", "numbers:1 4"] and calls["n"] >= 4
 
 
 def write_notes(folder, count=60):
