@@ -8,8 +8,9 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
+import data
+from options import parse_config
 from sources import DEFAULT_CORPUS_FINGERPRINT, NUMBER, numbers_key
 from tokenizer import EOT, Tokenizer
 from tokens import read_tokens
@@ -113,8 +114,6 @@ def test_default_corpus_is_the_readmes_and_its_task_is_unseen(tmp_path):
 def test_an_older_default_corpus_is_rebuilt_and_a_users_is_kept(tmp_path, monkeypatch):
     """data.ensure_corpus: a data/default with the built-in domains but other bytes (built by an older version from
     other sources) is rebuilt; a corpus the user named default, with domains of their own, is never touched."""
-    import data
-    from options import parse_config
     built = []
     monkeypatch.setattr(data, "build_default_corpus", lambda path, domain_bytes: built.append(path))
     monkeypatch.setattr(data, "Corpus", lambda path: type("C", (), {"check_block_size": lambda self, n: None,
