@@ -12,8 +12,8 @@ measured here; GPU: model.py's peak table); (b) for every mixer, its step time d
 mixer's, with its own update (reward and DDPG update for acodm) and the validation passes it adds
 (dbl, velocity: one at every multiple of mix_interval that is not one of eval_interval; with the
 defaults, 40 and 50, 16 in 800 steps) broken out; (c) the sampler's batch assembly rate against the
-model's; (d) the data preparation rate (MB of text per second, tokenizer encode and token file write included). Any option of train.py can be
-given (`--n_embd 192`, `--batch_size 32`, ...). Mixers run from the same initial weights on separate
+model's; (d) the data preparation rate (MB of text per second, tokenizer encode and token file write
+included). Any option of train.py can be given (`--n_embd 192`, `--batch_size 32`, ...). Mixers run from the same initial weights on separate
 copies of the base model, interleaved in rounds, so they see the same machine state.
 
 --swarm: the proxy preset's members (config/proxy.py, each from its own fresh initialisation and seed, each with
