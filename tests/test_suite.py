@@ -46,15 +46,22 @@ def test_suite_end_to_end_then_resume_after_an_interruption(tiny_args, monkeypat
 
     monkeypatch.setattr(train, "run", interrupt_the_bandit_run)
     with pytest.raises(KeyboardInterrupt):
-        suite(tiny_args, "--mixers", "bandit")
+        suite(tiny_args, "--mixers", "bandit", "--splits", "tokens,uniform")
     monkeypatch.setattr(train, "run", real_run)
     static_eval = os.path.join(suite_dir_of(tiny_args), "static-s1337", "eval.json")
     finished_at = os.path.getmtime(static_eval)
     capsys.readouterr()
-    summary = suite(tiny_args, "--mixers", "bandit")
+    summary = suite(tiny_args, "--mixers", "bandit", "--splits", "tokens,uniform")
     out = capsys.readouterr().out
     assert "static seed 1337: finished before, reused" in out and os.path.getmtime(static_eval) == finished_at
-    assert list(summary["rows"]) == ["static", "bandit", "bandit-twin"] and summary["seeds"] == [1337]
+    assert list(summary["rows"]) == ["static", "static-uniform-natural", "static-uniform-all", "bandit",
+                                     "bandit-twin"] and summary["seeds"] == [1337]
+    natural = summary["rows"]["static"]["target_share"]
+    for label, expected in (("static-uniform-natural", [(1 - natural) / 2] * 2 + [natural]),
+                            ("static-uniform-all", [1 / 3] * 3)):  # prose, code (source), arith (target)
+        assert summary["rows"][label]["split"] == "uniform"
+        weights = report.read_log(os.path.join(suite_dir_of(tiny_args), f"{label}-s1337"))[-1]["weights"]
+        np.testing.assert_allclose(weights, expected, atol=1e-6)
     results = os.path.join(suite_dir_of(tiny_args), "results")
     with open(os.path.join(results, "results.json")) as f:
         saved = json.load(f)
@@ -130,7 +137,10 @@ def test_frontier_best_static_and_paired_intervals_match_the_runs(tiny_args, tmp
     assert set(calibration) == {"preset", "seeds", "task_test_problems", "base", "natural_target_share", "natural",
                                 "sweep", "schedules", "wall_s"}
     assert calibration["seeds"] == [1337, 1338] and calibration["task_test_problems"] == 10
-    assert [s["target_share"] for s in calibration["sweep"]] == pytest.approx([0.1, shares[1], 0.9])
+    corpus = data.Corpus(os.path.join(tiny_args[tiny_args.index("--data_dir") + 1], "tiny"))
+    natural = corpus.train_tokens[corpus.field_indices("target")].sum() / corpus.train_tokens.sum()
+    assert rows["static"]["target_share"] == pytest.approx(natural) and rows["static"]["natural"]  # from the corpus
+    assert [s["target_share"] for s in calibration["sweep"]] == pytest.approx([0.1, natural, 0.9])
     assert calibration["sweep"][0]["balanced_mean"] == pytest.approx(
         (balanced(tiny_args, "static-tokens-0.1", 1337) + balanced(tiny_args, "static-tokens-0.1", 1338)) / 2)
     assert calibration["schedules"][0]["name"] == "schedule-ramp_down"
