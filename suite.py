@@ -314,7 +314,7 @@ def run_fingerprint(run_cfg):
     for path in sorted(files | {inspect.getsourcefile(train)}):
         with open(path, "rb") as f:
             code[os.path.relpath(path, root)] = hashlib.sha256(f.read()).hexdigest()
-    if run_cfg.get("weights_from"):  # a twin: the run whose mixture it trains is part of what makes it
+    if run_cfg["weights_from"]:  # a twin: the run whose mixture it trains is part of what makes it
         with open(os.path.join(run_cfg["weights_from"], "log.jsonl"), "rb") as f:
             code["weights_from log.jsonl"] = hashlib.sha256(f.read()).hexdigest()
     config = json.loads(json.dumps({k: v for k, v in run_cfg.items() if k != "resume"}, default=str))
