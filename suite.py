@@ -370,17 +370,15 @@ def seed_plan(rows, objectives, spec, cap=None):
     runs the first seed; against the best (means over the seeds each has), a point more than grid_seeds["far"]
     above stays at far_seeds, one within "near" gets near_seeds, the others spec["seeds"]. A function of the
     finished runs, so a rerun resumes the plan. cap (--seeds N) caps every row."""
-    g, plan = spec["grid_seeds"], {}
+    g = spec["grid_seeds"]
     means = {label: float(np.mean(objectives[label])) for label, r in rows.items()
              if r["role"] == "static" and objectives.get(label)}
-    best = min(means.values(), default=None)
-    for label, row in rows.items():
-        n = row["seeds_wanted"]
-        if label in means:
-            gap = means[label] - best
-            n = g["near_seeds"] if gap <= g["near"] else g["far_seeds"] if gap > g["far"] else spec["seeds"]
-        plan[label] = n if cap is None else min(n, cap)
-    return plan
+
+    def wanted(gap):  # a grid point's seeds, by its mean's distance above the best
+        return g["near_seeds"] if gap <= g["near"] else g["far_seeds"] if gap > g["far"] else spec["seeds"]
+    plan = {label: wanted(means[label] - min(means.values())) if label in means else row["seeds_wanted"]
+            for label, row in rows.items()}
+    return {label: n if cap is None else min(n, cap) for label, n in plan.items()}
 
 
 def job_order(rows, plan, seeds):
@@ -484,10 +482,11 @@ def wall_seconds(cfg, summary, collected, seeds):
     corpus = Corpus(corpus_path(cfg))
     bases = {train.base_dir_of({**cfg, "base_seed": cfg["base_seed"] + (s - cfg["seed"])}, corpus) for s in seeds}
     runs = report.compute_once(summary)
-    base = sum(train.read_json(os.path.join(d, "base_eval.json"), "a base's evaluation")["run"].get("wall_seconds")
-               for d in sorted(bases))
-    return {"corpus": corpus.meta.get("build_seconds"), "base": base, "bases": len(bases), **runs,
-            "proxy": collected, "suite": runs["cpt_runs"] + runs["target_estimates"] + collected}
+    base = [train.read_json(os.path.join(d, "base_eval.json"), "a base's evaluation")["run"].get("wall_seconds")
+            for d in sorted(bases)]  # none for a downloaded base (--init_from: one base, whatever the seed)
+    return {"corpus": corpus.meta.get("build_seconds"), "base": None if None in base else sum(base),
+            "bases": len(base), **runs, "proxy": collected,
+            "suite": runs["cpt_runs"] + runs["target_estimates"] + collected}
 
 
 def main(argv=None):
