@@ -410,6 +410,10 @@ def test_the_grid_seeds_are_decided_on_validation_and_each_seed_continues_a_base
             == s - 1337
     out_dir = tiny_args[tiny_args.index("--out_dir") + 1]
     assert len([d for d in os.listdir(out_dir) if d.startswith("base-")]) == 3  # one base per seed
+    monkeypatch.setattr(train, "run", lambda cfg: pytest.fail(f"{cfg['run_name']} run again"))
+    again = suite(tiny_args, "--sweep", "0.1,0.9", "--mixers", "none", "--seeds", "3")  # the same plan, all reused
+    assert {label: sorted(r["runs"]) for label, r in again["rows"].items()} == \
+        {label: sorted(r["runs"]) for label, r in summary["rows"].items()}
 
 
 def test_each_twin_trains_at_the_mixture_its_row_sampled_in_the_same_seed(tiny_args, monkeypatch):
