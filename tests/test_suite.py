@@ -304,8 +304,7 @@ def test_suite_rows_hold_each_paper_default_and_each_named_variant(monkeypatch):
 def grid_corpus():
     """Five domains with unequal train tokens, two of them in the target field (the default corpus' shape)."""
     corpus = FakeCorpus(5)
-    corpus.fields = ["source", "source", "source", "target", "target"]
-    corpus.train_tokens = np.array([100.0, 300.0, 600.0, 50.0, 150.0])
+    corpus.fields, corpus.train_tokens = ["source"] * 3 + ["target"] * 2, np.array([100.0, 300.0, 600.0, 50.0, 150.0])
     return corpus
 
 
@@ -354,7 +353,8 @@ def test_every_row_whose_weights_move_has_a_static_twin_with_its_role_in_the_fam
         assert (twin["primary"], twin["seeds_wanted"]) == (rows[label]["primary"], rows[label]["seeds_wanted"])
         assert list(rows).index(f"{label}-twin") == list(rows).index(label) + 1
     defaults = ["bandit", "dbl", "velocity", "acodm", "regmix", "agent"]
-    assert sorted(label for label, r in rows.items() if r["primary"]) == sorted(defaults + [f"{m}-twin" for m in defaults])
+    primary = sorted(label for label, r in rows.items() if r["primary"])
+    assert primary == sorted(defaults + [f"{m}-twin" for m in defaults])
     assert {r["seeds_wanted"] for r in rows.values() if r["primary"]} == {5}
     assert {r["seeds_wanted"] for r in rows.values() if not r["primary"] and r["role"] != "static"} == {3}
 
@@ -394,10 +394,8 @@ def test_the_grid_seeds_are_decided_on_validation_and_each_seed_continues_a_base
     real_run = train.run
 
     def run_and_plant(cfg):
-        real_run(cfg)
-        label = os.path.basename(cfg["run_name"]).rsplit("-s", 1)[0]
-        rewrite_val_loss(os.path.join(suite_dir_of(tiny_args), os.path.basename(cfg["run_name"])), -1,
-                         [planted[label]] * 3)
+        name = os.path.basename(real_run(cfg)["run_dir"])
+        rewrite_val_loss(os.path.join(suite_dir_of(tiny_args), name), -1, [planted[name.rsplit("-s", 1)[0]]] * 3)
 
     monkeypatch.setattr(train, "run", run_and_plant)
     summary = suite(tiny_args, "--sweep", "0.1,0.9", "--mixers", "none", "--seeds", "3")
@@ -405,9 +403,8 @@ def test_the_grid_seeds_are_decided_on_validation_and_each_seed_continues_a_base
         {close[0]: ["1337", "1338", "1339"], close[1]: ["1337", "1338", "1339"], best_on_test: ["1337"]}
     assert summary["best_static"] == close[0] and summary["rows"][best_on_test]["seeds_wanted"] == 1
     assert summary["base_seeds"] == {"1337": 0, "1338": 1, "1339": 2}  # --base_seed 0 + (seed - 1337)
-    for s in (1337, 1338, 1339):
-        assert report.load_result(os.path.join(suite_dir_of(tiny_args), f"{close[1]}-s{s}"))["config"]["base_seed"] \
-            == s - 1337
+    assert [report.load_result(os.path.join(suite_dir_of(tiny_args), f"{close[1]}-s{s}"))["config"]["base_seed"]
+            for s in (1337, 1338, 1339)] == [0, 1, 2]
     out_dir = tiny_args[tiny_args.index("--out_dir") + 1]
     assert len([d for d in os.listdir(out_dir) if d.startswith("base-")]) == 3  # one base per seed
     monkeypatch.setattr(train, "run", lambda cfg: pytest.fail(f"{cfg['run_name']} run again"))
