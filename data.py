@@ -221,8 +221,10 @@ def initial_weights(corpus, config):
 
 
 def average_weights_of_run(run_dir, domains):
-    """The time-average of the weights another run used (its log.jsonl): Velocitune's data-ordering
-    ablation trains a static mixture with the same average as a dynamic run."""
+    """The time-average of the mixture another run actually SAMPLED: each domain's rows summed over the
+    steps of its log.jsonl ("rows", the per-step row counts), over all rows. Not the logged weights: a mixer
+    that forces rows (AC-ODM's slice) or draws one domain per batch (the bandit) samples a mixture its weights
+    do not show. Velocitune's data-ordering ablation, and the suite's twins, train a static mixture at it."""
     path = os.path.join(run_dir, "log.jsonl")
     if not os.path.exists(path):
         raise DataError(f"--weights_from {run_dir}: no log.jsonl there; give a run folder written by train.py")
@@ -231,14 +233,15 @@ def average_weights_of_run(run_dir, domains):
             rows = [json.loads(line) for line in f if line.strip()]
     except ValueError:
         raise DataError(f"--weights_from {run_dir}: its log.jsonl is damaged; give a finished run") from None
-    rows = [r for r in rows if "weights" in r]
+    rows = [r for r in rows if "rows" in r]
     if not rows:
-        raise DataError(f"--weights_from {run_dir}: its log has no training steps yet; finish that run first")
+        raise DataError(f"--weights_from {run_dir}: its log has no training steps with row counts; finish that "
+                        "run (with this version of train.py) first")
     if rows[0]["domains"] != list(domains):
         raise DataError(f"--weights_from {run_dir} was trained on domains {rows[0]['domains']}, this corpus has "
                         f"{list(domains)}; use a run of the same corpus")
-    w = np.mean([r["weights"] for r in rows], axis=0)
-    return w / w.sum()
+    counts = np.sum([r["rows"] for r in rows], axis=0, dtype=float)
+    return counts / counts.sum()
 
 
 # ----------------------------------------------------------------------------- the sampler

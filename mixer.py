@@ -76,7 +76,8 @@ class Mixer:
         "init_weights": ("natural", str, "starting mixture: natural (by train tokens) or uniform"),
         "weights": ("", str, "explicit starting weights, e.g. code=0.2,math_compare=0.8 (others 0)"),
         "target_ratio": (None, float, "put this share of rows on the target field (split by tokens)"),
-        "weights_from": ("", str, "start from the time-average of another run's weights (a run folder)"),
+        "weights_from": ("", str, "start from the time-average of the rows per domain another run sampled "
+                                 "(a run folder; its logged rows, not its weights, so forced rows count)"),
         "mix_interval": (40, int, "dynamic mixers: steps between weight updates (each needs a validation pass)"),
         "warmup_share": (0.02, float, "bandit, acodm: share of the steps sampled at the initial weights"),
     }
@@ -121,7 +122,7 @@ class Mixer:
 
 class StaticMixer(Mixer):
     """Fixed weights: natural (proportional to train tokens), uniform, explicit (--weights d=x,...), the
-    time-average of another run's weights (--weights_from RUN_DIR), or with --target_ratio r: mass r on
+    time-average of the rows another run sampled (--weights_from RUN_DIR), or with --target_ratio r: mass r on
     the target field and 1-r on the source field, each split by tokens."""
 
     name = "static"

@@ -2,15 +2,17 @@
 The experiments that drive many runs: the comparison suite, and the proxy runs that the Data Mixing Agent
 and RegMix learn from. Only agent_experiment.py imports this file.
 
-The suite: every mixer from the same base, with the same model, optimiser, budget and seeds (each mixer's
-paper default beside its named variants, "<mixer>-<variant>" rows), one table, one JSON and the plots. A rerun
-finishes only what is missing: a finished run is reused when its saved fingerprint (config, mixer code) is the
-one it would have now, and run again, saying what changed, when not. A run that fails is reported by name
-while the others go on (the exit status says that something failed). The agent's and RegMix's rows first
-need their proxy work (config/proxy.py, in out/suite-default/proxy): 64 random-mixing trajectories, 64
-constant-mixture runs, the agent's tuning on proxy seeds of its own, the agent's variants (prepare_proxy).
+The suite: the static grid (target share x split within each field), the schedules, each mixer's paper default
+beside its named variants ("<mixer>-<variant>"), and a static twin of every row whose weights move (the mixture
+that run sampled, same seed); one model, optimiser and budget, each seed from a base of its own, seeds per row as
+seed_plan says; one table, one JSON and the plots. A rerun finishes only what is missing: a finished run is
+reused when its saved fingerprint (config, mixer code) is the one it would have now, and run again, saying what
+changed, when not. A run that fails is reported by name while the others go on (the exit status says that
+something failed). The agent's and RegMix's rows first need their proxy work (config/proxy.py, in
+out/suite-default/proxy): 64 random-mixing trajectories, 64 constant-mixture runs, the agent's tuning on proxy
+seeds of its own, the agent's variants (prepare_proxy).
 
-    python suite.py --suite default                  # CPU preset, 3 seeds (hours on 2 cores)
+    python suite.py --suite default                  # CPU preset, the seed plan (seed_plan; many hours on 2 cores)
     python suite.py --suite default --preset gpu     # config/gpu.py, on one GPU
     python suite.py --suite default --seeds 1 --mixers static,bandit -- --steps 200   # train.py options after --
 
@@ -29,6 +31,7 @@ import time
 import traceback
 from contextlib import redirect_stdout
 
+import numpy as np
 from tqdm import tqdm
 
 import agent
@@ -45,9 +48,13 @@ from sources import Parser
 from trajectories import TrajectoryBuffer, load_trajectories, trajectory_from_log
 
 SUITES = {  # the experiment; the preset (train.py's options) gives the model and the budget
-    "default": {"seeds": 3,
+    "default": {"seeds": 3,  # exploratory rows and their twins (and agent_experiment.py's seeds)
+                "primary_seeds": 5,  # the primary family: the six paper defaults and their twins
                 "mixers": ["bandit", "dbl", "velocity", "acodm", "regmix", "agent"],
-                "sweep": [0.05, 0.15, 0.5, 0.65, 0.8],  # static target shares, besides natural (0.28 by default)
+                # the static grid: these target shares and natural (the corpus' own) x the split within each field
+                "sweep": [0.05, 0.15, 0.4, 0.5, 0.65, 0.8], "splits": ["tokens", "uniform"],
+                # its seeds, adaptive on the validation objective (seed_plan); the others' are "seeds" above
+                "grid_seeds": {"near": 0.01, "near_seeds": 5, "far": 0.05, "far_seeds": 1},
                 "schedules": {"ramp_down": "0.8,0.05", "ramp_up": "0.05,0.8"},
                 # each mixer's default is its paper's form; these named variants (--<mixer>_variant NAME) run
                 # beside it as rows "<mixer>-<variant>"; the agent's variants are AGENT_VARIANTS
@@ -128,8 +135,6 @@ def collect_into(cfg, count, folder, corpus, base_dir, log, swarm_mode="auto"):
         raise train.TrainingError(f"{len(failed)} run(s) failed ({'; '.join(failed)}); rerun to collect them")
     seconds = sum(buffer.load(i)[1]["wall_seconds"] for i in buffer.finished())
     log(f"{len(buffer.finished())} trajectories in {folder} ({seconds:.0f} s of CPT in all)")
-
-
 
 
 # ----------------------------------------------------------------------------- the proxy: the agent's and RegMix's data
@@ -233,31 +238,58 @@ def prepare_proxy(spec, train_args, proxy_dir, needs, count=None, log=print, swa
 
 # ----------------------------------------------------------------------------- the suite
 
-def suite_rows(spec, mixers, sweep, schedules):
-    """{label: {"mixer", "kind", "role", "target_share", "options"}}: natural, the static sweep, the schedules,
-    then each mixer's paper default ("paper_default": true) and its named variants ("variant_of": the mixer),
-    each variant run with --<mixer>_variant NAME. The agent's rows are AGENT_VARIANTS' (trained differently,
-    not run differently; those the suite leaves to the offline evaluation excepted) and the untrained agent,
-    the control. role: static, schedule, mixer, variant or control."""
-    rows = {"static": {"mixer": "static", "kind": "natural", "role": "static", "target_share": None, "options": {}}}
-    for share in sweep:
-        rows[f"static-{share:g}"] = {"mixer": "static", "kind": "sweep", "role": "static", "target_share": share,
-                                     "options": {"target_ratio": share}}
-    for name in schedules:
-        rows[f"schedule-{name}"] = {"mixer": "schedule", "kind": "schedule", "role": "schedule", "target_share": None,
-                                    "options": {"schedule_shares": spec["schedules"][name]}}
+def grid_rows(sweep, splits, corpus):
+    """The static grid: target share {sweep, natural} x split. Split "tokens" is --target_ratio r (each field
+    split by train tokens), "uniform" is --init_weights uniform --target_ratio r (uniform within each field).
+    Natural is the corpus' own target share by train tokens; its token-split row is "static" (the main job's).
+    Where uniform over all domains is no grid point, the uniform split gains it ("static-uniform-all")."""
+    target = corpus.field_indices("target")
+    natural = float(corpus.train_tokens[target].sum() / corpus.train_tokens.sum())
+    points = sorted([(float(share), f"{share:g}") for share in sweep] + [(natural, "natural")])
+    uniform_all = len(target) / len(corpus.domains)
+    extra = [] if any(abs(share - uniform_all) < 1e-9 for share, _ in points) else [(uniform_all, "all")]
+    rows = {}
+    for split in splits:
+        for share, name in points + (extra if split == "uniform" else []):
+            main = split == "tokens" and name == "natural"  # natural proportions, no --target_ratio: the main job's
+            options = {"init_weights": "uniform"} if split == "uniform" else {}
+            options.update({} if main or name == "all" else {"target_ratio": share})
+            rows["static" if main else f"static-{split}-{name}"] = {
+                "mixer": "static", "kind": "natural" if main else "sweep", "role": "static", "split": split,
+                "target_share": share, **({"natural": True} if name == "natural" else {}), "options": options,
+                "primary": False, "seeds_wanted": 1}
+    return dict(sorted(rows.items(), key=lambda item: item[0] != "static"))  # the main job's row first
+
+
+def suite_rows(spec, mixers, sweep, schedules, corpus, splits=None):
+    """{label: {"mixer", "kind", "role", "options", "primary", "seeds_wanted", ...}}: the grid (grid_rows), the
+    schedules, each mixer's paper default ("paper_default") and named variants ("variant_of"; --<mixer>_variant
+    NAME; the agent's: AGENT_VARIANTS' but the offline evaluation's, and the untrained agent, the control), each
+    row whose weights move followed by its twin "<label>-twin" ("twin_of"; run at the mixture that row sampled).
+    "primary": the suite's paper defaults and their twins, spec["primary_seeds"] seeds; the others spec["seeds"];
+    the grid 1 here (seed_plan decides)."""
+    rows = grid_rows(sweep, spec["splits"] if splits is None else splits, corpus)
+    moving = {f"schedule-{name}": {"mixer": "schedule", "kind": "schedule", "role": "schedule", "target_share": None,
+                                   "options": {"schedule_shares": spec["schedules"][name]}} for name in schedules}
     for mixer in mixers:
         row = {"mixer": mixer, "kind": "mixer", "target_share": None}
-        rows[mixer] = {**row, "role": "mixer", "paper_default": True, "options": {}}
+        moving[mixer] = {**row, "role": "mixer", "paper_default": True, "options": {},
+                         "primary": mixer in spec["mixers"]}
         if mixer == "agent":
             variants = {label: {} for label in AGENT_VARIANTS if label != "agent"
                         and label not in spec.get("agent_offline_only", [])}
         else:
             variants = {f"{mixer}-{v}": {f"{mixer}_variant": v} for v in spec.get("variants", {}).get(mixer, [])}
         for label, options in variants.items():
-            rows[label] = {**row, "role": "variant", "variant_of": mixer, "options": options}
+            moving[label] = {**row, "role": "variant", "variant_of": mixer, "options": options}
         if mixer == "agent":
-            rows["agent-untrained"] = {**row, "role": "control", "variant_of": mixer, "options": {}}
+            moving["agent-untrained"] = {**row, "role": "control", "variant_of": mixer, "options": {}}
+    for label, row in moving.items():
+        primary = row.get("primary", False)
+        rows[label] = {**row, "primary": primary, "seeds_wanted": spec["primary_seeds" if primary else "seeds"]}
+        rows[f"{label}-twin"] = {"mixer": "static", "kind": "twin", "role": "twin", "twin_of": label,
+                                 "target_share": None, "options": {}, "primary": primary,
+                                 "seeds_wanted": rows[label]["seeds_wanted"]}
     return rows
 
 
@@ -273,14 +305,18 @@ def check_variant_rows(rows):
 
 def run_fingerprint(run_cfg):
     """What a suite run is made by: its config (less whether it resumes) and the sha256 of the source of the
-    modules that define its mixer (the class and its bases) and of train.py. Saved in the run's folder when
-    it finishes (fingerprint.json) and compared when the suite would reuse it (changed_since)."""
+    modules that define its mixer (the class and its bases) and of train.py (and a twin's, of the log it
+    averages). Saved in the run's folder when it finishes (fingerprint.json) and compared when the suite would
+    reuse it (changed_since)."""
     root = os.path.dirname(os.path.abspath(train.__file__))
     files = {inspect.getsourcefile(c) for c in MIXERS[run_cfg["mixer"]].__mro__ if c is not object}
     code = {}
     for path in sorted(files | {inspect.getsourcefile(train)}):
         with open(path, "rb") as f:
             code[os.path.relpath(path, root)] = hashlib.sha256(f.read()).hexdigest()
+    if run_cfg["weights_from"]:  # a twin: the run whose mixture it trains is part of what makes it
+        with open(os.path.join(run_cfg["weights_from"], "log.jsonl"), "rb") as f:
+            code["weights_from log.jsonl"] = hashlib.sha256(f.read()).hexdigest()
     config = json.loads(json.dumps({k: v for k, v in run_cfg.items() if k != "resume"}, default=str))
     return {"config": config, "code": code}
 
@@ -302,35 +338,74 @@ def changed_since(run_dir, fingerprint):
 
 
 def run_suite(suite, preset, seeds, mixers, train_args, trajectories=None, sweep=None, schedules=None, publish=None,
-              log=print, swarm_mode="auto"):
-    """Prepare what is missing (corpus, base, trajectories, agent), run every (row, seed) that has no
+              log=print, swarm_mode="auto", splits=None):
+    """Prepare what is missing (corpus, base, trajectories, agent), run every planned (row, seed) that has no
     eval.json yet (resuming from its checkpoint if it has one), then write the results folder (and the
-    benchmark files into `publish`). Returns (summary, failed runs)."""
+    benchmark files into `publish`). seeds: --seeds N, a cap on every row's. Returns (summary, failed runs)."""
     spec = SUITES[suite]
     cfg = parse_config(PRESETS[preset] + list(train_args))
     validate_config(cfg)
     mixers = suite_mixers(spec) if mixers is None else mixers
-    unknown = [m for m in mixers if m not in MIXERS]
-    if unknown:
-        raise DataError(f"--mixers {','.join(unknown)}: unknown; choose from {sorted(MIXERS)}")
-    unknown = [name for name in schedules or [] if name not in spec["schedules"]]
-    if unknown:
-        raise DataError(f"--schedules {','.join(unknown)}: unknown; choose from {sorted(spec['schedules'])}")
+    for flag, given, known in (("mixers", mixers, MIXERS), ("schedules", schedules or [], spec["schedules"]),
+                               ("splits", splits or [], ("tokens", "uniform"))):
+        unknown = [name for name in given if name not in known]
+        if unknown:
+            raise DataError(f"--{flag} {','.join(unknown)}: unknown; choose from {sorted(known)}")
     rows = suite_rows(spec, [m for m in mixers if m != "static"], spec["sweep"] if sweep is None else sweep,
-                      spec["schedules"] if schedules is None else schedules)
+                      spec["schedules"] if schedules is None else schedules, ensure_corpus(cfg), splits)
     check_variant_rows(rows)
-    seeds = [cfg["seed"] + i for i in range(seeds or spec["seeds"])]
+    most = max([r["seeds_wanted"] for r in rows.values()] + [spec["grid_seeds"]["near_seeds"], spec["seeds"]])
+    seed_list = [cfg["seed"] + i for i in range(min(most, seeds) if seeds else most)]  # --seeds N: at most N
     name = f"suite-{suite}" + ("" if preset == "cpu" else f"-{preset}")
     with folder_lock(os.path.join(cfg["out_dir"], name), "the suite folder"):
-        return run_jobs(suite, cfg, train_args, name, preset, seeds, rows, trajectories, publish, log, swarm_mode)
+        return run_jobs(suite, cfg, train_args, name, preset, seed_list, rows, trajectories, publish, log, swarm_mode,
+                        cap=seeds)
 
 
-def run_jobs(suite, cfg, train_args, name, preset, seeds, rows, trajectories, publish, log, swarm_mode="auto"):
-    """The suite's work in out/<name>: trajectories and agent if needed, every missing run, the results."""
-    spec, suite_dir = SUITES[suite], os.path.join(cfg["out_dir"], name)
-    t_start = time.time()
-    extra, proxy, collected = {}, {}, 0.0
+# ----------------------------------------------------------------------------- the seed plan
+
+def seed_plan(rows, objectives, spec, cap=None):
+    """{label: seeds it runs}: its seeds_wanted, but the grid's decided on the VALIDATION objective at the final
+    step of its finished runs (objectives: {label: [J_val per finished seed]}; test decides nothing): every point
+    runs the first seed; against the best (means over the seeds each has), a point more than grid_seeds["far"]
+    above stays at far_seeds, one within "near" gets near_seeds, the others spec["seeds"]. A function of the
+    finished runs, so a rerun resumes the plan. cap (--seeds N) caps every row."""
+    g = spec["grid_seeds"]
+    means = {label: float(np.mean(objectives[label])) for label, r in rows.items()
+             if r["role"] == "static" and objectives.get(label)}
+
+    def wanted(gap):  # a grid point's seeds, by its mean's distance above the best
+        return g["near_seeds"] if gap <= g["near"] else g["far_seeds"] if gap > g["far"] else spec["seeds"]
+    plan = {label: wanted(means[label] - min(means.values())) if label in means else row["seeds_wanted"]
+            for label, row in rows.items()}
+    return {label: n if cap is None else min(n, cap) for label, n in plan.items()}
+
+
+def job_order(rows, plan, seeds):
+    """Every planned (label, seed), in the order that makes a partial suite useful: the grid's first seed;
+    the primary rows seed by seed, each run followed by its twin (which averages it); the grid's further
+    seeds; the exploratory rows and their twins, seed by seed."""
+    grid = [label for label, r in rows.items() if r["role"] == "static"]
+    primary = [label for label, r in rows.items() if r["role"] != "static" and r["primary"]]
+    others = [label for label, r in rows.items() if r["role"] != "static" and not r["primary"]]
+    jobs = [(label, seeds[0]) for label in grid] + [(label, s) for s in seeds for label in primary] \
+        + [(label, s) for s in seeds[1:] for label in grid] + [(label, s) for s in seeds for label in others]
+    return [(label, s) for label, s in jobs if seeds.index(s) < plan[label]]
+
+
+def run_jobs(suite, cfg, train_args, name, preset, seeds, rows, trajectories, publish, log, swarm_mode="auto",
+             cap=None):
+    """The suite's work in out/<name>: the proxy work if needed, then one planned run at a time (job_order
+    of seed_plan, planned anew after each run from the runs finished so far), the results. Seed s
+    continues a base of its own: base_seed = --base_seed + (s - --seed)."""
+    spec, t_start, (extra, proxy, collected) = SUITES[suite], time.time(), ({}, {}, 0.0)
     offline = [label for label, r in rows.items() if r["mixer"] in ("agent", "regmix")]
+    fields, suite_dir = Corpus(corpus_path(cfg)).fields, os.path.join(cfg["out_dir"], name)
+    run_dirs = {label: {s: os.path.join(suite_dir, f"{label}-s{s}") for s in seeds} for label in rows}
+    failed, visited, objectives = [], [], {}  # objectives: {label: [J_val of each finished run visited]}
+
+    def finished(label, seed):
+        return os.path.exists(os.path.join(run_dirs[label][seed], "eval.json"))
 
     def prepare_offline_mixers():
         """The proxy work the agent's and RegMix's rows need (prepare_proxy), in out/<suite>/proxy."""
@@ -342,67 +417,76 @@ def run_jobs(suite, cfg, train_args, name, preset, seeds, rows, trajectories, pu
             extra.setdefault(label, extra.get(rows[label]["mixer"], {}))
             proxy.setdefault(label, seconds.get(rows[label]["mixer"]))
         return sum(seconds.get(label, 0.0) for label in ("regmix", "agent"))
-    jobs = [(label, s) for label in rows if label not in offline for s in seeds]  # the references come first
-    jobs += [(label, s) for label in offline for s in seeds]
-    run_dirs = {label: {s: os.path.join(suite_dir, f"{label}-s{s}") for s in seeds} for label in rows}
-    failed = []
-    for number, (label, seed) in enumerate(jobs, 1):
-        row, run_dir = rows[label], run_dirs[label][seed]
+    plan = seed_plan(rows, objectives, spec, cap)
+    while todo := [job for job in job_order(rows, plan, seeds) if job not in visited]:  # planned anew after each
+        label, seed = todo[0]
+        visited.append(todo[0])
+        row, run_dir, number = rows[label], run_dirs[label][seed], f"{len(visited)}/{len(visited) + len(todo) - 1}"
+        twin_of = row.get("twin_of")
+        if twin_of and (not finished(twin_of, seed) or f"{twin_of} seed {seed}" in failed):
+            log(f"#### suite run {number}: {label} seed {seed}: skipped, its row {twin_of} has no finished run")
+            continue
         if label in offline and label not in extra:
             collected = prepare_offline_mixers()
         run_cfg = {**config_for_mixer(cfg, row["mixer"]), **row["options"], **extra.get(label, {}),
-                   "seed": seed, "run_name": os.path.join(name, f"{label}-s{seed}")}
-        fingerprint, finished = run_fingerprint(run_cfg), os.path.exists(os.path.join(run_dir, "eval.json"))
-        changed = changed_since(run_dir, fingerprint) if finished else None
-        if finished and not changed:
-            log(f"#### suite run {number}/{len(jobs)}: {label} seed {seed}: finished before, reused")
-            continue
-        if changed:  # made by another config or code than this one would be: not this suite's run
-            log(f"#### suite run {number}/{len(jobs)}: {label} seed {seed}: finished before, rerun: {changed}")
-        resume = not finished and os.path.exists(os.path.join(run_dir, "ckpt.pt"))
-        log(f"\n#### suite run {number}/{len(jobs)}: {label} seed {seed}" + (" (resuming)" if resume else ""))
-        try:
-            validate_config({**run_cfg, "resume": resume})
-            train.run({**run_cfg, "resume": resume})
-            write_json_atomic(os.path.join(run_dir, "fingerprint.json"), fingerprint)
-        except Exception as e:  # one failed run must not end the suite: report it and go on
-            if not isinstance(e, train.USER_ERRORS):
-                traceback.print_exc()
-            log(f"#### suite run {number}/{len(jobs)}: {label} seed {seed} FAILED: {type(e).__name__}: {e}")
-            failed.append(f"{label} seed {seed}")
-    done = {label: {s: d for s, d in dirs.items() if os.path.exists(os.path.join(d, "eval.json"))}
-            for label, dirs in run_dirs.items()}
-    results = {label: {s: load_result(d) for s, d in dirs.items()} for label, dirs in done.items() if dirs}
+                   **({"weights_from": run_dirs[twin_of][seed]} if twin_of else {}),
+                   "seed": seed, "base_seed": cfg["base_seed"] + (seed - cfg["seed"]),
+                   "run_name": os.path.join(name, f"{label}-s{seed}")}
+        fingerprint, done = run_fingerprint(run_cfg), finished(label, seed)
+        changed = changed_since(run_dir, fingerprint) if done else None
+        if done and not changed:
+            log(f"#### suite run {number}: {label} seed {seed}: finished before, reused")
+        else:
+            if changed:  # made by another config or code than this one would be: not this suite's run
+                log(f"#### suite run {number}: {label} seed {seed}: finished before, rerun: {changed}")
+            resume = not done and os.path.exists(os.path.join(run_dir, "ckpt.pt"))
+            log(f"\n#### suite run {number}: {label} seed {seed}" + (" (resuming)" if resume else ""))
+            try:
+                validate_config({**run_cfg, "resume": resume})
+                train.run({**run_cfg, "resume": resume})
+                write_json_atomic(os.path.join(run_dir, "fingerprint.json"), fingerprint)
+            except Exception as e:  # one failed run must not end the suite: report it and go on
+                if not isinstance(e, train.USER_ERRORS):
+                    traceback.print_exc()
+                log(f"#### suite run {number}: {label} seed {seed} FAILED: {type(e).__name__}: {e}")
+                failed.append(f"{label} seed {seed}")
+        if row["role"] == "static" and finished(label, seed):
+            objectives.setdefault(label, []).append(report.final_val_objective(run_dir, fields))
+            plan = seed_plan(rows, objectives, spec, cap)
+    done = {label: {s: d for s, d in run_dirs[label].items() if (label, s) in visited and finished(label, s)}
+            for label in rows if any(l == label and finished(l, s) for l, s in visited)}
+    results = {label: {s: load_result(d) for s, d in dirs.items()} for label, dirs in done.items()}
     if not results:
         return None, failed
     finals = [r["final"] for by_seed in results.values() for r in by_seed.values()]
-    summary = report.suite_summary(rows, results, {label: dirs for label, dirs in done.items() if dirs}, proxy,
-                                   {"suite": suite, "preset": preset, "seeds": seeds, "config": cfg,
+    used = sorted({s for dirs in done.values() for s in dirs})
+    summary = report.suite_summary({label: {**r, "seeds_wanted": plan[label]} for label, r in rows.items()},
+                                   results, done, proxy,
+                                   {"suite": suite, "preset": preset, "seeds": used, "config": cfg,
+                                    "base_seeds": {str(s): cfg["base_seed"] + (s - cfg["seed"]) for s in used},
                                     "task_test_problems": finals[0]["task_problems"],
                                     "proxy_replay": report.proxy_replays(os.path.join(suite_dir, "proxy", "replay")),
                                     "invocation_seconds": time.time() - t_start, "failed": failed})
-    paths = report.write_suite_outputs(summary, {label: dirs for label, dirs in done.items() if dirs},
-                                       os.path.join(suite_dir, "results"))
+    paths = report.write_suite_outputs(summary, done, os.path.join(suite_dir, "results"))
     if publish and "static" in results:
-        os.makedirs(publish, exist_ok=True)
-        wall = wall_seconds(cfg, summary, collected)
-        for filename, content in (("results.json", report.benchmark_results(summary)),
-                                  ("calibration.json", report.benchmark_calibration(summary, preset, wall))):
-            paths.append(os.path.join(publish, filename))
-            write_json_atomic(paths[-1], content)
+        report.publish(summary, done, publish, wall_seconds(cfg, summary, collected, used))
+        paths.append(publish)
     log("\n" + report.suite_table(summary))
     log("\n" + "\n".join(f"wrote {p}" for p in paths))
     return summary, failed
 
 
-def wall_seconds(cfg, summary, collected):
-    """The suite's compute as measured stage by stage, each piece of work once: the corpus build, the base's
-    pre-training, and the runs (CPT loops, each shared target estimation once, the proxy work)."""
+def wall_seconds(cfg, summary, collected, seeds):
+    """The suite's compute as measured stage by stage, each piece of work once: the corpus build, the bases'
+    pre-training (one per seed), and the runs (CPT loops, each shared target estimation once, the proxy work)."""
     corpus = Corpus(corpus_path(cfg))
-    base = train.read_json(os.path.join(train.base_dir_of(cfg, corpus), "base_eval.json"), "the base's evaluation")
+    bases = {train.base_dir_of({**cfg, "base_seed": cfg["base_seed"] + (s - cfg["seed"])}, corpus) for s in seeds}
     runs = report.compute_once(summary)
-    return {"corpus": corpus.meta.get("build_seconds"), "base": base["run"].get("wall_seconds"), **runs,
-            "proxy": collected, "suite": runs["cpt_runs"] + runs["target_estimates"] + collected}
+    base = [train.read_json(os.path.join(d, "base_eval.json"), "a base's evaluation")["run"].get("wall_seconds")
+            for d in sorted(bases)]  # none for a downloaded base (--init_from: one base, whatever the seed)
+    return {"corpus": corpus.meta.get("build_seconds"), "base": None if None in base else sum(base),
+            "bases": len(base), **runs, "proxy": collected,
+            "suite": runs["cpt_runs"] + runs["target_estimates"] + collected}
 
 
 def main(argv=None):
@@ -412,11 +496,13 @@ def main(argv=None):
     parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--suite", choices=sorted(SUITES), help="run this suite")
     parser.add_argument("--preset", default="cpu", choices=sorted(PRESETS), help="cpu (the defaults) or gpu")
-    parser.add_argument("--seeds", type=int, default=None, help="seeds per row (default: the suite's, 3)")
+    parser.add_argument("--seeds", type=int, default=None, help="at most this many seeds per row (default: the "
+                        "suite's plan: 5 for the paper defaults and their twins, 3 for the others, 1-5 for the grid)")
     parser.add_argument("--mixers", default=None, help="comma-separated mixers besides the references (default: "
                         "every mixer; 'none': the references alone)")
-    parser.add_argument("--sweep", default=None, help="static target shares besides natural (default: the suite's; "
-                        "'none' for no sweep)")
+    parser.add_argument("--sweep", default=None, help="the static grid's target shares besides natural (default: "
+                        "the suite's; 'none': natural alone)")
+    parser.add_argument("--splits", default=None, help="the grid's splits in each field (default: tokens,uniform)")
     parser.add_argument("--schedules", default=None, help="hand-written schedules (default: the suite's; 'none')")
     parser.add_argument("--collect", type=int, default=None,
                         help="proxy runs to collect, for the agent and for RegMix each (the suite's default: 64)")
@@ -424,7 +510,7 @@ def main(argv=None):
                         "(swarm.py): auto = on a GPU (the CPU measured slower), on, off (one at a time)")
     parser.add_argument("--trajectories", default=None, help="without --suite: the folder that keeps them")
     parser.add_argument("--publish", default=None, metavar="DIR",
-                        help="also write results.json and calibration.json there (docs/benchmark for the record)")
+                        help="also write the benchmark's files there (report.publish; docs/benchmark for the record)")
     args = parser.parse_args(own)
     for flag in ("collect", "seeds"):
         if getattr(args, flag) is not None and getattr(args, flag) <= 0:
@@ -440,8 +526,7 @@ def main(argv=None):
     def listed(text):
         return None if text is None else [x for x in text.split(",") if x and x != "none"]
     try:
-        sweep = listed(args.sweep)
-        sweep = None if sweep is None else [float(x) for x in sweep]
+        sweep = None if args.sweep is None else [float(x) for x in listed(args.sweep)]
     except ValueError:
         sys.exit(f"error: --sweep {args.sweep} must be target shares like 0.05,0.5,0.8 (or none)")
     try:
@@ -450,7 +535,8 @@ def main(argv=None):
             validate_config(cfg)
             return collect_trajectories(cfg, args.collect, args.trajectories, swarm_mode=args.swarm)
         summary, failed = run_suite(args.suite, args.preset, args.seeds, listed(args.mixers), train_args,
-                                    args.collect, sweep, listed(args.schedules), args.publish, swarm_mode=args.swarm)
+                                    args.collect, sweep, listed(args.schedules), args.publish, swarm_mode=args.swarm,
+                                    splits=listed(args.splits))
     except train.USER_ERRORS as e:
         sys.exit(f"error: {e}")
     if failed:

@@ -272,12 +272,13 @@ def test_every_mixer_state_dict_round_trips_through_json(tmp_path, name):
     assert drive(a, range(6, 12)) == drive(b, range(6, 12))
 
 
-def test_weights_from_averages_another_runs_weights(tmp_path):
+def test_weights_from_averages_the_rows_another_run_sampled_not_its_weights(tmp_path):
+    """A log where the two differ: forced rows (AC-ODM's slice) give domain a rows its weight 0 does not."""
     with open(tmp_path / "log.jsonl", "w") as f:
         f.write(json.dumps({"step": 0, "domains": ["a", "b"]}) + "\n")
-        for w in ([0.2, 0.8], [0.6, 0.4]):
-            f.write(json.dumps({"step": 1, "domains": ["a", "b"], "weights": w}) + "\n")
-    np.testing.assert_allclose(average_weights_of_run(str(tmp_path), ["a", "b"]), [0.4, 0.6])
+        for w, rows in (([0.0, 1.0], [2, 6]), ([0.5, 0.5], [4, 4])):
+            f.write(json.dumps({"step": 1, "domains": ["a", "b"], "weights": w, "rows": rows}) + "\n")
+    np.testing.assert_allclose(average_weights_of_run(str(tmp_path), ["a", "b"]), [6 / 16, 10 / 16])  # weights: .25
     with pytest.raises(DataError, match="trained on domains"):
         average_weights_of_run(str(tmp_path), ["a", "c"])
 

@@ -7,18 +7,22 @@ import json
 import math
 import os
 
+import numpy as np
 import pytest
 import torch
 
+import data
 import report
 import suite as suite_module
 import train
+from conftest import FakeCorpus
 from mixer import ConfigError
 
 
 def suite(tiny_args, *extra):
-    """One seed and no sweep or schedules unless the test asks: each row is a run."""
-    own = ["--suite", "default", "--seeds", "1", "--sweep", "none", "--schedules", "none", *extra]  # later flags win
+    """One seed, no sweep, the token split alone and no schedules unless the test asks: each row is a run."""
+    own = ["--suite", "default", "--seeds", "1", "--sweep", "none", "--splits", "tokens", "--schedules", "none",
+           *extra]  # later flags win
     return suite_module.main(own + ["--"] + tiny_args)
 
 
@@ -42,15 +46,22 @@ def test_suite_end_to_end_then_resume_after_an_interruption(tiny_args, monkeypat
 
     monkeypatch.setattr(train, "run", interrupt_the_bandit_run)
     with pytest.raises(KeyboardInterrupt):
-        suite(tiny_args, "--mixers", "bandit")
+        suite(tiny_args, "--mixers", "bandit", "--splits", "tokens,uniform")
     monkeypatch.setattr(train, "run", real_run)
     static_eval = os.path.join(suite_dir_of(tiny_args), "static-s1337", "eval.json")
     finished_at = os.path.getmtime(static_eval)
     capsys.readouterr()
-    summary = suite(tiny_args, "--mixers", "bandit")
+    summary = suite(tiny_args, "--mixers", "bandit", "--splits", "tokens,uniform")
     out = capsys.readouterr().out
     assert "static seed 1337: finished before, reused" in out and os.path.getmtime(static_eval) == finished_at
-    assert list(summary["rows"]) == ["static", "bandit"] and summary["seeds"] == [1337]
+    assert list(summary["rows"]) == ["static", "static-uniform-natural", "static-uniform-all", "bandit",
+                                     "bandit-twin"] and summary["seeds"] == [1337]
+    natural = summary["rows"]["static"]["target_share"]
+    for label, expected in (("static-uniform-natural", [(1 - natural) / 2] * 2 + [natural]),
+                            ("static-uniform-all", [1 / 3] * 3)):  # prose, code (source), arith (target)
+        assert summary["rows"][label]["split"] == "uniform"
+        weights = report.read_log(os.path.join(suite_dir_of(tiny_args), f"{label}-s1337"))[-1]["weights"]
+        np.testing.assert_allclose(weights, expected, atol=1e-6)
     results = os.path.join(suite_dir_of(tiny_args), "results")
     with open(os.path.join(results, "results.json")) as f:
         saved = json.load(f)
@@ -89,13 +100,16 @@ def test_a_finished_run_is_reused_only_while_its_config_and_mixer_code_are_the_s
     assert "static seed 1337: finished before, rerun: code of mixer.py\n" in capsys.readouterr().out
 
 
-def test_frontier_best_static_and_paired_intervals_match_the_runs(tiny_args, tmp_path):
+def test_frontier_best_static_and_paired_intervals_match_the_runs(tiny_args, tmp_path, monkeypatch):
     publish = str(tmp_path / "benchmark")
+    monkeypatch.setitem(suite_module.SUITES["default"], "grid_seeds", {"near": 0.01, "near_seeds": 5, "far": 1e9,
+                                                                       "far_seeds": 1})  # no grid point stays at 1
     summary = suite(tiny_args, "--seeds", "2", "--mixers", "none", "--sweep", "0.1,0.9", "--schedules", "ramp_down",
                     "--publish", publish)
     rows = summary["rows"]
-    assert list(rows) == ["static", "static-0.1", "static-0.9", "schedule-ramp_down"]
-    statics = ["static", "static-0.1", "static-0.9"]
+    assert list(rows) == ["static", "static-tokens-0.1", "static-tokens-0.9", "schedule-ramp_down",
+                          "schedule-ramp_down-twin"]
+    statics = ["static", "static-tokens-0.1", "static-tokens-0.9"]
     best = min(statics, key=lambda label: rows[label]["stats"]["val_objective"]["mean"])  # picked on validation
     assert summary["best_static"] == best
     for label in rows:  # by hand: the mean and the 95% t-interval (t(0.975, 1) = 12.706) of the paired differences
@@ -108,7 +122,8 @@ def test_frontier_best_static_and_paired_intervals_match_the_runs(tiny_args, tmp
             assert rows[label][key]["hi"] == pytest.approx(mean + half)
     assert rows["static"]["delta_natural"] == {"mean": 0.0, "lo": 0.0, "hi": 0.0, "seeds": 2}
     assert report.verdict(rows["static"]["delta_natural"]) == "within noise"
-    shares = [rows[label]["stats"]["target_share"]["mean"] for label in ("static-0.1", "static", "static-0.9")]
+    shares = [rows[label]["stats"]["target_share"]["mean"] for label in ("static-tokens-0.1", "static",
+                                                                          "static-tokens-0.9")]
     assert shares == sorted(shares) and abs(shares[0] - 0.1) < 0.03 and abs(shares[2] - 0.9) < 0.03
     with open(os.path.join(publish, "results.json")) as f:
         results = json.load(f)
@@ -116,15 +131,18 @@ def test_frontier_best_static_and_paired_intervals_match_the_runs(tiny_args, tmp
     assert set(results["rows"][1]) == {"mixer", "role", "seeds", "balanced_mean", "balanced_std", "forgetting_mean",
                                        "gain_mean", "task_acc_mean", "target_share_mean", "mean_abs_weight_change",
                                        "delta_natural", "delta_best_static"}
-    assert [r["role"] for r in results["rows"]] == ["static", "static", "static", "schedule"]
+    assert [r["role"] for r in results["rows"]] == ["static", "static", "static", "schedule", "twin"]
     with open(os.path.join(publish, "calibration.json")) as f:
         calibration = json.load(f)
     assert set(calibration) == {"preset", "seeds", "task_test_problems", "base", "natural_target_share", "natural",
                                 "sweep", "schedules", "wall_s"}
     assert calibration["seeds"] == [1337, 1338] and calibration["task_test_problems"] == 10
-    assert [s["target_share"] for s in calibration["sweep"]] == pytest.approx([0.1, shares[1], 0.9])
+    corpus = data.Corpus(os.path.join(tiny_args[tiny_args.index("--data_dir") + 1], "tiny"))
+    natural = corpus.train_tokens[corpus.field_indices("target")].sum() / corpus.train_tokens.sum()
+    assert rows["static"]["target_share"] == pytest.approx(natural) and rows["static"]["natural"]  # from the corpus
+    assert [s["target_share"] for s in calibration["sweep"]] == pytest.approx([0.1, natural, 0.9])
     assert calibration["sweep"][0]["balanced_mean"] == pytest.approx(
-        (balanced(tiny_args, "static-0.1", 1337) + balanced(tiny_args, "static-0.1", 1338)) / 2)
+        (balanced(tiny_args, "static-tokens-0.1", 1337) + balanced(tiny_args, "static-tokens-0.1", 1338)) / 2)
     assert calibration["schedules"][0]["name"] == "schedule-ramp_down"
     assert all(calibration["wall_s"][k] > 0 for k in ("corpus", "base", "suite"))
     share = calibration["natural"]["answer_logprob_gain_second_half_share"]
@@ -145,7 +163,7 @@ def test_best_static_is_picked_on_validation_at_the_final_step_not_on_test_or_an
     """A planted case: the test split's best row, the row best at an earlier evaluation and the row best on
     validation at the final step are three different rows; the suite must pick the last."""
     summary = suite(tiny_args, "--sweep", "0.1,0.9", "--mixers", "none")
-    statics = ["static", "static-0.1", "static-0.9"]
+    statics = ["static", "static-tokens-0.1", "static-tokens-0.9"]
     by_test = sorted(statics, key=lambda label: balanced(tiny_args, label, 1337))
     best_on_test, middle, worst_on_test = by_test
     run_dir = {label: os.path.join(suite_dir_of(tiny_args), f"{label}-s1337") for label in statics}
@@ -207,10 +225,12 @@ def test_a_failing_run_is_reported_by_name_and_the_suite_goes_on(tiny_args, monk
     with pytest.raises(SystemExit) as exit_info:
         suite(tiny_args, "--mixers", "bandit,dbl")
     assert "1 run(s) failed: bandit seed 1337" in str(exit_info.value.code)
-    assert "bandit seed 1337 FAILED: RuntimeError: a bug in one run" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "bandit seed 1337 FAILED: RuntimeError: a bug in one run" in out
+    assert "bandit-twin seed 1337: skipped, its row bandit has no finished run" in out  # nothing to average
     with open(os.path.join(suite_dir_of(tiny_args), "results", "results.json")) as f:
         saved = json.load(f)
-    assert list(saved["rows"]) == ["static", "dbl"] and saved["failed"] == ["bandit seed 1337"]
+    assert list(saved["rows"]) == ["static", "dbl", "dbl-twin"] and saved["failed"] == ["bandit seed 1337"]
 
 
 def write_replay(replay_dir, label, seed, val_loss, fields):
@@ -235,7 +255,8 @@ def test_suite_collects_constant_proxy_runs_for_regmix_runs_its_variant_and_publ
     runs = [n for n in os.listdir(folder) if n.endswith(".npz")]
     assert len(runs) == 10 and not os.path.exists(os.path.join(suite_dir_of(tiny_args), "proxy", "trajectories"))
     rows = summary["rows"]
-    assert list(rows) == ["static", "regmix", "regmix-best"] and rows["regmix"]["proxy_seconds"] > 0
+    assert list(rows) == ["static", "regmix", "regmix-twin", "regmix-best", "regmix-best-twin"]
+    assert rows["regmix"]["proxy_seconds"] > 0
     assert rows["regmix-best"]["proxy_seconds"] == rows["regmix"]["proxy_seconds"]  # the same proxy runs
     configs = {label: report.load_result(os.path.join(suite_dir_of(tiny_args), f"{label}-s1337"))["config"]
                for label in ("regmix", "regmix-best")}
@@ -257,7 +278,8 @@ def test_suite_rows_hold_each_paper_default_and_each_named_variant(monkeypatch):
     agent's rows taken from AGENT_VARIANTS whatever they are (a new one gains a row), the control marked."""
     monkeypatch.setitem(suite_module.AGENT_VARIANTS, "agent-undiscounted", {"variant": "undiscounted"})
     spec = suite_module.SUITES["default"]
-    rows = suite_module.suite_rows(spec, ["bandit", "dbl", "velocity", "acodm", "regmix", "agent"], [0.5], ["ramp_up"])
+    rows = suite_module.suite_rows(spec, ["bandit", "dbl", "velocity", "acodm", "regmix", "agent"], [0.5], ["ramp_up"],
+                                   FakeCorpus(3))
     defaults = [label for label, r in rows.items() if r.get("paper_default")]
     assert defaults == ["bandit", "dbl", "velocity", "acodm", "regmix", "agent"]
     assert all(rows[m]["role"] == "mixer" and "variant_of" not in rows[m] and not rows[m]["options"] for m in defaults)
@@ -270,19 +292,154 @@ def test_suite_rows_hold_each_paper_default_and_each_named_variant(monkeypatch):
                         "agent-clone": ("agent", {}), "agent-undiscounted": ("agent", {})}
     assert all("paper_default" not in rows[label] for label in variants)
     assert rows["agent-untrained"]["role"] == "control" and "agent-cql" not in rows  # the offline evaluation's
-    assert [rows[label]["role"] for label in ("static", "static-0.5", "schedule-ramp_up")] == \
+    assert [rows[label]["role"] for label in ("static", "static-tokens-0.5", "schedule-ramp_up")] == \
         ["static", "static", "schedule"]
     assert all(r["kind"] == "mixer" for r in rows.values() if r["role"] in ("mixer", "variant", "control"))
     monkeypatch.setitem(spec, "variants", {"velocity": ["fast"]})  # velocity declares no --velocity_variant
     with pytest.raises(ConfigError, match="suite row velocity-fast runs --velocity_variant, which mixer velocity"):
-        suite_module.check_variant_rows(suite_module.suite_rows(spec, ["velocity"], [], []))
-    suite_module.check_variant_rows(suite_module.suite_rows(spec, ["dbl", "regmix"], [], []))  # both declared
+        suite_module.check_variant_rows(suite_module.suite_rows(spec, ["velocity"], [], [], FakeCorpus(3)))
+    suite_module.check_variant_rows(suite_module.suite_rows(spec, ["dbl", "regmix"], [], [], FakeCorpus(3)))
+
+
+def grid_corpus():
+    """Five domains with unequal train tokens, two of them in the target field (the default corpus' shape)."""
+    corpus = FakeCorpus(5)
+    corpus.fields, corpus.train_tokens = ["source"] * 3 + ["target"] * 2, np.array([100.0, 300.0, 600.0, 50.0, 150.0])
+    return corpus
+
+
+def start_weights(corpus, row):
+    return data.initial_weights(corpus, {"weights": "", "weights_from": "", "init_weights": "natural",
+                                         "target_ratio": None, **row["options"]})
+
+
+def test_the_static_grid_holds_both_splits_at_every_share_with_natural_read_from_the_corpus():
+    spec, corpus = suite_module.SUITES["default"], grid_corpus()
+    rows = suite_module.suite_rows(spec, [], spec["sweep"], [], corpus)
+    natural = 200 / 1200  # the target field's train tokens
+    assert len(rows) == 14 and list(rows)[0] == "static"  # uniform over all five is the 0.4 point: no extra row
+    for split in ("tokens", "uniform"):
+        shares = sorted(r["target_share"] for r in rows.values() if r["split"] == split)
+        assert shares == pytest.approx([0.05, 0.15, natural, 0.4, 0.5, 0.65, 0.8])
+    assert [label for label, r in rows.items() if r.get("natural")] == ["static", "static-uniform-natural"]
+    assert rows["static"]["options"] == {} and rows["static"]["kind"] == "natural"  # the main job's run
+    assert rows["static-tokens-0.05"]["options"] == {"target_ratio": 0.05}
+    assert rows["static-uniform-0.4"]["options"] == {"init_weights": "uniform", "target_ratio": 0.4}
+    by_tokens = [0.1, 0.3, 0.6, 0.25, 0.75]  # each field's domains by their train tokens
+    for label, row in rows.items():
+        w = start_weights(corpus, row)
+        assert row["role"] == "static" and row["mixer"] == "static" and not row["primary"]
+        assert w[3:].sum() == pytest.approx(row["target_share"]), label
+        within = np.concatenate([w[:3] / w[:3].sum(), w[3:] / w[3:].sum()])
+        assert within == pytest.approx(by_tokens if row["split"] == "tokens" else [1 / 3] * 3 + [0.5] * 2), label
+    np.testing.assert_allclose(start_weights(corpus, rows["static-uniform-0.4"]), [0.2] * 5)  # uniform over all
+    corpus = FakeCorpus(3)
+    corpus.train_tokens = np.array([100.0, 100.0, 400.0])  # natural 2/3; uniform over all, 1/3, is no grid point
+    rows = suite_module.suite_rows(spec, [], spec["sweep"], [], corpus)
+    assert len(rows) == 15 and rows["static-uniform-all"]["split"] == "uniform"
+    np.testing.assert_allclose(start_weights(corpus, rows["static-uniform-all"]), [1 / 3] * 3)
+
+
+def test_every_row_whose_weights_move_has_a_static_twin_with_its_role_in_the_family():
+    spec = suite_module.SUITES["default"]
+    rows = suite_module.suite_rows(spec, suite_module.suite_mixers(spec), [0.5], list(spec["schedules"]),
+                                   grid_corpus())
+    moving = [label for label, r in rows.items() if r["role"] in ("schedule", "mixer", "variant", "control")]
+    assert len(moving) == 16 and sorted(label for label, r in rows.items() if r["role"] == "twin") == \
+        sorted(f"{label}-twin" for label in moving)
+    for label in moving:
+        twin = rows[f"{label}-twin"]
+        assert twin["twin_of"] == label and twin["mixer"] == "static" and twin["options"] == {}
+        assert (twin["primary"], twin["seeds_wanted"]) == (rows[label]["primary"], rows[label]["seeds_wanted"])
+        assert list(rows).index(f"{label}-twin") == list(rows).index(label) + 1
+    defaults = ["bandit", "dbl", "velocity", "acodm", "regmix", "agent"]
+    primary = sorted(label for label, r in rows.items() if r["primary"])
+    assert primary == sorted(defaults + [f"{m}-twin" for m in defaults])
+    assert {r["seeds_wanted"] for r in rows.values() if r["primary"]} == {5}
+    assert {r["seeds_wanted"] for r in rows.values() if not r["primary"] and r["role"] != "static"} == {3}
+
+
+def test_the_seed_plan_gives_the_grid_seeds_by_validation_distance_from_the_best_and_caps_every_row():
+    spec = suite_module.SUITES["default"]
+    rows = suite_module.suite_rows(spec, ["velocity"], [0.05, 0.15, 0.4, 0.5], ["ramp_up"], grid_corpus(), ["tokens"])
+    objectives = {"static": [2.31, 2.29],  # the best: mean 2.30
+                  "static-tokens-0.05": [2.309],  # within 0.01: 5 seeds
+                  "static-tokens-0.15": [2.28, 2.40],  # mean 2.34, 0.04 above (its first seed alone would be best)
+                  "static-tokens-0.4": [2.3501]}  # more than 0.05 above: stays at 1; 0.5 has no finished run yet
+    plan = suite_module.seed_plan(rows, objectives, spec)
+    assert plan == {"static": 5, "static-tokens-0.05": 5, "static-tokens-0.15": 3, "static-tokens-0.4": 1,
+                    "static-tokens-0.5": 1, "velocity": 5, "velocity-twin": 5, "schedule-ramp_up": 3,
+                    "schedule-ramp_up-twin": 3}
+    assert suite_module.seed_plan(rows, objectives, spec, cap=2) == {label: min(n, 2) for label, n in plan.items()}
+    jobs = suite_module.job_order(rows, plan, [1, 2, 3, 4, 5])
+    grid = list(rows)[:5]
+    assert jobs[:5] == [(label, 1) for label in grid]  # the grid's first seed, then the primary rows, seed by seed
+    assert jobs[5:15] == [(label, s) for s in range(1, 6) for label in ("velocity", "velocity-twin")]
+    assert jobs[15:25] == [(label, s) for s in (2, 3) for label in grid[:3]] + [(label, s) for s in (4, 5)
+                                                                                 for label in grid[:2]]
+    assert jobs[25:] == [(label, s) for s in (1, 2, 3) for label in ("schedule-ramp_up", "schedule-ramp_up-twin")]
+
+
+def test_the_grid_seeds_are_decided_on_validation_and_each_seed_continues_a_base_of_its_own(tiny_args, monkeypatch):
+    """A planted case: the grid point best on the test split is more than 0.05 above the best on validation
+    (the runs' logs say so, every seed's), so it keeps one seed while the two points close on validation get
+    three (--seeds 3); a plan made on test would give the test's best the seeds."""
+    statics = ["static", "static-tokens-0.1", "static-tokens-0.9"]
+    suite(tiny_args, "--sweep", "0.1,0.9", "--mixers", "none")
+    best_on_test = min(statics, key=lambda label: balanced(tiny_args, label, 1337))
+    close = [label for label in statics if label != best_on_test]
+    planted = {close[0]: 2.0, close[1]: 2.005, best_on_test: 2.2}  # validation objectives, every seed
+    for label in statics:
+        rewrite_val_loss(os.path.join(suite_dir_of(tiny_args), f"{label}-s1337"), -1, [planted[label]] * 3)
+    real_run = train.run
+
+    def run_and_plant(cfg):
+        name = os.path.basename(real_run(cfg)["run_dir"])
+        rewrite_val_loss(os.path.join(suite_dir_of(tiny_args), name), -1, [planted[name.rsplit("-s", 1)[0]]] * 3)
+
+    monkeypatch.setattr(train, "run", run_and_plant)
+    summary = suite(tiny_args, "--sweep", "0.1,0.9", "--mixers", "none", "--seeds", "3")
+    assert {label: sorted(r["runs"]) for label, r in summary["rows"].items()} == \
+        {close[0]: ["1337", "1338", "1339"], close[1]: ["1337", "1338", "1339"], best_on_test: ["1337"]}
+    assert summary["best_static"] == close[0] and summary["rows"][best_on_test]["seeds_wanted"] == 1
+    assert summary["base_seeds"] == {"1337": 0, "1338": 1, "1339": 2}  # --base_seed 0 + (seed - 1337)
+    assert [report.load_result(os.path.join(suite_dir_of(tiny_args), f"{close[1]}-s{s}"))["config"]["base_seed"]
+            for s in (1337, 1338, 1339)] == [0, 1, 2]
+    out_dir = tiny_args[tiny_args.index("--out_dir") + 1]
+    assert len([d for d in os.listdir(out_dir) if d.startswith("base-")]) == 3  # one base per seed
+    monkeypatch.setattr(train, "run", lambda cfg: pytest.fail(f"{cfg['run_name']} run again"))
+    again = suite(tiny_args, "--sweep", "0.1,0.9", "--mixers", "none", "--seeds", "3")  # the same plan, all reused
+    assert {label: sorted(r["runs"]) for label, r in again["rows"].items()} == \
+        {label: sorted(r["runs"]) for label, r in summary["rows"].items()}
+
+
+def test_each_twin_trains_at_the_mixture_its_row_sampled_in_the_same_seed(tiny_args, monkeypatch):
+    """AC-ODM forces rows of every domain, so what its runs sampled is not what their weights say; each twin
+    starts from the rows its own seed's run sampled, and --seeds 2 caps the primary rows' five seeds."""
+    monkeypatch.setitem(suite_module.SUITES["default"], "variants", {})
+    summary = suite(tiny_args, "--mixers", "acodm", "--seeds", "2")
+    assert list(summary["rows"]) == ["static", "acodm", "acodm-twin"] and summary["seeds"] == [1337, 1338]
+    suite_dir = suite_dir_of(tiny_args)
+    assert sorted(d for d in os.listdir(suite_dir) if d.startswith("acodm")) == \
+        ["acodm-s1337", "acodm-s1338", "acodm-twin-s1337", "acodm-twin-s1338"]
+    for s in (1337, 1338):
+        run_dir = os.path.join(suite_dir, f"acodm-s{s}")
+        config = report.load_result(os.path.join(suite_dir, f"acodm-twin-s{s}"))["config"]
+        assert config["mixer"] == "static" and config["weights_from"] == run_dir and config["seed"] == s
+        steps = [r for r in report.read_log(run_dir) if "rows" in r]
+        sampled = np.sum([r["rows"] for r in steps], axis=0) / np.sum([r["rows"] for r in steps])
+        logged = np.mean([r["weights"] for r in steps], axis=0)
+        assert np.abs(sampled - logged).max() > 0.01  # the forced rows: the two differ
+        twin_weights = report.read_log(os.path.join(suite_dir, f"acodm-twin-s{s}"))[-1]["weights"]
+        np.testing.assert_allclose(twin_weights, sampled, atol=1e-6)
+    assert summary["rows"]["acodm-twin"]["twin_of"] == "acodm" and summary["rows"]["acodm-twin"]["primary"]
 
 
 def test_dbl_and_velocity_rows_publish_every_domains_targets_and_dbl_code_runs_the_code(tiny_args, tmp_path):
     publish = str(tmp_path / "benchmark")
     summary = suite(tiny_args, "--mixers", "dbl,velocity", "--publish", publish)
-    assert list(summary["rows"]) == ["static", "dbl", "dbl-code", "velocity"]
+    assert list(summary["rows"]) == ["static", "dbl", "dbl-twin", "dbl-code", "dbl-code-twin", "velocity",
+                                     "velocity-twin"]
     suite_dir = suite_dir_of(tiny_args)
     assert report.load_result(os.path.join(suite_dir, "dbl-code-s1337"))["config"]["dbl_variant"] == "code"
     assert report.load_result(os.path.join(suite_dir, "dbl-s1337"))["config"]["dbl_variant"] == "paper"
@@ -326,7 +483,8 @@ def test_suite_tunes_the_agent_on_the_proxy_and_runs_its_variants(tiny_args, mon
         tuning = json.load(f)
     objectives = [row["val_objective"] for row in tuning["grid"]]
     assert tuning["chosen"] == tuning["grid"][objectives.index(min(objectives))]["options"]
-    assert list(summary["rows"]) == ["static", "agent", "agent-clone", "agent-undiscounted", "agent-untrained"]
+    assert [label for label in summary["rows"] if not label.endswith("-twin")] == \
+        ["static", "agent", "agent-clone", "agent-undiscounted", "agent-untrained"]
     undiscounted = summary["rows"]["agent-undiscounted"]
     assert undiscounted["role"] == "variant" and undiscounted["variant_of"] == "agent"
     assert torch.load(os.path.join(proxy_dir, "agent-undiscounted.pt"), weights_only=True)["options"]["gamma"] == 1.0
