@@ -248,7 +248,8 @@ def test_the_pages_tables_are_what_results_json_regenerates(page, block):
 
 # ----------------------------------------------------------------------------- figures quoted in the pages
 
-CITES = re.compile(r"benchmark/[\w.-]+\.json|\b(?:results|calibration|agent|online)\.json|--publish docs/benchmark")
+CITES = re.compile(r"docs/benchmark/|benchmark/[\w.-]+\.(?:json|md|png)|\b(?:results|calibration|agent|online)\.json"
+                   r"|--publish docs/benchmark")
 DECIMAL = re.compile(r"(?<![\w.,])(\d+\.\d+)(?![\w.]*\d)(\s*%|\s*hours\b|\s*h\b|\s*minutes\b)?")
 SECONDS = re.compile(r"(?<![\w.,])(\d{1,3}(?:,\d{3})+|\d+) s\b")
 SCALE = {"": 1.0, "%": 100.0, "hours": 1 / 3600, "h": 1 / 3600, "minutes": 1 / 60}
@@ -263,11 +264,12 @@ def json_numbers(obj):
 
 def unsupported_figures(text, numbers):
     """The figures of the page that no number of the JSON gives as printed: in every paragraph that cites a
-    docs/benchmark JSON file (or the command that publishes them) and in every generated block, each decimal
-    (as is, or as a percentage, hours or minutes) and each "N s" must be some JSON number rounded to the digits
-    shown. Inline code, links' targets and arXiv ids are not figures."""
-    text = re.sub(r"```.*?```", "", text, flags=re.S)
-    checked = [b for b in re.split(r"\n\s*\n", text) if CITES.search(b)] + [m.group(3) for m in tables.BLOCK.finditer(text)]
+    file of docs/benchmark (or the command that publishes them), in a table right after such a paragraph and in
+    every generated block, each decimal (as is, or as a percentage, hours or minutes) and each "N s" must be
+    some JSON number rounded to the digits shown. Inline code, links' targets and arXiv ids are not figures."""
+    blocks = re.split(r"\n\s*\n", re.sub(r"```.*?```", "", text, flags=re.S))
+    checked = [b for before, b in zip([""] + blocks, blocks) if CITES.search(b) or
+               (CITES.search(before) and b.lstrip().startswith("|"))] + [m.group(3) for m in tables.BLOCK.finditer(text)]
     printed, missing = {}, []
     for block in checked:
         plain = re.sub(r"`[^`]*`|arXiv \S+|\]\([^)]*\)", "", block)
@@ -289,6 +291,8 @@ def test_the_figure_check_finds_a_drifted_number():
         == []
     assert len(unsupported_figures("The suite (calibration.json) took 2.9 hours and 10,494 s; base 0.013.", numbers)) == 3
     assert unsupported_figures("Not citing anything: 2.9 hours.", numbers) == []
+    table = unsupported_figures("As in results.json:\n\n| a | 2.304 |\n| b | 0.28 |\n\n| c | 9.1 |", numbers)
+    assert len(table) == 1 and table[0].endswith("| b | 0.28")  # the table after the paragraph, not the one after it
     assert unsupported_figures("<!-- results:begin full -->\n| 9.99 |\n<!-- results:end -->\n", numbers) == ["| 9.99"]
 
 
