@@ -335,6 +335,28 @@ def series_style(index, marker=False):
     return {"color": f"C{index % 10}", ("marker" if marker else "linestyle"): (MARKERS if marker else LINE_STYLES)[index % 4]}
 
 
+def mean_curves(run_dirs, fields):
+    """(tokens, per-domain val losses, objective) at the evaluations shared by every seed's run, averaged."""
+    curves = [{r["tokens"]: r["val_loss"] for r in read_log(d) if "val_loss" in r and None not in r["val_loss"]}
+              for d in run_dirs]
+    tokens = sorted(set.intersection(*[set(c) for c in curves]))
+    loss = np.array([np.mean([c[t] for c in curves], axis=0) for t in tokens])
+    return np.array(tokens), loss, np.array([objective(*field_losses(row, fields)) for row in loss])
+
+
+def frontier_box(sweep_xy, row_xy, fence=3.0):
+    """The frontier plot's limits over (forgetting, gain): the static sweep and every row but the outliers,
+    padded by 10%. An outlier is a row beyond Tukey's far-out fences on either axis (3 interquartile ranges,
+    at least 0.01 nats, past the quartiles of all the means), so one wild row cannot squash the others."""
+    every = np.vstack([sweep_xy, row_xy])
+    q1, q3 = np.percentile(every, [25, 75], axis=0)
+    reach = fence * np.maximum(q3 - q1, 0.01)
+    kept = np.vstack([sweep_xy, row_xy[np.all((row_xy >= q1 - reach) & (row_xy <= q3 + reach), axis=1)]])
+    lo, hi = kept.min(axis=0), kept.max(axis=0)
+    pad = np.maximum(0.1 * (hi - lo), 0.01)
+    return lo - pad, hi + pad
+
+
 def plot_run(run_dir, out_dir):
     """PNGs of the weights over time (stacked) and the per-domain validation loss curves."""
     import matplotlib

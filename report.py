@@ -1,32 +1,102 @@
 """
-The suite's report: from the eval.json and log.jsonl of every (row, seed) run, the table, the static
-frontier, paired-seed intervals against natural and against the best static mixture, the plots, and the
-benchmark files (docs/benchmark/results.json, calibration.json). suite.py runs the runs; this reads them.
+The suite's report: from the eval.json and log.jsonl of every (row, seed) run, the table, the static grid,
+paired-seed intervals against natural, the best static mixture and each moving row's static twin, the family
+of primary comparisons under Holm's rule, the plots, and the benchmark files of docs/benchmark/ (publish).
+suite.py runs the runs; this reads them.
 
-A row is a mixer with its options: "static" (the natural mixture), "static-0.05" ... (the sweep of the
-target share), "schedule-ramp_down" ... (hand-written schedules), then each mixer's paper default and its
-named variants ("dbl-code" runs --dbl_variant code), each with its role (static, schedule, mixer, variant,
-control). Every number comes from the runs; none is typed in.
+Rows (suite.suite_rows): the static grid (role "static": target share x within-field split "tokens" or
+"uniform"; the natural token-split row keeps the label "static"), the schedules, each mixer's paper default
+(role "mixer") and its named variants ("variant", "control"), and a static twin for every row whose weights
+move (role "twin", "twin_of": that row): a static run at the time-average of the rows that run sampled, per
+seed. "primary" marks the six paper defaults and their twins. Every number comes from the runs.
 
-Paired-seed intervals: every row runs the same seeds, and seed s of two rows shares the base, the batches'
-order and the initialisation of everything the mixer does not change, so the difference of the objective
-d_s = J_row(s) - J_ref(s) removes what the seeds share. The interval is the 95% Student-t interval of the
-mean of d over seeds, mean ± t(0.975, n-1) sd(d) / sqrt(n); negative = better than the reference. A row
-beats the reference only where the whole interval is below zero.
+Paired-seed intervals: seed s of two rows shares the base (each seed pre-trains its own), the batches' order
+and the initialisation of everything the mixer does not change, so d_s = J_row(s) - J_ref(s) removes what
+the seeds share. The interval is the 95% Student-t interval of the mean of d over the seeds both rows have,
+mean ± t(0.975, n-1) sd(d) / sqrt(n); negative = better than the reference. The best static mixture is the
+grid row with the lowest mean validation objective at the final step (the test split judges, never picks).
+
+The primary family: each paper default against the best static mixture and against its own twin (12
+comparisons for six mixers), two-sided paired t-tests, p-values adjusted by Holm's step-down rule; a verdict
+"better" or "worse" needs p_holm < ALPHA. Every other row is exploratory: its verdict is its unadjusted 95%
+interval excluding zero, and it is marked so.
 """
 
+import json
 import math
 import os
 
 import numpy as np
 
-from evaluate import COLUMNS, field_losses, fmt, load_result, read_log, series_style
+from evaluate import COLUMNS, field_losses, frontier_box, load_result, mean_curves, read_log, series_style
 from mixer import objective
 from prepare import write_json_atomic, write_text_atomic
+from tables import interval_text, regenerate_pages, suite_table  # noqa: F401 (interval_text: report's callers)
 
 # t(0.975, df) for df = 1..30; past 30 the normal's 1.96 is within 4% of it
 T_975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
          2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
+ALPHA = 0.05  # the primary family's level, after Holm's adjustment
+MOVING = ("schedule", "mixer", "variant", "control")  # the roles whose weights move: each has a twin
+
+
+def role_of(row):
+    """A row's role; rows made before roles existed say it by their kind."""
+    return row.get("role") or {"natural": "static", "sweep": "static"}.get(row["kind"], row["kind"])
+
+
+def incomplete_beta(a, b, x):
+    """The regularized incomplete beta function I_x(a, b), by its continued fraction (evaluated with
+    Lentz's method) on the side of x where it converges fast: I_x(a, b) = 1 - I_(1-x)(b, a)."""
+    if x <= 0.0 or x >= 1.0:
+        return 0.0 if x <= 0.0 else 1.0
+    if x > (a + 1) / (a + b + 2):
+        return 1.0 - incomplete_beta(b, a, 1.0 - x)
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)) / a
+    tiny, f, c, d = 1e-300, 1.0, 1.0, 0.0  # Lentz's method on f = 1 + d_1 / (1 + d_2 / (1 + ...)); I = front / f
+    for n in range(1, 400):
+        k = n // 2  # d_(2k+1) = -(a+k)(a+b+k) x / ((a+2k)(a+2k+1)), d_(2k) = k(b-k) x / ((a+2k-1)(a+2k))
+        term = (k * (b - k) * x / ((a + 2 * k - 1) * (a + 2 * k)) if n % 2 == 0
+                else -(a + k) * (a + b + k) * x / ((a + 2 * k) * (a + 2 * k + 1)))
+        d = 1.0 + term * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + term / c
+        c = c if abs(c) > tiny else tiny
+        f *= c * d
+        if abs(c * d - 1.0) < 1e-15:
+            break
+    return front / f
+
+
+def student_t_cdf(t, df):
+    """P(T <= t) for Student's t with df degrees of freedom: with x = df / (df + t^2), the tail beyond |t| is
+    I_x(df / 2, 1 / 2) / 2."""
+    tail = 0.5 * incomplete_beta(df / 2, 0.5, df / (df + t * t))
+    return 1.0 - tail if t >= 0 else tail
+
+
+def paired_p(row, ref):
+    """The two-sided p-value of the paired t-test of J_row(s) - J_ref(s) over the seeds both have, t = mean(d) /
+    (sd(d) / sqrt(n)) on n - 1 degrees of freedom; None under two seeds."""
+    d = np.array([row[s] - ref[s] for s in sorted(set(row) & set(ref))])
+    if len(d) < 2:
+        return None
+    sd = d.std(ddof=1)
+    if sd == 0:
+        return 1.0 if d.mean() == 0 else 0.0
+    t = d.mean() / (sd / math.sqrt(len(d)))
+    return incomplete_beta((len(d) - 1) / 2, 0.5, (len(d) - 1) / (len(d) - 1 + t * t))
+
+
+def holm(p_values):
+    """Holm's step-down adjustment of a family of m p-values: sorted p_(1) <= ... <= p_(m), p_holm_(i) =
+    max over j <= i of min(1, (m - j + 1) p_(j)); a comparison is decided where p_holm < ALPHA, which holds the
+    chance of any wrong decision in the family at ALPHA. A missing p-value (one seed) counts in m, stays None."""
+    m, adjusted, running = len(p_values), [None] * len(p_values), 0.0
+    for rank, i in enumerate(sorted((i for i, p in enumerate(p_values) if p is not None), key=lambda i: p_values[i])):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
 
 
 def mean_and_spread(values):
@@ -173,18 +243,48 @@ def suite_summary(rows, results, run_dirs, proxy, info):
         if rows[label]["mixer"] in ("dbl", "velocity"):
             summary_rows[label]["loss_targets"] = loss_targets(run_dirs[label],
                                                                next(iter(by_seed.values()))["final"]["domains"])
-    statics = [label for label, r in summary_rows.items() if r["kind"] in ("natural", "sweep")]
+    statics = [label for label, r in summary_rows.items() if role_of(r) == "static"]
     best = min(statics, key=lambda label: summary_rows[label]["stats"]["val_objective"]["mean"]) if statics else None
     objective_of = {label: {int(s): x["balanced_loss"] for s, x in r["runs"].items()}
                     for label, r in summary_rows.items()}
+    twins = {r["twin_of"]: label for label, r in summary_rows.items() if r.get("twin_of")}
     for label, r in summary_rows.items():
-        for name, ref in (("delta_natural", "static"), ("delta_best_static", best)):
+        for name, ref in (("delta_natural", "static"), ("delta_best_static", best), ("delta_twin", twins.get(label))):
             r[name] = paired_interval(objective_of[label], objective_of[ref]) if ref in objective_of else None
     first = next(iter(next(iter(results.values())).values()))
     errors = target_errors(run_dirs["velocity"], run_dirs.get("static", {}),
                            first["final"]["domains"]) if "velocity" in run_dirs else None
     return {**info, "domains": first["final"]["domains"], "fields": first["final"]["fields"], "best_static": best,
+            "comparisons": comparisons(summary_rows, objective_of, best, twins),
             "velocity_target_error_nats": errors, "rows": summary_rows}
+
+
+def comparisons(rows, objective_of, best, twins):
+    """The primary family (each paper default against the best static mixture and against its own twin, where
+    that row has results) under Holm's rule, and every row's two verdicts, written into the row: from the
+    family for its rows ("verdict_by": "holm"), from the unadjusted 95% interval for all others ("exploratory")."""
+    family = []
+    for label, r in rows.items():
+        for against in (best, twins.get(label)) if r.get("primary") and role_of(r) == "mixer" else ():
+            if against in objective_of:
+                interval = paired_interval(objective_of[label], objective_of[against])
+                family.append({"row": label, "against": against, "n": interval["seeds"],
+                               **{k: interval[k] for k in ("mean", "lo", "hi")},
+                               "p": paired_p(objective_of[label], objective_of[against])})
+    for entry, p_holm in zip(family, holm([entry["p"] for entry in family])):
+        entry["p_holm"] = p_holm
+        entry["verdict"] = ("one seed: no interval" if p_holm is None else "within noise" if p_holm >= ALPHA
+                            else "better" if entry["mean"] < 0 else "worse")
+    for label, r in rows.items():
+        decided = {entry["against"]: entry["verdict"] for entry in family if entry["row"] == label}
+        r["verdict_by"] = "holm" if decided else "exploratory"
+        for key, ref in (("best_static", best), ("twin", twins.get(label))):
+            unadjusted = verdict(r[f"delta_{key}"]) if r[f"delta_{key}"] else None
+            r[f"verdict_{key}"] = decided.get(ref, unadjusted)
+    return {"rule": "holm", "alpha": ALPHA, "test": "two-sided paired t-test of the test objective over the seeds "
+            "both rows have; p_holm: Holm's step-down adjustment over the family; better/worse where p_holm < alpha",
+            "family": family, "exploratory": "every other comparison: the unadjusted 95% paired t-interval, better/"
+            "worse where it excludes zero (verdict_by: exploratory)"}
 
 
 def compute_once(summary):
@@ -198,43 +298,15 @@ def compute_once(summary):
             "target_estimations": len(estimates)}
 
 
-def interval_text(interval):
-    if interval is None or interval["mean"] is None:
-        return "n/a"
-    if interval["lo"] is None:
-        return f"{interval['mean']:+.3f}"
-    return f"{interval['mean']:+.3f} [{interval['lo']:+.3f}, {interval['hi']:+.3f}]"
-
-
-def suite_table(summary):
-    """Rows with mean ± spread (sample std over seeds) and the paired differences of the objective."""
-    metrics = [("balanced (objective)", "balanced_loss"), ("source loss", "source_loss"),
-               ("target loss", "target_loss"), ("forgetting", "forgetting"), ("gain", "gain"),
-               ("task acc", "task_accuracy")]
-    lines = [f"{len(summary['seeds'])} seed(s) {summary['seeds']}, mean ± spread (sample std) on the test split; "
-             f"Δ = the objective's paired difference (95% t-interval over seeds; negative = better) against "
-             f"natural and against the best static mixture ({summary['best_static']}, picked on validation); "
-             "extra s = target estimation (dbl, velocity) or proxy work (regmix: its constant-mixture proxy runs; "
-             "agent rows: the trajectories, the tuning and that agent's training)", "",
-             "| row | " + " | ".join(c for c, _ in metrics) + " | target share | target epochs | Δ natural | "
-             "Δ best static | vs best static | wall s | extra s |", "|" + "---|" * (len(metrics) + 8)]
-    for label, r in summary["rows"].items():
-        st = r["stats"]
-        cells = [f"{fmt(st[k]['mean'])} ± {fmt(st[k]['spread'])}" for _, k in metrics]
-        extra = r["proxy_seconds"] if r["proxy_seconds"] is not None else r["estimate_seconds"]
-        lines.append(f"| {label} | " + " | ".join(cells) + f" | {fmt(st['target_share']['mean'], 2)} | "
-                     f"{fmt(st['target_epochs']['mean'], 2)} | {interval_text(r['delta_natural'])} | "
-                     f"{interval_text(r['delta_best_static'])} | "
-                     f"{verdict(r['delta_best_static']) if r['delta_best_static'] else 'n/a'} | "
-                     f"{fmt(st['wall_seconds']['mean'], 0)} | {fmt(extra, 0)} |")
-    return "\n".join(lines)
+def interval(i):
+    return None if i is None else {k: i[k] for k in ("mean", "lo", "hi")}
 
 
 def benchmark_results(summary):
-    """docs/benchmark/results.json: the table as data (differences in the objective, 95% paired t-intervals)."""
-    def interval(i):
-        return None if i is None else {k: i[k] for k in ("mean", "lo", "hi")}
+    """docs/benchmark/results.json: the table as data (differences in the objective, 95% paired t-intervals,
+    the primary family's comparisons), every row with what it is (role, primary, split, twin_of ...)."""
     replays = (summary.get("proxy_replay") or {}).get("rows", {})
+    base_seeds = summary.get("base_seeds") or {}
 
     def decided_by(label, r):
         """What decides the row's method: loss targets (dbl, velocity), the proxy replay (regmix, agent)."""
@@ -243,55 +315,68 @@ def benchmark_results(summary):
             out["proxy_replay"] = {"val_objective_mean": replays[label]["val_objective_mean"],
                                    "delta_natural": interval(replays[label]["delta_natural"])}
         return out
+
+    def row(label, r):
+        seeds = sorted(int(s) for s in r["runs"])
+        stat = {name: r["stats"][key]["mean"] for name, key in (
+            ("val_objective_mean", "val_objective"), ("balanced_mean", "balanced_loss"),
+            ("forgetting_mean", "forgetting"), ("gain_mean", "gain"), ("task_acc_mean", "task_accuracy"),
+            ("target_share_mean", "target_share"), ("mean_abs_weight_change", "mean_abs_weight_change"))}
+        return {"mixer": label, "role": role_of(r), "primary": bool(r.get("primary")),
+                **{k: r[k] for k in ("paper_default", "variant_of", "twin_of", "split", "target_share", "natural")
+                   if r.get(k) not in (None, False)},
+                "seeds": seeds, "base_seeds": [base_seeds.get(str(s)) for s in seeds], **stat,
+                "balanced_std": r["stats"]["balanced_loss"]["spread"], "delta_natural": interval(r["delta_natural"]),
+                "delta_best_static": interval(r["delta_best_static"]),
+                **({"delta_twin": interval(r["delta_twin"])} if r.get("delta_twin") else {}),
+                "verdict_best_static": r.get("verdict_best_static"), "verdict_twin": r.get("verdict_twin"),
+                "verdict_by": r.get("verdict_by"), **decided_by(label, r)}
     return {"objective": "balanced loss (S + T) / 2 on the test split, nats; lower is better",
-            "interval": "95% Student-t interval of the mean paired difference over seeds",
+            "interval": "95% Student-t interval of the mean paired difference over the seeds both rows have",
             "best_static": summary["best_static"],
+            "best_static_by": "the static grid's lowest mean validation objective at the final step",
+            "comparisons": summary.get("comparisons"),
             "loss_targets": "per domain: L_tgt (the scaling-law target; DBL's reference loss is this estimate, "
                             "not a reference model's loss), L_init (the base's validation loss), gap = |L_init - "
                             "L_tgt|, each fit's flag per seed (a flagged domain is not chased)",
             "velocity_target_error_nats": summary.get("velocity_target_error_nats"),
             "proxy_replay": (summary.get("proxy_replay") or {}).get("what"),
-            "rows": [{"mixer": label, "role": r.get("role"),
-                      **({"paper_default": True} if r.get("paper_default") else {}),
-                      **({"variant_of": r["variant_of"]} if r.get("variant_of") else {}),
-                      "seeds": len(r["runs"]), "balanced_mean": r["stats"]["balanced_loss"]["mean"],
-                      "balanced_std": r["stats"]["balanced_loss"]["spread"],
-                      "forgetting_mean": r["stats"]["forgetting"]["mean"], "gain_mean": r["stats"]["gain"]["mean"],
-                      "task_acc_mean": r["stats"]["task_accuracy"]["mean"],
-                      "target_share_mean": r["stats"]["target_share"]["mean"],
-                      "mean_abs_weight_change": r["stats"]["mean_abs_weight_change"]["mean"],
-                      "delta_natural": interval(r["delta_natural"]),
-                      "delta_best_static": interval(r["delta_best_static"]), **decided_by(label, r)}
-                     for label, r in summary["rows"].items()]}
+            "rows": [row(label, r) for label, r in summary["rows"].items()]}
 
 
 def benchmark_calibration(summary, preset, wall):
-    """docs/benchmark/calibration.json: the default setting's criteria, as measured in the suite's runs."""
+    """docs/benchmark/calibration.json: the default setting's criteria, as measured in the suite's runs: the
+    bases' and natural's task accuracy, the static grid (both splits) and the schedules, the compute."""
     rows = summary["rows"]
     natural = rows["static"]
-    first_run = next(iter(natural["runs"].values()))
 
     def row_mean(r, key):
         return r["stats"][key]["mean"]
-    return {"preset": preset, "seeds": summary["seeds"],
+    grid = sorted((label for label, r in rows.items() if role_of(r) == "static"),
+                  key=lambda label: (rows[label].get("split", "tokens"), row_mean(rows[label], "target_share")))
+    return {"preset": preset, "seeds": summary["seeds"], "base_seeds": summary.get("base_seeds"),
             "task_test_problems": summary["task_test_problems"],
-            "base": {"task_acc": first_run["base_task_accuracy"]},
+            "base": {"task_acc": mean_and_spread([x["base_task_accuracy"] for x in natural["runs"].values()])[0],
+                     "task_acc_per_seed": {s: x["base_task_accuracy"] for s, x in natural["runs"].items()}},
             "natural_target_share": row_mean(natural, "target_share"),
             "natural": {"task_acc_mean": row_mean(natural, "task_accuracy"),
                         "target_epochs": row_mean(natural, "target_epochs"),
                         "answer_logprob_gain_second_half_share":
                             row_mean(natural, "answer_logprob_gain_second_half_share")},
-            "sweep": [{"target_share": row_mean(r, "target_share") if r["target_share"] is None else r["target_share"],
-                       "balanced_mean": row_mean(r, "balanced_loss"),
-                       "balanced_std": r["stats"]["balanced_loss"]["spread"],
-                       "forgetting_mean": row_mean(r, "forgetting"), "gain_mean": row_mean(r, "gain"),
-                       "task_acc_mean": row_mean(r, "task_accuracy"), "target_epochs": row_mean(r, "target_epochs")}
-                      for r in sorted((r for r in rows.values() if r["kind"] in ("natural", "sweep")),
-                                      key=lambda r: row_mean(r, "target_share"))],
+            "best_static": summary["best_static"],
+            "grid": [{"row": label, "split": rows[label].get("split", "tokens"),
+                      "target_share": rows[label].get("target_share") or row_mean(rows[label], "target_share"),
+                      "natural": bool(rows[label].get("natural")), "seeds": len(rows[label]["runs"]),
+                      "val_objective_mean": row_mean(rows[label], "val_objective"),
+                      "balanced_mean": row_mean(rows[label], "balanced_loss"),
+                      "balanced_std": rows[label]["stats"]["balanced_loss"]["spread"],
+                      **{f"{name}_mean": row_mean(rows[label], key) for name, key in (
+                          ("forgetting", "forgetting"), ("gain", "gain"), ("task_acc", "task_accuracy"))},
+                      "target_epochs": row_mean(rows[label], "target_epochs")} for label in grid],
             "schedules": [{"name": label, "balanced_mean": row_mean(r, "balanced_loss"),
                            "balanced_std": r["stats"]["balanced_loss"]["spread"],
                            "task_acc_mean": row_mean(r, "task_accuracy")}
-                          for label, r in rows.items() if r["kind"] == "schedule"],
+                          for label, r in rows.items() if role_of(r) == "schedule"],
             "wall_s": wall}
 
 
@@ -316,72 +401,85 @@ def benchmark_online(cpt, pretrain):
             "pretrain_budget_steps": pretrain and pretrain["budget_steps"]}
 
 
-def mean_curves(run_dirs, fields):
-    """(tokens, per-domain val losses, objective) at the evaluations shared by every seed's run, averaged."""
-    curves = [{r["tokens"]: r["val_loss"] for r in read_log(d) if "val_loss" in r and None not in r["val_loss"]}
-              for d in run_dirs]
-    tokens = sorted(set.intersection(*[set(c) for c in curves]))
-    loss = np.array([np.mean([c[t] for c in curves], axis=0) for t in tokens])
-    return np.array(tokens), loss, np.array([objective(*field_losses(row, fields)) for row in loss])
-
-
-def frontier_box(sweep_xy, row_xy, fence=3.0):
-    """The frontier plot's limits over (forgetting, gain): the static sweep and every row but the outliers,
-    padded by 10%. An outlier is a row beyond Tukey's far-out fences on either axis (3 interquartile ranges,
-    at least 0.01 nats, past the quartiles of all the means), so one wild row cannot squash the others."""
-    every = np.vstack([sweep_xy, row_xy])
-    q1, q3 = np.percentile(every, [25, 75], axis=0)
-    reach = fence * np.maximum(q3 - q1, 0.01)
-    kept = np.vstack([sweep_xy, row_xy[np.all((row_xy >= q1 - reach) & (row_xy <= q3 + reach), axis=1)]])
-    lo, hi = kept.min(axis=0), kept.max(axis=0)
-    pad = np.maximum(0.1 * (hi - lo), 0.01)
-    return lo - pad, hi + pad
-
-
 def plot_frontier(ax, rows, labels):
-    """The static sweep's (forgetting, gain) line and every mixer's seeds and mean, zoomed on them
-    (frontier_box); an outlier's mean is drawn at the edge (a triangle pointing its way) with its values."""
-    sweep = sorted((label for label, r in rows.items() if r["kind"] in ("natural", "sweep")),
-                   key=lambda label: rows[label]["stats"]["target_share"]["mean"])
-    means = {label: np.array([rows[label]["stats"][k]["mean"] for k in ("forgetting", "gain")])
-             for label in sweep + labels}
-    xy = np.array([means[label] for label in sweep])
-    ax.plot(xy[:, 0], xy[:, 1], "k-o", ms=4, lw=1, label="static sweep (target share)")
-    for label, (x, y) in zip(sweep, xy):
-        ax.annotate(f"{rows[label]['stats']['target_share']['mean']:.2f}", (x, y), fontsize=6, xytext=(3, -8),
-                    textcoords="offset points")
-    lo, hi = frontier_box(xy, np.array([means[label] for label in labels]).reshape(-1, 2))
+    """The static grid's (forgetting, gain) lines, one per within-field split, and every moving row's seeds and
+    mean with its twin (a hollow circle of its colour, a dotted line to the row), zoomed on them (frontier_box);
+    an outlier's mean is drawn at the edge (a triangle pointing its way) with its values."""
+    def means(label):
+        return np.array([rows[label]["stats"][k]["mean"] for k in ("forgetting", "gain")])
+    grid = {}
+    for label in sorted((label for label, r in rows.items() if role_of(r) == "static"),
+                        key=lambda label: rows[label]["stats"]["target_share"]["mean"]):
+        grid.setdefault(rows[label].get("split", "tokens"), []).append(label)
+    for split, (style, color) in (("tokens", ("-o", "k")), ("uniform", ("--s", "0.5"))):
+        xy = np.array([means(label) for label in grid.get(split, [])]).reshape(-1, 2)
+        ax.plot(xy[:, 0], xy[:, 1], style, color=color, ms=4, lw=1, label=f"static grid, split by {split}")
+        for label, (x, y) in zip(grid.get(split, []), xy):
+            ax.annotate(f"{rows[label]['stats']['target_share']['mean']:.2f}", (x, y), fontsize=6, color=color,
+                        xytext=(3, -8 if split == "tokens" else 4), textcoords="offset points")
+    twins = {r["twin_of"]: label for label, r in rows.items() if r.get("twin_of") in labels}
+    lo, hi = frontier_box(np.array([means(label) for split in grid.values() for label in split]).reshape(-1, 2),
+                          np.array([means(label) for label in labels + list(twins.values())]).reshape(-1, 2))
     for i, label in enumerate(labels):
         style = series_style(i, marker=True)
         runs = rows[label]["runs"].values()
         ax.scatter([x["forgetting"] for x in runs], [x["gain"] for x in runs], s=10, alpha=0.4, color=style["color"])
-        edge = np.clip(means[label], lo, hi)
-        if np.array_equal(edge, means[label]):
-            ax.scatter(*means[label], s=60, label=label, **style)
+        edge = np.clip(means(label), lo, hi)
+        if label in twins:
+            twin = np.clip(means(twins[label]), lo, hi)
+            ax.scatter(*twin, s=40, facecolors="none", edgecolors=style["color"], lw=1,
+                       label="static twin (hollow, dotted to its row)" if label == next(iter(twins)) else None)
+            ax.plot([twin[0], edge[0]], [twin[1], edge[1]], ":", color=style["color"], lw=0.8)
+        if np.array_equal(edge, means(label)):
+            ax.scatter(*edge, s=60, label=label, **style)
             continue
-        side = 0 if means[label][0] != edge[0] else 1  # the axis it left by
-        pointer = ("<>" if side == 0 else "v^")[int(means[label][side] > hi[side])]
+        side = 0 if means(label)[0] != edge[0] else 1  # the axis it left by
+        pointer = ("<>" if side == 0 else "v^")[int(means(label)[side] > hi[side])]
         ax.scatter(*edge, s=60, marker=pointer, color=style["color"], clip_on=False, label=f"{label} (off the plot)")
-        ax.annotate(f"{label}: {means[label][0]:+.2f}, {means[label][1]:.2f}", edge, fontsize=6, color=style["color"],
+        ax.annotate(f"{label}: {means(label)[0]:+.2f}, {means(label)[1]:.2f}", edge, fontsize=6, color=style["color"],
                     xytext=(-4 if side == 0 and pointer == ">" else 4, 4 if side == 0 or pointer == "v" else -8),
                     textcoords="offset points", ha="right" if pointer == ">" else "left", annotation_clip=False)
     ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]), xlabel="forgetting (source loss rise, nats)",
-           ylabel="gain (target loss drop, nats)", title="every mixer over the static frontier (mean over seeds)")
+           ylabel="gain (target loss drop, nats)", title="every mixer over the static grid (mean over seeds)")
     ax.legend(fontsize=6, loc="best")
 
 
 def write_suite_outputs(summary, run_dirs, out_dir):
-    """results.md, results.json and the PNGs (weights, validation curves, objective curves, the frontier),
-    each written to a temp name and renamed."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """The suite's results folder: results.md, results.json (the whole summary) and the PNGs."""
     os.makedirs(out_dir, exist_ok=True)
     paths = [os.path.join(out_dir, "results.md"), os.path.join(out_dir, "results.json")]
     write_text_atomic(paths[0], suite_table(summary) + "\n")
     write_json_atomic(paths[1], summary)
+    return paths + write_plots(summary, run_dirs, out_dir)
+
+
+def publish(summary, run_dirs, publish_dir, wall, pages=None):
+    """Every file of docs/benchmark/ that the suite makes: results.json (benchmark_results), calibration.json,
+    results.md and the PNGs, each written to a temp name and renamed; then the generated tables of `pages`,
+    from the results.json just written alone (tables.py). pages: by default README.md and docs/benchmark.md of
+    this repository when publish_dir is its docs/benchmark, none elsewhere. Returns the paths written."""
+    os.makedirs(publish_dir, exist_ok=True)
+    paths = [os.path.join(publish_dir, name) for name in ("results.json", "calibration.json", "results.md")]
+    write_json_atomic(paths[0], benchmark_results(summary))
+    write_json_atomic(paths[1], benchmark_calibration(summary, summary["preset"], wall))
+    write_text_atomic(paths[2], suite_table(summary) + "\n")
+    paths += write_plots(summary, run_dirs, publish_dir)
+    root = os.path.dirname(os.path.abspath(__file__))
+    if pages is None and os.path.realpath(publish_dir) == os.path.realpath(os.path.join(root, "docs", "benchmark")):
+        pages = [os.path.join(root, "README.md"), os.path.join(root, "docs", "benchmark.md")]
+    with open(paths[0]) as f:
+        return paths + regenerate_pages(pages or [], json.load(f))
+
+
+def write_plots(summary, run_dirs, out_dir):
+    """The PNGs (weights, validation curves, objective curves, the frontier), each written to a temp name and
+    renamed; returns their paths."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    paths = []
     rows, domains, fields = summary["rows"], summary["domains"], summary["fields"]
-    dynamic = [label for label, r in rows.items() if r["kind"] in ("mixer", "schedule")] + ["static"]
+    dynamic = [label for label, r in rows.items() if role_of(r) in MOVING] + ["static"]
 
     def save(fig, filename, legend_from=None):
         path = os.path.join(out_dir, filename)

@@ -13,7 +13,7 @@ from conftest import ROOT_DIR
 MODULES = sorted(f[:-3] for f in os.listdir(ROOT_DIR) if f.endswith(".py"))
 # the layers, bottom up: a module may import only from layers below its own
 LAYERS = [{"sources", "model", "distributed", "tokens"}, {"tokenizer"}, {"prepare"}, {"data"}, {"mixer"}, {"velocity"}, {"acodm"},
-          {"trajectories"}, {"agent"}, {"regmix"}, {"options"}, {"evaluate"}, {"report"}, {"train"}, {"swarm"},
+          {"trajectories"}, {"agent"}, {"regmix"}, {"options"}, {"evaluate"}, {"tables"}, {"report"}, {"train"}, {"swarm"},
           {"suite", "bench", "pretrain", "mixing", "sample"}, {"agent_experiment"}]
 
 

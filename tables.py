@@ -1,0 +1,150 @@
+"""
+The suite's tables in markdown: results.md from the suite's summary (suite_table), and the tables that
+README.md and docs/benchmark.md hold between markers, generated from docs/benchmark/results.json alone so that
+a page cannot say what the JSON does not (tests/test_publish.py regenerates them and fails on any difference):
+
+    <!-- results:begin primary -->   the primary family: six paper defaults, against the best static mixture
+    ...                              and against each one's own static twin, Holm-adjusted (README.md)
+    <!-- results:end -->
+
+    <!-- results:begin full -->      every row, exploratory rows marked (docs/benchmark.md)
+
+report.publish rewrites the blocks after a published run; `python tables.py` rewrites them from the JSON:
+
+    python tables.py docs/benchmark/results.json README.md docs/benchmark.md
+"""
+import json
+import re
+import sys
+
+from data import DataError
+from evaluate import fmt
+from prepare import write_text_atomic
+
+BLOCK = re.compile(r"(<!-- results:begin (\S+) -->\n)(.*?)(<!-- results:end -->)", re.S)
+
+
+def interval_text(interval, digits=3):
+    if interval is None or interval["mean"] is None:
+        return "n/a"
+    if interval["lo"] is None:
+        return f"{interval['mean']:+.{digits}f}"
+    return f"{interval['mean']:+.{digits}f} [{interval['lo']:+.{digits}f}, {interval['hi']:+.{digits}f}]"
+
+
+def suite_table(summary):
+    """Rows with mean ± spread (sample std over seeds) and the paired differences of the objective."""
+    metrics = [("balanced (objective)", "balanced_loss"), ("source loss", "source_loss"),
+               ("target loss", "target_loss"), ("forgetting", "forgetting"), ("gain", "gain"),
+               ("task acc", "task_accuracy")]
+    lines = [f"seeds up to {summary['seeds']}, mean ± spread (sample std) on the test split; val = the validation "
+             f"objective at the final step, which picks the best static mixture ({summary['best_static']}); Δ = the "
+             "objective's paired difference (95% t-interval over the seeds both rows have; negative = better) against "
+             "natural, the best static mixture and the row's own static twin; verdicts: Holm over the primary family, "
+             "else the unadjusted interval (exploratory); extra s = target estimation (dbl, velocity) or proxy work "
+             "(regmix: its constant-mixture proxy runs; agent rows: the trajectories, the tuning and that agent's "
+             "training)", "",
+             "| row | seeds | " + " | ".join(c for c, _ in metrics) + " | val | target share | target epochs | "
+             "Δ natural | Δ best static | vs best static | Δ twin | vs twin | by | wall s | extra s |",
+             "|" + "---|" * (len(metrics) + 13)]
+    for label, r in summary["rows"].items():
+        st = r["stats"]
+        cells = [f"{fmt(st[k]['mean'])} ± {fmt(st[k]['spread'])}" for _, k in metrics]
+        extra = r["proxy_seconds"] if r["proxy_seconds"] is not None else r["estimate_seconds"]
+        lines.append(f"| {label} | {len(r['runs'])} | " + " | ".join(cells) + " | "
+                     f"{fmt((st.get('val_objective') or {}).get('mean'), 4)} | {fmt(st['target_share']['mean'], 2)} | "
+                     f"{fmt(st['target_epochs']['mean'], 2)} | {interval_text(r['delta_natural'])} | "
+                     f"{interval_text(r['delta_best_static'])} | {r.get('verdict_best_static') or 'n/a'} | "
+                     f"{interval_text(r.get('delta_twin'))} | {r.get('verdict_twin') or ''} | "
+                     f"{r.get('verdict_by', '')} | {fmt(st['wall_seconds']['mean'], 0)} | {fmt(extra, 0)} |")
+    return "\n".join(lines)
+
+
+def p_text(p):
+    return "n/a" if p is None else f"{p:.3f}"
+
+
+def primary_table(results):
+    """README's table: per paper default, its objective and its two comparisons of the primary family (Δ with
+    the 95% interval, the Holm-adjusted p, the verdict)."""
+    comparisons, rows = results["comparisons"], {r["mixer"]: r for r in results["rows"]}
+    best, twins = results["best_static"], {r["twin_of"]: r["mixer"] for r in results["rows"] if r.get("twin_of")}
+    lines = [f"Best static mixture (the grid's lowest validation objective): `{best}`, test objective "
+             f"{fmt(rows[best]['balanced_mean'])}; the primary family's {len(comparisons['family'])} comparisons,",
+             f"paired t over the seeds (each its own base), Holm-adjusted, decided at p < {comparisons['alpha']}; "
+             "Δ < 0 = better.", "",
+             "| paper default | seeds | objective | Δ best static [95%] | p (Holm) | verdict "
+             "| Δ own twin [95%] | p (Holm) | verdict |", "|---|---|---|---|---|---|---|---|---|"]
+    for label in dict.fromkeys(entry["row"] for entry in comparisons["family"]):
+        cells = []
+        for against in (best, twins.get(label)):
+            entry = next((e for e in comparisons["family"] if e["row"] == label and e["against"] == against), None)
+            cells += [interval_text(entry, 4), p_text(entry["p_holm"]), entry["verdict"]] if entry else ["n/a"] * 3
+        lines.append(f"| {label} | {len(rows[label]['seeds'])} | {fmt(rows[label]['balanced_mean'])} | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def full_table(results):
+    """docs/benchmark.md's table: every row of results.json, in its order, with what it is, its objective on
+    validation (which picks the best static mixture) and on test, and both verdicts with the rule that gave them."""
+    lines = ["| row | role | split, share | seeds | val objective | test objective | forgetting | gain | task acc "
+             "| Δ best static [95%] | vs best static | Δ own twin [95%] | vs twin | verdicts by |",
+             "|" + "---|" * 14]
+    for r in results["rows"]:
+        share = "" if r.get("split") is None else f"{r['split']} {fmt(r.get('target_share'), 2)}" + (
+            " (natural)" if r.get("natural") else "")
+        twin = f"{r['twin_of']}'s twin" if r.get("twin_of") else r["role"]
+        verdict = "reference" if r["mixer"] == results["best_static"] else r.get("verdict_best_static") or "n/a"
+        lines.append(f"| {r['mixer']} | {twin} | {share} | {len(r['seeds'])} | {fmt(r['val_objective_mean'], 4)} | "
+                     f"{fmt(r['balanced_mean'], 4)} ± {fmt(r['balanced_std'], 4)} | {fmt(r['forgetting_mean'])} | "
+                     f"{fmt(r['gain_mean'])} | {fmt(r['task_acc_mean'])} | {interval_text(r['delta_best_static'], 4)} | "
+                     f"{verdict} | {interval_text(r.get('delta_twin'), 4) if r.get('delta_twin') else ''} | "
+                     f"{r.get('verdict_twin') or ''} | "
+                     f"{'Holm (primary)' if r.get('verdict_by') == 'holm' else 'exploratory'} |")
+    return "\n".join(lines)
+
+
+TABLES = {"primary": primary_table, "full": full_table}
+
+
+def regenerate(text, results, page="the page"):
+    """The page's text with every generated block rewritten from results (the block's name picks the table)."""
+    names = [m.group(2) for m in BLOCK.finditer(text)]
+    if not names:
+        raise DataError(f"{page} has no generated block; add the lines <!-- results:begin NAME --> and "
+                        f"<!-- results:end --> where a table goes (NAME: {', '.join(TABLES)})")
+    unknown = [name for name in names if name not in TABLES]
+    if unknown:
+        raise DataError(f"{page}: unknown generated block {unknown[0]}; name one of {', '.join(TABLES)}")
+    return BLOCK.sub(lambda m: m.group(1) + TABLES[m.group(2)](results) + "\n" + m.group(4), text)
+
+
+def regenerate_pages(pages, results):
+    """Rewrites the generated blocks of each page (atomically, only where they changed); returns the pages."""
+    for page in pages:
+        with open(page) as f:
+            text = f.read()
+        new = regenerate(text, results, page)
+        if new != text:
+            write_text_atomic(page, new)
+    return list(pages)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) < 2:
+        sys.exit("usage: python tables.py RESULTS_JSON PAGE [PAGE ...]")
+    try:
+        with open(argv[0]) as f:
+            results = json.load(f)
+        if "comparisons" not in results:
+            raise DataError(f"{argv[0]} has no comparisons (written before issue 24's schema); publish a new run "
+                            "with python suite.py --suite default --publish docs/benchmark")
+        print("\n".join(f"regenerated {page}" for page in regenerate_pages(argv[1:], results)))
+    except (OSError, ValueError, DataError) as e:
+        sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,308 @@
+"""The report's statistics and the published files: the Student-t CDF against its tables, Holm's rule on planted
+p-values, the best static mixture picked on validation at the final step (a made-up suite where test or an earlier
+step would pick another), the primary family and the twins, publish() writing every file, the generated tables of
+README.md and docs/benchmark.md regenerated from docs/benchmark/results.json without a difference, and every
+figure the pages quote beside a docs/benchmark file found in its JSON."""
+
+import glob
+import json
+import math
+import os
+import re
+
+import numpy as np
+import pytest
+
+import report
+import tables
+from conftest import ROOT_DIR
+from data import DataError
+from evaluate import COLUMNS
+
+BENCHMARK = os.path.join(ROOT_DIR, "docs", "benchmark")
+
+
+# ----------------------------------------------------------------------------- the statistics
+
+def test_student_t_cdf_matches_the_printed_tables_and_the_closed_forms():
+    for df, t in enumerate(report.T_975, 1):  # the two-sided 5% points, printed to 3 decimals
+        assert report.student_t_cdf(t, df) == pytest.approx(0.975, abs=2e-4), df
+    assert report.student_t_cdf(4.604, 4) == pytest.approx(0.995, abs=1e-5)  # t(0.995, 4)
+    assert report.student_t_cdf(1.812, 10) == pytest.approx(0.95, abs=1e-4)  # t(0.95, 10)
+    assert report.student_t_cdf(2.528, 20) == pytest.approx(0.99, abs=1e-4)  # t(0.99, 20)
+    for t in (-30.0, -2.0, -0.3, 0.0, 0.7, 5.0, 80.0):
+        assert report.student_t_cdf(t, 1) == pytest.approx(0.5 + math.atan(t) / math.pi, abs=1e-12)  # Cauchy
+        assert report.student_t_cdf(t, 2) == pytest.approx(0.5 + t / (2 * math.sqrt(2 + t * t)), abs=1e-12)
+        assert report.student_t_cdf(t, 3) + report.student_t_cdf(-t, 3) == pytest.approx(1.0, abs=1e-12)
+        assert report.student_t_cdf(t, 2000) == pytest.approx(0.5 * (1 + math.erf(t / math.sqrt(2))), abs=2e-4)
+    assert report.incomplete_beta(2, 3, 0.4) == pytest.approx(0.5248, abs=1e-12)  # sum of binomial terms
+
+
+def test_paired_p_is_the_two_sided_t_test_over_the_seeds_both_rows_have():
+    row, ref = {1: 3.0, 2: 4.0, 3: 5.0, 9: 100.0}, {1: 2.0, 2: 2.0, 3: 2.0, 4: -100.0}  # d = 1, 2, 3 on seeds 1-3
+    t = 2.0 / (1.0 / math.sqrt(3))
+    assert report.paired_p(row, ref) == pytest.approx(1 - t / math.sqrt(2 + t * t), abs=1e-12)  # df 2, closed form
+    assert report.paired_p({1: 1.0}, {1: 0.0}) is None
+    assert report.paired_p({1: 1.0, 2: 1.0}, {1: 1.0, 2: 1.0}) == 1.0
+
+
+def test_holm_on_planted_p_values():
+    # sorted 0.005, 0.01, 0.03, 0.04: x4 = 0.02, x3 = 0.03, x2 = 0.06, x1 = 0.04 -> 0.06 (never below the one before)
+    assert report.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    decided = [p < report.ALPHA for p in report.holm([0.01, 0.04, 0.03, 0.005])]
+    assert decided == [True, False, False, True]  # 0.04 and 0.03 are below 0.05 unadjusted, not after Holm
+    assert report.holm([None, 0.01, 0.02]) == [None, pytest.approx(0.03), pytest.approx(0.04)]  # None counts in m = 3
+    assert report.holm([0.6, 0.7]) == [1.0, 1.0]
+
+
+# ----------------------------------------------------------------------------- a made-up suite
+
+NOISE = [0.002, -0.001, 0.0005, -0.0015]
+# label: (row, seeds, test objective, validation objective at step 10, at step 20, the final step)
+PLAN = {
+    "static": ({"mixer": "static", "kind": "natural", "role": "static", "split": "tokens", "target_share": 0.3,
+                "natural": True}, 3, 2.300, 2.40, 2.33),
+    "static-uniform-0.4": ({"mixer": "static", "kind": "sweep", "role": "static", "split": "uniform",
+                            "target_share": 0.4}, 3, 2.310, 2.45, 2.31),
+    "static-tokens-0.8": ({"mixer": "static", "kind": "sweep", "role": "static", "split": "tokens",
+                           "target_share": 0.8}, 1, 2.280, 2.50, 2.35),
+    "bandit": ({"mixer": "bandit", "kind": "mixer", "role": "mixer", "paper_default": True, "primary": True},
+               4, 2.260, 2.42, 2.30),
+    "bandit-twin": ({"mixer": "static", "kind": "twin", "role": "twin", "twin_of": "bandit", "primary": True},
+                    3, 2.261, 2.42, 2.30),
+    "bandit-hedge": ({"mixer": "bandit", "kind": "mixer", "role": "variant", "variant_of": "bandit"},
+                     3, 2.340, 2.44, 2.36),
+}
+
+
+def fabricated_suite(folder):
+    """(rows, results, run_dirs, info) as suite.py hands them to report.suite_summary: 2 domains, every run's log
+    with evaluations at steps 0, 10 and 20, eval.json contents with the test objective of PLAN. Validation at the
+    final step picks static-uniform-0.4; test would pick static-tokens-0.8, step 10 would pick static."""
+    rows, results, run_dirs = {}, {}, {}
+    for k, (label, (row, seeds, test, val10, val20)) in enumerate(PLAN.items()):
+        rows[label] = {"options": {}, "primary": False, "seeds_wanted": seeds, **row}
+        share = row.get("target_share", 0.35)
+        for i, seed in enumerate(range(1337, 1337 + seeds)):
+            run_dir = os.path.join(folder, f"{label}-s{seed}")
+            os.makedirs(run_dir)
+            with open(os.path.join(run_dir, "log.jsonl"), "w") as f:
+                for step, val in ((0, 4.0), (10, val10), (20, val20)):
+                    f.write(json.dumps({"step": step, "tokens": 100 * step, "weights": [1 - share, share],
+                                        "feedback_logprob": -10.0 + step / 4, "val_loss": [val + 0.2, val - 0.2]})
+                            + "\n")
+            objective = test + NOISE[(i + k) % 4]  # each row its own pattern over the seeds
+            summary = {key: 0.1 * k for _, key in COLUMNS}
+            summary.update(balanced_loss=objective, source_loss=objective + 0.1, target_loss=objective - 0.1,
+                           base_task_accuracy=0.01 + 0.001 * i)
+            results.setdefault(label, {})[seed] = {
+                "final": {"domains": ["web", "math"], "fields": ["source", "target"], "task_problems": 10},
+                "summary": summary, "run": {"tokens_per_domain": [1000 - 1000 * share, 1000 * share],
+                                            "epochs_per_domain": [0.5, 2.0], "wall_seconds": 10.0 + k}}
+            run_dirs.setdefault(label, {})[seed] = run_dir
+    info = {"suite": "default", "preset": "cpu", "seeds": [1337, 1338, 1339, 1340], "task_test_problems": 10,
+            "base_seeds": {str(s): 7 + s - 1337 for s in range(1337, 1341)}}
+    return rows, results, run_dirs, info
+
+
+@pytest.fixture
+def made_up(tmp_path):
+    rows, results, run_dirs, info = fabricated_suite(str(tmp_path / "runs"))
+    return report.suite_summary(rows, results, run_dirs, {}, info), run_dirs, results
+
+
+def test_best_static_is_picked_on_validation_at_the_final_step_not_on_test_or_an_earlier_step(made_up):
+    summary, run_dirs, results = made_up
+    grid = ["static", "static-uniform-0.4", "static-tokens-0.8"]
+    test_mean = {label: np.mean([r["summary"]["balanced_loss"] for r in results[label].values()]) for label in grid}
+    assert min(grid, key=test_mean.get) == "static-tokens-0.8"  # the planted case: test picks another row,
+    assert min(grid, key=lambda label: PLAN[label][3]) == "static"  # and so does the evaluation at step 10
+    assert summary["best_static"] == "static-uniform-0.4"
+    for label in grid:  # the validation objective is (S + T) / 2 of the log's last validation losses, not test's
+        assert summary["rows"][label]["stats"]["val_objective"]["mean"] == pytest.approx(PLAN[label][4])
+        assert summary["rows"][label]["stats"]["val_objective"]["mean"] != pytest.approx(test_mean[label])
+
+
+def test_twins_the_primary_family_under_holm_and_exploratory_verdicts(made_up):
+    summary, _, results = made_up
+    rows = summary["rows"]
+
+    def paired(label, ref):
+        seeds = sorted(set(results[label]) & set(results[ref]))
+        d = np.array([results[label][s]["summary"]["balanced_loss"] - results[ref][s]["summary"]["balanced_loss"]
+                      for s in seeds])
+        t = d.mean() / (d.std(ddof=1) / math.sqrt(len(d)))
+        half = 4.303 * d.std(ddof=1) / math.sqrt(len(d))  # t(0.975, 2): 3 seeds in common
+        return d.mean(), d.mean() - half, d.mean() + half, 1 - abs(t) / math.sqrt(2 + t * t), len(d)
+
+    family = summary["comparisons"]["family"]
+    assert summary["comparisons"]["rule"] == "holm" and summary["comparisons"]["alpha"] == 0.05
+    assert [(e["row"], e["against"]) for e in family] == [("bandit", "static-uniform-0.4"), ("bandit", "bandit-twin")]
+    by_hand = [paired("bandit", "static-uniform-0.4"), paired("bandit", "bandit-twin")]
+    p = [x[3] for x in by_hand]
+    holm = [min(1, 2 * min(p)) if q == min(p) else max(min(1, 2 * min(p)), q) for q in p]
+    for entry, (mean, lo, hi, p_value, n), p_holm in zip(family, by_hand, holm):
+        assert entry["n"] == n == 3  # the seeds both rows have (bandit has a fourth)
+        assert (entry["mean"], entry["lo"], entry["hi"]) == pytest.approx((mean, lo, hi))
+        assert entry["p"] == pytest.approx(p_value) and entry["p_holm"] == pytest.approx(p_holm)
+    assert [e["verdict"] for e in family] == ["better", "within noise"]
+    assert rows["bandit"]["delta_twin"]["mean"] == pytest.approx(by_hand[1][0])
+    assert (rows["bandit"]["verdict_best_static"], rows["bandit"]["verdict_twin"]) == ("better", "within noise")
+    assert rows["bandit"]["verdict_by"] == "holm" and rows["bandit-hedge"]["verdict_by"] == "exploratory"
+    assert rows["bandit-hedge"]["verdict_best_static"] == "worse"  # its unadjusted interval is above zero
+    assert rows["bandit-hedge"]["delta_twin"] is None and rows["static"]["delta_twin"] is None
+    assert rows["static-tokens-0.8"]["verdict_best_static"] == "one seed: no interval"
+
+
+def test_results_json_and_calibration_json_say_what_every_row_is(made_up):
+    summary = made_up[0]
+    results = json.loads(json.dumps(report.benchmark_results(summary)))
+    assert results["best_static"] == "static-uniform-0.4" and results["comparisons"]["rule"] == "holm"
+    rows = {r["mixer"]: r for r in results["rows"]}
+    assert list(rows) == list(PLAN)
+    for label, r in rows.items():
+        assert r["role"] == PLAN[label][0]["role"] and r["primary"] == PLAN[label][0].get("primary", False)
+        assert r["seeds"] == list(range(1337, 1337 + PLAN[label][1]))
+        assert r["base_seeds"] == [7 + s - 1337 for s in r["seeds"]] and len(set(r["base_seeds"])) == len(r["seeds"])
+        assert r["val_objective_mean"] == pytest.approx(PLAN[label][4])
+        assert ("delta_twin" in r) == (label == "bandit") and set(r.get("delta_twin", {})) <= {"mean", "lo", "hi"}
+    assert rows["bandit-twin"]["twin_of"] == "bandit" and "twin_of" not in rows["bandit"]
+    assert (rows["static-uniform-0.4"]["split"], rows["static-uniform-0.4"]["target_share"]) == ("uniform", 0.4)
+    assert rows["static"]["natural"] is True and "split" not in rows["bandit"]
+    calibration = report.benchmark_calibration(summary, "cpu", {"suite": 1.0})
+    assert [(g["split"], g["target_share"]) for g in calibration["grid"]] == [("tokens", 0.3), ("tokens", 0.8),
+                                                                             ("uniform", 0.4)]
+    assert calibration["grid"][2]["val_objective_mean"] == pytest.approx(2.31)
+    assert calibration["base"]["task_acc"] == pytest.approx(0.011)  # the mean over the natural row's three bases
+    assert calibration["best_static"] == "static-uniform-0.4"
+
+
+# ----------------------------------------------------------------------------- publishing
+
+def test_publish_writes_every_file_and_regenerates_the_pages_from_results_json(made_up, tmp_path):
+    summary, run_dirs, _ = made_up
+    readme, page = tmp_path / "README.md", tmp_path / "benchmark.md"
+    readme.write_text("# title\n\n<!-- results:begin primary -->\nold\n<!-- results:end -->\nafter\n")
+    page.write_text("<!-- results:begin full -->\n<!-- results:end -->\n")
+    out = str(tmp_path / "benchmark")
+    paths = report.publish(summary, run_dirs, out, {"suite": 12.5}, pages=[str(readme), str(page)])
+    made = ["results.json", "calibration.json", "results.md", "weights.png", "val_loss.png", "balanced.png",
+            "frontier.png"]
+    assert sorted(os.listdir(out)) == sorted(made)  # every file, no temp file left behind
+    assert sorted(paths) == sorted([os.path.join(out, name) for name in made] + [str(readme), str(page)])
+    for name in made[3:]:
+        with open(os.path.join(out, name), "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n", name
+    with open(os.path.join(out, "results.json")) as f:
+        results = json.load(f)
+    assert results == json.loads(json.dumps(report.benchmark_results(summary)))
+    with open(os.path.join(out, "calibration.json")) as f:
+        assert json.load(f)["wall_s"] == {"suite": 12.5}
+    with open(os.path.join(out, "results.md")) as f:
+        assert "| bandit | 4 |" in f.read()
+    text = readme.read_text()
+    assert text.startswith("# title\n\n<!-- results:begin primary -->\n") and text.endswith("<!-- results:end -->\nafter\n")
+    assert "| bandit | 4 | 2.260 |" in text and "better" in text and "old" not in text
+    assert "| bandit-hedge | variant |" in page.read_text() and "exploratory" in page.read_text()
+    assert tables.regenerate(text, results) == text  # regenerating again changes nothing
+
+
+def test_publish_elsewhere_leaves_the_repository_pages_alone(made_up, tmp_path):
+    summary, run_dirs, _ = made_up
+    before = {name: open(os.path.join(ROOT_DIR, name)).read() for name in ("README.md", "docs/benchmark.md")}
+    paths = report.publish(summary, run_dirs, str(tmp_path / "benchmark"), {})
+    assert not [p for p in paths if p.endswith(".md") and "results.md" not in p]
+    assert before == {name: open(os.path.join(ROOT_DIR, name)).read() for name in before}
+
+
+def test_a_changed_figure_in_a_generated_block_is_a_difference_and_bad_markers_are_named(made_up):
+    results = json.loads(json.dumps(report.benchmark_results(made_up[0])))
+    page = tables.regenerate("<!-- results:begin primary -->\n<!-- results:end -->\n", results)
+    tampered = page.replace("2.260", "2.250")
+    assert tampered != page and tables.regenerate(tampered, results) == page
+    with pytest.raises(DataError, match="no generated block"):
+        tables.regenerate("no markers here\n", results, "README.md")
+    with pytest.raises(DataError, match="unknown generated block short"):
+        tables.regenerate("<!-- results:begin short -->\n<!-- results:end -->\n", results)
+
+
+def published_results():
+    with open(os.path.join(BENCHMARK, "results.json")) as f:
+        results = json.load(f)
+    if "comparisons" not in results:
+        pytest.skip("docs/benchmark/results.json predates issue 24's schema (no \"comparisons\"); the tables are "
+                    "generated from the next published run: python suite.py --suite default --publish docs/benchmark")
+    return results
+
+
+@pytest.mark.parametrize("page, block", [("README.md", "primary"), ("docs/benchmark.md", "full")])
+def test_the_pages_tables_are_what_results_json_regenerates(page, block):
+    results = published_results()
+    with open(os.path.join(ROOT_DIR, page)) as f:
+        text = f.read()
+    assert block in [m.group(2) for m in tables.BLOCK.finditer(text)], f"{page} has no {block} block"
+    assert tables.regenerate(text, results, page) == text, \
+        f"{page}'s generated table differs from docs/benchmark/results.json: python tables.py " \
+        f"docs/benchmark/results.json {page}"
+
+
+# ----------------------------------------------------------------------------- figures quoted in the pages
+
+CITES = re.compile(r"docs/benchmark/|benchmark/[\w.-]+\.(?:json|md|png)|\b(?:results|calibration|agent|online)\.json"
+                   r"|--publish docs/benchmark")
+DECIMAL = re.compile(r"(?<![\w.,])(\d+\.\d+)(?![\w.]*\d)(\s*%|\s*hours\b|\s*h\b|\s*minutes\b)?")
+SECONDS = re.compile(r"(?<![\w.,])(\d{1,3}(?:,\d{3})+|\d+) s\b")
+SCALE = {"": 1.0, "%": 100.0, "hours": 1 / 3600, "h": 1 / 3600, "minutes": 1 / 60}
+
+
+def json_numbers(obj):
+    if isinstance(obj, (int, float)) and not isinstance(obj, bool) and math.isfinite(obj):
+        yield float(obj)
+    for value in obj.values() if isinstance(obj, dict) else obj if isinstance(obj, list) else ():
+        yield from json_numbers(value)
+
+
+def unsupported_figures(text, numbers):
+    """The figures of the page that no number of the JSON gives as printed: in every paragraph that cites a
+    file of docs/benchmark (or the command that publishes them), in a table right after such a paragraph and in
+    every generated block, each decimal (as is, or as a percentage, hours or minutes) and each "N s" must be
+    some JSON number rounded to the digits shown. Inline code, links' targets and arXiv ids are not figures."""
+    blocks = re.split(r"\n\s*\n", re.sub(r"```.*?```", "", text, flags=re.S))
+    checked = [b for before, b in zip([""] + blocks, blocks) if CITES.search(b) or
+               (CITES.search(before) and b.lstrip().startswith("|"))] + [m.group(3) for m in tables.BLOCK.finditer(text)]
+    printed, missing = {}, []
+    for block in checked:
+        plain = re.sub(r"`[^`]*`|arXiv \S+|\]\([^)]*\)", "", block)
+        for m in DECIMAL.finditer(plain):
+            key = (len(m.group(1).split(".")[1]), (m.group(2) or "").strip())
+            if key not in printed:
+                printed[key] = {f"{abs(v) * SCALE[key[1]]:.{key[0]}f}" for v in numbers}
+            if m.group(1) not in printed[key]:
+                missing.append(plain[max(0, m.start() - 50):m.end()].replace("\n", " "))
+        for m in SECONDS.finditer(plain):
+            if m.group(1).replace(",", "") not in {f"{abs(v):.0f}" for v in numbers}:
+                missing.append(plain[max(0, m.start() - 50):m.end()].replace("\n", " "))
+    return missing
+
+
+def test_the_figure_check_finds_a_drifted_number():
+    numbers = [16588.9, 2.3043453, 0.27445, 0.012]
+    assert unsupported_figures("The suite (calibration.json): 4.6 hours, 16,589 s, objective 2.304, 27.4%.", numbers) \
+        == []
+    assert len(unsupported_figures("The suite (calibration.json) took 2.9 hours and 10,494 s; base 0.013.", numbers)) == 3
+    assert unsupported_figures("Not citing anything: 2.9 hours.", numbers) == []
+    table = unsupported_figures("As in results.json:\n\n| a | 2.304 |\n| b | 0.28 |\n\n| c | 9.1 |", numbers)
+    assert len(table) == 1 and table[0].endswith("| b | 0.28")  # the table after the paragraph, not the one after it
+    assert unsupported_figures("<!-- results:begin full -->\n| 9.99 |\n<!-- results:end -->\n", numbers) == ["| 9.99"]
+
+
+@pytest.mark.parametrize("page", ["README.md"] + sorted(os.path.relpath(p, ROOT_DIR)
+                                                       for p in glob.glob(os.path.join(ROOT_DIR, "docs", "*.md"))))
+def test_every_figure_quoted_beside_a_benchmark_file_is_in_its_json(page):
+    numbers = []
+    for path in glob.glob(os.path.join(BENCHMARK, "*.json")):
+        with open(path) as f:
+            numbers += list(json_numbers(json.load(f)))
+    with open(os.path.join(ROOT_DIR, page)) as f:
+        missing = unsupported_figures(f.read(), numbers)
+    assert not missing, f"{page} quotes figures that docs/benchmark/*.json does not hold: {missing}"
