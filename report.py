@@ -528,12 +528,3 @@ def write_plots(summary, run_dirs, out_dir):
     plot_frontier(plt.subplots(figsize=(6.5, 4.5), layout="constrained")[1], rows, dynamic[:-1])
     save(plt.gcf(), "frontier.png")
     return paths
-
-
-def publish(summary, run_dirs, publish_dir, wall):
-    """STUB (helper suitegrid, for its tests; the publish helper's report.publish replaces it): the old
-    --publish, results.json and calibration.json into publish_dir."""
-    os.makedirs(publish_dir, exist_ok=True)
-    write_json_atomic(os.path.join(publish_dir, "results.json"), benchmark_results(summary))
-    write_json_atomic(os.path.join(publish_dir, "calibration.json"),
-                      benchmark_calibration(summary, summary["preset"], wall))
