@@ -260,10 +260,10 @@ def main(argv=None):
         if "a" in settings:
             results_path = os.path.join(args.out_root, "suite-default", "results", "results.json")
             transfer = suite_rows(results_path)
-            seeds = train.read_json(results_path, "the suite's results")["seeds"]
+            suite_runs = train.read_json(results_path, "the suite's results")["rows"]  # each row its own seeds
             run_dirs_by_setting["a"] = {label: {s: os.path.join(args.out_root, "suite-default", f"{label}-s{s}")
-                                                for s in seeds}
-                                        for label in ("agent", "agent-untrained")}
+                                                for s in suite_runs[label]["runs"]}
+                                        for label in ("agent", "agent-untrained") if label in suite_runs}
         for setting in [s for s in settings if s != "a"]:
             print(f"\n#### transfer ({setting}): {SETTINGS[setting]['what']}")
             run_dirs = transfer_runs(setting, agents, ["--device", args.device, "--data_dir", args.data_dir]
