@@ -139,8 +139,8 @@ def main(argv=None):
         with open(argv[0]) as f:
             results = json.load(f)
         if "comparisons" not in results:
-            raise DataError(f"{argv[0]} has no comparisons (written before issue 24's schema); publish a new run "
-                            "with python suite.py --suite default --publish docs/benchmark")
+            raise DataError(f"{argv[0]} has no comparisons (written by a suite before the static grid and Holm's "
+                            "family); publish a new run with python suite.py --suite default --publish docs/benchmark")
         print("\n".join(f"regenerated {page}" for page in regenerate_pages(argv[1:], results)))
     except (OSError, ValueError, DataError) as e:
         sys.exit(f"error: {e}")
