@@ -276,7 +276,7 @@ def test_suite_collects_constant_proxy_runs_for_regmix_runs_its_variant_and_publ
 
 
 def test_suite_rows_hold_each_paper_default_and_each_named_variant(monkeypatch):
-    """The row construction: the names VARIANTS.md fixes, each variant run with --<mixer>_variant NAME, the
+    """The row construction: the row names, each variant run with --<mixer>_variant NAME, the
     agent's rows taken from AGENT_VARIANTS whatever they are (a new one gains a row), the control marked."""
     monkeypatch.setitem(suite_module.AGENT_VARIANTS, "agent-undiscounted", {"variant": "undiscounted"})
     spec = suite_module.SUITES["default"]
