@@ -82,7 +82,45 @@ def primary_table(results):
             cells += [interval_text(entry, 4), p_text(entry["p_holm"]), entry["verdict"]] if entry else ["n/a"] * 3
         lines.append(f"| {label} | {len(rows[label]['seeds'])} | {fmt(rows[label]['balanced_mean'])} | "
                      + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return "\n".join(lines + [""] + primary_reading(results))
+
+
+READING = {  # (against, verdict): the words for it, and what follows from it
+    ("best static", "better"): ("beats the best static mixture", ""),
+    ("best static", "worse"): ("is worse than the best static mixture", ""),
+    ("best static", "within noise"): ("is within noise of the best static mixture", ""),
+    ("twin", "better"): ("beats its own average mixture", ": it adapts usefully"),
+    ("twin", "worse"): ("is worse than its own average mixture", ": its moving weights cost"),
+    ("twin", "within noise"): ("is within noise of its own average mixture", ": the moving adds nothing measurable"),
+}
+
+
+def primary_reading(results):
+    """The table in words, one line per paper default, then the exploratory moving rows and twins that an
+    unadjusted interval calls better than the best static mixture: generated, so that no sentence can say what
+    the JSON does not."""
+    comparisons, best = results["comparisons"], results["best_static"]
+    lines, counts = [], {"best static": 0, "twin": 0}
+    for label in dict.fromkeys(entry["row"] for entry in comparisons["family"]):
+        said = []
+        for entry in (e for e in comparisons["family"] if e["row"] == label):
+            against = "best static" if entry["against"] == best else "twin"
+            if (against, entry["verdict"]) not in READING:
+                said.append(f"against {entry['against']}: {entry['verdict']}")
+                continue
+            counts[against] += entry["verdict"] == "better"
+            words, then = READING[(against, entry["verdict"])]
+            if entry["verdict"] == "within noise" and (entry["lo"] > 0 or entry["hi"] < 0):
+                then = ": its unadjusted interval excludes zero, which Holm's adjustment does not let count"
+            said.append(f"{words} (Δ {interval_text(entry, 4)}, Holm p {p_text(entry['p_holm'])}){then}")
+        lines.append(f"- **{label}** " + "; ".join(said) + ".")
+    lines.insert(0, f"In words: of the {len(lines)} paper defaults, {counts['best static']} beat the best static "
+                    f"mixture and {counts['twin']} beat their own twin.")
+    leads = [r["mixer"] for r in results["rows"] if r.get("verdict_by") == "exploratory" and r["role"] != "static"
+             and r.get("verdict_best_static") == "better"]
+    lines.append("Exploratory rows and twins better than the best static mixture by their unadjusted interval (a lead "
+                 "to follow, not a finding): " + (", ".join(leads) if leads else "none") + ".")
+    return lines
 
 
 def full_table(results):

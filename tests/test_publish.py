@@ -226,6 +226,22 @@ def test_a_changed_figure_in_a_generated_block_is_a_difference_and_bad_markers_a
         tables.regenerate("<!-- results:begin short -->\n<!-- results:end -->\n", results)
 
 
+def test_the_reading_says_each_verdict_in_words_and_names_what_holm_does_not_let_count(made_up):
+    results = json.loads(json.dumps(report.benchmark_results(made_up[0])))
+    reading = tables.primary_reading(results)
+    assert reading[0] == "In words: of the 1 paper defaults, 1 beat the best static mixture and 0 beat their own twin."
+    assert reading[1].startswith("- **bandit** beats the best static mixture (Δ -0.0495 [")
+    assert "is within noise of its own average mixture" in reading[1] and "adapts usefully" not in reading[1]
+    assert reading[2].endswith(": bandit-twin.")  # not natural (a grid row), not the worse variant
+    twin_entry = results["comparisons"]["family"][1]  # now an interval clear of zero that Holm leaves in the noise
+    twin_entry.update(mean=-0.01, lo=-0.02, hi=-0.001, p_holm=0.06)
+    assert "unadjusted interval excludes zero" in tables.primary_reading(results)[1]
+    twin_entry.update(verdict="better", p_holm=0.01)
+    reading = tables.primary_reading(results)
+    assert "1 beat their own twin" in reading[0] and "it adapts usefully" in reading[1]
+    assert tables.primary_reading(results)[1] in tables.primary_table(results).splitlines()
+
+
 def published_results():
     with open(os.path.join(BENCHMARK, "results.json")) as f:
         results = json.load(f)
