@@ -397,7 +397,7 @@ def run_jobs(suite, cfg, train_args, name, preset, seeds, rows, trajectories, pu
              cap=None):
     """The suite's work in out/<name>: the proxy work if needed, then one planned run at a time (job_order
     of seed_plan, planned anew after each run from the runs finished so far), the results. Seed s
-    continues a base of its own: base_seed = --base_seed + (s - --seed)."""
+    continues a base of its own: base_seed = --base_seed + (s - --seed) (--init_from: all the one checkpoint)."""
     spec, t_start, (extra, proxy, collected) = SUITES[suite], time.time(), ({}, {}, 0.0)
     offline = [label for label, r in rows.items() if r["mixer"] in ("agent", "regmix")]
     fields, suite_dir = Corpus(corpus_path(cfg)).fields, os.path.join(cfg["out_dir"], name)
@@ -463,7 +463,8 @@ def run_jobs(suite, cfg, train_args, name, preset, seeds, rows, trajectories, pu
     summary = report.suite_summary({label: {**r, "seeds_wanted": plan[label]} for label, r in rows.items()},
                                    results, done, proxy,
                                    {"suite": suite, "preset": preset, "seeds": used, "config": cfg,
-                                    "base_seeds": {str(s): cfg["base_seed"] + (s - cfg["seed"]) for s in used},
+                                    "base_seeds": {} if cfg["init_from"] else {  # --init_from: one base for all
+                                        str(s): cfg["base_seed"] + (s - cfg["seed"]) for s in used},
                                     "task_test_problems": finals[0]["task_problems"],
                                     "proxy_replay": report.proxy_replays(os.path.join(suite_dir, "proxy", "replay")),
                                     "invocation_seconds": time.time() - t_start, "failed": failed})

@@ -69,9 +69,11 @@ def primary_table(results):
     the 95% interval, the Holm-adjusted p, the verdict)."""
     comparisons, rows = results["comparisons"], {r["mixer"]: r for r in results["rows"]}
     best, twins = results["best_static"], {r["twin_of"]: r["mixer"] for r in results["rows"] if r.get("twin_of")}
+    own_bases = all(None not in r["base_seeds"] for r in results["rows"])
+    bases = "each its own base" if own_bases else "all continuing one --init_from checkpoint"
     lines = [f"Best static mixture (the grid's lowest validation objective): `{best}`, test objective "
              f"{fmt(rows[best]['balanced_mean'])}; the primary family's {len(comparisons['family'])} comparisons,",
-             f"paired t over the seeds (each its own base), Holm-adjusted, decided at p < {comparisons['alpha']}; "
+             f"paired t over the seeds ({bases}), Holm-adjusted, decided at p < {comparisons['alpha']}; "
              "Δ < 0 = better.", "",
              "| paper default | seeds | objective | Δ best static [95%] | p (Holm) | verdict "
              "| Δ own twin [95%] | p (Holm) | verdict |", "|---|---|---|---|---|---|---|---|---|"]

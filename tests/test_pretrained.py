@@ -14,6 +14,8 @@ import torch
 import transformers
 
 import prepare
+import suite
+import tables
 import tokenizer
 import train
 from conftest import TINY_MODEL, write_tiny_sources
@@ -80,7 +82,8 @@ def test_a_gpt2_folder_saved_with_its_tokenizer_json_encodes_as_with_vocab_and_m
     assert from_json.encode(text) == from_files.encode(text) and from_json.vocab_size == from_files.vocab_size
 
 
-def test_cli_cpt_from_a_gpt2_checkpoint_on_a_corpus_prepared_with_its_tokenizer(tmp_path, capsys, tiny_corpus_dir):
+def gpt2_and_its_corpus(tmp_path):
+    """A tiny GPT-2 checkpoint, a corpus prepared with its tokenizer, and train.py's arguments for CPT from it."""
     checkpoint = str(tmp_path / "gpt2")
     write_tiny_gpt2(checkpoint)
     sources = write_tiny_sources(str(tmp_path / "src"))
@@ -89,9 +92,13 @@ def test_cli_cpt_from_a_gpt2_checkpoint_on_a_corpus_prepared_with_its_tokenizer(
     for name, (path, field) in sources.items():
         command += ["--domain", f"{name}={path}", "--field", f"{name}={field}"]
     prepare.main(command)
-    args = TINY_MODEL + ["--data_dir", str(tmp_path / "data"), "--corpus", "gpt2tiny",
-                         "--out_dir", str(tmp_path / "out"), "--init_from", checkpoint, "--steps", "10",
-                         "--eval_interval", "5", "--task_problems", "10"]
+    return checkpoint, TINY_MODEL + ["--data_dir", str(tmp_path / "data"), "--corpus", "gpt2tiny", "--out_dir",
+                                     str(tmp_path / "out"), "--init_from", checkpoint, "--steps", "10",
+                                     "--eval_interval", "5", "--task_problems", "10"]
+
+
+def test_cli_cpt_from_a_gpt2_checkpoint_on_a_corpus_prepared_with_its_tokenizer(tmp_path, capsys, tiny_corpus_dir):
+    checkpoint, args = gpt2_and_its_corpus(tmp_path)
     run = train.main(args)
     out = capsys.readouterr().out
     assert "the base is" in out and "2 layers, 2 heads, 32 wide, vocab 271" in out and "pre-training a base" not in out
@@ -106,6 +113,19 @@ def test_cli_cpt_from_a_gpt2_checkpoint_on_a_corpus_prepared_with_its_tokenizer(
     assert f"reusing the converted {checkpoint}" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="not tokenized with the tokenizer of"):  # a corpus of our own BPE
         train.main(args + ["--data_dir", os.path.dirname(tiny_corpus_dir), "--corpus", "tiny"])
+
+
+def test_a_suite_from_one_checkpoint_does_not_claim_a_base_per_seed(tmp_path):
+    """Every seed continues the one --init_from checkpoint: results.json lists no base seeds, and the README's
+    table says so instead of "each its own base"."""
+    _, args = gpt2_and_its_corpus(tmp_path)
+    publish = str(tmp_path / "benchmark")
+    suite.main(["--suite", "default", "--seeds", "2", "--sweep", "0.5", "--splits", "tokens", "--mixers", "none", "--publish", publish,
+                "--"] + args)
+    with open(os.path.join(publish, "results.json")) as f:
+        results = json.load(f)
+    assert len(results["rows"]) >= 2 and all(r["base_seeds"] == [None, None] for r in results["rows"])
+    assert "all continuing one --init_from checkpoint" in tables.primary_table(results)
 
 
 def test_a_pickled_checkpoint_alone_is_refused_with_the_conversion(tmp_path):
