@@ -321,7 +321,8 @@ def benchmark_results(summary):
         stat = {name: r["stats"][key]["mean"] for name, key in (
             ("val_objective_mean", "val_objective"), ("balanced_mean", "balanced_loss"),
             ("forgetting_mean", "forgetting"), ("gain_mean", "gain"), ("task_acc_mean", "task_accuracy"),
-            ("target_share_mean", "target_share"), ("mean_abs_weight_change", "mean_abs_weight_change"))}
+            ("target_share_mean", "target_share"), ("mean_abs_weight_change", "mean_abs_weight_change"),
+            ("reweightings_mean", "reweightings"))}
         return {"mixer": label, "role": role_of(r), "primary": bool(r.get("primary")),
                 **{k: r[k] for k in ("paper_default", "variant_of", "twin_of", "split", "target_share", "natural")
                    if r.get(k) not in (None, False)},
@@ -456,8 +457,8 @@ def write_suite_outputs(summary, run_dirs, out_dir):
 def publish(summary, run_dirs, publish_dir, wall, pages=None):
     """Every file of docs/benchmark/ that the suite makes: results.json (benchmark_results), calibration.json,
     results.md and the PNGs, each written to a temp name and renamed; then the generated tables of `pages`,
-    from the results.json just written alone (tables.py). pages: by default README.md and docs/benchmark.md of
-    this repository when publish_dir is its docs/benchmark, none elsewhere. Returns the paths written."""
+    from the results.json just written alone (tables.py). pages: by default README.md, docs/benchmark.md,
+    docs/online.md and docs/agent.md of this repository when publish_dir is its docs/benchmark, none elsewhere. Returns the paths written."""
     os.makedirs(publish_dir, exist_ok=True)
     paths = [os.path.join(publish_dir, name) for name in ("results.json", "calibration.json", "results.md")]
     write_json_atomic(paths[0], benchmark_results(summary))
@@ -466,7 +467,8 @@ def publish(summary, run_dirs, publish_dir, wall, pages=None):
     paths += write_plots(summary, run_dirs, publish_dir)
     root = os.path.dirname(os.path.abspath(__file__))
     if pages is None and os.path.realpath(publish_dir) == os.path.realpath(os.path.join(root, "docs", "benchmark")):
-        pages = [os.path.join(root, "README.md"), os.path.join(root, "docs", "benchmark.md")]
+        pages = [os.path.join(root, page) for page in ("README.md", "docs/benchmark.md", "docs/online.md",
+                                                        "docs/agent.md")]
     with open(paths[0]) as f:
         return paths + regenerate_pages(pages or [], json.load(f))
 

@@ -9,6 +9,8 @@ a page cannot say what the JSON does not (tests/test_publish.py regenerates them
 
     <!-- results:begin full -->      every row, exploratory rows marked (docs/benchmark.md)
 
+    <!-- results:begin mixers:bandit,dbl -->   these mixers' paper defaults and variants (docs/online.md)
+
 report.publish rewrites the blocks after a published run; `python tables.py` rewrites them from the JSON:
 
     python tables.py docs/benchmark/results.json README.md docs/benchmark.md
@@ -145,7 +147,34 @@ def full_table(results):
     return "\n".join(lines)
 
 
-TABLES = {"primary": primary_table, "full": full_table}
+def mixers_table(results, mixers):
+    """A page's table for some mixers (block "mixers:bandit,dbl"): each one's paper default and named variants,
+    their objective, both comparisons (Holm's in the primary family, else unadjusted), how their weights moved."""
+    lines = ["| row | role | seeds | test objective | Δ best static [95%] | vs best static | Δ own twin [95%] "
+             "| vs twin | target share | re-weightings | mean abs weight change | forgetting | gain | task acc |",
+             "|" + "---|" * 14]
+    for r in results["rows"]:
+        if r["mixer"] in mixers or r.get("variant_of") in mixers:
+            objective = f"{fmt(r['balanced_mean'], 4)} ± {fmt(r['balanced_std'], 4)}"
+            cells = [r["mixer"], r["role"], len(r["seeds"]), objective,
+                     interval_text(r["delta_best_static"], 4), r.get("verdict_best_static") or "n/a",
+                     interval_text(r.get("delta_twin"), 4), r.get("verdict_twin") or "n/a",
+                     fmt(r["target_share_mean"], 2), fmt(r.get("reweightings_mean"), 1),
+                     fmt(r["mean_abs_weight_change"], 3), fmt(r["forgetting_mean"]), fmt(r["gain_mean"]),
+                     fmt(r["task_acc_mean"])]
+            lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
+TABLES = {"primary": primary_table, "full": full_table, "mixers": mixers_table}  # "mixers" takes ":m1,m2"
+
+
+def table(name, results):
+    """The table a block's name asks for: "primary", "full" or "mixers:bandit,dbl" (None for an unknown name)."""
+    kind, _, listed = name.partition(":")
+    if kind not in TABLES or (kind == "mixers") != bool(listed):
+        return None
+    return TABLES[kind](results, listed.split(",")) if listed else TABLES[kind](results)
 
 
 def regenerate(text, results, page="the page"):
@@ -154,10 +183,11 @@ def regenerate(text, results, page="the page"):
     if not names:
         raise DataError(f"{page} has no generated block; add the lines <!-- results:begin NAME --> and "
                         f"<!-- results:end --> where a table goes (NAME: {', '.join(TABLES)})")
-    unknown = [name for name in names if name not in TABLES]
+    unknown = [name for name in names if table(name, results) is None]
     if unknown:
-        raise DataError(f"{page}: unknown generated block {unknown[0]}; name one of {', '.join(TABLES)}")
-    return BLOCK.sub(lambda m: m.group(1) + TABLES[m.group(2)](results) + "\n" + m.group(4), text)
+        raise DataError(f"{page}: unknown generated block {unknown[0]}; name one of primary, full, "
+                        "mixers:NAME,NAME (the mixers' rows)")
+    return BLOCK.sub(lambda m: m.group(1) + table(m.group(2), results) + "\n" + m.group(4), text)
 
 
 def regenerate_pages(pages, results):

@@ -242,6 +242,17 @@ def test_the_reading_says_each_verdict_in_words_and_names_what_holm_does_not_let
     assert tables.primary_reading(results)[1] in tables.primary_table(results).splitlines()
 
 
+def test_a_mixers_block_holds_those_mixers_defaults_and_variants_only(made_up):
+    results = json.loads(json.dumps(report.benchmark_results(made_up[0])))
+    page = tables.regenerate("<!-- results:begin mixers:bandit -->\n<!-- results:end -->\n", results)
+    rows = [line.split(" | ")[0] for line in page.splitlines() if line.startswith("| bandit")]
+    assert rows == ["| bandit", "| bandit-hedge"]  # not its twin, not the grid
+    assert "| bandit | mixer | 4 | 2.2600 ± " in page and "| better | -0.0017 [" in page
+    for name in ("mixers", "mixers:", "full:bandit"):
+        with pytest.raises(DataError, match=f"unknown generated block {name}"):
+            tables.regenerate(f"<!-- results:begin {name} -->\n<!-- results:end -->\n", results)
+
+
 def published_results():
     with open(os.path.join(BENCHMARK, "results.json")) as f:
         results = json.load(f)
@@ -251,7 +262,9 @@ def published_results():
     return results
 
 
-@pytest.mark.parametrize("page, block", [("README.md", "primary"), ("docs/benchmark.md", "full")])
+@pytest.mark.parametrize("page, block", [("README.md", "primary"), ("docs/benchmark.md", "full"),
+                                         ("docs/online.md", "mixers:bandit,dbl,velocity,acodm"),
+                                         ("docs/agent.md", "mixers:regmix,agent")])
 def test_the_pages_tables_are_what_results_json_regenerates(page, block):
     results = published_results()
     with open(os.path.join(ROOT_DIR, page)) as f:
