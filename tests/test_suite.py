@@ -129,7 +129,8 @@ def test_frontier_best_static_and_paired_intervals_match_the_runs(tiny_args, tmp
     assert [r["mixer"] for r in results["rows"]] == list(rows)
     assert set(results["rows"][1]) == {
         "mixer", "role", "primary", "seeds", "base_seeds", "val_objective_mean", "balanced_mean", "balanced_std",
-        "forgetting_mean", "gain_mean", "task_acc_mean", "target_share_mean", "mean_abs_weight_change", "delta_natural",
+        "forgetting_mean", "gain_mean", "task_acc_mean", "target_share_mean", "mean_abs_weight_change",
+        "reweightings_mean", "delta_natural",
         "delta_best_static", "verdict_best_static", "verdict_twin", "verdict_by", "split", "target_share"}
     assert results["rows"][1]["seeds"] == [1337, 1338] and len(set(results["rows"][1]["base_seeds"])) == 2
     assert results["rows"][4]["twin_of"] == "schedule-ramp_down" and "lo" in results["rows"][3]["delta_twin"]
@@ -138,14 +139,13 @@ def test_frontier_best_static_and_paired_intervals_match_the_runs(tiny_args, tmp
         calibration = json.load(f)
     assert set(calibration) == {"preset", "seeds", "base_seeds", "task_test_problems", "base", "natural_target_share",
                                 "natural", "best_static", "grid", "schedules", "wall_s"} and calibration["seeds"] == [1337, 1338]
-    assert calibration["task_test_problems"] == 10
     corpus = data.Corpus(os.path.join(tiny_args[tiny_args.index("--data_dir") + 1], "tiny"))
     natural = corpus.train_tokens[corpus.field_indices("target")].sum() / corpus.train_tokens.sum()
     assert rows["static"]["target_share"] == pytest.approx(natural) and rows["static"]["natural"]  # from the corpus
     assert [s["target_share"] for s in calibration["grid"]] == pytest.approx([0.1, natural, 0.9])
     assert calibration["grid"][0]["balanced_mean"] == pytest.approx(
         (balanced(tiny_args, "static-tokens-0.1", 1337) + balanced(tiny_args, "static-tokens-0.1", 1338)) / 2)
-    assert calibration["schedules"][0]["name"] == "schedule-ramp_down"
+    assert calibration["schedules"][0]["name"] == "schedule-ramp_down" and calibration["task_test_problems"] == 10
     assert all(calibration["wall_s"][k] > 0 for k in ("corpus", "base", "suite"))
     share = calibration["natural"]["answer_logprob_gain_second_half_share"]
     assert share is not None and math.isfinite(share)
