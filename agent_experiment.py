@@ -14,8 +14,8 @@ spaces. Resumable: every finished run is reused.
    computed when each variant is trained); every variant, RegMix and static natural replayed on the proxy
    from held-out starts (seeds that neither collection nor tuning used), their final validation objective
    and its paired difference to natural.
-3. Transfer, 3 seeds, the proxy's agent deployed unchanged, each against static natural and the untrained
-   agent: (a) the default model, the suite's rows (python suite.py --suite default); (b) a larger model;
+3. Transfer, the proxy's agent deployed unchanged, each against static natural and the untrained agent:
+   (a) the default model, the suite's rows and their seeds (python suite.py --suite default); (b) a larger model;
    (c) merged domains; (d) a source field it never saw (licence texts of the machine, sources.py).
 """
 

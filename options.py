@@ -68,7 +68,8 @@ LOOP_OPTIONS = {
     "base_steps": (2500, int, "optimizer steps of base pre-training"),
     "base_lr": (1e-3, float, "peak learning rate of base pre-training"),
     "base_warmup_steps": (100, int, "linear warm-up steps of base pre-training"),
-    "base_seed": (0, int, "seed of the base model's init and sampling (CPT seeds share one base)"),
+    "base_seed": (0, int, "seed of the base model's init and sampling (train.py's CPT seeds share one base; "
+                          "the suite moves it with the seed)"),
     "base_mixer": ("static", str, "who sets the base's weights over the source field: static (natural), or "
                                   "bandit or acodm (pretrain.py: the regime ODM and AC-ODM claim)"),
     # continual pre-training

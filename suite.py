@@ -75,7 +75,7 @@ PRESETS = {"cpu": [], "gpu": ["--config", "config/gpu.py"]}
 NOT_IN_SUITE = {"random", "static", "schedule"}  # the exploration mixer; static and schedule are the references
 def suite_mixers(spec):
     """The suite's mixers in its order, then any registered mixer it does not list (new ones gain rows).
-    The references (natural, the static sweep, the schedules) come first in every suite."""
+    The references (natural, the static grid, the schedules) come first in every suite."""
     listed = [m for m in spec["mixers"] if m in MIXERS]
     return listed + sorted(set(MIXERS) - set(listed) - NOT_IN_SUITE)
 

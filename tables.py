@@ -13,7 +13,8 @@ a page cannot say what the JSON does not (tests/test_publish.py regenerates them
 
 report.publish rewrites the blocks after a published run; `python tables.py` rewrites them from the JSON:
 
-    python tables.py docs/benchmark/results.json README.md docs/benchmark.md
+    python tables.py docs/benchmark/results.json README.md docs/benchmark.md \
+        docs/online.md docs/agent.md
 """
 import json
 import re
