@@ -402,10 +402,12 @@ def benchmark_online(cpt, pretrain):
             "pretrain_budget_steps": pretrain and pretrain["budget_steps"]}
 
 
-def plot_frontier(ax, rows, labels):
+def plot_frontier(ax, rows, labels, best=None):
     """The static grid's (forgetting, gain) lines, one per within-field split, and every moving row's seeds and
     mean with its twin (a hollow circle of its colour, a dotted line to the row), zoomed on them (frontier_box);
-    an outlier's mean is drawn at the edge (a triangle pointing its way) with its values."""
+    an outlier's mean is drawn at the edge (a triangle pointing its way) with its values. Through the best
+    static mixture, the line of equal objective: (S + T) / 2 = (S_base + forgetting + T_base - gain) / 2, so
+    gain = forgetting + constant for the rows on the same bases; a point above it has a lower objective."""
     def means(label):
         return np.array([rows[label]["stats"][k]["mean"] for k in ("forgetting", "gain")])
     grid = {}
@@ -440,6 +442,9 @@ def plot_frontier(ax, rows, labels):
         ax.annotate(f"{label}: {means(label)[0]:+.2f}, {means(label)[1]:.2f}", edge, fontsize=6, color=style["color"],
                     xytext=(-4 if side == 0 and pointer == ">" else 4, 4 if side == 0 or pointer == "v" else -8),
                     textcoords="offset points", ha="right" if pointer == ">" else "left", annotation_clip=False)
+    if best is not None:
+        ax.axline(tuple(means(best)), slope=1, color="tab:green", ls="-.", lw=0.8,
+                  label=f"objective of the best static ({best}); above: lower")
     ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]), xlabel="forgetting (source loss rise, nats)",
            ylabel="gain (target loss drop, nats)", title="every mixer over the static grid (mean over seeds)")
     ax.legend(fontsize=6, loc="best")
@@ -527,6 +532,7 @@ def write_plots(summary, run_dirs, out_dir):
     ax.legend(fontsize=7)
     save(fig, "balanced.png")
 
-    plot_frontier(plt.subplots(figsize=(6.5, 4.5), layout="constrained")[1], rows, dynamic[:-1])
+    plot_frontier(plt.subplots(figsize=(6.5, 4.5), layout="constrained")[1], rows, dynamic[:-1],
+                  summary.get("best_static"))
     save(plt.gcf(), "frontier.png")
     return paths
