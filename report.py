@@ -475,8 +475,8 @@ def publish(summary, run_dirs, publish_dir, wall, pages=None):
     if pages is None and os.path.realpath(publish_dir) == os.path.realpath(os.path.join(root, "docs", "benchmark")):
         pages = [os.path.join(root, page) for page in ("README.md", "docs/benchmark.md", "docs/online.md",
                                                         "docs/agent.md")]
-    with open(paths[0]) as f:
-        return paths + regenerate_pages(pages or [], json.load(f))
+    with open(paths[0]) as f, open(paths[1]) as g:
+        return paths + regenerate_pages(pages or [], json.load(f), json.load(g))
 
 
 def write_plots(summary, run_dirs, out_dir):

@@ -11,12 +11,16 @@ a page cannot say what the JSON does not (tests/test_publish.py regenerates them
 
     <!-- results:begin mixers:bandit,dbl -->   these mixers' paper defaults and variants (docs/online.md)
 
-report.publish rewrites the blocks after a published run; `python tables.py` rewrites them from the JSON:
+    <!-- results:begin calibration -->  the setting's criteria and the compute, from calibration.json beside it
+
+report.publish rewrites the blocks after a published run; `python tables.py` rewrites them from the JSON
+(and the calibration.json in its folder):
 
     python tables.py docs/benchmark/results.json README.md docs/benchmark.md \
         docs/online.md docs/agent.md
 """
 import json
+import os
 import re
 import sys
 
@@ -167,36 +171,85 @@ def mixers_table(results, mixers):
     return "\n".join(lines)
 
 
-TABLES = {"primary": primary_table, "full": full_table, "mixers": mixers_table}  # "mixers" takes ":m1,m2"
+def calibration_table(calibration):
+    """docs/benchmark.md's criteria for a setting that can tell mixers apart (each as required and as measured in
+    the published run, from calibration.json), then the run's compute. Only figures the JSON holds are printed:
+    a criterion on two figures shows both."""
+    grid = {(g["split"], "natural" if g["natural"] else round(g["target_share"], 2)): g for g in calibration["grid"]}
+    natural, base = calibration["natural"], calibration["base"]
+    bases = list(base["task_acc_per_seed"].values())
+    half = natural["answer_logprob_gain_second_half_share"]
+    rows = [(f"(a) the bases' task accuracy, {calibration['task_test_problems']} test problems", "≤ 5% each",
+             ", ".join(fmt(a) for a in bases), max(bases) <= 0.05),
+            ("(a) static natural CPT's task accuracy", "20% to 80%", fmt(natural["task_acc_mean"]),
+             0.2 <= natural["task_acc_mean"] <= 0.8),
+            (f"(b) target epochs at the natural mixture (share {fmt(calibration['natural_target_share'], 3)})", "≥ 2",
+             fmt(natural["target_epochs"], 2), natural["target_epochs"] >= 2),
+            ("(c) answer log-prob gain made in the second half of natural CPT", "≥ 15%", f"{100 * half:.1f}%",
+             half >= 0.15)]
+    for split in ("tokens", "uniform"):
+        low, high = grid.get((split, 0.05)), grid.get((split, 0.8))
+        if low and high:
+            rows += [(f"(d) {split} split: task accuracy at 5% and at 80%", "80% at least 10 points above 5%",
+                      f"{fmt(low['task_acc_mean'])}, {fmt(high['task_acc_mean'])}",
+                      high["task_acc_mean"] - low["task_acc_mean"] >= 0.10),
+                     (f"(d) {split} split: forgetting at 5% and at 80%", "5% ≤ a third of 80%",
+                      f"{fmt(low['forgetting_mean'])}, {fmt(high['forgetting_mean'])}",
+                      low["forgetting_mean"] <= high["forgetting_mean"] / 3)]
+    lines = ["| criterion | required | measured | met |", "|---|---|---|---|"]
+    lines += [f"| {what} | {required} | {measured} | {'yes' if met else '**no**'} |"
+              for what, required, measured, met in rows]
+    wall = calibration["wall_s"]
+    base_s = "n/a (one --init_from checkpoint)" if wall["base"] is None else f"{wall['base']:,.0f} s"
+    lines += ["", f"Compute, each piece of work once (`wall_s`): corpus {fmt(wall['corpus'], 0)} s, "
+                  f"{wall['bases']} bases {base_s}, the suite's {wall['cpt_runs']:,.0f} s of CPT runs, "
+                  f"{wall['target_estimations']} target estimations {wall['target_estimates']:,.0f} s and its proxy "
+                  f"work {wall['proxy']:,.0f} s: the suite {wall['suite']:,.0f} s ({wall['suite'] / 3600:.1f} hours) "
+                  f"with the {calibration['preset']} preset."]
+    return "\n".join(lines)
 
 
-def table(name, results):
-    """The table a block's name asks for: "primary", "full" or "mixers:bandit,dbl" (None for an unknown name)."""
+TABLES = {"primary": primary_table, "full": full_table, "mixers": mixers_table,  # "mixers" takes ":m1,m2"
+          "calibration": calibration_table}  # from calibration.json, not results.json
+
+
+def known(name):
+    """Whether a block's name asks for a table: "primary", "full", "mixers:bandit,dbl" or "calibration"."""
     kind, _, listed = name.partition(":")
-    if kind not in TABLES or (kind == "mixers") != bool(listed):
-        return None
+    return kind in TABLES and (kind == "mixers") == bool(listed)
+
+
+def table(name, results, calibration=None):
+    """The table a block's name asks for (its name already known)."""
+    kind, _, listed = name.partition(":")
+    if kind == "calibration":
+        if calibration is None:
+            raise DataError("a calibration block needs calibration.json: keep it beside results.json (both are "
+                            "written by python suite.py --suite default --publish docs/benchmark)")
+        return calibration_table(calibration)
     return TABLES[kind](results, listed.split(",")) if listed else TABLES[kind](results)
 
 
-def regenerate(text, results, page="the page"):
-    """The page's text with every generated block rewritten from results (the block's name picks the table)."""
+def regenerate(text, results, page="the page", calibration=None):
+    """The page's text with every generated block rewritten from results (the block's name picks the table;
+    a calibration block reads calibration)."""
     names = [m.group(2) for m in BLOCK.finditer(text)]
     if not names:
         raise DataError(f"{page} has no generated block; add the lines <!-- results:begin NAME --> and "
                         f"<!-- results:end --> where a table goes (NAME: {', '.join(TABLES)})")
-    unknown = [name for name in names if table(name, results) is None]
+    unknown = [name for name in names if not known(name)]
     if unknown:
         raise DataError(f"{page}: unknown generated block {unknown[0]}; name one of primary, full, "
-                        "mixers:NAME,NAME (the mixers' rows)")
-    return BLOCK.sub(lambda m: m.group(1) + table(m.group(2), results) + "\n" + m.group(4), text)
+                        "mixers:NAME,NAME (the mixers' rows), calibration")
+    return BLOCK.sub(lambda m: m.group(1) + table(m.group(2), results, calibration) + "\n" + m.group(4), text)
 
 
-def regenerate_pages(pages, results):
+def regenerate_pages(pages, results, calibration=None):
     """Rewrites the generated blocks of each page (atomically, only where they changed); returns the pages."""
     for page in pages:
         with open(page) as f:
             text = f.read()
-        new = regenerate(text, results, page)
+        new = regenerate(text, results, page, calibration)
         if new != text:
             write_text_atomic(page, new)
     return list(pages)
@@ -212,7 +265,12 @@ def main(argv=None):
         if "comparisons" not in results:
             raise DataError(f"{argv[0]} has no comparisons (written by a suite before the static grid and Holm's "
                             "family); publish a new run with python suite.py --suite default --publish docs/benchmark")
-        print("\n".join(f"regenerated {page}" for page in regenerate_pages(argv[1:], results)))
+        beside = os.path.join(os.path.dirname(argv[0]), "calibration.json")
+        calibration = None
+        if os.path.exists(beside):
+            with open(beside) as f:
+                calibration = json.load(f)
+        print("\n".join(f"regenerated {page}" for page in regenerate_pages(argv[1:], results, calibration)))
     except (OSError, ValueError, DataError) as e:
         sys.exit(f"error: {e}")
 

@@ -183,9 +183,10 @@ def test_publish_writes_every_file_and_regenerates_the_pages_from_results_json(m
     summary, run_dirs, _ = made_up
     readme, page = tmp_path / "README.md", tmp_path / "benchmark.md"
     readme.write_text("# title\n\n<!-- results:begin primary -->\nold\n<!-- results:end -->\nafter\n")
-    page.write_text("<!-- results:begin full -->\n<!-- results:end -->\n")
+    page.write_text("<!-- results:begin full -->\n<!-- results:end -->\n\n<!-- results:begin calibration -->\n"
+                    "<!-- results:end -->\n")
     out = str(tmp_path / "benchmark")
-    paths = report.publish(summary, run_dirs, out, {"suite": 12.5}, pages=[str(readme), str(page)])
+    paths = report.publish(summary, run_dirs, out, WALL, pages=[str(readme), str(page)])
     made = ["results.json", "calibration.json", "results.md", "weights.png", "val_loss.png", "balanced.png",
             "frontier.png"]
     assert sorted(os.listdir(out)) == sorted(made)  # every file, no temp file left behind
@@ -197,14 +198,39 @@ def test_publish_writes_every_file_and_regenerates_the_pages_from_results_json(m
         results = json.load(f)
     assert results == json.loads(json.dumps(report.benchmark_results(summary)))
     with open(os.path.join(out, "calibration.json")) as f:
-        assert json.load(f)["wall_s"] == {"suite": 12.5}
+        calibration = json.load(f)
+    assert calibration["wall_s"] == WALL
     with open(os.path.join(out, "results.md")) as f:
         assert "| bandit | 4 |" in f.read()
     text = readme.read_text()
     assert text.startswith("# title\n\n<!-- results:begin primary -->\n") and text.endswith("<!-- results:end -->\nafter\n")
     assert "| bandit | 4 | 2.260 |" in text and "better" in text and "old" not in text
     assert "| bandit-hedge | variant |" in page.read_text() and "exploratory" in page.read_text()
+    assert "the suite 7,236 s (2.0 hours)" in page.read_text()  # the calibration block, from calibration.json
     assert tables.regenerate(text, results) == text  # regenerating again changes nothing
+    assert tables.regenerate(page.read_text(), results, calibration=calibration) == page.read_text()
+
+
+WALL = {"corpus": 20.4, "base": 912.0, "bases": 4, "cpt_runs": 7200.0, "target_estimates": 36.0,
+        "target_estimations": 2, "proxy": 0.0, "suite": 7236.0}
+
+
+def test_the_calibration_block_says_each_criterion_as_measured_and_whether_it_is_met(made_up):
+    calibration = json.loads(json.dumps(report.benchmark_calibration(made_up[0], "cpu", WALL)))
+    calibration["natural"].update(task_acc_mean=0.209, target_epochs=2.38, answer_logprob_gain_second_half_share=0.035)
+    calibration["grid"] = [{"split": "tokens", "target_share": share, "natural": False, "task_acc_mean": acc,
+                            "forgetting_mean": forgetting} for share, acc, forgetting in ((0.05, 0.15, -0.07),
+                                                                                          (0.8, 0.2, 0.39))]
+    lines = tables.calibration_table(calibration).splitlines()
+    assert "| (a) the bases' task accuracy, 10 test problems | ≤ 5% each | 0.010, 0.011, 0.012 | yes |" in lines
+    assert "| (a) static natural CPT's task accuracy | 20% to 80% | 0.209 | yes |" in lines
+    assert "| (b) target epochs at the natural mixture (share 0.300) | ≥ 2 | 2.38 | yes |" in lines
+    assert "| (c) answer log-prob gain made in the second half of natural CPT | ≥ 15% | 3.5% | **no** |" in lines
+    assert lines[-4].endswith("| 0.150, 0.200 | **no** |")  # a span of 0.05: not the 10 points required
+    assert lines[-3].endswith("| -0.070, 0.390 | yes |") and not any("uniform" in line for line in lines)
+    assert lines[-1].startswith("Compute, each piece of work once (`wall_s`): corpus 20 s, 4 bases 912 s, ")
+    with pytest.raises(DataError, match="needs calibration.json"):
+        tables.regenerate("<!-- results:begin calibration -->\n<!-- results:end -->\n", {})
 
 
 def test_publish_elsewhere_leaves_the_repository_pages_alone(made_up, tmp_path):
@@ -264,13 +290,16 @@ def published_results():
 
 @pytest.mark.parametrize("page, block", [("README.md", "primary"), ("docs/benchmark.md", "full"),
                                          ("docs/online.md", "mixers:bandit,dbl,velocity,acodm"),
-                                         ("docs/agent.md", "mixers:regmix,agent")])
+                                         ("docs/agent.md", "mixers:regmix,agent"),
+                                         ("docs/benchmark.md", "calibration")])
 def test_the_pages_tables_are_what_results_json_regenerates(page, block):
     results = published_results()
+    with open(os.path.join(BENCHMARK, "calibration.json")) as f:
+        calibration = json.load(f)
     with open(os.path.join(ROOT_DIR, page)) as f:
         text = f.read()
     assert block in [m.group(2) for m in tables.BLOCK.finditer(text)], f"{page} has no {block} block"
-    assert tables.regenerate(text, results, page) == text, \
+    assert tables.regenerate(text, results, page, calibration) == text, \
         f"{page}'s generated table differs from docs/benchmark/results.json: python tables.py " \
         f"docs/benchmark/results.json {page}"
 
