@@ -1,12 +1,14 @@
 """
 A mixer of this repo inside a `transformers` Trainer: a callback asks the mixer for the weights, the
-dataset draws each batch from the sampler with them, and after every step the rows' losses go back to
-the mixer (validation losses every --eval_interval steps and whenever the mixer asks for them).
+Trainer's loss draws each step's rows from the sampler with them, and after every step the rows' losses go
+back to the mixer (validation losses every --eval_interval steps and whenever the mixer asks for them).
 
     python examples/hf_trainer.py data/default --mixer bandit --steps 200
 
-A Trainer's data loader (accelerate's) draws one batch ahead, so a batch follows the weights the mixer
-gave one step earlier than in train.py; a mixer that re-weights every --mix_interval steps barely notices.
+The rows are drawn in compute_loss, not by the dataset: a Trainer's data loader (accelerate's) fetches a
+batch one step ahead, so rows drawn there would follow the weights of the step before, and ODM's paper form
+would divide a domain's loss by a probability it was not drawn with. Drawn when the step runs, every batch
+follows the weights the mixer gave last, as in train.py.
 """
 
 import argparse
@@ -48,33 +50,29 @@ class MixerCallback(transformers.TrainerCallback):
         self.weights = self.mixer.weights()
 
 
-class MixedRows(torch.utils.data.IterableDataset):
-    """Endless rows, a sampler batch at a time at the callback's current weights (the Trainer's batch size
-    is the sampler's, so one Trainer batch is one sampler batch)."""
-
-    def __init__(self, sampler, callback):
-        super().__init__()
-        self.sampler, self.callback = sampler, callback
+class StepTicks(torch.utils.data.IterableDataset):
+    """Endless placeholders that only pace the Trainer's loop: MixingTrainer draws the rows themselves."""
 
     def __iter__(self):
         while True:
-            x, y, row_domain = self.sampler.batch(self.callback.weights, self.callback.mixer.min_rows_per_domain)
-            for i in range(len(x)):
-                yield {"input_ids": x[i], "labels": y[i], "row_domain": row_domain[i]}
+            yield {"tick": 0}
 
 
 class MixingTrainer(transformers.Trainer):
-    """The Trainer with a loss that keeps each row's loss for the mixer (labels are already the next tokens)."""
+    """The Trainer with a loss that draws the step's rows at the mixer's current weights (one sampler batch per
+    micro-batch) and keeps each row's loss for the mixer (the sampler's targets are already the next tokens)."""
 
-    def __init__(self, *args, mixer_callback, **kwargs):
+    def __init__(self, *args, mixer_callback, sampler, **kwargs):
         super().__init__(*args, callbacks=[mixer_callback], **kwargs)
-        self.mixer_callback = mixer_callback
+        self.mixer_callback, self.sampler = mixer_callback, sampler
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        outputs = model(input_ids=inputs["input_ids"])
-        row_loss = row_losses(outputs, inputs["labels"])
-        self.mixer_callback.row_loss.append(row_loss.detach())
-        self.mixer_callback.row_domain.append(inputs["row_domain"])
+        callback = self.mixer_callback
+        x, y, row_domain = self.sampler.batch(callback.weights, callback.mixer.min_rows_per_domain)
+        outputs = model(input_ids=x.to(model.device))
+        row_loss = row_losses(outputs, y.to(model.device))
+        callback.row_loss.append(row_loss.detach())
+        callback.row_domain.append(row_domain)
         return (row_loss.mean(), outputs) if return_outputs else row_loss.mean()
 
 
@@ -95,14 +93,15 @@ def main(argv=None):
     model = transformers.GPT2LMHeadModel(config)
     mixer = own_loop_mixer(args.mixer, corpus, steps=args.steps)
     callback = MixerCallback(mixer, corpus, HeldOutSet(corpus, args.block_size, max_windows=8), args.eval_interval)
-    dataset = MixedRows(own_loop_sampler(mixer, corpus, args.batch_size, args.block_size), callback)
+    sampler = own_loop_sampler(mixer, corpus, args.batch_size, args.block_size)
     with tempfile.TemporaryDirectory() as out_dir:  # nothing to keep: no checkpoints
         training = transformers.TrainingArguments(
             output_dir=out_dir, max_steps=args.steps, per_device_train_batch_size=args.batch_size,
             learning_rate=1e-3, lr_scheduler_type="cosine", warmup_steps=min(20, args.steps // 10),
             logging_steps=args.eval_interval, save_strategy="no", report_to="none", disable_tqdm=True,
-            dataloader_pin_memory=torch.cuda.is_available(), remove_unused_columns=False)  # keep row_domain
-        MixingTrainer(model=model, args=training, train_dataset=dataset, mixer_callback=callback).train()
+            dataloader_pin_memory=False, remove_unused_columns=False)  # keep the tick the loop counts
+        MixingTrainer(model=model, args=training, train_dataset=StepTicks(), mixer_callback=callback,
+                      sampler=sampler).train()
     return model, mixer
 
 

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 import torch
 
+import data
 import evaluate
 from conftest import ROOT_DIR, mixer_inputs
 from data import Corpus, check_weights
-from mixer import ConfigError
+from mixer import BanditMixer, ConfigError
 from mixing import HeldOutSet, eval_due, eval_stats, own_loop_mixer, own_loop_sampler, step_stats
 from model import GPT, GPTConfig
 from options import MIXERS
@@ -51,6 +52,28 @@ def test_example_trains_a_transformers_model_with_a_mixer_of_ours(name, tiny_cor
     assert [line.split(":")[0] for line in evals][-2:] == ["step 3", "step 6"], out
     losses = [float(x.split("=")[1]) for x in evals[-1].split("val loss ")[1].split(" |")[0].split()]
     assert len(losses) == 3 and all(2.0 < v < 6.5 for v in losses)  # a finite loss per domain
+
+
+def test_in_the_trainer_every_batch_follows_the_weights_the_bandit_divides_by(tiny_corpus_dir, monkeypatch):
+    """ODM's paper form divides a domain's loss by the probability its batch was drawn with: in the Trainer
+    (whose loader fetches a batch ahead) that is the policy the mixer holds when the step is observed."""
+    drawn, divided_by = [], []
+    batch, observe = data.Sampler.batch, BanditMixer.observe_step
+
+    def recording_batch(sampler, weights, min_rows=0):
+        drawn.append(np.array(weights, dtype=np.float64))
+        return batch(sampler, weights, min_rows)
+
+    def recording_observe(mixer, step, stats):
+        divided_by.append(mixer.policy.copy())
+        return observe(mixer, step, stats)
+    monkeypatch.setattr(data.Sampler, "batch", recording_batch)
+    monkeypatch.setattr(BanditMixer, "observe_step", recording_observe)
+    example("hf_trainer").main([tiny_corpus_dir, "--mixer", "bandit"] + TINY)
+    assert len(drawn) == len(divided_by) == 6  # one batch per step, none fetched ahead
+    assert not np.allclose(divided_by[1], divided_by[-1])  # the policy moves after the one-step warm-up,
+    for t, (p_drawn, p_divided) in enumerate(zip(drawn, divided_by)):  # and each batch follows the step's own
+        assert np.array_equal(p_drawn, p_divided), t
 
 
 def test_no_module_of_the_repository_imports_transformers_or_accelerate():
