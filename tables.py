@@ -109,7 +109,7 @@ def primary_reading(results):
     unadjusted interval calls better than the best static mixture: generated, so that no sentence can say what
     the JSON does not."""
     comparisons, best = results["comparisons"], results["best_static"]
-    lines, counts = [], {"best static": 0, "twin": 0}
+    rows, lines, counts = {r["mixer"]: r for r in results["rows"]}, [], {"best static": 0, "twin": 0}
     for label in dict.fromkeys(entry["row"] for entry in comparisons["family"]):
         said = []
         for entry in (e for e in comparisons["family"] if e["row"] == label):
@@ -121,6 +121,8 @@ def primary_reading(results):
             words, then = READING[(against, entry["verdict"])]
             if entry["verdict"] == "within noise" and (entry["lo"] > 0 or entry["hi"] < 0):
                 then = ": its unadjusted interval excludes zero, which Holm's adjustment does not let count"
+            elif against == "twin" and rows[label].get("reweightings_mean") == 0:
+                then = ": its weights never move, so this compares a mixture with itself, a check of the twin"
             said.append(f"{words} (Δ {interval_text(entry, 4)}, Holm p {p_text(entry['p_holm'])}){then}")
         lines.append(f"- **{label}** " + "; ".join(said) + ".")
     lines.insert(0, f"In words: of the {len(lines)} paper defaults, {counts['best static']} beat the best static "

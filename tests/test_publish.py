@@ -254,6 +254,9 @@ def test_a_changed_figure_in_a_generated_block_is_a_difference_and_bad_markers_a
 
 def test_the_reading_says_each_verdict_in_words_and_names_what_holm_does_not_let_count(made_up):
     results = json.loads(json.dumps(report.benchmark_results(made_up[0])))
+    bandit = results["rows"][3]
+    assert bandit["mixer"] == "bandit" and bandit["reweightings_mean"] == 0  # the made-up logs' weights are constant
+    bandit["reweightings_mean"] = 784  # as the bandit's are not
     reading = tables.primary_reading(results)
     assert reading[0] == "In words: of the 1 paper defaults, 1 beat the best static mixture and 0 beat their own twin."
     assert reading[1].startswith("- **bandit** beats the best static mixture (Δ -0.0495 [")
@@ -266,6 +269,10 @@ def test_the_reading_says_each_verdict_in_words_and_names_what_holm_does_not_let
     reading = tables.primary_reading(results)
     assert "1 beat their own twin" in reading[0] and "it adapts usefully" in reading[1]
     assert tables.primary_reading(results)[1] in tables.primary_table(results).splitlines()
+    twin_entry.update(verdict="within noise", lo=-0.02, hi=0.01, p_holm=0.5)
+    assert "a check of the twin" not in tables.primary_reading(results)[1]  # bandit's weights move: 0 < 784
+    bandit["reweightings_mean"] = 0  # a constant mixture (RegMix's) against its twin
+    assert tables.primary_reading(results)[1].endswith("compares a mixture with itself, a check of the twin.")
 
 
 def test_a_mixers_block_holds_those_mixers_defaults_and_variants_only(made_up):
