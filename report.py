@@ -462,8 +462,9 @@ def write_suite_outputs(summary, run_dirs, out_dir):
 def publish(summary, run_dirs, publish_dir, wall, pages=None):
     """Every file of docs/benchmark/ that the suite makes: results.json (benchmark_results), calibration.json,
     results.md and the PNGs, each written to a temp name and renamed; then the generated tables of `pages`,
-    from the results.json just written alone (tables.py). pages: by default README.md, docs/benchmark.md,
-    docs/online.md and docs/agent.md of this repository when publish_dir is its docs/benchmark, none elsewhere.
+    from the results.json and calibration.json just written alone (tables.py). pages: by default README.md,
+    docs/benchmark.md, docs/online.md and docs/agent.md of this repository when publish_dir is its
+    docs/benchmark, none elsewhere.
     Returns the paths written."""
     os.makedirs(publish_dir, exist_ok=True)
     paths = [os.path.join(publish_dir, name) for name in ("results.json", "calibration.json", "results.md")]

@@ -1,7 +1,8 @@
 """
 The suite's tables in markdown: results.md from the suite's summary (suite_table), and the tables that
-README.md and docs/benchmark.md hold between markers, generated from docs/benchmark/results.json alone so that
-a page cannot say what the JSON does not (tests/test_publish.py regenerates them and fails on any difference):
+README.md and docs/*.md hold between markers, generated from docs/benchmark/results.json (and calibration.json)
+alone so that a page cannot say what the JSON does not (tests/test_publish.py regenerates them and fails on any
+difference):
 
     <!-- results:begin primary -->   the primary family: six paper defaults, against the best static mixture
     ...                              and against each one's own static twin, Holm-adjusted (README.md)
@@ -114,6 +115,13 @@ def primary_reading(results):
         said = []
         for entry in (e for e in comparisons["family"] if e["row"] == label):
             against = "best static" if entry["against"] == best else "twin"
+            figures = f"(Δ {interval_text(entry, 4)}, Holm p {p_text(entry['p_holm'])})"
+            if against == "twin" and rows[label].get("reweightings_mean") == 0:  # RegMix: a constant mixture
+                said.append(f"is within noise of its own average mixture {figures}: its weights never move, so this "
+                            "compares a mixture with itself, and the twin reproduces it" if entry["verdict"] ==
+                            "within noise" else f"differs from its own average mixture {figures} although its "
+                            "weights never move: the twin does not reproduce the run (a fault of the twin)")
+                continue
             if (against, entry["verdict"]) not in READING:
                 said.append(f"against {entry['against']}: {entry['verdict']}")
                 continue
@@ -121,9 +129,7 @@ def primary_reading(results):
             words, then = READING[(against, entry["verdict"])]
             if entry["verdict"] == "within noise" and (entry["lo"] > 0 or entry["hi"] < 0):
                 then = ": its unadjusted interval excludes zero, which Holm's adjustment does not let count"
-            elif against == "twin" and rows[label].get("reweightings_mean") == 0:
-                then = ": its weights never move, so this compares a mixture with itself, a check of the twin"
-            said.append(f"{words} (Δ {interval_text(entry, 4)}, Holm p {p_text(entry['p_holm'])}){then}")
+            said.append(f"{words} {figures}{then}")
         lines.append(f"- **{label}** " + "; ".join(said) + ".")
     lines.insert(0, f"In words: of the {len(lines)} paper defaults, {counts['best static']} beat the best static "
                     f"mixture and {counts['twin']} beat their own twin.")
@@ -173,38 +179,42 @@ def mixers_table(results, mixers):
     return "\n".join(lines)
 
 
+def met(*values, test):
+    """A criterion's verdict: n/a where a figure was not measured (no task, too few evaluations)."""
+    return "n/a" if any(v is None for v in values) else "yes" if test(*values) else "**no**"
+
+
 def calibration_table(calibration):
     """docs/benchmark.md's criteria for a setting that can tell mixers apart (each as required and as measured in
     the published run, from calibration.json), then the run's compute. Only figures the JSON holds are printed:
     a criterion on two figures shows both."""
+    if "grid" not in calibration:
+        raise DataError("calibration.json predates the static grid (it has no \"grid\"); publish a new run with "
+                        "python suite.py --suite default --publish docs/benchmark")
     grid = {(g["split"], "natural" if g["natural"] else round(g["target_share"], 2)): g for g in calibration["grid"]}
-    natural, base = calibration["natural"], calibration["base"]
-    bases = list(base["task_acc_per_seed"].values())
+    natural, bases = calibration["natural"], list(calibration["base"]["task_acc_per_seed"].values())
     half = natural["answer_logprob_gain_second_half_share"]
     rows = [(f"(a) the bases' task accuracy, {calibration['task_test_problems']} test problems", "≤ 5% each",
-             ", ".join(fmt(a) for a in bases), max(bases) <= 0.05),
+             ", ".join(fmt(a) for a in bases), met(*bases, test=lambda *a: max(a) <= 0.05)),
             ("(a) static natural CPT's task accuracy", "20% to 80%", fmt(natural["task_acc_mean"]),
-             0.2 <= natural["task_acc_mean"] <= 0.8),
+             met(natural["task_acc_mean"], test=lambda a: 0.2 <= a <= 0.8)),
             (f"(b) target epochs at the natural mixture (share {fmt(calibration['natural_target_share'], 3)})", "≥ 2",
-             fmt(natural["target_epochs"], 2), natural["target_epochs"] >= 2),
-            ("(c) answer log-prob gain made in the second half of natural CPT", "≥ 15%", f"{100 * half:.1f}%",
-             half >= 0.15)]
+             fmt(natural["target_epochs"], 2), met(natural["target_epochs"], test=lambda e: e >= 2)),
+            ("(c) answer log-prob gain made in the second half of natural CPT", "≥ 15%",
+             "n/a" if half is None else f"{100 * half:.1f}%", met(half, test=lambda h: h >= 0.15))]
     for split in ("tokens", "uniform"):
-        low, high = grid.get((split, 0.05)), grid.get((split, 0.8))
-        if low and high:
-            rows += [(f"(d) {split} split: task accuracy at 5% and at 80%", "80% at least 10 points above 5%",
-                      f"{fmt(low['task_acc_mean'])}, {fmt(high['task_acc_mean'])}",
-                      high["task_acc_mean"] - low["task_acc_mean"] >= 0.10),
-                     (f"(d) {split} split: forgetting at 5% and at 80%", "5% ≤ a third of 80%",
-                      f"{fmt(low['forgetting_mean'])}, {fmt(high['forgetting_mean'])}",
-                      low["forgetting_mean"] <= high["forgetting_mean"] / 3)]
+        low, high = grid.get((split, 0.05), {}), grid.get((split, 0.8), {})  # n/a where the grid has no such point
+        acc, forgetting = [g.get("task_acc_mean") for g in (low, high)], [g.get("forgetting_mean") for g in (low, high)]
+        rows += [(f"(d) {split} split: task accuracy at 5% and at 80%", "80% at least 10 points above 5%",
+                  ", ".join(fmt(a) for a in acc), met(*acc, test=lambda lo, hi: round(hi - lo, 9) >= 0.10)),
+                 (f"(d) {split} split: forgetting at 5% and at 80%", "5% ≤ a third of 80%",
+                  ", ".join(fmt(f) for f in forgetting), met(*forgetting, test=lambda lo, hi: lo <= hi / 3))]
     lines = ["| criterion | required | measured | met |", "|---|---|---|---|"]
-    lines += [f"| {what} | {required} | {measured} | {'yes' if met else '**no**'} |"
-              for what, required, measured, met in rows]
+    lines += [f"| {what} | {required} | {measured} | {verdict} |" for what, required, measured, verdict in rows]
     wall = calibration["wall_s"]
-    base_s = "n/a (one --init_from checkpoint)" if wall["base"] is None else f"{wall['base']:,.0f} s"
+    base_s = "from one --init_from checkpoint" if wall["base"] is None else f"{wall['base']:,.0f} s"
     lines += ["", f"Compute, each piece of work once (`wall_s`): corpus {fmt(wall['corpus'], 0)} s, "
-                  f"{wall['bases']} bases {base_s}, the suite's {wall['cpt_runs']:,.0f} s of CPT runs, "
+                  f"bases ({wall['bases']}) {base_s}, the suite's {wall['cpt_runs']:,.0f} s of CPT runs, "
                   f"{wall['target_estimations']} target estimations {wall['target_estimates']:,.0f} s and its proxy "
                   f"work {wall['proxy']:,.0f} s: the suite {wall['suite']:,.0f} s ({wall['suite'] / 3600:.1f} hours) "
                   f"with the {calibration['preset']} preset."]

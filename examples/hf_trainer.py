@@ -8,7 +8,7 @@ back to the mixer (validation losses every --eval_interval steps and whenever th
 The rows are drawn in compute_loss, not by the dataset: a Trainer's data loader (accelerate's) fetches a
 batch one step ahead, so rows drawn there would follow the weights of the step before, and ODM's paper form
 would divide a domain's loss by a probability it was not drawn with. Drawn when the step runs, every batch
-follows the weights the mixer gave last, as in train.py.
+follows the weights the mixer gave last, as in train.py. One process: every process would draw the same rows.
 """
 
 import argparse
@@ -69,8 +69,8 @@ class MixingTrainer(transformers.Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         callback = self.mixer_callback
         x, y, row_domain = self.sampler.batch(callback.weights, callback.mixer.min_rows_per_domain)
-        outputs = model(input_ids=x.to(model.device))
-        row_loss = row_losses(outputs, y.to(model.device))
+        outputs = model(input_ids=x.to(self.args.device))
+        row_loss = row_losses(outputs, y.to(self.args.device))
         callback.row_loss.append(row_loss.detach())
         callback.row_domain.append(row_domain)
         return (row_loss.mean(), outputs) if return_outputs else row_loss.mean()

@@ -226,11 +226,21 @@ def test_the_calibration_block_says_each_criterion_as_measured_and_whether_it_is
     assert "| (a) static natural CPT's task accuracy | 20% to 80% | 0.209 | yes |" in lines
     assert "| (b) target epochs at the natural mixture (share 0.300) | ≥ 2 | 2.38 | yes |" in lines
     assert "| (c) answer log-prob gain made in the second half of natural CPT | ≥ 15% | 3.5% | **no** |" in lines
-    assert lines[-4].endswith("| 0.150, 0.200 | **no** |")  # a span of 0.05: not the 10 points required
-    assert lines[-3].endswith("| -0.070, 0.390 | yes |") and not any("uniform" in line for line in lines)
-    assert lines[-1].startswith("Compute, each piece of work once (`wall_s`): corpus 20 s, 4 bases 912 s, ")
+    assert lines[6].endswith("| 0.150, 0.200 | **no** |")  # a span of 0.05: not the 10 points required
+    assert lines[7].endswith("| -0.070, 0.390 | yes |")
+    assert lines[8:10] == ["| (d) uniform split: task accuracy at 5% and at 80% | 80% at least 10 points above 5% "
+                           "| n/a, n/a | n/a |", "| (d) uniform split: forgetting at 5% and at 80% | 5% ≤ a third "
+                           "of 80% | n/a, n/a | n/a |"]  # the grid has no uniform points: said, not dropped
+    assert lines[-1].startswith("Compute, each piece of work once (`wall_s`): corpus 20 s, bases (4) 912 s, ")
+    calibration["grid"][0]["task_acc_mean"] = 0.327  # exactly 10 points below 0.427, where 0.427 - 0.327 < 0.1
+    calibration["grid"][1]["task_acc_mean"] = 0.427
+    calibration["natural"]["answer_logprob_gain_second_half_share"] = None  # too few evaluations to measure
+    lines = tables.calibration_table(calibration).splitlines()
+    assert lines[6].endswith("| 0.327, 0.427 | yes |") and lines[5].endswith("| n/a | n/a |")
     with pytest.raises(DataError, match="needs calibration.json"):
         tables.regenerate("<!-- results:begin calibration -->\n<!-- results:end -->\n", {})
+    with pytest.raises(DataError, match="predates the static grid"):  # the file as published before the grid
+        tables.calibration_table({"preset": "cpu", "sweep": [], "wall_s": {"suite": 1.0}})
 
 
 def test_publish_elsewhere_leaves_the_repository_pages_alone(made_up, tmp_path):
@@ -272,7 +282,11 @@ def test_the_reading_says_each_verdict_in_words_and_names_what_holm_does_not_let
     twin_entry.update(verdict="within noise", lo=-0.02, hi=0.01, p_holm=0.5)
     assert "a check of the twin" not in tables.primary_reading(results)[1]  # bandit's weights move: 0 < 784
     bandit["reweightings_mean"] = 0  # a constant mixture (RegMix's) against its twin
-    assert tables.primary_reading(results)[1].endswith("compares a mixture with itself, a check of the twin.")
+    assert tables.primary_reading(results)[1].endswith("compares a mixture with itself, and the twin reproduces it.")
+    twin_entry.update(verdict="better", lo=-0.02, hi=-0.01, p_holm=0.01)  # a constant mixture "beats" itself:
+    reading = tables.primary_reading(results)
+    assert reading[1].endswith("the twin does not reproduce the run (a fault of the twin).")  # a fault, not a win
+    assert "0 beat their own twin" in reading[0]
 
 
 def test_a_mixers_block_holds_those_mixers_defaults_and_variants_only(made_up):
