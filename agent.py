@@ -25,7 +25,7 @@ Our choices (where the paper is silent, or our setting forces one):
     - --variant paper (default): gamma = 0.9. --variant undiscounted: gamma = 1, so Q(s_0, a_0) estimates
       J_0 - J_T, the report's final objective. The variant decides gamma (stored in the agent file).
 
-    python suite.py --collect 64 --trajectories out/traj -- --config config/proxy.py   # the environment
+    python -m experiments.suite --collect 64 --trajectories out/traj -- --config config/proxy.py   # the environment
     python agent.py --trajectories out/traj --out out/agent.pt    # cloning, then CQL; 25% held out
     python train.py --mixer agent --agent_path out/agent.pt       # deployment (any model, any domains)
     python agent.py --untrained --out out/agent-untrained.pt      # the control: a random agent
@@ -44,11 +44,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from acodm import mlp, soft_update
-from data import DataError, initial_weights
-from mixer import Mixer
-from model import CheckpointError, save_atomic
-from sources import Parser
+from common import CheckpointError, DataError, Parser, save_atomic
+from data import initial_weights
+from mixer import STARTING_MIXTURE, Mixer
+from rl import mlp, soft_update
 from trajectories import (bootstrap_rank_correlation, feedback_scores, held_out_split, interval_rewards,
                           load_trajectories, rank_correlation, trajectory_score)
 
@@ -435,13 +434,14 @@ class AgentMixer(Mixer):
 
     name = "agent"
     needs_feedback = True
+    shared_options = STARTING_MIXTURE + ("mix_interval",)
     OPTIONS = {"agent_path": ("", str, "the trained agent (python agent.py --trajectories DIR --out PATH)")}
 
     def __init__(self, corpus, config):
         super().__init__(corpus, config)
         config = self.config
         if not config["agent_path"]:
-            raise DataError("--mixer agent needs --agent_path PATH: collect trajectories with python suite.py "
+            raise DataError("--mixer agent needs --agent_path PATH: collect trajectories with python -m experiments.suite "
                             "--collect N --trajectories DIR, then python agent.py --trajectories DIR --out PATH")
         missing = [f for f in ("source", "target") if f not in self.fields]
         if missing:
@@ -487,7 +487,7 @@ class AgentMixer(Mixer):
 
 def main(argv=None):
     parser = Parser(description="Train the Data Mixing Agent offline on collected trajectories.")
-    parser.add_argument("--trajectories", help="folder written by python suite.py --collect N")
+    parser.add_argument("--trajectories", help="folder written by python -m experiments.suite --collect N")
     parser.add_argument("--out", required=True, help="the agent file to write (e.g. out/agent.pt)")
     parser.add_argument("--untrained", action="store_true", help="write a randomly initialised agent (the control)")
     for name, (default, kind, text) in AGENT_OPTIONS.items():

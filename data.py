@@ -12,20 +12,15 @@ weights into batches.
 import json
 import math
 import os
-import shutil
 
 import numpy as np
 import torch
 
-from distributed import barrier, is_main_process
-from prepare import META_FORMAT, build_default_corpus
-from sources import DEFAULT_CORPUS_FINGERPRINT, DEFAULT_DOMAIN_BYTES, PrepareError
+from common import DataError, PrepareError, TokenFileError
 from tokenizer import Tokenizer
-from tokens import TokenFileError, read_tokens
+from tokens import read_tokens
 
-
-class DataError(Exception):
-    """A problem with a corpus or a weight vector; the message names it and the fix."""
+META_FORMAT = 2  # of meta.json: 2 = three splits and a task with dev and test problems
 
 
 # ----------------------------------------------------------------------------- domain data
@@ -115,46 +110,6 @@ class Corpus:
             return []
         per_domain = math.ceil(count / len(domains))
         return [p for d in domains for p in [q for q in dev if q["domain"] == d][:per_domain]][:count]
-
-
-def corpus_path(cfg):
-    scale = cfg["corpus_scale"]
-    name = f"default-x{scale}" if cfg["corpus"] == "default" and scale > 1 else cfg["corpus"]
-    return os.path.join(cfg["data_dir"], name)
-
-
-def ensure_corpus(cfg):
-    """The corpus; the default one is built when it is missing, rebuilt when an older prepare.py or older sources
-    wrote it."""
-    path = corpus_path(cfg)
-    outdated = False
-    if os.path.exists(os.path.join(path, "meta.json")):
-        with open(os.path.join(path, "meta.json")) as f:
-            try:
-                meta = json.load(f)
-            except ValueError:
-                meta = {}  # a damaged description: Corpus() names it below
-        # written by an older prepare.py, or the built-in domains read from older sources than this version's
-        built_in = [d.get("name") for d in meta.get("domains", [])] == list(DEFAULT_DOMAIN_BYTES)
-        outdated = meta.get("format") != META_FORMAT or (built_in and cfg["corpus_scale"] == 1 and not str(
-            meta.get("content_sha256", "")).startswith(DEFAULT_CORPUS_FINGERPRINT))
-    if not os.path.exists(os.path.join(path, "meta.json")) or (outdated and cfg["corpus"] == "default"):
-        if cfg["corpus"] != "default":
-            raise DataError(f"corpus {path} does not exist; build it with prepare.py --corpus {cfg['corpus']} "
-                            "--domain NAME=PATH --field NAME=source|target ...")
-        if is_main_process():
-            print(f"{'rebuilding the outdated' if outdated else 'building the'} default corpus in {path} (once)")
-            if outdated:
-                shutil.rmtree(path)
-            scale = cfg["corpus_scale"]
-            build_default_corpus(path, domain_bytes={d: n * scale for d, n in DEFAULT_DOMAIN_BYTES.items()})
-    barrier()
-    corpus = Corpus(path)
-    corpus.check_block_size(cfg["block_size"])
-    for field in ("source", "target"):
-        if not corpus.field_indices(field):
-            raise DataError(f"corpus {path} has no {field} domain; CPT needs both fields (prepare.py --field)")
-    return corpus
 
 
 # ----------------------------------------------------------------------------- weights

@@ -14,21 +14,20 @@ from contextlib import contextmanager
 import torch
 import torch.distributed as dist
 
-
-class FolderInUse(Exception):
-    """Another process is writing into the folder."""
+from common import FolderInUse
 
 
-def setup_distributed(cfg):
-    """Join the process group when started by torchrun (WORLD_SIZE > 1); returns (rank, world)."""
+def setup_distributed(device):
+    """Join the process group when started by torchrun (WORLD_SIZE > 1); returns (rank, world, this process'
+    device: cuda:LOCAL_RANK for a cuda device)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
-        return 0, 1
-    if cfg["device"].startswith("cuda"):
-        cfg["device"] = f"cuda:{int(os.environ['LOCAL_RANK'])}"
-        torch.cuda.set_device(cfg["device"])
-    dist.init_process_group("nccl" if cfg["device"].startswith("cuda") else "gloo")
-    return dist.get_rank(), world
+        return 0, 1, device
+    if device.startswith("cuda"):
+        device = f"cuda:{int(os.environ['LOCAL_RANK'])}"
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    return dist.get_rank(), world, device
 
 
 def is_main_process():

@@ -12,7 +12,7 @@ Definitions (the README's Metrics section), all on fixed held-out data:
     S, T        mean of L_d over the source / target domains
     forgetting  S(final) - S(base)        gain  T(base) - T(final)        balanced  (S + T) / 2
     task        exact match of the greedy answer; mean log p(answer | prompt) in nats
-train.py imports this file for its evaluations; suite.py for its tables and plots.
+train.py imports this file for its evaluations; experiments/suite.py for its tables and plots.
 """
 
 import json
@@ -25,11 +25,11 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from data import DataError, eval_windows
+from common import CheckpointError, DataError, Parser, TokenFileError
+from data import eval_windows
 from mixer import objective
-from model import CheckpointError, autocast
-from sources import Parser
-from tokens import TokenFileError, read_tokens
+from model import autocast
+from tokens import read_tokens
 
 
 # ----------------------------------------------------------------------------- validation loss
@@ -333,28 +333,6 @@ def series_style(index, marker=False):
     """The index-th series' colour (matplotlib's 10-colour cycle) and line style (or marker), which change
     together: no two of the first 20 series share both, so 11 rows never look alike."""
     return {"color": f"C{index % 10}", ("marker" if marker else "linestyle"): (MARKERS if marker else LINE_STYLES)[index % 4]}
-
-
-def mean_curves(run_dirs, fields):
-    """(tokens, per-domain val losses, objective) at the evaluations shared by every seed's run, averaged."""
-    curves = [{r["tokens"]: r["val_loss"] for r in read_log(d) if "val_loss" in r and None not in r["val_loss"]}
-              for d in run_dirs]
-    tokens = sorted(set.intersection(*[set(c) for c in curves]))
-    loss = np.array([np.mean([c[t] for c in curves], axis=0) for t in tokens])
-    return np.array(tokens), loss, np.array([objective(*field_losses(row, fields)) for row in loss])
-
-
-def frontier_box(sweep_xy, row_xy, fence=3.0):
-    """The frontier plot's limits over (forgetting, gain): the static sweep and every row but the outliers,
-    padded by 10%. An outlier is a row beyond Tukey's far-out fences on either axis (3 interquartile ranges,
-    at least 0.01 nats, past the quartiles of all the means), so one wild row cannot squash the others."""
-    every = np.vstack([sweep_xy, row_xy])
-    q1, q3 = np.percentile(every, [25, 75], axis=0)
-    reach = fence * np.maximum(q3 - q1, 0.01)
-    kept = np.vstack([sweep_xy, row_xy[np.all((row_xy >= q1 - reach) & (row_xy <= q3 + reach), axis=1)]])
-    lo, hi = kept.min(axis=0), kept.max(axis=0)
-    pad = np.maximum(0.1 * (hi - lo), 0.01)
-    return lo - pad, hi + pad
 
 
 def plot_run(run_dir, out_dir):

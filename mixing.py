@@ -29,9 +29,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from common import ConfigError
 from data import Sampler
 from evaluate import HeldOutSet, answer_logprobs, domain_losses  # noqa: F401 (HeldOutSet: for your loop)
-from mixer import ConfigError, options_of
+from mixer import options_of
 from options import MIXERS, make_mixer
 from train import per_domain_mean
 

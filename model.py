@@ -23,6 +23,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch.nn import functional as F
 
+from common import CheckpointError
+
 
 @dataclass
 class GPTConfig:
@@ -267,17 +269,6 @@ def autocast(device):
 
 
 # ----------------------------------------------------------------------------- checkpoints
-
-class CheckpointError(Exception):
-    pass
-
-
-def save_atomic(obj, path):
-    """torch.save to a temp file beside `path`, then rename: a crash leaves the old file or the new one."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
 
 def load_checkpoint(path):
     """Load a checkpoint written by train.py; tensors and plain containers only (no pickle code)."""

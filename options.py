@@ -18,10 +18,11 @@ import torch
 
 from acodm import ACODMMixer
 from agent import AgentMixer
-from data import DataError
-from mixer import BanditMixer, ConfigError, RandomMixer, ScheduleMixer, StaticMixer, options_of
-from regmix import RegMixMixer
-from sources import Parser
+from common import ConfigError, DataError, Parser
+from mixer import STARTING_MIXTURE, ScheduleMixer, StaticMixer, options_of
+from odm import BanditMixer
+from regmix import RegMixMixer, RegMixProxyMixer
+from trajectories import RandomMixer
 from velocity import DBLMixer, VelocityMixer
 
 # ----------------------------------------------------------------------------- the mixers
@@ -36,6 +37,7 @@ MIXERS = {
     "regmix": RegMixMixer,
     "schedule": ScheduleMixer,
     "random": RandomMixer,
+    "regmix_proxy": RegMixProxyMixer,
 }
 
 
@@ -71,7 +73,7 @@ LOOP_OPTIONS = {
     "base_seed": (0, int, "seed of the base model's init and sampling (train.py's CPT seeds share one base; "
                           "the suite moves it with the seed)"),
     "base_mixer": ("static", str, "who sets the base's weights over the source field: static (natural), or "
-                                  "bandit or acodm (pretrain.py: the regime ODM and AC-ODM claim)"),
+                                  "bandit or acodm (experiments/pretrain.py: the regime ODM and AC-ODM claim)"),
     # continual pre-training
     "steps": (800, int, "optimizer steps of CPT"),
     "lr": (3e-3, float, "peak CPT learning rate (re-warmed, as real CPT does)"),
@@ -100,13 +102,18 @@ LOOP_OPTIONS = {
 }
 
 
+def readers_of(name):
+    """The mixers that read option `name`, in the registry's order ([] for a loop option)."""
+    return [m for m, cls in MIXERS.items() if name in options_of(cls)]
+
+
 def mixer_option_groups():
-    """{class: its OPTIONS} for every mixer class and base class that declares options, shared ones once."""
+    """{the names of the mixers that read them: their options}, every mixer option once (shared ones included),
+    in the registry's order."""
     groups = {}
     for cls in MIXERS.values():
-        for klass in reversed(cls.__mro__):
-            if vars(klass).get("OPTIONS"):
-                groups.setdefault(klass, vars(klass)["OPTIONS"])
+        for name, spec in options_of(cls).items():
+            groups.setdefault(tuple(readers_of(name)), {})[name] = spec
     return groups
 
 
@@ -149,10 +156,9 @@ def parse_config(argv=None, description=None):
     preset = load_preset(known.config) if known.config else {}
     parser = Parser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     groups = {None: (parser, LOOP_OPTIONS)}
-    for klass, options in mixer_option_groups().items():
-        users = [name for name, cls in MIXERS.items() if issubclass(cls, klass)]
+    for users, options in mixer_option_groups().items():
         title = "every mixer" if len(users) == len(MIXERS) else "mixer " + ", ".join(users)
-        groups[klass] = (parser.add_argument_group(f"options of {title}"), options)
+        groups[users] = (parser.add_argument_group(f"options of {title}"), options)
     for group, options in groups.values():
         for name, (default, kind, help_text) in options.items():
             default = preset.get(name, default)
@@ -162,8 +168,10 @@ def parse_config(argv=None, description=None):
     return vars(parser.parse_args(argv))
 
 
-def validate_config(cfg):
-    """Refuse option values that cannot work, before anything is loaded; fill in derived defaults."""
+def validate_config(cfg, readers=None):
+    """Refuse option values that cannot work, before anything is loaded, and an option that no mixer of the run
+    reads (readers: the mixers whose options cfg may set; by default its --mixer and --base_mixer; the suite
+    passes every mixer it runs). Returns the config with its derived defaults filled in (cfg is not changed)."""
     positive = ["corpus_scale", "n_layer", "n_head", "n_embd", "block_size", "batch_size", "grad_accum", "base_steps",
                 "steps", "eval_interval", "base_eval_interval", "eval_windows", "log_interval", "ckpt_interval"]
     for key in positive:
@@ -193,30 +201,38 @@ def validate_config(cfg):
                           "the base, nothing is pre-trained here; drop --base_mixer")
     if cfg["base_mixer"] != "static" and cfg["mixer"] != "static":
         raise ConfigError(f"--base_mixer {cfg['base_mixer']} with --mixer {cfg['mixer']}: the two would share "
-                          "their options; pre-train the base first (python pretrain.py, or train.py with --mixer "
+                          "their options; pre-train the base first (python -m experiments.pretrain, or train.py with --mixer "
                           "static), then run CPT from it")
-    mixer = MIXERS[cfg["mixer"]]
-    for name, (default, _, _) in OPTIONS.items():  # another mixer's option would be silently ignored
-        users = [m for m, cls in MIXERS.items() if name in options_of(cls)]
-        if users and not {cfg["mixer"], cfg["base_mixer"]} & set(users) and cfg[name] != default:
-            raise ConfigError(f"--{name} is an option of mixer {', '.join(users)}; add --mixer {users[0]} or "
-                              "drop it")
-    mixer.check_options(cfg)
-    MIXERS[cfg["base_mixer"]].check_options(cfg)
-    if not cfg["run_name"]:
-        cfg["run_name"] = f"cpt-{cfg['mixer']}"
-    ckpt_path = os.path.join(cfg["out_dir"], cfg["run_name"], "ckpt.pt")
+    readers = {cfg["mixer"]} if readers is None else set(readers)
+    # the base's mixer reads its own options; its starting mixture is the base's (natural over the source field)
+    base_reads = set(options_of(MIXERS[cfg["base_mixer"]])) - set(STARTING_MIXTURE)
+    defaults = option_defaults(cfg)
+    for name in OPTIONS:  # an option the run's mixers do not read would be silently ignored
+        users = readers_of(name)
+        if users and not readers & set(users) and name not in base_reads and cfg[name] != defaults[name]:
+            raise ConfigError(f"--{name} is read by mixer {', '.join(users)}, not by --mixer {cfg['mixer']}; drop "
+                              f"it or choose one of those")
+    for name in sorted(readers | {cfg["base_mixer"]}):
+        MIXERS[name].check_options(cfg)
+    run_name = cfg["run_name"] or f"cpt-{cfg['mixer']}"
+    ckpt_path = os.path.join(cfg["out_dir"], run_name, "ckpt.pt")
     if cfg["resume"] and not os.path.exists(ckpt_path):  # refused before the corpus and the base are built
         raise ConfigError(f"--resume but {ckpt_path} does not exist; start the run without --resume")
-    if cfg["device"] == "auto":
-        cfg["device"] = "cuda" if torch.cuda.is_available() else "cpu"
-    elif cfg["device"].startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {cfg['device']} but CUDA is not available here; use --device cpu")
+    device = cfg["device"]
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    elif device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device} but CUDA is not available here; use --device cpu")
+    return {**cfg, "run_name": run_name, "device": device}
+
+
+def option_defaults(cfg):
+    """Every option's default for this config: OPTIONS' defaults, then its preset's values (--config)."""
+    return {**{name: spec[0] for name, spec in OPTIONS.items()}, **(load_preset(cfg["config"]) if cfg["config"] else {})}
 
 
 def config_for_mixer(cfg, name):
-    """cfg for a run of mixer `name`: the options of other mixers back at their defaults (the suite runs
-    every mixer with one set of options)."""
-    own = options_of(MIXERS[name])
-    return {**cfg, "mixer": name, **{k: v[0] for k, v in OPTIONS.items()
-                                     if k not in LOOP_OPTIONS and k not in own}}
+    """cfg for a run of mixer `name`: the options that mixer does not read back at their defaults (the suite runs
+    every mixer from one set of options)."""
+    own, defaults = options_of(MIXERS[name]), option_defaults(cfg)
+    return {**cfg, "mixer": name, **{k: defaults[k] for k in OPTIONS if k not in LOOP_OPTIONS and k not in own}}

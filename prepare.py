@@ -36,9 +36,11 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from sources import (DEFAULT_DOMAIN_BYTES, DEFAULT_HELD_OUT_PERMILLE, KNOWN_ANSWER_HELD_OUT_PERMILLE, MATH_MODULES,
-                     USER_FORMATS, Parser, PrepareError, default_sources, known_answer_sources, split_qa_document,
-                     user_documents)
+from common import DataError, Parser, PrepareError, write_json_atomic, write_text_atomic
+from data import META_FORMAT, Corpus
+from distributed import barrier, is_main_process
+from sources import (DEFAULT_CORPUS_FINGERPRINT, DEFAULT_DOMAIN_BYTES, DEFAULT_HELD_OUT_PERMILLE,
+                     KNOWN_ANSWER_HELD_OUT_PERMILLE, MATH_MODULES, USER_FORMATS, default_sources, known_answer_sources, split_qa_document, user_documents)
 from tokenizer import EOT, Tokenizer, make_tokenizer, tokenizer_from_files
 from tokens import TokenWriter, read_tokens, write_tokens
 
@@ -50,20 +52,6 @@ TASK_PER_DOMAIN = {"dev": 50, "test": 500}   # target-task problems per task dom
 TOKENIZER_SAMPLE_BYTES = 1_000_000   # per domain, for training the BPE
 ENCODE_BATCH_DOCS = 2048     # documents per parallel encoding batch (memory stays bounded)
 SPLITS = ("train", "val", "test")
-META_FORMAT = 2              # of meta.json: 2 = three splits and a task with dev and test problems
-
-
-# ----------------------------------------------------------------------------- atomic writes
-
-def write_text_atomic(path, text):
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
-def write_json_atomic(path, obj):
-    write_text_atomic(path, json.dumps(obj, indent=1))
 
 
 # ----------------------------------------------------------------------------- building a corpus
@@ -383,6 +371,48 @@ def regroup_corpus(source_dir, out_dir, merges=None, drop=(), add=None, val_perm
         os.replace(tmp_dir, out_dir)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- the corpus a run trains on
+
+def corpus_path(cfg):
+    scale = cfg["corpus_scale"]
+    name = f"default-x{scale}" if cfg["corpus"] == "default" and scale > 1 else cfg["corpus"]
+    return os.path.join(cfg["data_dir"], name)
+
+
+def ensure_corpus(cfg):
+    """The corpus; the default one is built when it is missing, rebuilt when an older prepare.py or older sources
+    wrote it."""
+    path = corpus_path(cfg)
+    outdated = False
+    if os.path.exists(os.path.join(path, "meta.json")):
+        with open(os.path.join(path, "meta.json")) as f:
+            try:
+                meta = json.load(f)
+            except ValueError:
+                meta = {}  # a damaged description: Corpus() names it below
+        # written by an older prepare.py, or the built-in domains read from older sources than this version's
+        built_in = [d.get("name") for d in meta.get("domains", [])] == list(DEFAULT_DOMAIN_BYTES)
+        outdated = meta.get("format") != META_FORMAT or (built_in and cfg["corpus_scale"] == 1 and not str(
+            meta.get("content_sha256", "")).startswith(DEFAULT_CORPUS_FINGERPRINT))
+    if not os.path.exists(os.path.join(path, "meta.json")) or (outdated and cfg["corpus"] == "default"):
+        if cfg["corpus"] != "default":
+            raise DataError(f"corpus {path} does not exist; build it with prepare.py --corpus {cfg['corpus']} "
+                            "--domain NAME=PATH --field NAME=source|target ...")
+        if is_main_process():
+            print(f"{'rebuilding the outdated' if outdated else 'building the'} default corpus in {path} (once)")
+            if outdated:
+                shutil.rmtree(path)
+            scale = cfg["corpus_scale"]
+            build_default_corpus(path, domain_bytes={d: n * scale for d, n in DEFAULT_DOMAIN_BYTES.items()})
+    barrier()
+    corpus = Corpus(path)
+    corpus.check_block_size(cfg["block_size"])
+    for field in ("source", "target"):
+        if not corpus.field_indices(field):
+            raise DataError(f"corpus {path} has no {field} domain; CPT needs both fields (prepare.py --field)")
+    return corpus
 
 
 def parse_named(pairs, what):

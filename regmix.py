@@ -19,7 +19,7 @@ Our choices (details in RegMixMixer's docstring)
 - --regmix_variant best: the single best-predicted candidate instead of the average of the top k (the
   average pulls the mixture toward the prior's mean when the trees tie many candidates).
 
-    python suite.py --collect 64 --trajectories out/proxy -- --config config/proxy.py --mixer random \
+    python -m experiments.suite --collect 64 --trajectories out/proxy -- --config config/proxy.py --mixer random \
         --random_schedule dirichlet_natural --mix_interval 200
     python train.py --mixer regmix --trajectories out/proxy                  # --regmix_model linear
     python train.py --mixer regmix --trajectories out/proxy --regmix_variant best
@@ -29,8 +29,9 @@ Our choices (details in RegMixMixer's docstring)
 import lightgbm as lgb
 import numpy as np
 
-from data import DataError, check_weights
-from mixer import ConfigError, Mixer, dirichlet_natural
+from common import ConfigError, DataError
+from data import check_weights
+from mixer import Mixer
 from trajectories import load_trajectories, rank_correlation, trajectory_score
 
 MODELS = ("lightgbm", "linear")
@@ -40,9 +41,47 @@ LIGHTGBM = {"objective": "regression", "num_leaves": 8, "min_child_samples": 5, 
 LIGHTGBM_ROUNDS = 500
 
 
+# ----------------------------------------------------------------------------- step 1: the prior and the proxy runs
+
+def dirichlet_natural(tokens, size, rng):
+    """`size` mixtures from RegMix's prior, for the proxy runs (RegMixProxyMixer) and for the candidates (RegMixMixer):
+    w ~ Dirichlet(max(s K p, 1e-3)), p = tokens / sum, a strength s ~ log-uniform[0.1, 5] per mixture."""
+    p = np.asarray(tokens, dtype=np.float64) / np.sum(tokens)
+    s = np.exp(rng.uniform(np.log(0.1), np.log(5.0), size=(size, 1)))
+    alpha = np.maximum(s * len(p) * p, 1e-3)
+    # Dirichlet = normalised Gamma(alpha) draws, taken in logs: Gamma(a) = Gamma(a + 1) U^(1/a) underflows
+    # to 0 for a ~ 1e-3, its log does not (rng.dirichlet takes one alpha, not one per row)
+    log_gamma = np.log(rng.standard_gamma(alpha + 1)) + np.log(rng.uniform(size=alpha.shape)) / alpha
+    w = np.exp(log_gamma - log_gamma.max(axis=1, keepdims=True))
+    w = np.maximum(w / w.sum(axis=1, keepdims=True), 1e-6)  # strictly inside the simplex
+    return w / w.sum(axis=1, keepdims=True)
+
+
+class RegMixProxyMixer(Mixer):
+    """RegMix's step 1, one proxy run: a constant mixture for the whole run, drawn from the prior with the run's
+    seed. collect_trajectories runs N of them from one proxy base (seeds s, s + 1, ...) and saves each as a
+    one-interval trajectory: the (m_n, y_n) that RegMixMixer fits."""
+
+    name = "regmix_proxy"
+
+    def __init__(self, corpus, config):
+        super().__init__(corpus, config)
+        rng = np.random.Generator(np.random.PCG64(self.config["seed"] + 7919))
+        # the two draws the random mixer made before its prior draw when it ran these runs, so runs collected
+        # then are reproduced draw for draw
+        rng.dirichlet(np.ones(len(self.domains))), rng.uniform(0.05, 0.95, 2)
+        w = np.maximum(dirichlet_natural(corpus.train_tokens, 1, rng)[0], 1e-6)
+        self.w = w / w.sum()
+
+    def weights(self):
+        return self.w
+
+
+# ----------------------------------------------------------------------------- step 2: the regression
+
 def collect_command(folder):
-    return (f"python suite.py --collect 64 --trajectories {folder} -- --config config/proxy.py --mixer random "
-            "--random_schedule dirichlet_natural --mix_interval 200")
+    return (f"python -m experiments.suite --collect 64 --trajectories {folder} -- --config config/proxy.py "
+            "--mixer regmix_proxy")
 
 
 def min_runs(model, K):
@@ -142,7 +181,7 @@ class RegMixMixer(Mixer):
     says whether it ranks unseen ones."""
 
     name = "regmix"
-    OPTIONS = {"trajectories": ("", str, "folder of constant-mixture proxy runs (python suite.py --collect 64 "
+    OPTIONS = {"trajectories": ("", str, "folder of constant-mixture proxy runs (python -m experiments.suite --collect 64 "
                                          "... --random_schedule dirichlet_natural; see regmix.py)"),
                "regmix_model": ("lightgbm", str, "the regression: lightgbm (the paper's) or linear (least squares)"),
                "regmix_candidates": (50000, int, "mixtures drawn from the proxy runs' prior and ranked by the fit"),

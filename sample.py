@@ -17,10 +17,10 @@ import sys
 
 import torch
 
-from data import Corpus, DataError, corpus_path
-from mixer import ConfigError
-from model import GPT, CheckpointError, GPTConfig, autocast, load_checkpoint
-from sources import Parser
+from common import CheckpointError, ConfigError, DataError, Parser
+from data import Corpus
+from model import GPT, GPTConfig, autocast, load_checkpoint
+from prepare import corpus_path
 
 
 def load_run(path, corpus=None, device="cpu"):

@@ -14,7 +14,6 @@ More text the machine has, for corpora derived with prepare.py --regroup ... --a
     python sources.py licenses FOLDER    the licence and copyright texts of the installed Debian packages
 """
 
-import argparse
 import ast
 import gzip
 import hashlib
@@ -34,17 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-
-class PrepareError(Exception):
-    """A problem with the inputs of a corpus; the message names it and the fix."""
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse with a short error: the one line that matters and where to look, not ~30 lines of usage.
-    Every script's command line goes through it (it lives here, in the lowest layer, so all can import it)."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n(python {self.prog} --help lists every option)\n")
+from common import Parser, PrepareError
 
 
 # ----------------------------------------------------------------------------- the default corpus' sources

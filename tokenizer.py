@@ -12,7 +12,7 @@ import unicodedata
 
 import numpy as np
 
-from sources import PrepareError
+from common import PrepareError
 
 EOT = "<|endoftext|>"
 # GPT-4's pre-tokenizer split, but every digit a token of its own (as Llama's): the maths task's numbers are

@@ -10,13 +10,11 @@ import os
 
 import numpy as np
 
+from common import TokenFileError
+
 MAGIC = b"CPTMIXTK"
 HEADER_BYTES = 64
 FORMAT_VERSION = 1
-
-
-class TokenFileError(Exception):
-    pass
 
 
 class TokenWriter:

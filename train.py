@@ -33,18 +33,16 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 import evaluate
-from distributed import (FolderInUse, barrier, broadcast_weights, folder_lock, is_main_process,
-                         setup_distributed)
-from data import Corpus, DataError, Sampler, check_weights, corpus_path, ensure_corpus
-from mixer import ConfigError, StaticMixer, numbers
-from model import (GPT, GPTConfig, CheckpointError, autocast, device_peak_flops, load_checkpoint, load_pretrained,
-                   model_config_dict, pretrained_folder, safetensors_files, save_atomic)
-from options import (LOOP_OPTIONS, MIXERS, OPTIONS, config_for_mixer, make_mixer, options_of, parse_config,
+from common import (CheckpointError, ConfigError, DataError, TrainingError, UserError, read_json, save_atomic,
+                    write_json_atomic)
+from data import Sampler, check_weights
+from distributed import barrier, broadcast_weights, folder_lock, is_main_process, setup_distributed
+from model import (GPT, GPTConfig, autocast, device_peak_flops, load_checkpoint, load_pretrained, model_config_dict,
+                   pretrained_folder, safetensors_files)
+from options import (LOOP_OPTIONS, MIXERS, OPTIONS, make_mixer, option_defaults, options_of, parse_config,
                      validate_config)
-from prepare import write_json_atomic
-from sources import PrepareError
+from prepare import ensure_corpus
 from tokenizer import tokenizer_from_files
-from velocity import estimate_lengths, loss_targets
 
 # options that may differ between a checkpoint and its resumption
 RESUME_FREE = {"config", "resume", "device", "compile", "log_interval", "task_problems"}
@@ -54,10 +52,6 @@ BASE_KEYS = ["n_layer", "n_head", "n_embd", "block_size", "dropout", "base_steps
 
 
 # ----------------------------------------------------------------------------- the loop
-
-class TrainingError(Exception):
-    pass
-
 
 def lr_at(step, peak_lr, warmup_steps, total_steps, min_lr_ratio):
     """Linear warm-up to peak_lr, then cosine decay to peak_lr * min_lr_ratio at total_steps."""
@@ -224,16 +218,6 @@ def train(cfg, corpus, model, mixer, run_dir, schedule, device, resume_state=Non
 
 # ----------------------------------------------------------------------------- stages
 
-def read_json(path, what):
-    """A cached JSON file of ours; a damaged one is named with the way out (delete it, it is rebuilt)."""
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError) as e:
-        raise DataError(f"{what} in {path} is damaged ({type(e).__name__}); delete that file and rerun: "
-                        "it is computed again") from None
-
-
 def stage(title):
     print(f"\n== {title}", flush=True)
 
@@ -281,10 +265,16 @@ def base_dir_of(cfg, corpus):
 
 
 def base_config(cfg):
-    """The options of base pre-training: its mixer starts from natural proportions over the source field (the
-    target's weights are 0 and stay 0) and sees the base's own steps and seed."""
-    return {**config_for_mixer(cfg, cfg["base_mixer"]), "weights": "", "weights_from": "", "target_ratio": 0.0,
-            "init_weights": "natural", "feedback_problems": 0, "steps": cfg["base_steps"], "seed": cfg["base_seed"]}
+    """The base pre-training's own config, built from what defines it: the loop's options as given (model,
+    optimiser, system), the base's steps and seed where a mixer reads a run's steps and seed, the base mixer
+    with the options it reads as given, every other mixer option at its default, the starting mixture natural over
+    the source field (the target's weights are 0 and stay 0), and no dev-problem feedback."""
+    mixer, defaults = cfg["base_mixer"], option_defaults(cfg)
+    mixer_options = {k: cfg[k] if k in options_of(MIXERS[mixer]) else defaults[k] for k in OPTIONS
+                     if k not in LOOP_OPTIONS}
+    return {**{k: cfg[k] for k in LOOP_OPTIONS}, **mixer_options, "mixer": mixer, "init_weights": "natural",
+            "weights": "", "target_ratio": 0.0, "weights_from": "", "feedback_problems": 0, "steps": cfg["base_steps"],
+            "seed": cfg["base_seed"]}
 
 
 def base_keys(cfg):
@@ -384,74 +374,44 @@ def ensure_base(cfg, corpus, device):
     return base_dir
 
 
-def ensure_loss_targets(cfg, corpus, base_dir, device):
-    """Velocitune's target estimation, also DBL's reference loss: short CPT runs from the base with the
-    initial weights, one per budget of --velocity_budgets (shares of the full run's steps), each with a
-    complete schedule of its own (warm-up and cosine decay scaled to its length); then, per domain, the
-    scaling-law fit L(D) = E + B D^-beta through their final validation losses, extrapolated to the full
-    run's tokens (velocity.loss_targets). A run cut short from the full schedule would end before the
-    decay and over-estimate the final loss; complete short runs end where a complete long one ends.
-    Cached in out/estimate-<hash>/targets.json, shared by every run with the same base, mixture, budget,
-    seed and number of processes."""
-    keys = ["steps", "lr", "warmup_steps", "seed", "velocity_budgets", "init_weights", "weights", "target_ratio",
-            "weights_from", "eval_windows"]
-    world = dist.get_world_size() if dist.is_initialized() else 1  # the global batch is batch_size x world
-    spec = json.dumps({"base": base_dir, "world": world, **{k: cfg[k] for k in keys + BASE_KEYS}}, sort_keys=True)
-    est_dir = os.path.join(cfg["out_dir"], f"estimate-{hashlib.sha256(spec.encode()).hexdigest()[:10]}")
-    targets_path = os.path.join(est_dir, "targets.json")
-    if os.path.exists(targets_path):
-        print(f"reusing the loss targets in {targets_path}")
-        return read_json(targets_path, "the cached loss targets")
-    with folder_lock(est_dir, "the target estimation folder"):
-        return estimate_loss_targets(cfg, corpus, base_dir, est_dir, device)
+class Trainer:
+    """What a mixer's before_training() may use: the run's config, corpus, base and device, and short CPT runs from
+    the base (Velocitune's target estimation runs them)."""
 
+    def __init__(self, cfg, corpus, base_dir, device):
+        self.cfg, self.corpus, self.base_dir, self.device = cfg, corpus, base_dir, device
+        self.world = dist.get_world_size() if dist.is_initialized() else 1  # the global batch is batch_size x world
 
-def estimate_loss_targets(cfg, corpus, base_dir, est_dir, device):
-    """Run the estimation's short runs into est_dir/budget-<share>/, fit, write targets.json."""
-    budgets = numbers(cfg["velocity_budgets"])
-    print(f"estimating per-domain target losses: short CPT runs of {cfg['velocity_budgets']} of the budget, each "
-          f"with its own complete schedule, into {est_dir}")
-    est_cfg = config_for_mixer(cfg, "static")
-    tokens, finals, cost = [], [], {"estimate_steps": 0, "estimate_tokens": 0, "estimate_seconds": 0.0}
-    for budget, steps in zip(sorted(budgets), estimate_lengths(budgets, cfg["steps"])):
-        run_dir = os.path.join(est_dir, f"budget-{budget:g}")
+    def cache_folder(self, kind, spec):
+        """out_dir/<kind>-<hash>: a folder for work that every run with the same base, number of processes,
+        base options and `spec` shares."""
+        key = json.dumps({"base": self.base_dir, "world": self.world, **spec,
+                          **{k: self.cfg[k] for k in BASE_KEYS}}, sort_keys=True)
+        return os.path.join(self.cfg["out_dir"], f"{kind}-{hashlib.sha256(key.encode()).hexdigest()[:10]}")
+
+    def tokens_per_step(self):
+        return self.cfg["batch_size"] * self.world * self.cfg["grad_accum"] * self.cfg["block_size"]
+
+    def short_run(self, run_dir, mixer, steps, warmup_steps):
+        """A CPT run of `steps` steps from the base into run_dir, with a complete schedule of its own (warm-up, then
+        the cosine decay over its own length) and the run's learning rate and seed; returns its run info with the
+        validation losses and tokens of its last step (val_loss, tokens)."""
         if is_main_process():
             os.makedirs(run_dir, exist_ok=True)
         barrier()
-        warmup = max(1, round(budget * cfg["warmup_steps"]))
-        info = train(est_cfg, corpus, base_model(base_dir, cfg["seed"], device), StaticMixer(corpus, est_cfg), run_dir,
-                     Schedule("estimate", steps, cfg["lr"], warmup, steps, steps, cfg["seed"]), device)
+        cfg = self.cfg
+        info = train(cfg, self.corpus, base_model(self.base_dir, cfg["seed"], self.device), mixer, run_dir,
+                     Schedule("estimate", steps, cfg["lr"], warmup_steps, steps, steps, cfg["seed"]), self.device)
         barrier()  # rank 0's log is complete
         last = [r for r in evaluate.read_log(run_dir) if "val_loss" in r][-1]
-        tokens.append(last["tokens"])
-        finals.append(last["val_loss"])
-        for key, value in (("estimate_steps", "steps"), ("estimate_tokens", "tokens"),
-                           ("estimate_seconds", "wall_seconds")):
-            cost[key] += info[value]
-    world = dist.get_world_size() if dist.is_initialized() else 1
-    full_tokens = cfg["steps"] * cfg["batch_size"] * world * cfg["grad_accum"] * cfg["block_size"]  # all processes
-    targets, fits = loss_targets(tokens, finals, full_tokens)
-    for name, fit, target in zip(corpus.domains, fits, targets):
-        flag = f"  [{fit['flag']}]" if fit["flag"] else ""
-        print(f"  {name:14s} L(D) = {fit['E']:.3f} + {fit['B']:.3g} D^-{fit['beta']:.3f}, rmse {fit['rmse']:.4f}"
-              f" -> L_tgt {target:.3f} at {full_tokens:,} tokens{flag}")
-    result = {"domains": corpus.domains, "targets": targets, "fits": fits, "points_tokens": tokens,
-              "points_val_loss": finals, "full_tokens": full_tokens, **cost}
-    barrier()
-    if is_main_process():
-        write_json_atomic(os.path.join(est_dir, "targets.json"), result)
-    return result
+        return {**info, "val_loss": last["val_loss"], "tokens": last["tokens"]}
 
 
 def run_cpt(cfg, corpus, base_dir, mixer, device):
     run_dir = os.path.join(cfg["out_dir"], cfg["run_name"])
     ckpt_path = os.path.join(run_dir, "ckpt.pt")
     model = base_model(base_dir, cfg["seed"], device)
-    extra = {}
-    if mixer.needs_loss_targets:
-        estimate = ensure_loss_targets(cfg, corpus, base_dir, device)
-        mixer.set_targets(estimate["targets"], [fit["flag"] for fit in estimate["fits"]])
-        extra = {"estimate_seconds": estimate["estimate_seconds"], "estimate_tokens": estimate["estimate_tokens"]}
+    extra = mixer.before_training(Trainer(cfg, corpus, base_dir, device))  # e.g. Velocitune's target estimation
     resume_state = None
     if cfg["resume"]:
         resume_state = load_checkpoint(ckpt_path)
@@ -482,8 +442,7 @@ def run(cfg):
     turns them into one line. Returns {"run_dir", "model", "mixer"}."""
     t_start = time.time()
     timings = {}
-    rank, world = setup_distributed(cfg)
-    device = cfg["device"]
+    rank, world, device = setup_distributed(cfg["device"])
     if rank:  # one console: rank 0's
         sys.stdout = open(os.devnull, "w")
     if torch.device(device).type == "cuda":
@@ -523,16 +482,13 @@ def run(cfg):
         return {"run_dir": run_dir, "model": model, "mixer": mixer}
 
 
-USER_ERRORS = (ConfigError, DataError, PrepareError, CheckpointError, TrainingError, FolderInUse)
-
-
 def main(argv=None):
     stdout = sys.stdout
     try:
         cfg = parse_config(argv, __doc__)
-        validate_config(cfg)
+        cfg = validate_config(cfg)
         return run(cfg)
-    except USER_ERRORS as e:
+    except UserError as e:
         sys.exit(f"error: {e}")
     finally:
         sys.stdout = stdout

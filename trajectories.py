@@ -1,19 +1,183 @@
 """
-The Data Mixing Agent's environment records (arXiv 2507.15640) and what is computed from them: the
-trajectory buffer (a folder of finished random-mixing runs, one .npz file each), the reward of every
-re-weighting interval, a trajectory's score (the one objective's improvement) and the loader that checks a
-folder holds one kind of trajectory. agent.py learns from them; regmix.py fits its regression on runs of one
-constant mixture each, stored the same way.
+The Data Mixing Agent's environment (Yang et al. 2025, arXiv 2507.15640), its step 1: random mixing trajectories
+of a small proxy model, and what is computed from them.
+
+    RandomMixer           the exploration: random mixing schedules (walks, fresh draws, constants, ramps, ...)
+    collect_trajectories  N CPT runs of it from one proxy base, each saved as one trajectory file
+    TrajectoryBuffer      the folder of trajectory files (.npz, no pickle, written atomically)
+    interval_rewards      the reward of every re-weighting interval; trajectory_score, a trajectory's whole gain
+    load_trajectories     a folder's trajectories, checked to be of one kind
+
+Notation: a run of n_steps steps has n_intervals = n_steps / mix_interval re-weighting intervals k = 0..n_intervals-1
+and boundaries j = 0..n_intervals (boundary j at step j * mix_interval); S_j and T_j are the source and target
+fields' mean validation losses at boundary j, J_j = (S_j + T_j) / 2 the one objective. agent.py learns from the
+trajectories; regmix.py fits its regression on proxy runs of one constant mixture each, stored the same way.
+
+    python -m experiments.suite --collect 64 --trajectories out/traj -- --config config/proxy.py
 """
 
 import json
+import math
 import os
+import shutil
+import sys
+import time
+from contextlib import redirect_stdout
 
 import numpy as np
+from tqdm import tqdm
 
-from data import DataError
-from mixer import objective
+from common import ConfigError, DataError, TrainingError, read_json, write_json_atomic
+from evaluate import read_log
+from mixer import Mixer, field_split, objective
 
+
+# ----------------------------------------------------------------------------- the exploration
+
+class RandomMixer(Mixer):
+    """Random mixing schedules, the environment's exploration for the Data Mixing Agent (arXiv 2507.15640):
+    its training trajectories must cover the strategy space. Every mix_interval steps the weights move
+    to the next point of one schedule, drawn from the run's seed unless --random_schedule names it:
+        walk       Dirichlet random walk around a centre c ~ Dirichlet(1):
+                   w <- Dirichlet(kappa (lam w + (1 - lam) c)), kappa = random_concentration (50), lam = 0.7
+        fresh      w ~ Dirichlet(1), a fresh draw every interval
+        constant   one Dirichlet(1) draw for the whole run
+        ramp_up    the target field's share moves linearly from r0 to r1 > r0 over the run (r0, r1 drawn),
+        ramp_down  ... or from r1 down to r0; within a field, domains are split by tokens
+        alternate  the target share switches between r0 and r1 every interval
+    Weights keep a floor of 1e-6 so every vector lies strictly inside the simplex."""
+
+    name = "random"
+    needs_feedback = True  # its runs are the agent's trajectories: feedback at every re-weighting
+    shared_options = ("mix_interval",)
+    SCHEDULES = ("walk", "fresh", "constant", "ramp_up", "ramp_down", "alternate")  # drawn in turn
+    OPTIONS = {"random_schedule": ("", str, f"one of {', '.join(SCHEDULES)}; empty: drawn from the seed"),
+               "random_concentration": (50.0, float, "Dirichlet concentration of the walk's steps")}
+
+    def __init__(self, corpus, config):
+        super().__init__(corpus, config)
+        self.rng = np.random.Generator(np.random.PCG64(self.config["seed"] + 7919))
+        self.kind = self.config["random_schedule"] or str(self.rng.choice(self.SCHEDULES))
+        if self.kind not in self.SCHEDULES:
+            raise DataError(f"--random_schedule {self.kind} is unknown; choose one of {list(self.SCHEDULES)}")
+        if self.kind.startswith("ramp") or self.kind == "alternate":
+            if not corpus.field_indices("target") or not corpus.field_indices("source"):
+                raise DataError(f"--random_schedule {self.kind} moves the target field's share; the corpus "
+                                "needs source and target domains")
+        self.interval = self.eval_every = self.config["mix_interval"]
+        self.intervals = max(1, math.ceil(self.config["steps"] / self.interval))
+        self.concentration = self.config["random_concentration"]
+        self.tokens = np.asarray(corpus.train_tokens, dtype=np.float64)
+        self.target = np.array([f == "target" for f in self.fields])
+        K = len(self.domains)
+        self.centre = self.rng.dirichlet(np.ones(K))
+        self.shares = np.sort(self.rng.uniform(0.05, 0.95, 2))  # r0 < r1
+        self.t, self.k = 0, 0
+        self.w = self.point(0)
+
+    def point(self, k):
+        """The schedule's weights for interval k (the walk and the draws use the mixer's own generator)."""
+        K = len(self.domains)
+        r0, r1 = self.shares
+        progress = k / max(1, self.intervals - 1)
+        if self.kind == "walk":
+            w = self.centre if k == 0 else self.rng.dirichlet(self.concentration * (0.7 * self.w + 0.3 * self.centre))
+        elif self.kind == "fresh" or (self.kind == "constant" and k == 0):
+            w = self.rng.dirichlet(np.ones(K))
+        elif self.kind == "constant":
+            w = self.w
+        elif self.kind == "ramp_up":
+            w = field_split(self.tokens, self.target, r0 + (r1 - r0) * progress)
+        elif self.kind == "ramp_down":
+            w = field_split(self.tokens, self.target, r1 - (r1 - r0) * progress)
+        else:  # alternate
+            w = field_split(self.tokens, self.target, r0 if k % 2 == 0 else r1)
+        w = np.maximum(w, 1e-6)
+        return w / w.sum()
+
+    def weights(self):
+        return self.w
+
+    def observe_step(self, step, stats):
+        self.t += 1
+        if self.t % self.interval == 0:
+            self.k += 1
+            self.w = self.point(self.k)
+
+    def state_dict(self):
+        return {"rng": self.rng.bit_generator.state, "kind": self.kind, "t": self.t, "k": self.k,
+                "w": self.w.tolist(), "centre": self.centre.tolist(), "shares": self.shares.tolist()}
+
+    def load_state_dict(self, state):
+        self.rng.bit_generator.state = state["rng"]
+        self.kind, self.t, self.k = state["kind"], state["t"], state["k"]
+        self.w, self.centre = np.array(state["w"]), np.array(state["centre"])
+        self.shares = np.array(state["shares"])
+
+    def log(self):
+        return {"schedule": self.kind, "interval": self.k}
+
+
+# ----------------------------------------------------------------------------- collection
+
+def whole_intervals(steps, interval):
+    """A trajectory is whole intervals: refuse a run length that is not a multiple of the interval."""
+    if steps % interval:
+        raise ConfigError(f"--collect: --steps {steps} must be a multiple of the interval {interval} (--mix_interval "
+                          "for the random mixer; a trajectory is whole intervals)")
+
+
+def collect_trajectories(cfg, count, folder, interval, corpus, base_dir, run_cpts, log=print):
+    """`count` CPT runs from the proxy base, each saved as one trajectory file of `folder`: run i has seed
+    cfg["seed"] + i and, for the random mixer, the schedules taken in turn (unless --random_schedule names one);
+    its feedback is read at every `interval` steps (the mixer's --mix_interval; RegMix's constant runs: the whole
+    run). A finished run becomes one file of the buffer and its run folder is deleted; a rerun collects only the
+    missing indices. run_cpts(configs) trains the runs (one at a time or as swarms: the caller decides) and yields
+    (i, run_dir, info) per finished run, info an exception for a run that failed."""
+    whole_intervals(cfg["steps"], interval)
+    t0 = time.time()
+    buffer = TrajectoryBuffer(folder)
+    for name in os.listdir(folder):  # the run folder of a trajectory that was interrupted
+        if name.startswith("run-"):
+            shutil.rmtree(os.path.join(folder, name))
+    missing = buffer.missing(count)
+    log(f"{count - len(missing)} of {count} trajectories already in {folder}")
+    clock = os.path.join(folder, "collection.json")  # the wall time of every invocation, summed
+    spent = read_json(clock, "the collection clock")["wall_seconds"] if os.path.exists(clock) else 0.0
+    schedules = RandomMixer.SCHEDULES
+    run_cfgs = [{**cfg, "seed": cfg["seed"] + index, "resume": False,
+                 **({"random_schedule": cfg["random_schedule"] or schedules[index % len(schedules)]}
+                    if cfg["mixer"] == RandomMixer.name else {}),
+                 "run_name": os.path.join(os.path.abspath(folder), f"run-{index:05d}"),
+                 "eval_interval": interval, "ckpt_interval": cfg["steps"], "log_interval": cfg["steps"]}
+                for index in missing]
+    bar = tqdm(desc="trajectories", initial=count - len(missing), total=count, unit="traj", file=sys.stdout,
+               dynamic_ncols=True)
+    failed = []
+    with open(os.devnull, "w") as quiet, redirect_stdout(quiet):  # one progress bar, not every run's lines
+        for i, run_dir, info in run_cpts(run_cfgs):
+            index, run_cfg = missing[i], run_cfgs[i]
+            if isinstance(info, Exception):  # a run that failed: the others go on
+                failed.append(f"trajectory {index}: {info}")
+                continue
+            arrays = trajectory_from_log(read_log(run_dir), interval)
+            buffer.save(index, arrays, {"domains": corpus.domains, "fields": corpus.fields, "seed": run_cfg["seed"],
+                                        "schedule": run_cfg["random_schedule"] if cfg["mixer"] == RandomMixer.name
+                                        else cfg["mixer"], "interval": interval,
+                                        "base_dir": base_dir, "wall_seconds": info["wall_seconds"], "config": run_cfg})
+            shutil.rmtree(run_dir)
+            spent += time.time() - t0
+            t0 = time.time()
+            write_json_atomic(clock, {"wall_seconds": spent, "trajectories": len(buffer.finished())})
+            bar.update()
+    bar.close()
+    if failed:
+        raise TrainingError(f"{len(failed)} run(s) failed ({'; '.join(failed)}); rerun to collect them")
+    seconds = sum(buffer.load(i)[1]["wall_seconds"] for i in buffer.finished())
+    log(f"{len(buffer.finished())} trajectories in {folder} ({seconds:.0f} s of CPT in all)")
+
+
+# ----------------------------------------------------------------------------- the records
 
 class TrajectoryBuffer:
     """A folder of finished mixing trajectories for offline agent training, one `traj_NNNNN.npz` each.
@@ -121,12 +285,12 @@ def load_trajectories(folder):
     none or if they come from different domain lists."""
     if not os.path.isdir(folder):
         raise DataError(f"--trajectories {folder} does not exist; collect trajectories with "
-                        f"python suite.py --collect N --trajectories {folder}")
+                        f"python -m experiments.suite --collect N --trajectories {folder}")
     buffer = TrajectoryBuffer(folder)
     trajectories = [buffer.load(i) for i in buffer.finished()]
     if not trajectories:
         raise DataError(f"--trajectories {folder} holds no finished trajectory; collect some with "
-                        f"python suite.py --collect N --trajectories {folder}")
+                        f"python -m experiments.suite --collect N --trajectories {folder}")
     domains = trajectories[0][1]["domains"]
     with_logprob = {bool(np.all(np.isfinite(arrays["answer_logprob"]))) for arrays, _ in trajectories}
     for arrays, meta in trajectories:

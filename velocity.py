@@ -43,11 +43,14 @@ Our choices
 """
 
 import math
+import os
 
 import numpy as np
 
+from common import ConfigError, read_json, write_json_atomic
 from data import check_weights, initial_weights
-from mixer import ConfigError, Mixer, numbers, softmax
+from distributed import barrier, folder_lock, is_main_process
+from mixer import STARTING_MIXTURE, Mixer, StaticMixer, numbers, softmax
 
 
 class LossTargetMixer(Mixer):
@@ -55,6 +58,7 @@ class LossTargetMixer(Mixer):
     steps, relative to per-domain target losses L_tgt (train.py runs the estimate, then set_targets)."""
 
     needs_loss_targets = True
+    shared_options = STARTING_MIXTURE + ("mix_interval",)
     OPTIONS = {"velocity_budgets": ("0.05,0.1,0.2,0.4", str, "the target estimation's short runs, as shares "
                                                              "of the CPT budget (each with its own schedule)")}
 
@@ -74,6 +78,12 @@ class LossTargetMixer(Mixer):
         self.initial_loss = None  # L_init: validation loss at step 0 (the base model)
         self.last_loss = None
         self.updates = 0
+
+    def before_training(self, trainer):
+        """Step 1, run by train.py before CPT: the target estimation (ensure_loss_targets), then set_targets."""
+        estimate = ensure_loss_targets(trainer)
+        self.set_targets(estimate["targets"], [fit["flag"] for fit in estimate["fits"]])
+        return {"estimate_seconds": estimate["estimate_seconds"], "estimate_tokens": estimate["estimate_tokens"]}
 
     def set_targets(self, targets, flags=None):
         """The fitted targets, and per domain why its fit is doubtful (None: usable); a doubtful fit's
@@ -261,3 +271,57 @@ def loss_targets(tokens, val_losses, full_tokens):
         targets.append(max(0.0, target) if math.isfinite(target) else losses[-1])
         fits.append(fit)
     return targets, fits
+
+
+# ----------------------------------------------------------------------------- the target estimation (step 1)
+
+ESTIMATE_KEYS = ["steps", "lr", "warmup_steps", "seed", "velocity_budgets", "init_weights", "weights", "target_ratio",
+                 "weights_from", "eval_windows"]  # with the base and the loop's options: what the estimate depends on
+
+
+def ensure_loss_targets(trainer):
+    """Velocitune's target estimation, also DBL's reference loss: short CPT runs from the base with the
+    initial weights, one per budget of --velocity_budgets (shares of the full run's steps), each with a
+    complete schedule of its own (warm-up and cosine decay scaled to its length); then, per domain, the
+    scaling-law fit L(D) = E + B D^-beta through their final validation losses, extrapolated to the full
+    run's tokens (loss_targets). A run cut short from the full schedule would end before the decay and
+    over-estimate the final loss; complete short runs end where a complete long one ends. Cached in
+    out/estimate-<hash>/targets.json, shared by every run with the same base, mixture, budget, seed and number
+    of processes. `trainer`: train.Trainer (the run's config, corpus and base; short runs from the base)."""
+    cfg = trainer.cfg
+    est_dir = trainer.cache_folder("estimate", {k: cfg[k] for k in ESTIMATE_KEYS})
+    targets_path = os.path.join(est_dir, "targets.json")
+    if os.path.exists(targets_path):
+        print(f"reusing the loss targets in {targets_path}")
+        return read_json(targets_path, "the cached loss targets")
+    with folder_lock(est_dir, "the target estimation folder"):
+        return estimate_loss_targets(trainer, est_dir)
+
+
+def estimate_loss_targets(trainer, est_dir):
+    """Run the estimation's short runs into est_dir/budget-<share>/, fit, write targets.json."""
+    cfg, corpus = trainer.cfg, trainer.corpus
+    budgets = numbers(cfg["velocity_budgets"])
+    print(f"estimating per-domain target losses: short CPT runs of {cfg['velocity_budgets']} of the budget, each "
+          f"with its own complete schedule, into {est_dir}")
+    tokens, finals, cost = [], [], {"estimate_steps": 0, "estimate_tokens": 0, "estimate_seconds": 0.0}
+    for budget, steps in zip(sorted(budgets), estimate_lengths(budgets, cfg["steps"])):
+        warmup = max(1, round(budget * cfg["warmup_steps"]))
+        run = trainer.short_run(os.path.join(est_dir, f"budget-{budget:g}"), StaticMixer(corpus, cfg), steps, warmup)
+        tokens.append(run["tokens"])
+        finals.append(run["val_loss"])
+        for key, value in (("estimate_steps", "steps"), ("estimate_tokens", "tokens"),
+                           ("estimate_seconds", "wall_seconds")):
+            cost[key] += run[value]
+    full_tokens = cfg["steps"] * trainer.tokens_per_step()  # all processes
+    targets, fits = loss_targets(tokens, finals, full_tokens)
+    for name, fit, target in zip(corpus.domains, fits, targets):
+        flag = f"  [{fit['flag']}]" if fit["flag"] else ""
+        print(f"  {name:14s} L(D) = {fit['E']:.3f} + {fit['B']:.3g} D^-{fit['beta']:.3f}, rmse {fit['rmse']:.4f}"
+              f" -> L_tgt {target:.3f} at {full_tokens:,} tokens{flag}")
+    result = {"domains": corpus.domains, "targets": targets, "fits": fits, "points_tokens": tokens,
+              "points_val_loss": finals, "full_tokens": full_tokens, **cost}
+    barrier()
+    if is_main_process():
+        write_json_atomic(os.path.join(est_dir, "targets.json"), result)
+    return result

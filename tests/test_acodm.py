@@ -11,10 +11,12 @@ import torch
 import torch.nn.functional as F
 
 import acodm
+import rl
 import train
+from common import CheckpointError, DataError
 from conftest import FakeCorpus
-from data import Corpus, DataError, Sampler
-from model import GPT, GPTConfig, CheckpointError
+from data import Corpus, Sampler
+from model import GPT, GPTConfig
 
 
 def tiny_gpt(n_layer=2, n_embd=32):
@@ -25,8 +27,8 @@ def tiny_gpt(n_layer=2, n_embd=32):
 def test_ddpg_learns_to_put_the_weight_where_the_reward_is():
     """One-step episodes, reward = the weight on domain 2: the best action puts all weight there."""
     torch.manual_seed(0)
-    ddpg = acodm.DDPG(state_size=4, num_domains=3, hidden=32, actor_lr=1e-3, critic_lr=1e-2, seed=0)
-    buffer = acodm.ReplayBuffer(1000, 4, 3, seed=0)
+    ddpg = rl.DDPG(state_size=4, num_domains=3, hidden=32, actor_lr=1e-3, critic_lr=1e-2, seed=0)
+    buffer = rl.ReplayBuffer(1000, 4, 3, seed=0)
     state = torch.tensor([0.5, -1.0, 0.2, 1.0])
     before = F.softmax(ddpg.actor(state), dim=-1)[2].item()
     for _ in range(400):

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from experiments import suite
 import agent
 import trajectories
-import suite
 import train
-from data import DataError
+from common import DataError
 
 
 def random_state(B, H, K, seed):

@@ -22,8 +22,7 @@ import numpy as np
 import torch
 
 import agent
-from mixer import RandomMixer
-from trajectories import TrajectoryBuffer, load_trajectories, rank_correlation, trajectory_score
+from trajectories import RandomMixer, TrajectoryBuffer, load_trajectories, rank_correlation, trajectory_score
 
 T = 8
 DOMAINS, FIELDS = ["prose", "code", "arith"], ["source", "source", "target"]

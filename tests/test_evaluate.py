@@ -1,7 +1,6 @@
 """Metrics on hand-built cases: field means, forgetting/gain/balanced, bits per byte, the target task."""
 
 import math
-import os
 
 import pytest
 import torch

@@ -13,11 +13,12 @@ import torch
 
 import data
 import evaluate
+from common import ConfigError
 from conftest import ROOT_DIR, mixer_inputs
 from data import Corpus, check_weights
-from mixer import BanditMixer, ConfigError
 from mixing import HeldOutSet, eval_due, eval_stats, own_loop_mixer, own_loop_sampler, step_stats
 from model import GPT, GPTConfig
+from odm import BanditMixer
 from options import MIXERS
 
 TINY = ["--steps", "6", "--batch_size", "8", "--block_size", "32", "--eval_interval", "3"]

@@ -17,8 +17,9 @@ from tokenizers import Regex, decoders, models, normalizers, pre_tokenizers, tra
 import prepare
 import tokenizer
 import train
+from common import CheckpointError
 from conftest import TINY_MODEL, WORDS, write_tiny_sources
-from model import CheckpointError, GPTConfig, load_pretrained, rotary_frequencies
+from model import GPTConfig, load_pretrained, rotary_frequencies
 
 # the split patterns of Llama 3's and Qwen2's tokenizer.json (Qwen2: every digit alone, NFC first)
 LLAMA3_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|"

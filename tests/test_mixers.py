@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 
 import train
+from common import ConfigError, DataError
 from conftest import FakeCorpus, mixer_inputs, same
-from data import DataError, average_weights_of_run
-from mixer import BanditMixer, ConfigError, RandomMixer
+from data import average_weights_of_run
+from odm import BanditMixer
+from options import MIXERS, OPTIONS, parse_config, validate_config
+from trajectories import RandomMixer
 from velocity import DBLMixer, VelocityMixer, estimate_lengths, fit_scaling_law, predict_loss
-from options import MIXERS, OPTIONS
 
 
 def bandit(K, **config):
@@ -92,12 +94,35 @@ def test_the_paper_bandit_draws_one_domain_per_batch_and_hedge_mixes_rows():
     assert not any(cls.one_domain_batches for name, cls in MIXERS.items() if name != "bandit")
 
 
-def test_the_retired_bandit_reward_option_is_refused_naming_its_replacement():
-    config = {**{k: v[0] for k, v in OPTIONS.items()}, "mixer": "bandit", "bandit_reward": "full"}
-    with pytest.raises(ConfigError, match="--bandit_variant paper|hedge"):
-        BanditMixer.check_options(config)
+def test_an_unknown_bandit_variant_is_refused_naming_the_known_ones():
+    config = {**{k: v[0] for k, v in OPTIONS.items()}, "mixer": "bandit", "bandit_variant": "full"}
     with pytest.raises(ConfigError, match="paper or hedge"):
-        BanditMixer.check_options({**config, "bandit_reward": "", "bandit_variant": "full"})
+        BanditMixer.check_options(config)
+
+
+@pytest.mark.parametrize("mixer, option, value, readers", [
+    ("static", "warmup_share", "0.5", "bandit, acodm"),
+    ("static", "mix_interval", "20", "dbl, velocity, agent, random"),
+    ("bandit", "mix_interval", "20", "dbl, velocity, agent, random"),
+    ("schedule", "target_ratio", "0.5", "static, bandit, dbl, velocity, acodm, agent"),
+    ("regmix", "weights", "d0=1", "static, bandit, dbl, velocity, acodm, agent")])
+def test_a_mixer_refuses_an_option_it_does_not_read_naming_the_mixers_that_do(mixer, option, value, readers):
+    """An option the chosen mixer does not read would be silently ignored: one line names it and its readers."""
+    with pytest.raises(ConfigError, match=f"--{option} is read by mixer {readers}, not by --mixer {mixer}"):
+        validate_config(parse_config(["--mixer", mixer, f"--{option}", value]))
+    assert mix_interval_reader_keeps_its_option()
+
+
+def mix_interval_reader_keeps_its_option():
+    cfg = validate_config(parse_config(["--mixer", "dbl", "--mix_interval", "20"]))
+    return cfg["mix_interval"] == 20 and cfg["run_name"] == "cpt-dbl"
+
+
+def test_validation_returns_a_completed_config_and_leaves_its_argument_unchanged():
+    given = parse_config(["--mixer", "bandit"])
+    before = dict(given)
+    cfg = validate_config(given)
+    assert given == before and cfg["run_name"] == "cpt-bandit" and cfg["device"] in ("cpu", "cuda")
 
 
 def run_one_domain_bandit(losses, steps=400, seed=0, sign=1.0, alpha=None):

@@ -5,7 +5,8 @@ import os
 import pytest
 import torch
 
-from model import GPT, GPTConfig, CheckpointError, load_checkpoint, save_atomic
+from common import CheckpointError, save_atomic
+from model import GPT, GPTConfig, load_checkpoint
 
 
 def tiny_model(**overrides):

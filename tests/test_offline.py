@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from experiments import agent_experiment
 import agent
-import agent_experiment
 from trajectories import TrajectoryBuffer, bootstrap_rank_correlation, held_out_split, rank_correlation
 
 

@@ -15,8 +15,9 @@ import prepare
 import tokenizer
 import sources
 import tokens
-from data import Corpus, DataError
+from common import DataError
 from conftest import build_tiny_corpus
+from data import Corpus
 
 
 def test_tokenizer_round_trips_unicode_and_code(tiny_corpus_dir):

@@ -1,5 +1,5 @@
 """The pretrain experiment: a base pre-trained from scratch with a mixer (--base_mixer), steps to reach
-the reference's final loss, and pretrain.py end to end on the tiny corpus."""
+the reference's final loss, and experiments/pretrain.py end to end on the tiny corpus."""
 
 import json
 import os
@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-import pretrain
+from experiments import pretrain
 import train
 from evaluate import read_log
 
@@ -23,10 +23,10 @@ def test_steps_to_reach_interpolates_between_evaluations():
 @pytest.mark.parametrize("mixer", ["bandit", "acodm"])
 def test_a_base_pre_trained_with_a_mixer_moves_its_weights_and_never_samples_the_target(tiny_args, mixer):
     cfg = train.parse_config(tiny_args + ["--base_mixer", mixer, "--base_steps", "20"])
-    train.validate_config(cfg)
+    cfg = train.validate_config(cfg)
     corpus = train.ensure_corpus(cfg)
     default_cfg = train.parse_config(tiny_args)
-    train.validate_config(default_cfg)
+    default_cfg = train.validate_config(default_cfg)
     assert train.base_dir_of(cfg, corpus) != train.base_dir_of(default_cfg, corpus)  # a base of its own
     base_dir = train.ensure_base(cfg, corpus, "cpu")
     records = [r for r in read_log(base_dir) if "weights" in r]

@@ -2,6 +2,7 @@
 tokenizer files, and domains as datasets ship (.parquet, .jsonl.gz). transformers is a test-only
 dependency: it writes the checkpoint and is the reference our logits and tokens must equal."""
 
+from experiments import suite, tables
 import gzip
 import json
 import os
@@ -14,14 +15,13 @@ import torch
 import transformers
 
 import prepare
-import suite
-import tables
 import tokenizer
 import train
+from common import CheckpointError
 from conftest import TINY_MODEL, write_tiny_sources
 from data import Corpus
 from evaluate import read_test_split
-from model import CheckpointError, load_gpt2_folder
+from model import load_gpt2_folder
 
 MERGES = ["Ġ t", "h e", "Ġt he", "Ġ a", "i n", "e r", "o n", "r e", "Ġ m", "a t", "e n", "o r", "Ġ w", "e s"]
 

@@ -13,10 +13,9 @@ import re
 import numpy as np
 import pytest
 
-import report
-import tables
+from experiments import report, tables
+from common import DataError
 from conftest import ROOT_DIR
-from data import DataError
 from evaluate import COLUMNS
 
 BENCHMARK = os.path.join(ROOT_DIR, "docs", "benchmark")
@@ -76,7 +75,7 @@ PLAN = {
 
 
 def fabricated_suite(folder):
-    """(rows, results, run_dirs, info) as suite.py hands them to report.suite_summary: 2 domains, every run's log
+    """(rows, results, run_dirs, info) as experiments/suite.py hands them to report.suite_summary: 2 domains, every run's log
     with evaluations at steps 0, 10 and 20, eval.json contents with the test objective of PLAN. Validation at the
     final step picks static-uniform-0.4; test would pick static-tokens-0.8, step 10 would pick static."""
     rows, results, run_dirs = {}, {}, {}
@@ -305,7 +304,7 @@ def published_results():
         results = json.load(f)
     if "comparisons" not in results:
         pytest.skip("docs/benchmark/results.json predates the static grid and Holm's family (no \"comparisons\"); the "
-                    "tables are generated from the next published run: python suite.py --suite default --publish docs/benchmark")
+                    "tables are generated from the next published run: python -m experiments.suite --suite default --publish docs/benchmark")
     return results
 
 
@@ -321,7 +320,7 @@ def test_the_pages_tables_are_what_results_json_regenerates(page, block):
         text = f.read()
     assert block in [m.group(2) for m in tables.BLOCK.finditer(text)], f"{page} has no {block} block"
     assert tables.regenerate(text, results, page, calibration) == text, \
-        f"{page}'s generated table differs from docs/benchmark/results.json: python tables.py " \
+        f"{page}'s generated table differs from docs/benchmark/results.json: python -m experiments.tables " \
         f"docs/benchmark/results.json {page}"
 
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 import regmix
+from common import ConfigError, DataError
 from conftest import FakeCorpus
-from data import DataError
-from mixer import ConfigError, RandomMixer, options_of
-from trajectories import TrajectoryBuffer, rank_correlation, trajectory_score
+from mixer import options_of
+from trajectories import RandomMixer, TrajectoryBuffer, rank_correlation, trajectory_score
 
 PEAK = 0.4  # the target share where the synthetic score below is highest
 

@@ -16,14 +16,14 @@ import numpy as np
 import pytest
 import torch
 
+from experiments import pretrain, suite
 import agent
 import evaluate
 import prepare
-import pretrain
-import suite
 import train
+from common import DataError
 from conftest import ROOT_DIR, TINY_MODEL, mixer_cli, mixer_inputs, same, write_tiny_sources
-from data import Corpus, DataError
+from data import Corpus
 from model import GPT, GPTConfig
 from options import MIXERS, load_preset, parse_config, validate_config
 from test_pretrained import write_tiny_gpt2
@@ -198,8 +198,9 @@ CATALOGUE = [
     ("train", "{train} --config {tmp}/bad_preset.py", "cannot be read"),
     ("train", "{train} --config {tmp}/none.py", "does not exist"),
     pytest.param("train", "{train} --device cuda:0", "CUDA is not available", marks=NO_CUDA),
-    ("train", "{train} --acodm_frozen", "--acodm_frozen is an option of mixer acodm"),
-    ("train", "{train} --dbl_eta 2", "--dbl_eta is an option of mixer dbl"),
+    ("train", "{train} --acodm_frozen", "--acodm_frozen is read by mixer acodm, not by --mixer static"),
+    ("train", "{train} --dbl_eta 2", "--dbl_eta is read by mixer dbl, not by --mixer static"),
+    ("train", "{train} --warmup_share 0.5", "--warmup_share is read by mixer bandit, acodm, not by --mixer static"),
     ("train", "{train} --mixer acodm --acodm_frozen", "needs a policy"),
     ("train", "{train} --mixer acodm --acodm_untrained --acodm_load {tmp}/notes.txt", "contradict"),
     ("train", "{train} --mixer acodm --acodm_load {tmp}/notes.txt", "not a safe AC-ODM policy"),
@@ -283,7 +284,7 @@ def test_every_preset_loads_and_validates(preset, tmp_path):
     path = os.path.join(ROOT_DIR, "config", preset)
     assert load_preset(path)  # known options of the right types
     cfg = parse_config(["--config", path] + (["--init_from", str(tmp_path)] if preset == "gpt2.py" else []))
-    validate_config(cfg)
+    cfg = validate_config(cfg)
 
 
 def test_the_gpt2_recipe_continues_a_gpt2_checkpoint(tmp_path):

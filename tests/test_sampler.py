@@ -4,7 +4,8 @@ within an epoch, epochs and tokens are counted, and the state round-trips exactl
 import numpy as np
 import pytest
 
-from data import Corpus, DataError, Sampler, check_weights, parse_weights
+from common import DataError
+from data import Corpus, Sampler, check_weights, parse_weights
 from mixer import StaticMixer
 
 

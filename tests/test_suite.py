@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 
+from experiments import report
 import data
-import report
-import suite as suite_module
+from experiments import suite as suite_module
 import train
+from common import ConfigError
 from conftest import FakeCorpus
-from mixer import ConfigError
 
 
 def suite(tiny_args, *extra):
@@ -236,7 +236,7 @@ def test_a_failing_run_is_reported_by_name_and_the_suite_goes_on(tiny_args, monk
 
 
 def write_replay(replay_dir, label, seed, val_loss, fields):
-    """A finished proxy replay as agent_experiment.py leaves it: eval.json and the log's last evaluation."""
+    """A finished proxy replay as experiments/agent_experiment.py leaves it: eval.json and the log's last evaluation."""
     run_dir = os.path.join(replay_dir, f"{label}-s{seed}")
     os.makedirs(run_dir)
     with open(os.path.join(run_dir, "eval.json"), "w") as f:

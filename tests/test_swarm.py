@@ -1,4 +1,4 @@
-"""Proxy swarms (swarm.py): a member is the run train.py makes alone (losses, weights, log), its trajectory file
+"""Proxy swarms (experiments/swarm.py): a member is the run train.py makes alone (losses, weights, log), its trajectory file
 is a single run's, and a member that fails is dropped without touching the others."""
 
 import os
@@ -8,15 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+from experiments import bench, proxy, suite, swarm
 import agent
-import bench
-import suite
-import swarm
 import train
-from data import ensure_corpus
 from conftest import mixer_inputs
 from evaluate import load_result, read_log
 from options import config_for_mixer, make_mixer, parse_config, validate_config
+from prepare import ensure_corpus
 from trajectories import TrajectoryBuffer, load_trajectories
 
 # three different runs: seeds, mixers (constant weights, a random schedule, explicit weights) and learning rates
@@ -26,7 +24,7 @@ RUNS = [("static", {"seed": 11}), ("random", {"seed": 12, "mix_interval": 5}),
 
 def setup(tiny_args):
     cfg = parse_config(tiny_args + ["--grad_accum", "2"])  # two micro-batches: the accumulation is per member too
-    validate_config(cfg)
+    cfg = validate_config(cfg)
     corpus = ensure_corpus(cfg)
     return cfg, corpus, train.ensure_base(cfg, corpus, "cpu")
 
@@ -83,8 +81,8 @@ def test_a_members_trajectory_loads_wherever_a_single_runs_does(tiny_args, tmp_p
     cfg, corpus, base_dir = setup(tiny_args)
     collect = {**config_for_mixer(cfg, "random"), "mix_interval": 5, "feedback_problems": 4}
     alone, batched = str(tmp_path / "alone"), str(tmp_path / "swarm")
-    suite.collect_into(collect, 3, alone, corpus, base_dir, log=lambda *a: None, swarm_mode="off")
-    suite.collect_into(collect, 3, batched, corpus, base_dir, log=lambda *a: None, swarm_mode="on")
+    proxy.collect_into(collect, 3, alone, corpus, base_dir, log=lambda *a: None, swarm_mode="off")
+    proxy.collect_into(collect, 3, batched, corpus, base_dir, log=lambda *a: None, swarm_mode="on")
     assert not [n for n in os.listdir(batched) if n.startswith("run-")]  # the run folders are gone
     for (a, meta_a), (b, meta_b) in zip(load_trajectories(alone), load_trajectories(batched)):
         assert a.keys() == b.keys() and meta_a.keys() == meta_b.keys()
@@ -154,15 +152,15 @@ def test_swarm_mode_batches_on_a_gpu_by_default_and_refuses_unknown_modes():
 
 def test_proxy_runs_as_a_swarm_equal_the_runs_alone_and_write_eval_json(tiny_args, tmp_path):
     cfg, corpus, base_dir = setup(tiny_args)
-    pcfg = suite.proxy_config(suite.SUITES["default"], tiny_args + ["--mix_interval", "5"])
+    pcfg = proxy.proxy_config(suite.SUITES["default"], tiny_args + ["--mix_interval", "5"])
     agent_options = mixer_inputs("agent", corpus, str(tmp_path))  # an untrained agent: deployed on the proxy
     runs = [("static", {}, 5), ("agent", agent_options, 6)]
     batched = [(m, o, s, str(tmp_path / f"swarm-{m}")) for m, o, s in runs]
-    suite.proxy_swarm(pcfg, batched, "on")
+    proxy.proxy_swarm(pcfg, batched, "on")
     for (m, o, s, run_dir) in batched:
         alone = str(tmp_path / f"alone-{m}")
         assert not os.path.exists(os.path.join(run_dir, "ckpt.pt"))
-        np.testing.assert_allclose(suite.proxy_run(pcfg, m, o, s, run_dir), suite.proxy_run(pcfg, m, o, s, alone),
+        np.testing.assert_allclose(proxy.proxy_run(pcfg, m, o, s, run_dir), proxy.proxy_run(pcfg, m, o, s, alone),
                                    rtol=0, atol=1e-4)
         swarm_result, alone_result = load_result(run_dir), load_result(alone)
         assert swarm_result.keys() == alone_result.keys()
@@ -183,12 +181,12 @@ def test_an_interrupted_swarm_keeps_the_members_it_finished(tiny_args, tmp_path,
         return forward_backward(*args, **kwargs)
     monkeypatch.setattr(swarm, "forward_backward", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        suite.collect_into(collect, 3, folder, corpus, base_dir, log=lambda *a: None, swarm_mode="on")
+        proxy.collect_into(collect, 3, folder, corpus, base_dir, log=lambda *a: None, swarm_mode="on")
     assert TrajectoryBuffer(folder).finished() == [0, 1]
     unfinished = os.path.join(folder, "run-00002")
     assert os.listdir(unfinished) == []  # no log.jsonl, no half-written temp file
     monkeypatch.setattr(swarm, "forward_backward", forward_backward)
-    suite.collect_into(collect, 3, folder, corpus, base_dir, log=lambda *a: None, swarm_mode="on")
+    proxy.collect_into(collect, 3, folder, corpus, base_dir, log=lambda *a: None, swarm_mode="on")
     assert TrajectoryBuffer(folder).finished() == [0, 1, 2] and not os.path.exists(unfinished)
 
 

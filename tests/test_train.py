@@ -9,7 +9,7 @@ import time
 import pytest
 import torch
 
-import bench
+from experiments import bench
 import data
 import evaluate
 import model

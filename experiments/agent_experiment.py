@@ -3,19 +3,19 @@ The Data Mixing Agent and RegMix at a scale where learning can show (docs/agent.
 evaluation of the agent before any deployment, and its transfer, unchanged, to other models and domain
 spaces. Resumable: every finished run is reused.
 
-    python agent_experiment.py                              # everything below, then the tables
-    python agent_experiment.py --publish docs/benchmark     # also writes agent.json
-    python agent_experiment.py --settings b,c,d --device cuda   # the transfer runs alone (e.g. on a GPU)
-    python agent_experiment.py --settings c -- --steps 200      # train.py options after --
+    python -m experiments.agent_experiment                              # everything below, then the tables
+    python -m experiments.agent_experiment --publish docs/benchmark     # also writes agent.json
+    python -m experiments.agent_experiment --settings b,c,d --device cuda   # the transfer runs alone (e.g. on a GPU)
+    python -m experiments.agent_experiment --settings c -- --steps 200      # train.py options after --
 
-1. The proxy work, shared with the suite (suite.prepare_proxy, in out/suite-default/proxy): 64 random
+1. The proxy work, shared with the suite (proxy.prepare_proxy, in out/suite-default/proxy): 64 random
    trajectories, 64 constant-mixture runs for RegMix, the agent's tuning on proxy seeds, its variants.
 2. Offline evaluation: the critic's rank correlation on held-out trajectories (agent.offline_evaluation,
    computed when each variant is trained); every variant, RegMix and static natural replayed on the proxy
    from held-out starts (seeds that neither collection nor tuning used), their final validation objective
    and its paired difference to natural.
 3. Transfer, the proxy's agent deployed unchanged, each against static natural and the untrained agent:
-   (a) the default model, the suite's rows and their seeds (python suite.py --suite default); (b) a larger model;
+   (a) the default model, the suite's rows and their seeds (python -m experiments.suite --suite default); (b) a larger model;
    (c) merged domains; (d) a source field it never saw (licence texts of the machine, sources.py).
 """
 
@@ -28,17 +28,15 @@ from contextlib import redirect_stdout
 import numpy as np
 
 import prepare
-import report
 import sources
-import suite
-import swarm
 import train
+from experiments import proxy, report, suite, swarm
 from agent import load_agent
+from common import Parser, UserError, read_json, write_json_atomic
 from evaluate import load_result, read_log
-from options import config_for_mixer, parse_bool, parse_config, validate_config
-from prepare import write_json_atomic
-from regmix import cross_validated_rank
 from mixer import objective
+from options import config_for_mixer, parse_bool, parse_config, validate_config
+from regmix import cross_validated_rank
 from trajectories import TrajectoryBuffer, field_losses_per_boundary, load_trajectories
 
 SPEC = suite.SUITES["default"]
@@ -61,21 +59,21 @@ def proxy_work(proxy_args, log, swarm_mode="auto"):
     """The proxy's trajectories, RegMix's runs, the tuning and the agent variants (made if missing, as the
     suite makes them: proxy_args are train.py options for the proxy, e.g. --out_dir)."""
     proxy_dir = os.path.join(parse_config(proxy_args)["out_dir"], "suite-default", "proxy")
-    options, seconds = suite.prepare_proxy(SPEC, proxy_args, proxy_dir, {"agent", "regmix"}, log=log,
+    options, seconds = proxy.prepare_proxy(SPEC, proxy_args, proxy_dir, {"agent", "regmix"}, log=log,
                                            swarm_mode=swarm_mode)
     return proxy_dir, options, seconds
 
 
 def offline_evaluation(proxy_dir, options, proxy_args, log, swarm_mode="auto"):
     """The variants' held-out numbers and their replays on the proxy from HELD_OUT_SEEDS (as swarms where
-    swarm_mode batches: suite.proxy_swarm)."""
-    pcfg = suite.proxy_config(SPEC, proxy_args)
+    swarm_mode batches: proxy.proxy_swarm)."""
+    pcfg = proxy.proxy_config(SPEC, proxy_args)
     mixer_options = {**options, "regmix-best": {**options.get("regmix", {}), "regmix_variant": "best"}}
     replays = {(label, seed): (label.split("-")[0], mixer_options.get(label, {}), seed,
                                os.path.join(proxy_dir, "replay", f"{label}-s{seed}"))
                for label in REPLAYED for seed in HELD_OUT_SEEDS}
-    suite.proxy_swarm(pcfg, list(replays.values()), swarm_mode)
-    objectives = {label: {seed: suite.proxy_run(pcfg, *replays[label, seed]) for seed in HELD_OUT_SEEDS}
+    proxy.proxy_swarm(pcfg, list(replays.values()), swarm_mode)
+    objectives = {label: {seed: proxy.proxy_run(pcfg, *replays[label, seed]) for seed in HELD_OUT_SEEDS}
                   for label in REPLAYED}
     trajectories = load_trajectories(os.path.join(proxy_dir, "trajectories"))
     final = [objective(*field_losses_per_boundary(a["val_loss"], m["fields"]))[-1] for a, m in trajectories]
@@ -134,7 +132,7 @@ def transfer_runs(setting, agents, train_args, out_dir, log):
     cfg = parse_config(train_args)
     corpus = setting_corpus(setting, cfg["data_dir"], cfg["corpus"], log)
     cfg = parse_config(train_args + SETTINGS[setting].get("args", []) + ["--corpus", corpus])
-    validate_config(cfg)
+    cfg = validate_config(cfg)
     os.makedirs(out_dir, exist_ok=True)
     run_dirs = {}
     for label, (mixer, agent_label) in TRANSFER_ROWS.items():
@@ -146,7 +144,7 @@ def transfer_runs(setting, agents, train_args, out_dir, log):
             t0 = time.time()
             run_cfg = {**config_for_mixer(cfg, mixer), "seed": seed, "run_name": run_dir, "resume": False,
                        **({"agent_path": os.path.abspath(agents[agent_label])} if agent_label else {})}
-            validate_config(run_cfg)
+            run_cfg = validate_config(run_cfg)
             with open(os.path.join(out_dir, f"{setting}.log"), "a") as f, redirect_stdout(f):
                 train.run(run_cfg)
             os.remove(os.path.join(run_dir, "ckpt.pt"))  # a finished run is read, never resumed
@@ -170,7 +168,7 @@ def transfer_rows(setting, run_dirs):
 
 def suite_rows(results_path):
     """Setting (a): the suite's agent and RegMix rows (out/suite-default/results/results.json)."""
-    results = train.read_json(results_path, "the suite's results (python suite.py --suite default)")
+    results = read_json(results_path, "the suite's results (python -m experiments.suite --suite default)")
     rows = results["rows"]
     if "agent" not in rows:
         return []
@@ -218,7 +216,7 @@ def plot_agent_weights(run_dirs_by_setting, path):
 def collection_numbers(proxy_dir):
     """Trajectory count and collection time (collection.json sums every invocation's wall time)."""
     folder = os.path.join(proxy_dir, "trajectories")
-    clock = train.read_json(os.path.join(folder, "collection.json"), "the collection clock")
+    clock = read_json(os.path.join(folder, "collection.json"), "the collection clock")
     walls = [TrajectoryBuffer(folder).load(i)[1]["wall_seconds"] for i in TrajectoryBuffer(folder).finished()]
     return {"trajectories": len(walls), "collection_wall_s": clock["wall_seconds"],
             "one_after_another_s_per_trajectory": clock["wall_seconds"] / len(walls),
@@ -226,7 +224,7 @@ def collection_numbers(proxy_dir):
 
 
 def main(argv=None):
-    parser = sources.Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--settings", default="a,b,c,d", help="transfer settings to run (a = the suite's rows; none)")
     parser.add_argument("--offline", default=True, type=parse_bool, help="run the offline evaluation (default true)")
     parser.add_argument("--device", default="auto", help="device of the transfer runs (b, c, d)")
@@ -260,7 +258,7 @@ def main(argv=None):
         if "a" in settings:
             results_path = os.path.join(args.out_root, "suite-default", "results", "results.json")
             transfer = suite_rows(results_path)
-            suite_runs = train.read_json(results_path, "the suite's results")["rows"]  # each row its own seeds
+            suite_runs = read_json(results_path, "the suite's results")["rows"]  # each row its own seeds
             run_dirs_by_setting["a"] = {label: {s: os.path.join(args.out_root, "suite-default", f"{label}-s{s}")
                                                 for s in suite_runs[label]["runs"]}
                                         for label in ("agent", "agent-untrained") if label in suite_runs}
@@ -270,7 +268,7 @@ def main(argv=None):
                                      + train_args, args.out_dir, print)
             transfer += transfer_rows(setting, run_dirs)
             run_dirs_by_setting[setting] = run_dirs
-    except train.USER_ERRORS as e:
+    except UserError as e:
         sys.exit(f"error: {e}")
     print("\n| setting | mixer | seeds | balanced | Δ reference [95%] | Δ untrained agent [95%] |\n|---|---|---|---|---|---|")
     for row in transfer:
@@ -281,7 +279,7 @@ def main(argv=None):
     if args.publish:
         if not (proxy_dir and offline):
             sys.exit("error: --publish needs the proxy work and the offline evaluation (drop --agents, keep --offline)")
-        tuning = train.read_json(os.path.join(proxy_dir, "tuning", "tuning.json"), "the agent's tuning")
+        tuning = read_json(os.path.join(proxy_dir, "tuning", "tuning.json"), "the agent's tuning")
         agent_json = {**collection_numbers(proxy_dir),
                       "critic_rank_corr": offline["rows"]["agent"]["critic_rank_corr"],
                       "critic_first_boundary": critic_first_boundary(offline["rows"]),

@@ -3,8 +3,8 @@
 # every mixer's overhead, one GPU-preset run end to end, and CPT from a tiny GPT-2 checkpoint on CUDA.
 # Run from the repository root on a machine with a GPU, the corpus data/default-x8 already built
 # (python prepare.py --corpus default-x8 is what train.py --config config/gpu.py builds when it is missing).
-# The MFU of the GPU preset and of the GPT-2 recipe from random init: bash docs/gpu-mfu.sh
-#   bash docs/gpu-check.sh [LOG_FOLDER] [WORK_FOLDER]
+# The MFU of the GPU preset and of the GPT-2 recipe from random init: bash experiments/gpu/gpu-mfu.sh
+#   bash experiments/gpu/gpu-check.sh [LOG_FOLDER] [WORK_FOLDER]
 set -uo pipefail
 out=${1:-out/gpu-check}
 work=${2:-out/gpu-check-work}
@@ -18,7 +18,7 @@ python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_devic
 python3 train.py --config config/gpu.py 2>&1 | tee "$out/train-gpu-preset.txt"
 
 # 2. every mixer's step time against static on the GPU preset's model (eager: each mixer's copy would compile apart)
-python3 bench.py --config config/gpu.py --compile false --steps 20 --rounds 3 2>&1 | tee "$out/bench-gpu-preset.txt"
+python3 -m experiments.bench --config config/gpu.py --compile false --steps 20 --rounds 3 2>&1 | tee "$out/bench-gpu-preset.txt"
 
 # 3. --init_from on CUDA: a tiny random GPT-2 in the Hugging Face layout, its tokenizer, a corpus, CPT with a mixer
 python3 -c "import sys; sys.path.insert(0, 'tests'); from test_pretrained import write_tiny_gpt2; write_tiny_gpt2('$work/tiny-gpt2')"

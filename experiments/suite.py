@@ -1,8 +1,5 @@
 """
-The experiments that drive many runs: the comparison suite, and the proxy runs that the Data Mixing Agent
-and RegMix learn from. Only agent_experiment.py imports this file.
-
-The suite: the static grid (target share x split within each field), the schedules, each mixer's paper default
+The comparison suite: the static grid (target share x split within each field), the schedules, each mixer's paper default
 beside its named variants ("<mixer>-<variant>"), and a static twin of every row whose weights move (the mixture
 that run sampled, same seed); one model, optimiser and budget, each seed from a base of its own, seeds per row as
 seed_plan says; one table, one JSON and the plots. A rerun finishes only what is missing: a finished run is
@@ -10,42 +7,37 @@ reused when its saved fingerprint (config, mixer code) is the one it would have 
 changed, when not. A run that fails is reported by name while the others go on (the exit status says that
 something failed). The agent's and RegMix's rows first need their proxy work (config/proxy.py, in
 out/suite-default/proxy): 64 random-mixing trajectories, 64 constant-mixture runs, the agent's tuning on proxy
-seeds of its own, the agent's variants (prepare_proxy).
+seeds of its own, the agent's variants (experiments/proxy.py).
 
-    python suite.py --suite default                  # CPU preset, the seed plan (seed_plan; many hours on 2 cores)
-    python suite.py --suite default --preset gpu     # config/gpu.py, on one GPU
-    python suite.py --suite default --seeds 1 --mixers static,bandit -- --steps 200   # train.py options after --
+    python -m experiments.suite --suite default               # CPU preset, the seed plan (many hours on 2 cores)
+    python -m experiments.suite --suite default --preset gpu  # config/gpu.py, on one GPU
+    python -m experiments.suite --suite default --seeds 1 --mixers static,bandit -- --steps 200   # train.py options after --
 
-Collection alone: N CPT runs of the random mixer from the base, one trajectory file each.
+Collection alone: N CPT runs of the random mixer (or of regmix_proxy) from the base, one trajectory file each.
 
-    python suite.py --collect 64 --trajectories out/traj -- --config config/proxy.py
+    python -m experiments.suite --collect 64 --trajectories out/traj -- --config config/proxy.py
 """
 import argparse
 import hashlib
 import inspect
 import json
 import os
-import shutil
 import sys
 import time
 import traceback
-from contextlib import redirect_stdout
 
 import numpy as np
-from tqdm import tqdm
 
-import agent
-import report
-import swarm
 import train
-from data import Corpus, DataError, corpus_path, ensure_corpus
+from common import ConfigError, DataError, Parser, UserError, read_json, write_json_atomic
+from data import Corpus
 from distributed import folder_lock
-from evaluate import load_result, read_log
-from mixer import ConfigError, RandomMixer, options_of
-from options import MIXERS, config_for_mixer, make_mixer, parse_config, validate_config
-from prepare import write_json_atomic
-from sources import Parser
-from trajectories import TrajectoryBuffer, load_trajectories, trajectory_from_log
+from evaluate import load_result
+from experiments import report, swarm
+from experiments.proxy import AGENT_VARIANTS, collect, prepare_proxy
+from mixer import options_of
+from options import MIXERS, config_for_mixer, parse_config, validate_config
+from prepare import corpus_path, ensure_corpus
 
 SUITES = {  # the experiment; the preset (train.py's options) gives the model and the budget
     "default": {"seeds": 3,  # exploratory rows and their twins (and agent_experiment.py's seeds)
@@ -67,173 +59,13 @@ SUITES = {  # the experiment; the preset (train.py's options) gives the model an
                           "agent_grid": [{}, {"cql_alpha": 0.1}, {"cql_alpha": 5.0}, {"bc_weight": 0.25},
                                          {"bc_weight": 4.0}]}},  # around agent.py's defaults (alpha 1, weight 1)
 }
-# the agent's rows: the tuned agent, its ablations (cloning only; CQL only, the offline evaluation's) and the
-# control; each is trained from the tuned options with these changes
-AGENT_VARIANTS = {"agent": {}, "agent-clone": {"cql_steps": 0}, "agent-cql": {"bc_steps": 0, "bc_weight": 0.0},
-                  "agent-undiscounted": {"variant": "undiscounted"}}
 PRESETS = {"cpu": [], "gpu": ["--config", "config/gpu.py"]}
-NOT_IN_SUITE = {"random", "static", "schedule"}  # the exploration mixer; static and schedule are the references
+NOT_IN_SUITE = {"random", "regmix_proxy", "static", "schedule"}  # the proxy runs' mixers; the references
 def suite_mixers(spec):
     """The suite's mixers in its order, then any registered mixer it does not list (new ones gain rows).
     The references (natural, the static grid, the schedules) come first in every suite."""
     listed = [m for m in spec["mixers"] if m in MIXERS]
     return listed + sorted(set(MIXERS) - set(listed) - NOT_IN_SUITE)
-
-
-# ----------------------------------------------------------------------------- trajectories
-
-def collect_trajectories(cfg, count, folder, log=print, swarm_mode="auto"):
-    """The Data Mixing Agent's environment: `count` CPT runs of the random mixer from the base, each
-    T = steps / mix_interval intervals with feedback at every boundary (seed = --seed + index, schedules
-    taken in turn unless --random_schedule names one). Each finished run becomes one file of the
-    trajectory buffer, then its run folder is deleted; a rerun collects only the missing indices. The runs
-    are trained as swarms where swarm_mode says so (swarm.py)."""
-    if cfg["steps"] % cfg["mix_interval"]:
-        raise ConfigError(f"--collect: --steps {cfg['steps']} must be a multiple of --mix_interval "
-                          f"{cfg['mix_interval']} (a trajectory is whole intervals)")
-    corpus = ensure_corpus(cfg)
-    base_dir = train.ensure_base(cfg, corpus, cfg["device"])
-    with folder_lock(folder, "the trajectory folder"):
-        collect_into(cfg, count, folder, corpus, base_dir, log, swarm_mode)
-
-
-def collect_into(cfg, count, folder, corpus, base_dir, log, swarm_mode="auto"):
-    t0 = time.time()
-    buffer = TrajectoryBuffer(folder)
-    for name in os.listdir(folder):  # the run folder of a trajectory that was interrupted
-        if name.startswith("run-"):
-            shutil.rmtree(os.path.join(folder, name))
-    missing = buffer.missing(count)
-    log(f"{count - len(missing)} of {count} trajectories already in {folder}")
-    clock = os.path.join(folder, "collection.json")  # the wall time of every invocation, summed
-    spent = train.read_json(clock, "the collection clock")["wall_seconds"] if os.path.exists(clock) else 0.0
-    run_cfgs = [{**config_for_mixer(cfg, "random"), "seed": cfg["seed"] + index, "resume": False,
-                 "random_schedule": cfg["random_schedule"] or RandomMixer.SCHEDULES[index % len(RandomMixer.SCHEDULES)],
-                 "run_name": os.path.join(os.path.abspath(folder), f"run-{index:05d}"),
-                 "eval_interval": cfg["mix_interval"], "ckpt_interval": cfg["steps"], "log_interval": cfg["steps"]}
-                for index in missing]
-    bar = tqdm(desc="trajectories", initial=count - len(missing), total=count, unit="traj", file=sys.stdout,
-               dynamic_ncols=True)
-    failed = []
-    with open(os.devnull, "w") as quiet, redirect_stdout(quiet):  # one progress bar, not every run's lines
-        for i, run_dir, mixer, info, _ in swarm.run_cpts(run_cfgs, corpus, base_dir, cfg["device"], swarm_mode):
-            index, run_cfg = missing[i], run_cfgs[i]
-            if isinstance(info, Exception):  # a swarm member that failed: the others go on
-                failed.append(f"trajectory {index}: {info}")
-                continue
-            arrays = trajectory_from_log(read_log(run_dir), cfg["mix_interval"])
-            buffer.save(index, arrays, {"domains": corpus.domains, "fields": corpus.fields, "seed": run_cfg["seed"],
-                                        "schedule": run_cfg["random_schedule"], "interval": cfg["mix_interval"],
-                                        "base_dir": base_dir, "wall_seconds": info["wall_seconds"], "config": run_cfg})
-            shutil.rmtree(run_dir)
-            spent += time.time() - t0
-            t0 = time.time()
-            write_json_atomic(clock, {"wall_seconds": spent, "trajectories": len(buffer.finished())})
-            bar.update()
-    bar.close()
-    if failed:
-        raise train.TrainingError(f"{len(failed)} run(s) failed ({'; '.join(failed)}); rerun to collect them")
-    seconds = sum(buffer.load(i)[1]["wall_seconds"] for i in buffer.finished())
-    log(f"{len(buffer.finished())} trajectories in {folder} ({seconds:.0f} s of CPT in all)")
-
-
-# ----------------------------------------------------------------------------- the proxy: the agent's and RegMix's data
-
-def proxy_config(spec, train_args):
-    """The proxy preset, then the suite's train.py options (so a test's tiny model applies to both)."""
-    cfg = parse_config(["--config", spec["proxy"]["preset"]] + list(train_args))
-    validate_config(cfg)
-    return cfg
-
-
-def proxy_run_config(pcfg, mixer, options, seed, run_dir):
-    run_cfg = {**config_for_mixer(pcfg, mixer), **options, "seed": seed, "run_name": os.path.abspath(run_dir),
-               "resume": False}
-    validate_config(run_cfg)
-    return run_cfg
-
-
-def proxy_run(pcfg, mixer, options, seed, run_dir):
-    """One run of `mixer` on the proxy from the proxy base (reused when finished); returns its final
-    validation objective: tuning and the offline checks read val, never the test split."""
-    if not os.path.exists(os.path.join(run_dir, "eval.json")):
-        with open(os.devnull, "w") as quiet, redirect_stdout(quiet):
-            train.run(proxy_run_config(pcfg, mixer, options, seed, run_dir))
-        if os.path.exists(os.path.join(run_dir, "ckpt.pt")):
-            os.remove(os.path.join(run_dir, "ckpt.pt"))  # a finished proxy run is read, never resumed
-    return report.final_val_objective(run_dir, Corpus(corpus_path(pcfg)).fields)
-
-
-def proxy_swarm(pcfg, runs, swarm_mode):
-    """The unfinished runs of [(mixer, options, seed, run_dir)] trained as swarms (swarm.run_many) where
-    swarm_mode batches; proxy_run then reads them (and runs alone any that a swarm did not finish)."""
-    todo = [run for run in runs if not os.path.exists(os.path.join(run[3], "eval.json"))]
-    if todo and swarm.batched(swarm_mode, pcfg["device"]):
-        with open(os.devnull, "w") as quiet, redirect_stdout(quiet):
-            swarm.run_many([proxy_run_config(pcfg, *run) for run in todo], pcfg["device"], swarm_mode)
-
-
-def tune_agent(pcfg, folder, spec, tuning_dir, log, swarm_mode="auto"):
-    """The agent's options, chosen on the proxy and never on the suite's runs: every candidate of the grid
-    is trained on the trajectories' training part (agent.py holds the rest out) and deployed on the proxy
-    from the tuning seeds; the lowest mean final validation objective wins. Cached in tuning.json."""
-    path = os.path.join(tuning_dir, "tuning.json")
-    if os.path.exists(path):
-        return train.read_json(path, "the agent's tuning")
-    os.makedirs(tuning_dir, exist_ok=True)
-    rows, t0 = [], time.time()
-    candidates = [os.path.join(tuning_dir, f"candidate-{i}.pt") for i in range(len(spec["agent_grid"]))]
-    for options, agent_path in zip(spec["agent_grid"], candidates):
-        if not os.path.exists(agent_path):
-            agent.train_agent(folder, agent_path, options, log=lambda *a: None)
-    runs = [[("agent", {"agent_path": agent_path}, seed, os.path.join(tuning_dir, f"candidate-{i}-s{seed}"))
-             for seed in spec["tuning_seeds"]] for i, agent_path in enumerate(candidates)]
-    proxy_swarm(pcfg, [run for row in runs for run in row], swarm_mode)  # every candidate's runs at once
-    for i, options in enumerate(spec["agent_grid"]):
-        objectives = [proxy_run(pcfg, *run) for run in runs[i]]
-        rows.append({"options": options, "val_objective": float(sum(objectives) / len(objectives)),
-                     "runs": objectives, **agent.load_agent(candidates[i])[1]["trained_on"]["offline"]})
-        log(f"  tuning candidate {i} {options or '(the defaults)'}: proxy val objective "
-            f"{rows[-1]['val_objective']:.4f}")
-    best = min(rows, key=lambda r: r["val_objective"])
-    tuning = {"grid": rows, "chosen": best["options"], "seeds": spec["tuning_seeds"], "seconds": time.time() - t0}
-    write_json_atomic(path, tuning)
-    return tuning
-
-
-def prepare_proxy(spec, train_args, proxy_dir, needs, count=None, log=print, swarm_mode="auto"):
-    """What the agent's and RegMix's rows need (`needs` names them), made on the proxy and resumable piece by
-    piece: RegMix's constant-mixture runs; the agent's random trajectories, its tuning and its variants
-    (AGENT_VARIANTS and the untrained control). Returns ({label: train.py options}, {label: proxy seconds})."""
-    p, pcfg = spec["proxy"], proxy_config(spec, train_args)
-    options, seconds = {}, {}
-    if "regmix" in needs:
-        folder = os.path.join(proxy_dir, "constant")
-        log(f"\n#### proxy: {count or p['regmix_runs']} constant-mixture runs (RegMix's data)")
-        constant = {"mixer": "random", "random_schedule": "dirichlet_natural", "mix_interval": pcfg["steps"]}
-        collect_trajectories({**pcfg, **constant, "seed": p["regmix_seed"]}, count or p["regmix_runs"], folder, log,
-                             swarm_mode)
-        options["regmix"] = {"trajectories": folder}
-        seconds["regmix"] = sum(m["wall_seconds"] for _, m in load_trajectories(folder))
-    if "agent" in needs:
-        folder = os.path.join(proxy_dir, "trajectories")
-        log(f"\n#### proxy: {count or p['trajectories']} random-mixing trajectories (the agent's data)")
-        collect_trajectories({**pcfg, "mixer": "random", "seed": p["trajectory_seed"]}, count or p["trajectories"],
-                             folder, log, swarm_mode)
-        collected = sum(m["wall_seconds"] for _, m in load_trajectories(folder))
-        log("\n#### proxy: tuning the agent's options on the proxy")
-        tuning = tune_agent(pcfg, folder, p, os.path.join(proxy_dir, "tuning"), log, swarm_mode)
-        log(f"  chosen: {tuning['chosen'] or '(the defaults)'}")
-        for label, variant in {**AGENT_VARIANTS, "agent-untrained": None}.items():
-            path = os.path.join(proxy_dir, f"{label}.pt")
-            if not os.path.exists(path) and variant is None:
-                agent.untrained_agent(path, tuning["chosen"], log)
-            elif not os.path.exists(path):
-                log(f"\n#### proxy: training {label}")
-                agent.train_agent(folder, path, {**tuning["chosen"], **variant}, log)
-            options[label] = {"agent_path": path}
-            seconds[label] = collected + tuning["seconds"] + agent.load_agent(path)[1]["train_seconds"]
-    return options, seconds
 
 
 # ----------------------------------------------------------------------------- the suite
@@ -327,7 +159,7 @@ def changed_since(run_dir, fingerprint):
     path = os.path.join(run_dir, "fingerprint.json")
     if not os.path.exists(path):
         return "no saved fingerprint (finished before the suite kept them)"
-    saved = train.read_json(path, "the run's fingerprint")
+    saved = read_json(path, "the run's fingerprint")
     old, new = saved["config"], fingerprint["config"]
     keys = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
     files = [f for f in sorted(set(saved["code"]) | set(fingerprint["code"]))
@@ -343,8 +175,8 @@ def run_suite(suite, preset, seeds, mixers, train_args, trajectories=None, sweep
     eval.json yet (resuming from its checkpoint if it has one), then write the results folder (and the
     benchmark files into `publish`). seeds: --seeds N, a cap on every row's. Returns (summary, failed runs)."""
     spec = SUITES[suite]
-    cfg = parse_config(PRESETS[preset] + list(train_args))
-    validate_config(cfg)
+    # train.py's options after -- serve every row and the proxy work: any mixer's may be given
+    cfg = validate_config(parse_config(PRESETS[preset] + list(train_args)), readers=MIXERS)
     mixers = suite_mixers(spec) if mixers is None else mixers
     for flag, given, known in (("mixers", mixers, MIXERS), ("schedules", schedules or [], spec["schedules"]),
                                ("splits", splits or [], ("tokens", "uniform"))):
@@ -446,7 +278,7 @@ def run_jobs(suite, cfg, train_args, name, preset, seeds, rows, trajectories, pu
                 train.run({**run_cfg, "resume": resume})
                 write_json_atomic(os.path.join(run_dir, "fingerprint.json"), fingerprint)
             except Exception as e:  # one failed run must not end the suite: report it and go on
-                if not isinstance(e, train.USER_ERRORS):
+                if not isinstance(e, UserError):
                     traceback.print_exc()
                 log(f"#### suite run {number}: {label} seed {seed} FAILED: {type(e).__name__}: {e}")
                 failed.append(f"{label} seed {seed}")
@@ -483,7 +315,7 @@ def wall_seconds(cfg, summary, collected, seeds):
     corpus = Corpus(corpus_path(cfg))
     bases = {train.base_dir_of({**cfg, "base_seed": cfg["base_seed"] + (s - cfg["seed"])}, corpus) for s in seeds}
     runs = report.compute_once(summary)
-    base = [train.read_json(os.path.join(d, "base_eval.json"), "a base's evaluation")["run"].get("wall_seconds")
+    base = [read_json(os.path.join(d, "base_eval.json"), "a base's evaluation")["run"].get("wall_seconds")
             for d in sorted(bases)]  # none for a downloaded base (--init_from: one base, whatever the seed)
     return {"corpus": corpus.meta.get("build_seconds"), "base": None if None in base else sum(base),
             "bases": len(base), **runs, "proxy": collected,
@@ -532,13 +364,12 @@ def main(argv=None):
         sys.exit(f"error: --sweep {args.sweep} must be target shares like 0.05,0.5,0.8 (or none)")
     try:
         if not args.suite:
-            cfg = parse_config(["--mixer", "random"] + train_args)  # the random mixer's options are welcome
-            validate_config(cfg)
-            return collect_trajectories(cfg, args.collect, args.trajectories, swarm_mode=args.swarm)
+            cfg = validate_config(parse_config(["--mixer", "random"] + train_args))  # or --mixer regmix_proxy
+            return collect(cfg, args.collect, args.trajectories, swarm_mode=args.swarm)
         summary, failed = run_suite(args.suite, args.preset, args.seeds, listed(args.mixers), train_args,
                                     args.collect, sweep, listed(args.schedules), args.publish, swarm_mode=args.swarm,
                                     splits=listed(args.splits))
-    except train.USER_ERRORS as e:
+    except UserError as e:
         sys.exit(f"error: {e}")
     if failed:
         sys.exit(f"error: {len(failed)} run(s) failed: {'; '.join(failed)}; the table holds the others; rerun "

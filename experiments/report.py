@@ -28,10 +28,11 @@ import os
 
 import numpy as np
 
-from evaluate import COLUMNS, field_losses, frontier_box, load_result, mean_curves, read_log, series_style
+from common import write_json_atomic, write_text_atomic
+from evaluate import COLUMNS, field_losses, load_result, read_log
+from experiments.plots import write_plots
+from experiments.tables import interval_text, regenerate_pages, suite_table  # noqa: F401 (interval_text: report's callers)
 from mixer import objective
-from prepare import write_json_atomic, write_text_atomic
-from tables import interval_text, regenerate_pages, suite_table  # noqa: F401 (interval_text: report's callers)
 
 # t(0.975, df) for df = 1..30; past 30 the normal's 1.96 is within 4% of it
 T_975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
@@ -402,52 +403,11 @@ def benchmark_online(cpt, pretrain):
             "pretrain_budget_steps": pretrain and pretrain["budget_steps"]}
 
 
-def plot_frontier(ax, rows, labels, best=None):
-    """The static grid's (forgetting, gain) lines, one per within-field split, and every moving row's seeds and
-    mean with its twin (a hollow circle of its colour, a dotted line to the row), zoomed on them (frontier_box);
-    an outlier's mean is drawn at the edge (a triangle pointing its way) with its values. Through the best
-    static mixture, the line of equal objective: (S + T) / 2 = (S_base + forgetting + T_base - gain) / 2, so
-    gain = forgetting + constant for the rows on the same bases; a point above it has a lower objective."""
-    def means(label):
-        return np.array([rows[label]["stats"][k]["mean"] for k in ("forgetting", "gain")])
-    grid = {}
-    for label in sorted((label for label, r in rows.items() if role_of(r) == "static"),
-                        key=lambda label: rows[label]["stats"]["target_share"]["mean"]):
-        grid.setdefault(rows[label].get("split", "tokens"), []).append(label)
-    for split, (style, color) in (("tokens", ("-o", "k")), ("uniform", ("--s", "0.5"))):
-        xy = np.array([means(label) for label in grid.get(split, [])]).reshape(-1, 2)
-        ax.plot(xy[:, 0], xy[:, 1], style, color=color, ms=4, lw=1, label=f"static grid, split by {split}")
-        for label, (x, y) in zip(grid.get(split, []), xy):
-            ax.annotate(f"{rows[label]['stats']['target_share']['mean']:.2f}", (x, y), fontsize=6, color=color,
-                        xytext=(3, -8 if split == "tokens" else 4), textcoords="offset points")
-    twins = {r["twin_of"]: label for label, r in rows.items() if r.get("twin_of") in labels}
-    lo, hi = frontier_box(np.array([means(label) for split in grid.values() for label in split]).reshape(-1, 2),
-                          np.array([means(label) for label in labels + list(twins.values())]).reshape(-1, 2))
-    for i, label in enumerate(labels):
-        style = series_style(i, marker=True)
-        runs = rows[label]["runs"].values()
-        ax.scatter([x["forgetting"] for x in runs], [x["gain"] for x in runs], s=10, alpha=0.4, color=style["color"])
-        edge = np.clip(means(label), lo, hi)
-        if label in twins:
-            twin = np.clip(means(twins[label]), lo, hi)
-            ax.scatter(*twin, s=40, facecolors="none", edgecolors=style["color"], lw=1,
-                       label="static twin (hollow, dotted to its row)" if label == next(iter(twins)) else None)
-            ax.plot([twin[0], edge[0]], [twin[1], edge[1]], ":", color=style["color"], lw=0.8)
-        if np.array_equal(edge, means(label)):
-            ax.scatter(*edge, s=60, label=label, **style)
-            continue
-        side = 0 if means(label)[0] != edge[0] else 1  # the axis it left by
-        pointer = ("<>" if side == 0 else "v^")[int(means(label)[side] > hi[side])]
-        ax.scatter(*edge, s=60, marker=pointer, color=style["color"], clip_on=False, label=f"{label} (off the plot)")
-        ax.annotate(f"{label}: {means(label)[0]:+.2f}, {means(label)[1]:.2f}", edge, fontsize=6, color=style["color"],
-                    xytext=(-4 if side == 0 and pointer == ">" else 4, 4 if side == 0 or pointer == "v" else -8),
-                    textcoords="offset points", ha="right" if pointer == ">" else "left", annotation_clip=False)
-    if best is not None:
-        ax.axline(tuple(means(best)), slope=1, color="tab:green", ls="-.", lw=0.8,
-                  label=f"objective of the best static ({best}); above: lower")
-    ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]), xlabel="forgetting (source loss rise, nats)",
-           ylabel="gain (target loss drop, nats)", title="every mixer over the static grid (mean over seeds)")
-    ax.legend(fontsize=6, loc="best")
+def plotted_rows(summary):
+    """(the rows whose weights move, then natural's "static"; the static grid's rows): what the plots draw."""
+    rows = summary["rows"]
+    return ([label for label, r in rows.items() if role_of(r) in MOVING] + ["static"],
+            [label for label, r in rows.items() if role_of(r) == "static"])
 
 
 def write_suite_outputs(summary, run_dirs, out_dir):
@@ -456,7 +416,7 @@ def write_suite_outputs(summary, run_dirs, out_dir):
     paths = [os.path.join(out_dir, "results.md"), os.path.join(out_dir, "results.json")]
     write_text_atomic(paths[0], suite_table(summary) + "\n")
     write_json_atomic(paths[1], summary)
-    return paths + write_plots(summary, run_dirs, out_dir)
+    return paths + write_plots(summary, run_dirs, out_dir, *plotted_rows(summary))
 
 
 def publish(summary, run_dirs, publish_dir, wall, pages=None):
@@ -471,70 +431,10 @@ def publish(summary, run_dirs, publish_dir, wall, pages=None):
     write_json_atomic(paths[0], benchmark_results(summary))
     write_json_atomic(paths[1], benchmark_calibration(summary, summary["preset"], wall))
     write_text_atomic(paths[2], suite_table(summary) + "\n")
-    paths += write_plots(summary, run_dirs, publish_dir)
-    root = os.path.dirname(os.path.abspath(__file__))
+    paths += write_plots(summary, run_dirs, publish_dir, *plotted_rows(summary))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the repository
     if pages is None and os.path.realpath(publish_dir) == os.path.realpath(os.path.join(root, "docs", "benchmark")):
         pages = [os.path.join(root, page) for page in ("README.md", "docs/benchmark.md", "docs/online.md",
                                                         "docs/agent.md")]
     with open(paths[0]) as f, open(paths[1]) as g:
         return paths + regenerate_pages(pages or [], json.load(f), json.load(g))
-
-
-def write_plots(summary, run_dirs, out_dir):
-    """The PNGs (weights, validation curves, objective curves, the frontier), each written to a temp name and
-    renamed; returns their paths."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    paths = []
-    rows, domains, fields = summary["rows"], summary["domains"], summary["fields"]
-    dynamic = [label for label, r in rows.items() if role_of(r) in MOVING] + ["static"]
-
-    def save(fig, filename, legend_from=None):
-        path = os.path.join(out_dir, filename)
-        tmp = f"{path}.tmp-{os.getpid()}.png"
-        if legend_from is not None:  # one legend for all panels, in a margin on the right
-            fig.legend(*legend_from.get_legend_handles_labels(), loc="outside right center", fontsize=7)
-        fig.savefig(tmp, dpi=72)
-        plt.close(fig)
-        os.replace(tmp, path)
-        paths.append(path)
-
-    cols = min(4, len(dynamic))
-    lines = math.ceil(len(dynamic) / cols)
-    fig, axes = plt.subplots(lines, cols, figsize=(3.2 * cols, 2.4 * lines), squeeze=False, sharey=True,
-                             layout="constrained")
-    for ax, label in zip(axes.flat, dynamic):
-        train_rows = [r for r in read_log(next(iter(run_dirs[label].values()))) if "weights" in r]
-        ax.stackplot([r["step"] for r in train_rows], np.array([r["weights"] for r in train_rows]).T, labels=domains)
-        ax.set(ylim=(0, 1), xlabel="step")
-        ax.set_title(label, fontsize=8)
-    for ax in list(axes.flat)[len(dynamic):]:
-        ax.axis("off")
-    axes[0, 0].set_ylabel("sampling weight")
-    fig.suptitle("sampling weights over CPT, each row's first seed", fontsize=9)
-    save(fig, "weights.png", legend_from=axes[0, 0])
-
-    curves = {label: mean_curves(list(run_dirs[label].values()), fields) for label in dynamic}
-    cols = min(3, len(domains))
-    lines = math.ceil(len(domains) / cols)
-    fig, axes = plt.subplots(lines, cols, figsize=(3.6 * cols, 2.6 * lines), squeeze=False, layout="constrained")
-    for d, ax in enumerate(axes.flat[:len(domains)]):
-        for i, label in enumerate(dynamic):
-            ax.plot(curves[label][0] / 1e3, curves[label][1][:, d], label=label, lw=1, **series_style(i))
-        ax.set(title=f"{domains[d]} ({fields[d]})", xlabel="k tokens", ylabel="val loss")
-    for ax in list(axes.flat)[len(domains):]:
-        ax.axis("off")
-    save(fig, "val_loss.png", legend_from=axes[0, 0])
-
-    fig, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
-    for i, label in enumerate(dynamic):  # past the base's point
-        ax.plot(curves[label][0][1:] / 1e3, curves[label][2][1:], label=label, lw=1, **series_style(i))
-    ax.set(xlabel="k tokens", ylabel="objective (S + T) / 2 on val", title="the objective (mean over seeds)")
-    ax.legend(fontsize=7)
-    save(fig, "balanced.png")
-
-    plot_frontier(plt.subplots(figsize=(6.5, 4.5), layout="constrained")[1], rows, dynamic[:-1],
-                  summary.get("best_static"))
-    save(plt.gcf(), "frontier.png")
-    return paths

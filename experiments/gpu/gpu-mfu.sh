@@ -3,14 +3,14 @@
 # from random initialisation for a few hundred steps; train.py's console line every 25 steps carries tokens/s
 # and MFU (wall time, evaluations included: read the windows without one). docs/performance.md reports it.
 # Run from the repository root on a machine with a GPU:
-#   bash docs/gpu-mfu.sh [LOG_FOLDER] [WORK_FOLDER]
+#   bash experiments/gpu/gpu-mfu.sh [LOG_FOLDER] [WORK_FOLDER]
 # (1) uses data/default-x8 (train.py builds it when missing; build it beforehand on a CPU to save GPU time).
 # (2) needs no download: a GPT-2 small of the real shape (12 layers, 12 heads, 768 wide, 1024 positions,
 # vocab 50257) with random weights, written by transformers next to a tiny tokenizer's vocab.json/merges.txt
 # (the tests' tiny GPT-2 tokenizer: the corpus uses ids below 271, the model computes all 50257 logits, so
 # the FLOPs are GPT-2's). EXTRA (environment) is appended to both train.py commands, e.g. for a CPU smoke test:
 #   PARTS=gpt2 STEPS=4 EXTRA="--device cpu --compile false --batch_size 4 --grad_accum 1 --block_size 64" \
-#       bash docs/gpu-mfu.sh
+#       bash experiments/gpu/gpu-mfu.sh
 set -euo pipefail
 out=${1:-out/gpu-mfu}
 work=${2:-out/gpu-mfu-work}

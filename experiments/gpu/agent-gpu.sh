@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The agent's transfer settings (b), (c) and (d) on one GPU machine: the 27 runs at once (each is a small model
 # bound by Python, not by the GPU; on one H100 with 16 cores all 27 took 96 s). Each run is what
-# `python agent_experiment.py --settings b,c,d` would start, written where it looks for them; it then reuses
+# `python -m experiments.agent_experiment --settings b,c,d` would start, written where it looks for them; it then reuses
 # them (docs/agent.md). Run from the repository root with CARRY holding (nothing is fetched):
 #   CARRY/data/{default,merged,licenses-source}     the corpora (agent_experiment.py derives the two others)
 #   CARRY/agents/{agent,agent-untrained}.pt         the proxy's agents (out/suite-default/proxy/)
 #   CARRY/whl/lightgbm-*.whl                        only where lightgbm is not installed (regmix.py imports it)
 # The finished runs' eval.json and log.jsonl are packed into RESULTS/runs.tgz: unpack it in out/agent-experiment/.
-#   bash docs/agent-gpu.sh CARRY RESULTS
+#   bash experiments/gpu/agent-gpu.sh CARRY RESULTS
 set -uo pipefail
 carry=$(cd "$1" && pwd)
 results=$2

@@ -33,7 +33,7 @@ elementwise, so a member's update is its run's.
 On a CPU the steps are compute-bound (the 4096-word head is most of the work), so batching saves little: on the
 2 shared cores of the development machine the bench measured 1.01x and 1.53x the one-at-a-time rate at M = 16 and
 0.50x at M = 64 (docs/performance.md). `auto` batches on a GPU and keeps the CPU on the one-at-a-time path; `on`
-batches a CPU in swarms of 16. No GPU was available when this was written: docs/swarm-gpu.sh measures it.
+batches a CPU in swarms of 16. No GPU was available when this was written: experiments/gpu/swarm-gpu.sh measures it.
 A member whose loss becomes NaN is reported by its index, its log gets a last line {"step", "failed"}, and it is
 dropped from the stack; the other members' updates are elementwise and per member, so they go on untouched. Each
 member's log is written to a temp file and renamed when it finishes: an interrupted swarm leaves the members it
@@ -53,11 +53,11 @@ import torch.nn.functional as F
 
 import evaluate
 import train
-from data import Sampler, check_weights, ensure_corpus
-from mixer import ConfigError
+from common import ConfigError, TrainingError, read_json, write_json_atomic
+from data import Sampler, check_weights
 from model import GPT, autocast
 from options import make_mixer
-from prepare import write_json_atomic
+from prepare import ensure_corpus
 
 MODES = ("auto", "on", "off")
 # members per swarm (a longer list runs as consecutive swarms): on a GPU the bench's largest; on a CPU 16, where
@@ -329,7 +329,7 @@ def train_swarm(cfg, corpus, models, members, device, precision=autocast, log=pr
                 t1 = time.time()
                 if not math.isfinite(losses[m]):
                     batch_domains = [d for d, n in zip(corpus.domains, row_count[m].tolist()) if n > 0]
-                    member.error = train.TrainingError(
+                    member.error = TrainingError(
                         f"swarm member {member.index}: the training loss became {losses[m]} at step {step - 1} "
                         f"(batch domains {batch_domains}); lower --lr or check the data")
                     member.write({"step": step - 1, "failed": str(member.error)})
@@ -449,7 +449,7 @@ def run_many(run_cfgs, device, mode="auto", log=print):
         model = train.base_model(base_dir, cfg["seed"], device)
         model.load_state_dict(state)
         final = evaluate.full_evaluation(model, corpus, cfg["block_size"], device, cfg["task_problems"])
-        base = train.read_json(os.path.join(base_dir, "base_eval.json"), "the base model's evaluation")["eval"]
+        base = read_json(os.path.join(base_dir, "base_eval.json"), "the base model's evaluation")["eval"]
         write_json_atomic(os.path.join(run_dir, "eval.json"), {"base": base, "final": final, "config": cfg,
                                                                "summary": evaluate.summarize(base, final), "run": info})
     return failed

@@ -3,9 +3,9 @@ The pretrain experiment: ODM and AC-ODM in the regime their papers claim, pre-tr
 Every run pre-trains a base on the source field with a mixer (train.py --base_mixer), from a fresh
 init, with validation every --base_eval_interval steps. Nothing imports this file.
 
-    python pretrain.py                                # 3 seeds on the CPU (about an hour on 2 cores)
-    python pretrain.py --publish docs/benchmark       # and write online.json, pretrain-summary.json there
-    python pretrain.py --seeds 1 -- --base_steps 60   # train.py options after --
+    python -m experiments.pretrain                                # 3 seeds on the CPU (about an hour on 2 cores)
+    python -m experiments.pretrain --publish docs/benchmark       # and write online.json, pretrain-summary.json there
+    python -m experiments.pretrain --seeds 1 -- --base_steps 60   # train.py options after --
 
 Rows, each paired by seed with the static run of its own model:
     proxy  static             natural source proportions, the default model (the reference)
@@ -34,13 +34,12 @@ import time
 
 import numpy as np
 
-import report
 import train
-from data import ensure_corpus
+from experiments import report
+from common import Parser, UserError, read_json, write_json_atomic
 from evaluate import read_log
 from options import parse_config, validate_config
-from prepare import write_json_atomic
-from sources import Parser
+from prepare import ensure_corpus
 
 SEEDS = [1337, 1338, 1339]
 BUDGET = ["--base_steps", "400", "--base_warmup_steps", "20", "--base_eval_interval", "20", "--task_problems", "100"]
@@ -65,7 +64,7 @@ def rows(folder, seed):
 def source_curve(base_dir):
     """(steps, mean source-field validation loss) at every evaluation of a base's pre-training."""
     records = [r for r in read_log(base_dir) if "val_loss" in r]
-    fields = np.array(train.read_json(os.path.join(base_dir, "base_eval.json"), "a base's evaluation")
+    fields = np.array(read_json(os.path.join(base_dir, "base_eval.json"), "a base's evaluation")
                       ["eval"]["fields"])
     return (np.array([r["step"] for r in records], dtype=np.float64),
             np.array([np.mean(np.array(r["val_loss"])[fields == "source"]) for r in records]))
@@ -145,7 +144,7 @@ def main(argv=None):
     t_start = time.time()
     try:
         cfg = parse_config(BUDGET + train_args)
-        validate_config(cfg)
+        cfg = validate_config(cfg)
         folder = os.path.join(cfg["out_dir"], "pretrain")
         os.makedirs(folder, exist_ok=True)
         base_dirs = {}
@@ -153,10 +152,10 @@ def main(argv=None):
         for number, (label, seed, options) in enumerate(sorted(jobs, key=lambda j: j[0].startswith("larger")), 1):
             print(f"\n#### pretrain run {number}/{len(jobs)}: {label} seed {seed}")
             run_cfg = parse_config(BUDGET + train_args + options + ["--out_dir", folder, "--base_seed", str(seed)])
-            validate_config(run_cfg)
+            run_cfg = validate_config(run_cfg)
             corpus = ensure_corpus(run_cfg)
             base_dirs.setdefault(label, {})[seed] = train.ensure_base(run_cfg, corpus, run_cfg["device"])
-    except train.USER_ERRORS as e:
+    except UserError as e:
         sys.exit(f"error: {e}")
     summary = {"budget_steps": cfg["base_steps"], "seeds": seeds, "train_args": BUDGET + train_args,
                "rows": summarize(base_dirs, cfg["base_steps"]), "invocation_seconds": time.time() - t_start}
@@ -166,10 +165,10 @@ def main(argv=None):
         print(f"{TRANSFER} against {CONTROL}, steps: "
               f"{report.interval_text(summary['rows'][TRANSFER]['delta_untrained'])}")
     if args.publish:
-        cpt = train.read_json(args.cpt_results, "the CPT suite's results") if os.path.exists(args.cpt_results) \
+        cpt = read_json(args.cpt_results, "the CPT suite's results") if os.path.exists(args.cpt_results) \
             else None
         if cpt is None:
-            print(f"{args.cpt_results} does not exist (run python suite.py --suite default first): online.json "
+            print(f"{args.cpt_results} does not exist (run python -m experiments.suite --suite default first): online.json "
                   "gets the pretrain rows alone")
         os.makedirs(args.publish, exist_ok=True)
         for name, content in (("online.json", report.benchmark_online(cpt, summary)),

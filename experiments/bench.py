@@ -1,11 +1,11 @@
 """
 Benchmark: every number is a ratio or a rate measured side by side in this one process.
 
-    python bench.py                          # the default CPU configuration (train.py's defaults)
-    python bench.py --config config/gpu.py   # on a GPU: the GPU preset
-    python bench.py --steps 20 --rounds 3    # longer or shorter measurements
-    python bench.py --swarm                  # proxy swarms (swarm.py): M = 1, 4, 16, 64 members at once vs alone
-    python bench.py --swarm --swarm_sizes 1,4,16 --swarm_steps 20   # shorter
+    python -m experiments.bench                          # the default CPU configuration (train.py's defaults)
+    python -m experiments.bench --config config/gpu.py   # on a GPU: the GPU preset
+    python -m experiments.bench --steps 20 --rounds 3    # longer or shorter measurements
+    python -m experiments.bench --swarm                  # proxy swarms (swarm.py): M = 1, 4, 16, 64 members at once vs alone
+    python -m experiments.bench --swarm --swarm_sizes 1,4,16 --swarm_steps 20   # shorter
 
 Prints (a) training tokens/s of the GPT and its MFU against this device's peak (CPU: a matmul peak
 measured here; GPU: model.py's peak table); (b) for every mixer, its step time divided by the static
@@ -37,11 +37,13 @@ import torch
 
 import agent
 import evaluate
-import swarm
 import train
-from data import Sampler, ensure_corpus
+from common import UserError
+from experiments import swarm
+from data import Sampler
 from model import device_peak_flops
 from options import MIXERS, make_mixer, parse_config, validate_config
+from prepare import ensure_corpus
 from sources import code_documents
 from tokens import write_tokens
 
@@ -158,7 +160,7 @@ def bench_swarm(argv, sizes, steps):
     cfg = parse_config(["--config", "config/proxy.py"] + argv + [
         "--steps", str(steps), "--eval_interval", str(steps), "--log_interval", str(steps), "--mixer", "random",
         "--random_schedule", "dirichlet_natural", "--mix_interval", str(steps)])
-    validate_config(cfg)
+    cfg = validate_config(cfg)
     device, corpus = cfg["device"], ensure_corpus(cfg)
     precision = swarm.fp32()  # the equality is fp32's: no autocast, no TF32, on both paths
     fallback = swarm.unsupported(cfg, make_mixer("random", corpus, cfg))
@@ -224,7 +226,7 @@ def main(argv=None):
                     swarm_steps = int(value)
         try:
             return bench_swarm(argv, sizes, swarm_steps)
-        except train.USER_ERRORS as e:
+        except UserError as e:
             sys.exit(f"error: {e}")
     steps, rounds = 10, 3
     for flag in ("--steps", "--rounds"):
@@ -235,12 +237,12 @@ def main(argv=None):
             del argv[i:i + 2]
     try:
         cfg = parse_config(argv)
-        validate_config(cfg)
+        cfg = validate_config(cfg)
         device = cfg["device"]
         corpus = ensure_corpus(cfg)
         base_dir = train.ensure_base(cfg, corpus, device)
         model = train.base_model(base_dir, cfg["seed"], device)
-    except train.USER_ERRORS as e:
+    except UserError as e:
         sys.exit(f"error: {e}")
     print(f"device {device}, model {model.num_params() / 1e6:.2f}M parameters (non-embedding), batch "
           f"{cfg['batch_size']}x{cfg['grad_accum']}x{cfg['block_size']} tokens, {steps} steps x {rounds} rounds "

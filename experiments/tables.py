@@ -14,10 +14,10 @@ difference):
 
     <!-- results:begin calibration -->  the setting's criteria and the compute, from calibration.json beside it
 
-report.publish rewrites the blocks after a published run; `python tables.py` rewrites them from the JSON
+report.publish rewrites the blocks after a published run; `python -m experiments.tables` rewrites them from the JSON
 (and the calibration.json in its folder):
 
-    python tables.py docs/benchmark/results.json README.md docs/benchmark.md \
+    python -m experiments.tables docs/benchmark/results.json README.md docs/benchmark.md \
         docs/online.md docs/agent.md
 """
 import json
@@ -25,9 +25,8 @@ import os
 import re
 import sys
 
-from data import DataError
+from common import DataError, write_text_atomic
 from evaluate import fmt
-from prepare import write_text_atomic
 
 BLOCK = re.compile(r"(<!-- results:begin (\S+) -->\n)(.*?)(<!-- results:end -->)", re.S)
 
@@ -190,7 +189,7 @@ def calibration_table(calibration):
     a criterion on two figures shows both."""
     if "grid" not in calibration:
         raise DataError("calibration.json predates the static grid (it has no \"grid\"); publish a new run with "
-                        "python suite.py --suite default --publish docs/benchmark")
+                        "python -m experiments.suite --suite default --publish docs/benchmark")
     grid = {(g["split"], "natural" if g["natural"] else round(g["target_share"], 2)): g for g in calibration["grid"]}
     natural, bases = calibration["natural"], list(calibration["base"]["task_acc_per_seed"].values())
     half = natural["answer_logprob_gain_second_half_share"]
@@ -237,7 +236,7 @@ def table(name, results, calibration=None):
     if kind == "calibration":
         if calibration is None:
             raise DataError("a calibration block needs calibration.json: keep it beside results.json (both are "
-                            "written by python suite.py --suite default --publish docs/benchmark)")
+                            "written by python -m experiments.suite --suite default --publish docs/benchmark)")
         return calibration_table(calibration)
     return TABLES[kind](results, listed.split(",")) if listed else TABLES[kind](results)
 
@@ -270,13 +269,13 @@ def regenerate_pages(pages, results, calibration=None):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) < 2:
-        sys.exit("usage: python tables.py RESULTS_JSON PAGE [PAGE ...]")
+        sys.exit("usage: python -m experiments.tables RESULTS_JSON PAGE [PAGE ...]")
     try:
         with open(argv[0]) as f:
             results = json.load(f)
         if "comparisons" not in results:
             raise DataError(f"{argv[0]} has no comparisons (written by a suite before the static grid and Holm's "
-                            "family); publish a new run with python suite.py --suite default --publish docs/benchmark")
+                            "family); publish a new run with python -m experiments.suite --suite default --publish docs/benchmark")
         beside = os.path.join(os.path.dirname(argv[0]), "calibration.json")
         calibration = None
         if os.path.exists(beside):

@@ -1,0 +1,15 @@
+"""
+The lab: the experiments that drive many runs of the library and publish what they measure. Run each as a module
+from the repository's root (python -m experiments.suite ...). The library at the top never imports this folder.
+
+    suite.py             the comparison suite: the static grid, every mixer's paper default and variants, twins
+    proxy.py             the suite's proxy work: RegMix's runs, the agent's trajectories, tuning and variants
+    report.py            the suite's statistics: best static, twins, paired intervals, Holm's family; docs/benchmark/
+    tables.py            the tables of results.md, README and docs/ generated from results.json
+    plots.py             the suite's figures
+    swarm.py             proxy swarms: M small runs as one batched computation, each member its own run
+    pretrain.py          bases pre-trained from scratch with bandit and AC-ODM (the regime their papers claim)
+    agent_experiment.py  the agent's offline evaluation and its transfer (larger model, merged domains, new source)
+    bench.py             tokens/s and MFU, per-mixer step-time ratios, sampler and data-preparation rates
+    gpu/                 the GPU checks as shell scripts (docs/performance.md reports what they printed)
+"""
