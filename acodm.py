@@ -6,9 +6,9 @@ The paper's algorithm, in its notation (one MDP step per optimizer step; the lan
               layers' weights and their change, progress t/T
     w_t       = mu(s_t) + exploration noise: the sampling weights over the K domains (the action)
     g_i       gradient of domain i's loss on a few late-layer weights, from the step's batch
-    W_i       = <g_i, sum_{j != i} g_j>                      how well domain i agrees with the others
-    rhat_i   <- xi rhat_i + (1 - xi) W_i / w_i                 its importance-weighted moving average
-    r_t       = sum_i w_{t,i} rhat_i = (1 - xi) sum_i W_i + xi w_t . rhat_{t-1}      the reward
+    A_i       = <g_i, sum_{j != i} g_j>                      how well domain i agrees with the others
+    rhat_i   <- xi rhat_i + (1 - xi) A_i / w_i                 its importance-weighted moving average
+    r_t       = sum_i w_{t,i} rhat_i = (1 - xi) sum_i A_i + xi w_t . rhat_{t-1}      the reward
     DDPG      y = r + gamma Q'(s', mu'(s')), L_Q = (Q(s, w) - y)^2, L_mu = -Q(s, mu(s)), soft target updates (tau)
     The released code gives every step one micro-batch of each of its 22 domains (22 of 144, about 15%): a
     uniform slice, so every domain's gradient exists and the mixture never leaves a floor. Proxy mode: the actor
@@ -18,13 +18,13 @@ Our choices (where the paper is silent or our setting differs)
     1. The slice: acodm_min_rows (1) row of every domain that is on in every micro-batch (the sampler's forced
        rows), the rest drawn from w_t: K/B of a batch, 5/16 = 31% on the default corpus, 3/16 = 19% for a base
        pre-trained on the source field.
-    2. W_i / w_i divides by the step's realised row share p_i = n_i / N, not the action's w_i: g_i was measured
+    2. A_i / w_i divides by the step's realised row share p_i = n_i / N, not the action's w_i: g_i was measured
        under p_i (with the slice about 1/B + (1 - K/B) w_i, which w_i understates for a small domain), and
-       p_i >= 1/N for every domain with rows, so W_i / p_i stays bounded where w_i -> 0. A domain without rows
+       p_i >= 1/N for every domain with rows, so A_i / p_i stays bounded where w_i -> 0. A domain without rows
        is not observed (rhat_i held). The outer weights of r_t are the action w_t, which the critic is given.
     3. rhat in the state: s_t holds rhat_{t-1} / c_t, c_t = mean_i |rhat_{t-1,i}|, and r_t is divided by c_t,
-       so r_t = xi w_t . (rhat_{t-1} / c_t) + (1 - xi) sum_i w_i W_i / (p_i c_t): the action-dependent part is
-       linear in a feature the critic sees. W_i shrinks by orders of magnitude in training; c_t keeps rewards
+       so r_t = xi w_t . (rhat_{t-1} / c_t) + (1 - xi) sum_i w_i A_i / (p_i c_t): the action-dependent part is
+       linear in a feature the critic sees. A_i shrinks by orders of magnitude in training; c_t keeps rewards
        and features of order 1 (a positive factor per step does not change a step's best action).
     4. Exploration: Gaussian noise N(0, acodm_noise^2) on the actor's logits at every learning step (DDPG's
        a = mu(s) + N); the warm-up (2% of the steps, at least a replay batch) samples the initial weights' logits
@@ -33,8 +33,8 @@ Our choices (where the paper is silent or our setting differs)
        (DomainGradients). Norms of the MLP output weights M_l of acodm_layers blocks by relative depth (TrainingState).
     6. The actor's optimizer is stepped (the released code forgets to); the scalar reward is the paper's, not
        the released code's z-scored vector. A domain whose initial weight is 0 is masked out and gets no rows.
-    Variants (--acodm_variant): no_slice (the default without forced rows); ours (no slice, our earlier reward
-    r_t = w_t . e~ with e_i <- xi e_i + (1 - xi) W_i and e~ = e / mean |e| in the state; noise in the warm-up only).
+    Variants (--acodm_variant): no_slice (the default without forced rows); ours (no slice, our reward
+    r_t = w_t . e~ with e_i <- xi e_i + (1 - xi) A_i and e~ = e / mean |e| in the state; noise in the warm-up only).
 
     python train.py --mixer acodm --acodm_save out/acodm_actor.pt                       # proxy run
     python train.py --mixer acodm --acodm_load out/acodm_actor.pt --acodm_frozen --n_embd 192 --n_head 6
@@ -114,7 +114,7 @@ class DomainGradients:
 
 
 def gradient_alignment(domain_grads):
-    """W_i = <g_i, sum_{j != i} g_j> for a (K, P) matrix of per-domain gradients g."""
+    """A_i = <g_i, sum_{j != i} g_j> for a (K, P) matrix of per-domain gradients g."""
     total = domain_grads.sum(dim=0)
     return (domain_grads * (total[None, :] - domain_grads)).sum(dim=1)
 
@@ -123,7 +123,7 @@ def gradient_alignment(domain_grads):
 
 class PaperReward:
     """The paper's reward (our choices 2 and 3):
-        rhat_i <- xi rhat_i + (1 - xi) W_i / p_i       for each domain with rows in the step (p_i >= 1/N)
+        rhat_i <- xi rhat_i + (1 - xi) A_i / p_i       for each domain with rows in the step (p_i >= 1/N)
         r_t     = sum_i w_{t,i} rhat_i / c_t,            c_t = mean_i |rhat_{t-1,i}| (first step: mean_i |rhat_t,i|)
     feature() = rhat / mean |rhat| is in the state, so the step's reward is xi w_t . feature(s_t) + (1 - xi) ..."""
 
@@ -148,8 +148,8 @@ class PaperReward:
 
 
 class OursReward:
-    """--acodm_variant ours, our earlier reward:
-        e_i <- xi e_i + (1 - xi) W_i                     for each domain with rows in the step
+    """--acodm_variant ours, our reward:
+        e_i <- xi e_i + (1 - xi) A_i                     for each domain with rows in the step
         r_t  = sum_i w_{t,i} e~_i,   e~ = e / mean |e|   (feature(), in the state)"""
 
     def __init__(self, num_domains, xi):
@@ -354,7 +354,7 @@ class ACODMMixer(Mixer):
         self.training_state.observe(stats["train_loss"], rows, self.layer_norms())
         self.t += 1
         alignment = gradient_alignment(self.probe.compute(stats["row_domain"], self.K)).cpu().double().numpy()
-        reward = self.reward_rule.update(self.action.numpy(), alignment, rows)  # W_i, then r_t
+        reward = self.reward_rule.update(self.action.numpy(), alignment, rows)  # A_i, then r_t
         if self.frozen:  # a transferred actor sees the same state as it did on the proxy, and learns nothing
             return
         self.buffer.add(self.state, self.action.float(), reward, self.current_state(), self.t >= self.steps)

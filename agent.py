@@ -1,10 +1,10 @@
 """
-The Data Mixing Agent (Yang et al. 2025, arXiv 2507.15640), the paper's algorithm (k indexes the T
+The Data Mixing Agent (Yang et al. 2025, arXiv 2507.15640), the paper's algorithm (k indexes the n
 re-weighting intervals of a run, s_k is the state at the boundary before interval k, a_k in the simplex
 over the K domains is the interval's mixture, r_k its reward):
 
     1. Environment: a small proxy model, trained from one checkpoint by N random mixing trajectories
-       tau = (s_0, a_0, r_0, s_1, ..., s_T); s_k = the mixing history and the evaluation feedback so far.
+       tau = (s_0, a_0, r_0, s_1, ..., s_n); s_k = the mixing history and the evaluation feedback so far.
     2. Behaviour cloning: initialise the policy pi(s) on the (s_k, a_k) of the best trajectories.
     3. Conservative Q-learning on every transition, for the discounted return sum_k gamma^k r_k:
            Q     <- min  (Q(s_k, a_k) - r_k - gamma Q'(s_{k+1}, pi(s_{k+1})))^2
@@ -16,23 +16,23 @@ Our choices (where the paper is silent, or our setting forces one):
     - r_k = J_k - J_{k+1}, the change of the project's one objective J = (L_source + L_target) / 2, the
       fields' mean validation losses (trajectories.py).
     - s_k: per-domain tokens (field, previous share, loss ratio and change, source and target scores,
-      progress k / T) of the last `history` boundaries; a two-layer transformer, so any K fits.
-    - "Best" = the top bc_share of trajectories by J_0 - J_T; the cloning term stays in the actor's loss
+      progress k / n) of the last `history` boundaries; a two-layer transformer, so any K fits.
+    - "Best" = the top bc_share of trajectories by J_0 - J_n; the cloning term stays in the actor's loss
       (TD3+BC's normalisation), and the log-sum-exp samples Dirichlet(1) actions and pi(s).
     - r_k is centred per interval (minus its mean over the trajectories: a function of time only, so no
       action's rank changes) and scaled to unit RMS; uncentred, the early intervals' action-free gain swamps
       the action's effect and CQL's penalty returns the agent to the behaviour's mode (docs/agent.md).
     - --variant paper (default): gamma = 0.9. --variant undiscounted: gamma = 1, so Q(s_0, a_0) estimates
-      J_0 - J_T, the report's final objective. The variant decides gamma (stored in the agent file).
+      J_0 - J_n, the report's final objective. The variant decides gamma (stored in the agent file).
 
     python -m experiments.suite --collect 64 --trajectories out/traj -- --config config/proxy.py   # the environment
     python agent.py --trajectories out/traj --out out/agent.pt    # cloning, then CQL; 25% held out
     python train.py --mixer agent --agent_path out/agent.pt       # deployment (any model, any domains)
     python agent.py --untrained --out out/agent-untrained.pt      # the control: a random agent
 
-Read top to bottom: the features and networks, the offline dataset, the two training phases, the
-offline evaluation on held-out trajectories, the agent file, the deployment mixer, the CLI. The trajectory
-buffer, the reward and a trajectory's score are in trajectories.py.
+Step 1 is trajectories.py (the random mixer, the collection, the trajectory buffer, the reward); steps 2-4 read
+top to bottom here: the features and networks, the offline dataset, the two training phases, the offline
+evaluation on held-out trajectories, the agent file, the deployment mixer, the CLI.
 """
 
 import copy
@@ -53,7 +53,7 @@ from trajectories import (bootstrap_rank_correlation, feedback_scores, held_out_
 
 
 # ----------------------------------------------------------------------------- features and networks
-# Feedback at every boundary j = 0..T: the per-domain validation losses and the mean answer log-prob of held-out
+# Feedback at every boundary j = 0..n: the per-domain validation losses and the mean answer log-prob of held-out
 # dev problems (Corpus.dev_problems, disjoint from the target task used for the final metrics).
 
 FEATURES = ["is_target", "previous share", "loss ratio", "loss change", "source score", "target score", "progress"]
@@ -274,7 +274,7 @@ def offline_evaluation(policy, critic, data, gamma):
     return-to-go G_k (all intervals; progress is in the state, so time-to-go alone orders much of it), the
     same at the first boundary only (Q(s_0, a_0) against each trajectory's return: every trajectory starts
     from the same state, so only the action can order them), with its 95% bootstrap interval over the
-    held-out trajectories and its correlation with the undiscounted return J_0 - J_T (what the report
+    held-out trajectories and its correlation with the undiscounted return J_0 - J_n (what the report
     ranks), and the policy's cloning loss on the held-out top trajectories."""
     with torch.no_grad():
         q = critic(data["window"], data["pad"], data["action"][:, None])[:, 0].numpy()
@@ -295,7 +295,7 @@ def offline_evaluation(policy, critic, data, gamma):
 VARIANT_GAMMA = {"paper": 0.9, "undiscounted": 1.0}  # --variant -> the discount of CQL's return
 
 AGENT_OPTIONS = {  # python agent.py --trajectories DIR --out PATH [--key value]
-    "reward": ("balanced", str, "balanced: the change of the one objective J; normalized: the earlier "
+    "reward": ("balanced", str, "balanced: the change of the one objective J; normalized: a "
                                 "start-normalised reward (see interval_rewards)"),
     "lam": (0.25, float, "the normalized reward's weight of |dS - dT| (0.5 gives min(dS, dT))"),
     "history": (4, int, "boundaries the agent sees (the current one and the previous ones)"),

@@ -18,7 +18,7 @@ logits). docs/training.md has the walk-through; examples/ has a plain PyTorch lo
             mixer.observe_eval(step + 1, eval_stats(model, corpus, valset, device))
 
 Which mixers work here is read from what each class declares (mixer.Mixer): those that need only losses
-and weights (static, bandit, schedule, random, agent, regmix) work as they are; dbl and velocity need
+and weights (static, bandit, schedule, random, regmix_proxy, agent, regmix) work as they are; dbl and velocity need
 per-domain loss targets (needs_loss_targets), given as an argument here; acodm (needs_model) reads
 per-domain gradients through hooks on our GPT's layers and is refused.
 """
@@ -47,7 +47,7 @@ def own_loop_refusal(name):
 
 def own_loop_mixer(name, corpus, steps, seed=0, loss_targets=None, target_flags=None, **options):
     """Mixer `name` for an outside loop of `steps` optimizer steps. `options` are the mixer's own (its class'
-    OPTIONS, e.g. bandit_alpha=0.8, mix_interval=20); dbl and velocity also need loss_targets, one target
+    OPTIONS and the shared ones it reads, e.g. bandit_alpha=0.8, or dbl's mix_interval=20); dbl and velocity also need loss_targets, one target
     validation loss per domain (velocity.loss_targets fits them from short runs' final losses), and may take
     target_flags (per domain None, or why its fit is doubtful: that domain is never pushed)."""
     if name not in MIXERS:

@@ -3,10 +3,11 @@ Every option of train.py and the one registry of mixers.
 
     MIXERS          every mixer, by the name --mixer takes
     LOOP_OPTIONS    the loop's own options: name -> (default, type, help)
-    OPTIONS         those plus every mixer's, merged from the mixers' classes (Mixer.OPTIONS and subclasses')
+    OPTIONS         those plus every mixer's: each class' own OPTIONS and the mixer.SHARED_OPTIONS it reads
 
 The defaults are the CPU preset (config/cpu.py says the same). A preset file (--config FILE, Python
-assignments such as config/gpu.py) overrides them, and --key=value overrides both.
+assignments such as config/gpu.py) overrides them, and --key=value overrides both. A mixer option that the
+chosen mixer does not read is refused (validate_config), naming the mixers that read it.
 """
 
 import argparse
@@ -169,9 +170,10 @@ def parse_config(argv=None, description=None):
 
 
 def validate_config(cfg, readers=None):
-    """Refuse option values that cannot work, before anything is loaded, and an option that no mixer of the run
-    reads (readers: the mixers whose options cfg may set; by default its --mixer and --base_mixer; the suite
-    passes every mixer it runs). Returns the config with its derived defaults filled in (cfg is not changed)."""
+    """Refuse option values that cannot work, before anything is loaded, and a mixer option that the run does not
+    read (readers: the mixers whose options cfg may set: by default its --mixer, and --base_mixer's own options;
+    the lab, whose one config serves many runs, passes them all). Returns the config with its derived defaults
+    filled in (run_name, device); cfg itself is not changed."""
     positive = ["corpus_scale", "n_layer", "n_head", "n_embd", "block_size", "batch_size", "grad_accum", "base_steps",
                 "steps", "eval_interval", "base_eval_interval", "eval_windows", "log_interval", "ckpt_interval"]
     for key in positive:

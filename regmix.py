@@ -1,26 +1,40 @@
 """
 RegMix (Liu et al. 2024, arXiv 2407.01492): one static mixture, chosen by a regression from a mixture to the
-score of a short proxy run trained with it.
+score of a short proxy run trained with it. Read top to bottom: step 1 (the prior, the proxy runs), step 2 (the
+regression), step 3 (the choice, RegMixMixer).
 
 The paper, in its notation (K domains, mixtures m on the simplex, p the natural token distribution):
-    runs     n = 1..N small proxy models, each trained on one constant mixture m_n ~ Dirichlet(s K p),
-             the concentration s drawn from a range (0.1 to 5)
+    runs     n = 1..N small proxy models, each trained on one constant mixture m_n drawn from a Dirichlet
+             around p, "scaled by factors from 0.1 to 5.0"
     score    y_n = the proxy's target validation loss after training
     fit      f = argmin sum_n (f(m_n) - y_n)^2                        (LightGBM; or linear, f(m) = b + c . m)
     choose   m_1..m_M ~ the same kind of prior, M large (100,000 in the released notebook);
              w = (1/k) sum of the k mixtures with the best f(m_j)     (k = 100 in the paper, 128 in the notebook)
     use      train the large model on the constant mixture w
 
-Our choices (details in RegMixMixer's docstring)
-- Runs: ~64 short CPT runs from the proxy preset's base, not 512 models from scratch; the score is the one
-  objective's improvement over the run, J_0 - J_T (higher is better), so the "best" are the highest.
-- Prior: s log-uniform on [0.1, 5]; the candidates come from the same prior as the runs.
-- LightGBM settings scaled to ~64 runs; M = 50,000 candidates, k = 100.
-- --regmix_variant best: the single best-predicted candidate instead of the average of the top k (the
-  average pulls the mixture toward the prior's mean when the trees tie many candidates).
+Our choices
+- Runs: ~64 short CPT runs from the proxy preset's base (--mixer regmix_proxy, collected by
+  trajectories.collect_trajectories), not 512 models of 1M parameters trained from scratch. The score is the one
+  objective's improvement over the run, y_n = J_0 - J_end (higher is better), so the "best" are the highest.
+- Prior: m ~ Dirichlet(max(s K p, 1e-3)), a strength s ~ log-uniform[0.1, 5] per mixture (dirichlet_natural);
+  the candidates come from the same prior as the runs. The released code draws 15 log-spaced strengths with a
+  temperature of 0.5 on p, rejects mixtures that would repeat a domain over 15 epochs and zeroes weights under
+  2e-4; its notebook draws the candidates at strength 1.
+- LightGBM, scaled to ~64 runs (the notebook: gbdt, 1000 rounds at learning rate 0.01, 31 leaves of >= 20 rows,
+  early stopping after 3 rounds on a held-out split of its 512 runs): 8 leaves of >= 5 runs (the default allows
+  3 leaves at 64 runs), 500 rounds at 0.02 (the same total shrinkage), no early stopping (no runs to spare for a
+  held-out split); deterministic, one thread, seeded by --seed. On synthetic scores peaked at a target share of
+  0.4 (64 runs, 4 domains, 5 data seeds) this gave out-of-fold Spearman 0.86 and chose a share of 0.37, where
+  the notebook's settings gave 0.77 and 0.20.
+- The choice: the top k = 100 of M = 50,000 candidates. Trees predict a constant per region: candidates tied at
+  the best value are taken in draw order, so the average is over random draws in the best region and leans toward
+  the prior's mean. --regmix_variant best takes the first candidate of the best region alone (k = 1).
+- The linear fit (--regmix_model linear) cannot place a peak inside the simplex: a linear score is highest at a
+  vertex, and the prior draws near-vertex mixtures, so it puts nearly all weight on the domain of the steepest
+  slope. The in-sample r2 (log()) only says the fit follows its own runs; cross_validated_rank() says whether it
+  ranks unseen ones.
 
-    python -m experiments.suite --collect 64 --trajectories out/proxy -- --config config/proxy.py --mixer random \
-        --random_schedule dirichlet_natural --mix_interval 200
+    python -m experiments.suite --collect 64 --trajectories out/proxy -- --config config/proxy.py --mixer regmix_proxy
     python train.py --mixer regmix --trajectories out/proxy                  # --regmix_model linear
     python train.py --mixer regmix --trajectories out/proxy --regmix_variant best
     python -c "import regmix; print(regmix.cross_validated_rank('out/proxy'))"   # can the fit rank runs?
@@ -77,12 +91,12 @@ class RegMixProxyMixer(Mixer):
         return self.w
 
 
-# ----------------------------------------------------------------------------- step 2: the regression
-
 def collect_command(folder):
     return (f"python -m experiments.suite --collect 64 --trajectories {folder} -- --config config/proxy.py "
             "--mixer regmix_proxy")
 
+
+# ----------------------------------------------------------------------------- step 2: the regression
 
 def min_runs(model, K):
     """Fewer runs than this cannot fit the regressor: K + 1 coefficients and one residual for the linear fit;
@@ -110,7 +124,7 @@ def proxy_runs(folder, model):
                         f"{min_runs(model, len(domains))} proxy runs; {folder} has {len(runs)}: collect more with "
                         f"{collect_command(folder)}")
     mixtures = np.array([np.asarray(a["weights"], dtype=np.float64)[0] for a, _ in runs])
-    scores = np.array([trajectory_score(a, m) for a, m in runs])  # J_0 - J_T, higher is better
+    scores = np.array([trajectory_score(a, m) for a, m in runs])  # J_0 - J_end, higher is better
     return mixtures, scores, domains
 
 
@@ -144,45 +158,19 @@ def cross_validated_rank(folder, model="lightgbm", folds=8, seed=0):
     return rank_correlation(predicted, scores)
 
 
+# ----------------------------------------------------------------------------- step 3: the choice
+
 class RegMixMixer(Mixer):
-    """RegMix (Liu et al. 2024): one static mixture, chosen by a regression fitted on constant-mixture proxy
-    runs (a folder collected with RandomMixer's dirichlet_natural schedule over one interval).
-        runs     n = 1..N from the same proxy base, each with one mixture m_n ~ Dirichlet(s K p),
-                 p = the natural (token) mixture, s ~ log-uniform[0.1, 5]            [dirichlet_natural()]
-        score    y_n = J_0 - J_T, the one objective's improvement over the run       [proxy_runs()]
-        fit      f = argmin sum_n (f(m_n) - y_n)^2: LightGBM, or f(m) = b + c . m      [fit()]
-        choose   m_1..m_M ~ the same prior (M = regmix_candidates),
-                 w = (1/k) sum of the k mixtures with the highest f(m_j)             [__init__]
-                 (--regmix_variant best: k = 1, the single best candidate)
-    What the paper and its code do, and what we chose:
-    - Runs: 512 proxy models of 1M parameters trained from scratch, one per mixture, the target a validation
-      loss (lower is better). Ours: ~64 short CPT runs from the proxy preset's base; the target is the
-      project's one objective's improvement (higher is better), so the top k are the highest.
-    - Prior: Dirichlet around the token distribution, strengths from 0.1 to 5 (the code: 15 log-spaced
-      strengths, a temperature of 0.5 on the prior, mixtures that would repeat a domain over 15 epochs
-      rejected, weights under 2e-4 zeroed). Ours: a continuous log-uniform strength, none of the rest, and
-      the candidates come from the same prior as the runs (the code's notebook draws them at strength 1).
-    - LightGBM (the code's notebook): gbdt, 1000 rounds at learning rate 0.01, default trees (31 leaves of
-      >= 20 rows), early stopping after 3 rounds on a held-out split of its 512 runs. Ours, for ~64 runs:
-      8 leaves of >= 5 runs (the default allows 3 leaves), 500 rounds at 0.02 (the same total shrinkage,
-      half the trees to evaluate on the candidates), no early stopping (no runs to spare for a held-out
-      split); deterministic, one thread, seeded by --seed. On synthetic scores peaked at a target share
-      of 0.4 (64 runs, 4 domains, 5 data seeds) this gave out-of-fold Spearman 0.86 and chose a share of
-      0.37, where the code's settings gave 0.77 and 0.20.
-    - Choice: the average of the top-ranked candidates rather than the single best, for robustness (the
-      notebook: the top 128 of 100,000 draws). Ours: the top 100 of 50,000 (0.8 s to predict on one thread
-      of a busy 2-core machine; 100,000 took 1.6 s). Trees predict a constant per region: candidates tied
-      at the best value are taken in draw order, so the average is over random draws in the best region,
-      and it leans toward the prior's mean. --regmix_variant best takes the first candidate of the best
-      region alone (one draw; with LightGBM's ties, the first tied draw, not a better one).
-    The linear fit (--regmix_model linear) cannot place a peak inside the simplex: a linear score is highest
-    at a vertex, and the prior draws near-vertex mixtures, so it puts nearly all weight on the domain of the
-    steepest slope. The in-sample r2 (log()) only says the fit follows its own runs; cross_validated_rank()
-    says whether it ranks unseen ones."""
+    """RegMix's steps 2 and 3 (the module's docstring: the paper and our choices), from a folder of proxy runs:
+        runs     (m_n, y_n), n = 1..N: each run's mixture and the objective's improvement J_0 - J_end  [proxy_runs()]
+        fit      f = argmin sum_n (f(m_n) - y_n)^2: LightGBM, or f(m) = b + c . m                 [fit()]
+        choose   m_1..m_M ~ the prior (M = regmix_candidates)                                  [dirichlet_natural()]
+                 w = (1/k) sum of the k mixtures with the highest f(m_j)                       [__init__]
+                 (--regmix_variant best: k = 1, the single best candidate)"""
 
     name = "regmix"
-    OPTIONS = {"trajectories": ("", str, "folder of constant-mixture proxy runs (python -m experiments.suite --collect 64 "
-                                         "... --random_schedule dirichlet_natural; see regmix.py)"),
+    OPTIONS = {"trajectories": ("", str, "folder of constant-mixture proxy runs (python -m experiments.suite "
+                                         "--collect 64 ... --mixer regmix_proxy; see regmix.py)"),
                "regmix_model": ("lightgbm", str, "the regression: lightgbm (the paper's) or linear (least squares)"),
                "regmix_candidates": (50000, int, "mixtures drawn from the proxy runs' prior and ranked by the fit"),
                "regmix_top_k": (100, int, "the mixture is the average of this many best-predicted candidates"),

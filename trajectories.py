@@ -8,9 +8,9 @@ of a small proxy model, and what is computed from them.
     interval_rewards      the reward of every re-weighting interval; trajectory_score, a trajectory's whole gain
     load_trajectories     a folder's trajectories, checked to be of one kind
 
-Notation: a run of n_steps steps has n_intervals = n_steps / mix_interval re-weighting intervals k = 0..n_intervals-1
-and boundaries j = 0..n_intervals (boundary j at step j * mix_interval); S_j and T_j are the source and target
-fields' mean validation losses at boundary j, J_j = (S_j + T_j) / 2 the one objective. agent.py learns from the
+Notation: a run has n re-weighting intervals of m = --mix_interval steps, k = 0..n-1, and n + 1 boundaries
+j = 0..n (boundary j at step j m); S_j and T_j are the source and target fields' mean validation losses at
+boundary j, J_j = (S_j + T_j) / 2 the one objective. agent.py learns from the
 trajectories; regmix.py fits its regression on proxy runs of one constant mixture each, stored the same way.
 
     python -m experiments.suite --collect 64 --trajectories out/traj -- --config config/proxy.py
@@ -227,9 +227,9 @@ class TrajectoryBuffer:
 
 
 def trajectory_from_log(records, interval):
-    """A finished random-mixing run's log.jsonl records -> the trajectory's arrays: weights (T, K), the action
-    of each interval (the weights of its first step); val_loss (T+1, K) and answer_logprob (T+1,) at the
-    boundaries 0, n, 2n, ...; tokens_per_domain (K,) at the end."""
+    """A finished random-mixing run's log.jsonl records -> the trajectory's arrays: weights (n, K), the action
+    of each interval (the weights of its first step); val_loss (n+1, K) and answer_logprob (n+1,) at the
+    boundaries 0, m, 2m, ... (m = interval); tokens_per_domain (K,) at the end."""
     by_step = {r["step"]: r for r in records}
     last = max(by_step)
     boundaries = list(range(0, last + 1, interval))
@@ -240,17 +240,17 @@ def trajectory_from_log(records, interval):
 
 
 def interval_rewards(arrays, fields, reward="balanced", lam=0.25):
-    """The reward of each re-weighting interval, recomputed from a trajectory's raw feedback at its T + 1
+    """The reward of each re-weighting interval, recomputed from a trajectory's raw feedback at its n + 1
     boundaries (so another reward needs no new runs):
-        balanced    (default) the change of the project's one objective (evaluate.objective) over the
+        balanced    (default) the change of the project's one objective (mixer.objective) over the
                     interval: r_k = J_k - J_{k+1}, J_j = (S_j + T_j) / 2, with S_j and T_j the mean
                     validation losses (nats) of the source and of the target domains at boundary j. The
-                    rewards of a trajectory sum to J_0 - J_T, its improvement of the objective.
-        normalized  the reward this project used first, kept as a named option: start-normalised
-                    improvements dS_k = (S_k - S_{k+1}) / S_0, dT_k likewise (T with the answer NLL
-                    averaged in), r_k = mean(dS_k, dT_k) - lam |dS_k - dT_k|. It weighs a nat of source
-                    loss about 11 times a nat of target loss on the old default corpus (the base's target
-                    loss is about 7.8 nats), so an agent trained on it is judged on another score."""
+                    rewards of a trajectory sum to J_0 - J_n, its improvement of the objective.
+        normalized  another objective, named as such: start-normalised improvements
+                    dS_k = (S_k - S_{k+1}) / S_0, dT_k likewise (T with the answer NLL averaged in),
+                    r_k = mean(dS_k, dT_k) - lam |dS_k - dT_k|. Dividing by the start weighs a nat of source
+                    loss S_0 / T_0 times a nat of target loss, so an agent trained on it is not trained on
+                    the score the report judges it by."""
     if reward == "balanced":
         S, T = field_losses_per_boundary(arrays["val_loss"], fields)
         J = objective(S, T)
@@ -305,7 +305,7 @@ def load_trajectories(folder):
 
 def trajectory_score(arrays, meta, reward="balanced", lam=0.25):
     """A trajectory's score, higher is better: its reward from its first boundary to its last, as one
-    interval. For the balanced reward that is J_0 - J_T, the objective's improvement (the sum of its interval
+    interval. For the balanced reward that is J_0 - J_n, the objective's improvement (the sum of its interval
     rewards); every trajectory starts from the same base, so it ranks them by their final objective. It
     ranks trajectories for cloning and is RegMix's regression target."""
     ends = {"val_loss": np.asarray(arrays["val_loss"])[[0, -1]],

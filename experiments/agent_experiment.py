@@ -132,7 +132,7 @@ def transfer_runs(setting, agents, train_args, out_dir, log):
     cfg = parse_config(train_args)
     corpus = setting_corpus(setting, cfg["data_dir"], cfg["corpus"], log)
     cfg = parse_config(train_args + SETTINGS[setting].get("args", []) + ["--corpus", corpus])
-    cfg = validate_config(cfg)
+    cfg = validate_config(cfg, readers=[mixer for mixer, _ in TRANSFER_ROWS.values()])  # options for every row
     os.makedirs(out_dir, exist_ok=True)
     run_dirs = {}
     for label, (mixer, agent_label) in TRANSFER_ROWS.items():

@@ -158,12 +158,12 @@ def swarm_losses(run_dir):
 def bench_swarm(argv, sizes, steps):
     """`swarm path: ...`, then per M: `swarm M=16: 5.12x one-at-a-time, max |dloss| = 3.1e-06`."""
     cfg = parse_config(["--config", "config/proxy.py"] + argv + [
-        "--steps", str(steps), "--eval_interval", str(steps), "--log_interval", str(steps), "--mixer", "random",
-        "--random_schedule", "dirichlet_natural", "--mix_interval", str(steps)])
+        "--steps", str(steps), "--eval_interval", str(steps), "--log_interval", str(steps), "--mixer",
+        "regmix_proxy"])
     cfg = validate_config(cfg)
     device, corpus = cfg["device"], ensure_corpus(cfg)
     precision = swarm.fp32()  # the equality is fp32's: no autocast, no TF32, on both paths
-    fallback = swarm.unsupported(cfg, make_mixer("random", corpus, cfg))
+    fallback = swarm.unsupported(cfg, make_mixer("regmix_proxy", corpus, cfg))
     print(f"swarm path: {f'one at a time ({fallback}): nothing to compare' if fallback else 'batched'}")
     if fallback:
         return
@@ -185,12 +185,12 @@ def bench_swarm(argv, sizes, steps):
                 t0 = time.perf_counter()
                 for c, schedule, run_dir in zip(cfgs, schedules, dirs[:M]):
                     model = train.new_model(c, corpus, c["seed"], device)
-                    train.train(c, corpus, model, make_mixer("random", corpus, c), run_dir, schedule, device)
+                    train.train(c, corpus, model, make_mixer("regmix_proxy", corpus, c), run_dir, schedule, device)
                 sync(device)
                 alone_seconds = time.perf_counter() - t0
                 t0 = time.perf_counter()
                 models = [train.new_model(c, corpus, c["seed"], device) for c in cfgs]
-                members = [swarm.Member(i, c, corpus, make_mixer("random", corpus, c), run_dir, schedule)
+                members = [swarm.Member(i, c, corpus, make_mixer("regmix_proxy", corpus, c), run_dir, schedule)
                            for i, (c, schedule, run_dir) in enumerate(zip(cfgs, schedules, dirs[M:]))]
                 results = swarm.train_swarm(cfg, corpus, models, members, device, precision, log=lambda *a: None)
                 sync(device)

@@ -21,8 +21,8 @@ folded into its batch. We chose this over torch.func (functional_call + vmap ove
   kernels. Both designs launch one kernel per op for all M members instead of M; the explicit form does it without
   functorch's per-op batching layer on the host, which is exactly the cost that dominates in this regime, and it
   has no op without a batching rule;
-- on the CPU, vmap has no batching rule for the CPU flash attention (it loops over the members, with a warning:
-  measured 0.84x to 0.6x the one-at-a-time rate at M = 16 on this machine), while the explicit form calls it once;
+- on the CPU, vmap has no batching rule for the CPU flash attention (it loops over the members, with a warning),
+  while the explicit form calls it once;
 - the explicit form gives a member's loss bit for bit equal to model.py's on the CPU (the bmm of a member is the mm
   of its run), so a swarm's member and its single run differ only by rounding in reductions (the clip's norm);
   tests/test_swarm.py checks the two forwards against each other, so a change to model.py that this file misses
@@ -30,10 +30,9 @@ folded into its batch. We chose this over torch.func (functional_call + vmap ove
 AdamW is torch.optim.AdamW's update (its single-tensor form, written out) with one learning rate per member;
 elementwise, so a member's update is its run's.
 
-On a CPU the steps are compute-bound (the 4096-word head is most of the work), so batching saves little: on the
-2 shared cores of the development machine the bench measured 1.01x and 1.53x the one-at-a-time rate at M = 16 and
-0.50x at M = 64 (docs/performance.md). `auto` batches on a GPU and keeps the CPU on the one-at-a-time path; `on`
-batches a CPU in swarms of 16. No GPU was available when this was written: experiments/gpu/swarm-gpu.sh measures it.
+On a CPU the steps are compute-bound (the 4096-word head is most of the work), so batching saves little (the
+measured rates are in docs/performance.md). `auto` batches on a GPU and keeps the CPU on the one-at-a-time path;
+`on` batches a CPU in swarms of 16. experiments/gpu/swarm-gpu.sh measures a GPU.
 A member whose loss becomes NaN is reported by its index, its log gets a last line {"step", "failed"}, and it is
 dropped from the stack; the other members' updates are elementwise and per member, so they go on untouched. Each
 member's log is written to a temp file and renamed when it finishes: an interrupted swarm leaves the members it

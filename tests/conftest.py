@@ -14,6 +14,8 @@ ROOT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT_DIR)
 
 import agent  # noqa: E402
+from mixer import options_of  # noqa: E402
+from options import MIXERS  # noqa: E402
 import trajectories  # noqa: E402
 import prepare  # noqa: E402
 import sources  # noqa: E402
@@ -113,6 +115,12 @@ def mixer_inputs(name, corpus, folder):
                             "tokens_per_domain": [1] * K}, {"domains": corpus.domains, "fields": corpus.fields})
         return {"trajectories": path}
     return {}
+
+
+def read_by(name, **options):
+    """The given options that mixer `name` reads, as train.py arguments (it refuses one it does not read)."""
+    known = options_of(MIXERS[name])
+    return [x for key, value in options.items() if key in known for x in (f"--{key}", str(value))]
 
 
 def mixer_cli(name, corpus, folder):

@@ -6,7 +6,7 @@ and an interval's reward is highest when the target field's share follows a plan
     r_k = c_k - (x_k - x*_k)^2 / 2,   c_k = 0.3 * 0.8^k (most of the gain early, whatever the action)
 written into the losses as real feedback is: J = (S + T) / 2 falls by r_k, the target's loss by 2 r_k x_k
 and the sources' by 2 r_k (1 - x_k). The random trajectories are the suite's exploration schedules
-(mixer.RandomMixer: walks, fresh draws, constants, ramps up and down, alternations). The trained agent is
+(trajectories.RandomMixer: walks, fresh draws, constants, ramps up and down, alternations). The trained agent is
 deployed in the same environment through agent.next_action, the deployment mixer's own step.
 
 Recovered = the deployed target shares rise with the planted ones (Spearman >= 0.8) and the deployed run

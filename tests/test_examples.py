@@ -16,6 +16,7 @@ import evaluate
 from common import ConfigError
 from conftest import ROOT_DIR, mixer_inputs
 from data import Corpus, check_weights
+from mixer import options_of
 from mixing import HeldOutSet, eval_due, eval_stats, own_loop_mixer, own_loop_sampler, step_stats
 from model import GPT, GPTConfig
 from odm import BanditMixer
@@ -99,15 +100,15 @@ def test_which_mixers_run_from_another_loop(corpus, tmp_path):
                 assert "hooks on the layers of our GPT" in str(e) and "static" in str(e)
             else:
                 assert name in ("dbl", "velocity") and "loss_targets=" in str(e)
-    assert accepted == {"static", "bandit", "schedule", "random", "agent", "regmix"}
+    assert accepted == {"static", "bandit", "schedule", "random", "regmix_proxy", "agent", "regmix"}
 
 
 @pytest.mark.parametrize("name", [n for n in MIXERS if n != "acodm"])
 def test_every_usable_mixer_runs_a_loop_of_losses_and_weights(name, corpus, tmp_path):
     K = len(corpus.domains)
     targets = {"loss_targets": [3.0] * K} if MIXERS[name].needs_loss_targets else {}
-    mixer = own_loop_mixer(name, corpus, steps=8, mix_interval=2, **targets,
-                           **mixer_inputs(name, corpus, str(tmp_path)))
+    interval = {"mix_interval": 2} if "mix_interval" in options_of(MIXERS[name]) else {}
+    mixer = own_loop_mixer(name, corpus, steps=8, **interval, **targets, **mixer_inputs(name, corpus, str(tmp_path)))
     rng = np.random.default_rng(0)
     mixer.observe_eval(0, {"val_loss": [5.0] * K})
     seen = []

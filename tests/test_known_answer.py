@@ -10,6 +10,7 @@ import pytest
 
 import prepare
 import train
+from conftest import read_by
 
 DOMAINS = ["noise", "tiny", "slow", "fast", "target"]
 
@@ -21,13 +22,14 @@ def known(tmp_path_factory):
     return ["--data_dir", str(root / "data"), "--corpus", "known", "--out_dir", str(root / "out"),
             "--n_layer", "2", "--n_head", "2", "--n_embd", "64", "--block_size", "64", "--batch_size", "16",
             "--base_steps", "300", "--base_warmup_steps", "20", "--base_eval_interval", "100", "--steps", "200",
-            "--warmup_steps", "10", "--eval_interval", "20", "--mix_interval", "20", "--log_interval", "100",
+            "--warmup_steps", "10", "--eval_interval", "20", "--log_interval", "100",
             "--ckpt_interval", "200", "--task_problems", "50", "--feedback_problems", "16"]
 
 
 def cpt(known, mixer, *extra):
     """The weights of a CPT run's first and last steps, and its natural weights, by domain."""
-    run = train.main(known + ["--mixer", mixer, "--run_name", f"known-{mixer}", *extra])
+    run = train.main(known + read_by(mixer, mix_interval=20) + ["--mixer", mixer, "--run_name", f"known-{mixer}",
+                                                                 *extra])
     with open(os.path.join(run["run_dir"], "log.jsonl")) as f:
         records = [json.loads(line) for line in f if '"weights"' in line]
     assert records[0]["domains"] == DOMAINS

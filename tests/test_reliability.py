@@ -22,14 +22,13 @@ import evaluate
 import prepare
 import train
 from common import DataError
-from conftest import ROOT_DIR, TINY_MODEL, mixer_cli, mixer_inputs, same, write_tiny_sources
+from conftest import ROOT_DIR, TINY_MODEL, mixer_cli, mixer_inputs, read_by, same, write_tiny_sources
 from data import Corpus
 from model import GPT, GPTConfig
 from options import MIXERS, load_preset, parse_config, validate_config
 from test_pretrained import write_tiny_gpt2
 
-SLOW_ARGS = ["--steps", "150", "--ckpt_interval", "2", "--eval_interval", "10", "--mix_interval", "10",
-             "--log_interval", "50"]
+SLOW_ARGS = ["--steps", "150", "--ckpt_interval", "2", "--eval_interval", "10", "--log_interval", "50"]
 
 
 def final_state(run_dir):
@@ -49,7 +48,8 @@ def kill_when(path, process, rng, max_delay=0.4):
 
 @pytest.mark.parametrize("mixer_name", sorted(MIXERS))
 def test_sigkill_and_resume_match_an_uninterrupted_run(tiny_args, tiny_corpus_dir, tmp_path, mixer_name):
-    args = tiny_args + SLOW_ARGS + ["--mixer", mixer_name] + mixer_cli(mixer_name, Corpus(tiny_corpus_dir), str(tmp_path))
+    args = tiny_args + SLOW_ARGS + read_by(mixer_name, mix_interval=10) + ["--mixer", mixer_name] \
+        + mixer_cli(mixer_name, Corpus(tiny_corpus_dir), str(tmp_path))
     train.main(args + ["--run_name", "whole"])
     out_dir = args[args.index("--out_dir") + 1]
     run_dir = os.path.join(out_dir, "killed")
@@ -298,7 +298,7 @@ def test_the_gpt2_recipe_continues_a_gpt2_checkpoint(tmp_path):
     train.main(["--config", os.path.join(ROOT_DIR, "config", "gpt2.py"), "--init_from", str(tmp_path / "gpt2"),
                 "--data_dir", str(tmp_path / "data"), "--corpus", "tiny", "--out_dir", str(tmp_path / "out"),
                 "--block_size", "64", "--batch_size", "4", "--grad_accum", "2", "--steps", "4", "--warmup_steps", "1",
-                "--eval_interval", "2", "--mix_interval", "2", "--device", "cpu", "--compile", "false",
+                "--eval_interval", "2", "--device", "cpu", "--compile", "false",
                 "--mixer", "bandit", "--task_problems", "10"])
     with open(tmp_path / "out" / "cpt-bandit" / "eval.json") as f:
         result = json.load(f)
@@ -349,8 +349,8 @@ def test_long_run_memory_stays_flat_and_the_log_stays_valid(tiny_corpus_dir, tmp
     data_dir = os.path.dirname(tiny_corpus_dir)
     args = ["--n_layer", "1", "--n_head", "1", "--n_embd", "16", "--block_size", "16", "--batch_size", "4",
             "--data_dir", data_dir, "--corpus", "tiny", "--out_dir", str(tmp_path), "--base_steps", "10",
-            "--steps", "20000", "--eval_interval", "2000", "--mix_interval", "1000", "--ckpt_interval", "5000",
-            "--log_interval", "5000", "--task_problems", "5", "--mixer", mixer_name]
+            "--steps", "20000", "--eval_interval", "2000", "--ckpt_interval", "5000",
+            "--log_interval", "5000", "--task_problems", "5", "--mixer", mixer_name] + read_by(mixer_name, mix_interval=1000)
     args += ["--velocity_budgets", "0.0005,0.001,0.002"] if mixer_name == "velocity" else []
     train.main(args)
     with open(os.path.join(tmp_path, f"cpt-{mixer_name}", "log.jsonl")) as f:

@@ -15,7 +15,7 @@ import evaluate
 import model
 import options
 import train
-from conftest import mixer_cli
+from conftest import mixer_cli, read_by
 from data import Corpus
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -188,8 +188,8 @@ def test_nothing_but_the_final_report_reads_the_test_split(tiny_args, tiny_corpu
     monkeypatch.setattr(evaluate, "read_tokens", spy_read)
     monkeypatch.setattr(evaluate, "full_evaluation", spy_report)
     monkeypatch.setattr(data.Corpus, "task", spy_task)
-    args = tiny_args + ["--mixer", mixer_name, "--mix_interval", "5"] + mixer_cli(mixer_name, Corpus(tiny_corpus_dir),
-                                                                                   str(tmp_path))
+    args = tiny_args + ["--mixer", mixer_name] + read_by(mixer_name, mix_interval=5) \
+        + mixer_cli(mixer_name, Corpus(tiny_corpus_dir), str(tmp_path))
     train.main(args)
     test_reads = [in_report for name, in_report in reads if name in ("test.bin", "task test")]
     assert test_reads and all(test_reads), reads
