@@ -441,8 +441,9 @@ class AgentMixer(Mixer):
         super().__init__(corpus, config)
         config = self.config
         if not config["agent_path"]:
-            raise DataError("--mixer agent needs --agent_path PATH: collect trajectories with python -m experiments.suite "
-                            "--collect N --trajectories DIR, then python agent.py --trajectories DIR --out PATH")
+            raise DataError("--mixer agent needs --agent_path PATH: collect trajectories with python -m "
+                            "experiments.suite --collect N --trajectories DIR, then python agent.py --trajectories DIR "
+                            "--out PATH")
         missing = [f for f in ("source", "target") if f not in self.fields]
         if missing:
             raise DataError(f"the agent {config['agent_path']} reads per-field feedback, but the run's domains "

@@ -10,6 +10,7 @@ writes that never leave a half-written file.
 import argparse
 import json
 import os
+import sys
 
 import torch
 
@@ -53,10 +54,18 @@ class FolderInUse(UserError):
 
 class Parser(argparse.ArgumentParser):
     """argparse with a short error: the one line that matters and where to look, not ~30 lines of usage.
-    Every script's command line goes through it."""
+    Every script's command line goes through it; a module of a package (the lab: python -m experiments.suite)
+    is named by the command that runs it."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        folder = os.path.dirname(os.path.abspath(sys.argv[0]))
+        if self.prog.endswith(".py") and os.path.exists(os.path.join(folder, "__init__.py")):
+            self.prog = f"python -m {os.path.basename(folder)}.{self.prog[:-3]}"
+        self.command = self.prog if self.prog.startswith("python") else f"python {self.prog}"
 
     def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n(python {self.prog} --help lists every option)\n")
+        self.exit(2, f"{self.prog}: error: {message}\n({self.command} --help lists every option)\n")
 
 
 # ----------------------------------------------------------------------------- files

@@ -1,6 +1,6 @@
 """
-Metrics of a run: per-domain validation loss and bits per byte, per-field summaries, the target task,
-comparison tables and plots.
+Metrics of a run: per-domain validation loss and bits per byte, per-field summaries, the target task, the
+run's log, and the command line that prints them (one run, or one table across runs) and plots one run.
 
     python evaluate.py out/cpt-static                  # the metrics of one run (base vs final)
     python evaluate.py out/cpt-static out/cpt-other    # one markdown table across runs
@@ -12,7 +12,8 @@ Definitions (the README's Metrics section), all on fixed held-out data:
     S, T        mean of L_d over the source / target domains
     forgetting  S(final) - S(base)        gain  T(base) - T(final)        balanced  (S + T) / 2
     task        exact match of the greedy answer; mean log p(answer | prompt) in nats
-train.py imports this file for its evaluations; experiments/suite.py for its tables and plots.
+train.py computes its evaluations and writes its log with this file; the lab (experiments/) reads runs through
+load_result and read_log.
 """
 
 import json

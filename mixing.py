@@ -46,9 +46,9 @@ def own_loop_refusal(name):
 
 
 def own_loop_mixer(name, corpus, steps, seed=0, loss_targets=None, target_flags=None, **options):
-    """Mixer `name` for an outside loop of `steps` optimizer steps. `options` are the mixer's own (its class'
-    OPTIONS and the shared ones it reads, e.g. bandit_alpha=0.8, or dbl's mix_interval=20); dbl and velocity also need loss_targets, one target
-    validation loss per domain (velocity.loss_targets fits them from short runs' final losses), and may take
+    """Mixer `name` for an outside loop of `steps` optimizer steps. `options` are those the mixer reads (its
+    class' OPTIONS and the shared ones it names, e.g. bandit_alpha=0.8, or dbl's mix_interval=20); dbl and velocity
+    also need loss_targets, one target validation loss per domain (velocity.loss_targets fits them from short runs' final losses), and may take
     target_flags (per domain None, or why its fit is doubtful: that domain is never pushed)."""
     if name not in MIXERS:
         raise ConfigError(f"mixer '{name}' is unknown; choose one of {sorted(MIXERS)}")

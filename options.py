@@ -203,8 +203,8 @@ def validate_config(cfg, readers=None):
                           "the base, nothing is pre-trained here; drop --base_mixer")
     if cfg["base_mixer"] != "static" and cfg["mixer"] != "static":
         raise ConfigError(f"--base_mixer {cfg['base_mixer']} with --mixer {cfg['mixer']}: the two would share "
-                          "their options; pre-train the base first (python -m experiments.pretrain, or train.py with --mixer "
-                          "static), then run CPT from it")
+                          "their options; pre-train the base first (python -m experiments.pretrain, or train.py "
+                          "with --mixer static), then run CPT from it")
     readers = {cfg["mixer"]} if readers is None else set(readers)
     # the base's mixer reads its own options; its starting mixture is the base's (natural over the source field)
     base_reads = set(options_of(MIXERS[cfg["base_mixer"]])) - set(STARTING_MIXTURE)
@@ -230,7 +230,8 @@ def validate_config(cfg, readers=None):
 
 def option_defaults(cfg):
     """Every option's default for this config: OPTIONS' defaults, then its preset's values (--config)."""
-    return {**{name: spec[0] for name, spec in OPTIONS.items()}, **(load_preset(cfg["config"]) if cfg["config"] else {})}
+    preset = load_preset(cfg["config"]) if cfg["config"] else {}
+    return {**{name: spec[0] for name, spec in OPTIONS.items()}, **preset}
 
 
 def config_for_mixer(cfg, name):

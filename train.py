@@ -114,7 +114,6 @@ def train(cfg, corpus, model, mixer, run_dir, schedule, device, resume_state=Non
     per-domain means feed mixer.observe_step. Every eval_interval: per-domain validation losses feed
     mixer.observe_eval. Checkpoints hold everything needed to resume bit-identically."""
     steps, eval_interval = schedule.steps, schedule.eval_interval
-    K = len(corpus.domains)
     world = dist.get_world_size() if dist.is_initialized() else 1
     sampler = Sampler(corpus, cfg["batch_size"] * world, cfg["block_size"], schedule.seed,  # the global batch
                       world if mixer.one_domain_batches else 0)  # one domain per process' micro-batch
@@ -476,7 +475,7 @@ def run(cfg):
         result["run"]["stage_timings_seconds"] = timings
         write_json_atomic(os.path.join(run_dir, "eval.json"), result)
         print(evaluate.run_report(result))
-        print(f"\nstage times: " + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items())
+        print("\nstage times: " + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items())
               + f"; total {time.time() - t_start:.0f}s; CPT {info['tokens_per_second']:,.0f} training tok/s")
         print(f"run folder: {run_dir} (python evaluate.py {run_dir} --plot)")
         return {"run_dir": run_dir, "model": model, "mixer": mixer}

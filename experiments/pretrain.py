@@ -136,7 +136,7 @@ def main(argv=None):
     parser.add_argument("--publish", default=None, metavar="DIR", help="also write DIR/online.json, with the CPT "
                         "suite's numbers from --cpt_results, and DIR/pretrain-summary.json (out/pretrain/summary.json)")
     parser.add_argument("--cpt_results", default=os.path.join("out", "suite-default", "results", "results.json"),
-                        help="the CPT suite's results.json (suite.py --suite default) for online.json")
+                        help="the CPT suite's results.json (python -m experiments.suite --suite default) for online.json")
     args = parser.parse_args(own)
     if args.seeds <= 0:
         sys.exit(f"error: --seeds {args.seeds} must be a positive integer")

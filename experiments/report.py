@@ -31,7 +31,7 @@ import numpy as np
 from common import write_json_atomic, write_text_atomic
 from evaluate import COLUMNS, field_losses, load_result, read_log
 from experiments.plots import write_plots
-from experiments.tables import interval_text, regenerate_pages, suite_table  # noqa: F401 (interval_text: report's callers)
+from experiments.tables import interval_text, regenerate_pages, suite_table  # noqa: F401 (interval_text: callers')
 from mixer import objective
 
 # t(0.975, df) for df = 1..30; past 30 the normal's 1.96 is within 4% of it

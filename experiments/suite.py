@@ -1,6 +1,6 @@
 """
-The comparison suite: the static grid (target share x split within each field), the schedules, each mixer's paper default
-beside its named variants ("<mixer>-<variant>"), and a static twin of every row whose weights move (the mixture
+The comparison suite: the static grid (target share x split within each field), the schedules, each mixer's paper
+default beside its named variants ("<mixer>-<variant>"), and a static twin of every row whose weights move (the mixture
 that run sampled, same seed); one model, optimiser and budget, each seed from a base of its own, seeds per row as
 seed_plan says; one table, one JSON and the plots. A rerun finishes only what is missing: a finished run is
 reused when its saved fingerprint (config, mixer code) is the one it would have now, and run again, saying what
@@ -11,7 +11,7 @@ seeds of its own, the agent's variants (experiments/proxy.py).
 
     python -m experiments.suite --suite default               # CPU preset, the seed plan (many hours on 2 cores)
     python -m experiments.suite --suite default --preset gpu  # config/gpu.py, on one GPU
-    python -m experiments.suite --suite default --seeds 1 --mixers static,bandit -- --steps 200   # train.py options after --
+    python -m experiments.suite --suite default --seeds 1 --mixers static,bandit -- --steps 200  # then train.py's
 
 Collection alone: N CPT runs of the random mixer (or of regmix_proxy) from the base, one trajectory file each.
 
@@ -353,7 +353,7 @@ def main(argv=None):
     if args.suite and args.trajectories:
         sys.exit("error: --trajectories DIR is for collection alone; the suite keeps its own in its folder")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        sys.exit("error: suite.py runs one process (it writes and deletes run folders); start it with python, "
+        sys.exit("error: the suite runs one process (it writes and deletes run folders); start it with python -m, "
                  "not torchrun")
 
     def listed(text):

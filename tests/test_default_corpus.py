@@ -10,8 +10,9 @@ import sys
 import numpy as np
 
 import data
+import prepare
 from options import parse_config
-from sources import DEFAULT_CORPUS_FINGERPRINT, NUMBER, numbers_key
+from sources import DEFAULT_CORPUS_FINGERPRINT, DEFAULT_DOMAIN_BYTES, NUMBER, numbers_key
 from tokenizer import EOT, Tokenizer
 from tokens import read_tokens
 
@@ -112,20 +113,20 @@ def test_default_corpus_is_the_readmes_and_its_task_is_unseen(tmp_path):
 
 
 def test_an_older_default_corpus_is_rebuilt_and_a_users_is_kept(tmp_path, monkeypatch):
-    """data.ensure_corpus: a data/default with the built-in domains but other bytes (built by an older version from
+    """prepare.ensure_corpus: a data/default with the built-in domains but other bytes (built by an older version from
     other sources) is rebuilt; a corpus the user named default, with domains of their own, is never touched."""
     built = []
-    monkeypatch.setattr(data, "build_default_corpus", lambda path, domain_bytes: built.append(path))
-    monkeypatch.setattr(data, "Corpus", lambda path: type("C", (), {"check_block_size": lambda self, n: None,
+    monkeypatch.setattr(prepare, "build_default_corpus", lambda path, domain_bytes: built.append(path))
+    monkeypatch.setattr(prepare, "Corpus", lambda path: type("C", (), {"check_block_size": lambda self, n: None,
                                                                     "field_indices": lambda self, f: [0]})())
     cfg = parse_config(["--data_dir", str(tmp_path)])
     path = tmp_path / "default"
-    for names, fingerprint, rebuilt in ((list(data.DEFAULT_DOMAIN_BYTES), "0" * 64, True),
-                                        (list(data.DEFAULT_DOMAIN_BYTES), DEFAULT_CORPUS_FINGERPRINT + "0" * 48, False),
+    for names, fingerprint, rebuilt in ((list(DEFAULT_DOMAIN_BYTES), "0" * 64, True),
+                                        (list(DEFAULT_DOMAIN_BYTES), DEFAULT_CORPUS_FINGERPRINT + "0" * 48, False),
                                         (["prose", "algebra"], "0" * 64, False)):
         path.mkdir(exist_ok=True)
         (path / "meta.json").write_text(json.dumps({"format": data.META_FORMAT, "content_sha256": fingerprint,
                                                     "domains": [{"name": n} for n in names]}))
         built.clear()
-        data.ensure_corpus(cfg)
+        prepare.ensure_corpus(cfg)
         assert bool(built) == rebuilt and path.exists() != rebuilt, (names, fingerprint)

@@ -10,7 +10,7 @@ import regmix
 from common import ConfigError, DataError
 from conftest import FakeCorpus
 from mixer import options_of
-from trajectories import RandomMixer, TrajectoryBuffer, rank_correlation, trajectory_score
+from trajectories import TrajectoryBuffer, rank_correlation, trajectory_score
 
 PEAK = 0.4  # the target share where the synthetic score below is highest
 
@@ -113,7 +113,7 @@ def test_runs_whose_weights_move_are_refused_with_the_collection_command(tmp_pat
     folder = write_runs(tmp_path / "moving", corpus, peaked, intervals=2, moving=3)
     with pytest.raises(DataError, match="3 of 64 runs change their weights") as error:
         mixer(corpus, folder)
-    assert "--random_schedule dirichlet_natural" in str(error.value) and folder in str(error.value)
+    assert "--mixer regmix_proxy" in str(error.value) and folder in str(error.value)
     with pytest.raises(DataError, match="change their weights"):
         regmix.cross_validated_rank(folder)
     steady = write_runs(tmp_path / "steady", corpus, peaked, intervals=3)  # constant over several intervals: fine
@@ -135,7 +135,7 @@ def test_runs_over_other_domains_or_a_missing_folder_are_refused(tmp_path):
         mixer(FakeCorpus(4), folder)
     with pytest.raises(DataError, match="needs --trajectories DIR"):
         mixer(corpus_3(), "")
-    with pytest.raises(DataError, match="does not exist.*dirichlet_natural"):
+    with pytest.raises(DataError, match="does not exist.*--mixer regmix_proxy"):
         mixer(corpus_3(), str(tmp_path / "nowhere"))
 
 
@@ -174,11 +174,10 @@ def test_spearman_matches_its_definition():
 
 
 def test_candidates_follow_the_proxy_runs_prior():
-    """regmix.dirichlet_natural and RandomMixer's dirichlet_natural schedule draw from one distribution."""
+    """The candidates (regmix.dirichlet_natural) and the proxy runs (regmix_proxy) draw from one distribution."""
     corpus = corpus_3()
     candidates = regmix.dirichlet_natural(corpus.train_tokens, 20000, np.random.default_rng(0))
-    runs = np.array([RandomMixer(corpus, {"seed": s, "steps": 10, "mix_interval": 10,
-                                          "random_schedule": "dirichlet_natural"}).weights() for s in range(1000)])
+    runs = np.array([regmix.RegMixProxyMixer(corpus, {"seed": s, "steps": 10}).weights() for s in range(1000)])
     for q in (0.25, 0.5, 0.75):
         assert np.quantile(candidates[:, 2], q) == pytest.approx(np.quantile(runs[:, 2], q), abs=0.04)
     assert np.allclose(candidates.sum(axis=1), 1.0) and candidates.min() >= 9e-7
@@ -186,3 +185,17 @@ def test_candidates_follow_the_proxy_runs_prior():
     assert np.allclose(candidates.mean(axis=0), natural, atol=0.02)  # a Dirichlet's mean is alpha / sum(alpha)
     rare = regmix.dirichlet_natural(np.array([1e7, 1.0, 1.0]), 1000, np.random.default_rng(0))
     assert np.all(np.isfinite(rare)) and rare.min() >= 9e-7  # alpha at its 1e-3 floor does not underflow
+
+
+def test_a_proxy_run_draws_the_mixture_the_random_mixer_drew_for_regmix_before_the_relayout():
+    """regmix_proxy replaced the random mixer's dirichlet_natural schedule (commit 9f10e3c) draw for draw, so
+    the proxy runs collected then are reproduced: the golden vectors are that schedule's weights for these seeds
+    on this corpus, printed by the code of 9f10e3c."""
+    corpus = FakeCorpus(5)
+    corpus.train_tokens = np.array([3e5, 3e5, 4e5, 3e5, 1.5e5])
+    drawn_then = {200000: [0.05338737224899032, 0.02438107510641895, 0.07566339990078642, 0.6997276426639285,
+                           0.1468405100798757],
+                  7: [0.3618704769413936, 0.0389962694205744, 0.15112158600459066, 0.2455252548641586,
+                      0.20248641276928264]}
+    for seed, weights in drawn_then.items():
+        assert regmix.RegMixProxyMixer(corpus, {"seed": seed, "steps": 200}).weights().tolist() == weights

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from experiments import report
+from experiments import proxy, report
 import data
 from experiments import suite as suite_module
 import train
@@ -201,13 +201,13 @@ def test_the_agents_tuning_picks_on_validation_at_the_final_step_not_on_test_or_
             json.dump({"summary": {"balanced_loss": plant["test"]}, "final": {"test_loss": [plant["test"]] * 3}}, f)
 
     monkeypatch.setattr(train, "run", fake_run)
-    monkeypatch.setattr(suite_module.agent, "train_agent", lambda folder, path, options, log: open(path, "w").close())
-    monkeypatch.setattr(suite_module.agent, "load_agent", lambda path: (None, {"trained_on": {"offline": {}}}))
+    monkeypatch.setattr(proxy.agent, "train_agent", lambda folder, path, options, log: open(path, "w").close())
+    monkeypatch.setattr(proxy.agent, "load_agent", lambda path: (None, {"trained_on": {"offline": {}}}))
     spec = {**suite_module.SUITES["default"]["proxy"], "tuning_seeds": [7, 8],
             "agent_grid": [{}, {"cql_alpha": 5.0}, {"bc_weight": 4.0}]}
-    pcfg = suite_module.proxy_config(suite_module.SUITES["default"], tiny_args)
+    pcfg = proxy.proxy_config(suite_module.SUITES["default"], tiny_args)
     tuning_dir = os.path.join(suite_dir_of(tiny_args), "proxy", "tuning")
-    tuning = suite_module.tune_agent(pcfg, "unused", spec, tuning_dir, lambda *a: None, swarm_mode="off")
+    tuning = proxy.tune_agent(pcfg, "unused", spec, tuning_dir, lambda *a: None, swarm_mode="off")
     assert tuning["chosen"] == {"cql_alpha": 5.0}  # candidate 1: not 2 (best on test), not 0 (best earlier)
     # by hand, seed 7 and seed 8 (+0.2): S = final, T = final + 0.3, so (S + T) / 2 = final + 0.15 (+0.1 mean)
     assert [row["val_objective"] for row in tuning["grid"]] == pytest.approx([3.25, 2.25, 2.75])
