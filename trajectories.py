@@ -123,8 +123,8 @@ class RandomMixer(Mixer):
 def whole_intervals(steps, interval):
     """A trajectory is whole intervals: refuse a run length that is not a multiple of the interval."""
     if steps % interval:
-        raise ConfigError(f"--collect: --steps {steps} must be a multiple of the interval {interval} (--mix_interval "
-                          "for the random mixer; a trajectory is whole intervals)")
+        raise ConfigError(f"--collect: --steps {steps} must be a multiple of --mix_interval {interval} (a trajectory "
+                          "is whole intervals)")
 
 
 def collect_trajectories(cfg, count, folder, interval, corpus, base_dir, run_cpts, log=print):
