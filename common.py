@@ -58,6 +58,7 @@ class Parser(argparse.ArgumentParser):
     is named by the command that runs it."""
 
     def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)  # --resum is a typo, not --resume
         super().__init__(*args, **kwargs)
         folder = os.path.dirname(os.path.abspath(sys.argv[0]))
         if self.prog.endswith(".py") and os.path.exists(os.path.join(folder, "__init__.py")):

@@ -214,15 +214,41 @@ COLUMNS = [("source loss", "source_loss"), ("target loss", "target_loss"), ("for
            ("answer logp", "task_logprob")]
 
 
+# a run's options that do not tell its setting: where it is written, how it reports, how it resumes
+NOT_A_SETTING = {"run_name", "out_dir", "resume", "overwrite", "device", "compile", "log_interval", "ckpt_interval",
+                 "task_problems", "config"}
+
+
+def setting_differences(results):
+    """Per run, the options whose values differ among the runs compared ("target_ratio=0.8, weights="), so
+    that two runs of one mixer are told apart; "" for a run that differs in none."""
+    configs = [r.get("config", {}) for _, r in results]
+    keys = sorted({k for c in configs for k in c} - NOT_A_SETTING - {"mixer"})
+    differing = [k for k in keys if len({repr(c.get(k)) for c in configs}) > 1]
+    return [", ".join(f"{k}={c.get(k)}" for k in differing) for c in configs]
+
+
+def target_share(result):
+    """The share of the run's training tokens that came from the target field (what it actually sampled)."""
+    tokens, fields = result.get("run", {}).get("tokens_per_domain"), result["final"]["fields"]
+    if not tokens or not sum(tokens):
+        return None
+    return sum(n for n, f in zip(tokens, fields) if f == "target") / sum(tokens)
+
+
 def comparison_table(results):
-    """One markdown table: rows = runs, columns = the summary metrics, the CPT wall time, and the extra
-    cost paid before it (target estimation for dbl/velocity; blank for mixers without one)."""
-    header = "| run | mixer | " + " | ".join(c for c, _ in COLUMNS) + " | wall s | extra s |"
-    lines = [header, "|" + "---|" * (len(COLUMNS) + 4)]
-    for name, r in results:
+    """One markdown table: rows = runs; what sets each apart (its mixer, the options that differ among the runs,
+    its steps and the target share it sampled), the summary metrics, and its cost."""
+    header = ("| run | mixer | differs in | steps | target share | " + " | ".join(c for c, _ in COLUMNS)
+              + " | CPT s | before s |")
+    lines = [header, "|" + "---|" * (len(COLUMNS) + 7)]
+    for (name, r), differs in zip(results, setting_differences(results)):
         s, run = r["summary"], r.get("run", {})
-        lines.append(f"| {name} | {run.get('mixer', '?')} | " + " | ".join(fmt(s[k]) for _, k in COLUMNS)
+        lines.append(f"| {name} | {run.get('mixer', '?')} | {differs} | {run.get('steps', 'n/a')} | "
+                     f"{fmt(target_share(r), 2)} | " + " | ".join(fmt(s[k]) for _, k in COLUMNS)
                      + f" | {fmt(run.get('wall_seconds'), 0)} | {fmt(run.get('estimate_seconds'), 0)} |")
+    lines += ["", "CPT s: the CPT loop's wall time (evaluations included); before s: work a mixer does before CPT "
+              "(DBL's and Velocitune's target estimation), n/a for the others. Metrics on the test split."]
     return "\n".join(lines)
 
 
@@ -252,16 +278,18 @@ def step_record(step, tokens, lr, loss, train_loss, w, row_count, sampler, token
             "domains": corpus.domains, "mixer_state": mixer.log()}
 
 
-def console_line(phase, step, steps, loss, record, tokens_per_second, mfu, lr, w, corpus):
-    """`cpt step 50/400 | loss 3.39 | val S 4.90 T 2.29 | 10,716 tok/s | lr 3.0e-03 | w code=0.22 ...`"""
+def console_line(phase, step, steps, loss, record, tokens_per_second, mfu, lr, w, corpus, seconds_left=None):
+    """`cpt step 50/400 | loss 3.39 | val S 4.90 T 2.29 | 10,716 tok/s | 2m 05s left | lr 3.0e-03 | w code=0.22 ...`
+    (the time left of this stage, at the rate of its steps so far, evaluations included)"""
     val = ""
     if "val_loss" in record:
         source = field_mean(record["val_loss"], corpus.fields, "source")
         target = field_mean(record["val_loss"], corpus.fields, "target")
         val = f" | val S {source:.3f} T {target:.3f}"
     mfu_text = f" | mfu {100 * mfu:.1f}%" if mfu is not None else ""
+    left = f" | {int(seconds_left) // 60}m {int(seconds_left) % 60:02d}s left" if seconds_left is not None else ""
     weights = " ".join(f"{d}={v:.2f}" for d, v in zip(corpus.domains, w) if v > 0)
-    return (f"  {phase} step {step:5d}/{steps} | loss {loss:.4f}{val} | {tokens_per_second:,.0f} tok/s{mfu_text} | "
+    return (f"  {phase} step {step:5d}/{steps} | loss {loss:.4f}{val} | {tokens_per_second:,.0f} tok/s{mfu_text}{left} | "
             f"lr {lr:.2e} | w {weights}")
 
 
@@ -371,11 +399,42 @@ def plot_run(run_dir, out_dir):
     return paths
 
 
+def plot_runs(run_dirs, out_dir):
+    """One PNG overlaying several runs: the target field's share of the weights over the steps, and the validation
+    objective (S + T) / 2 at each evaluation. Returns its path."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (shares, objectives) = plt.subplots(1, 2, figsize=(12, 4.5), layout="constrained")
+    for i, run_dir in enumerate(run_dirs):
+        records, name = read_log(run_dir), os.path.basename(os.path.normpath(run_dir))
+        steps = [r for r in records if "weights" in r]
+        if not steps:
+            raise DataError(f"{run_dir}/log.jsonl has no training lines to plot; run train.py first")
+        target = np.array([f == "target" for f in load_result(run_dir)["final"]["fields"]])
+        shares.plot([r["step"] for r in steps], [np.asarray(r["weights"])[target].sum() for r in steps], label=name,
+                    **series_style(i))
+        evals = [r for r in records if "val_loss" in r and None not in r["val_loss"]]
+        fields = load_result(run_dir)["final"]["fields"]
+        objectives.plot([r["step"] for r in evals], [objective(*field_losses(r["val_loss"], fields)) for r in evals],
+                        label=name, **series_style(i))
+    shares.set(xlabel="step", ylabel="target field's share of the weights", ylim=(0, 1))
+    objectives.set(xlabel="step", ylabel="validation objective (S + T) / 2", yscale="log")
+    fig.legend(*shares.get_legend_handles_labels(), loc="outside lower center", ncol=min(4, len(run_dirs)), fontsize=8)
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, "compare.png")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def main(argv=None):
     parser = Parser(description="Print the metrics of runs written by train.py.")
     parser.add_argument("runs", nargs="+", help="run folders (e.g. out/cpt-static)")
-    parser.add_argument("--plot", action="store_true", help="write PNGs of weights and validation curves")
-    parser.add_argument("--plot_dir", default=None, help="where PNGs go (default: RUN_DIR/plots)")
+    parser.add_argument("--plot", action="store_true", help="write PNGs of weights and validation curves (each "
+                        "run's, and for several runs one figure that overlays them)")
+    parser.add_argument("--plot_dir", default=None, help="where PNGs go (default: RUN_DIR/plots; the overlay of "
+                        "several runs: compare-plots beside the first run)")
     parser.add_argument("--reach", default=None, metavar="RUN_DIR",
                         help="also print the steps each run needs to reach this run's final mean validation loss")
     args = parser.parse_args(argv)
@@ -399,6 +458,9 @@ def main(argv=None):
             for run_dir in args.runs:
                 for path in plot_run(run_dir, args.plot_dir or os.path.join(run_dir, "plots")):
                     print(f"wrote {path}")
+            if len(args.runs) > 1:
+                beside = os.path.join(os.path.dirname(os.path.normpath(args.runs[0])), "compare-plots")
+                print(f"wrote {plot_runs(args.runs, args.plot_dir or beside)}")
     except (DataError, CheckpointError) as e:
         sys.exit(f"error: {e}")
 

@@ -33,7 +33,7 @@ from common import ConfigError
 from data import Sampler
 from evaluate import HeldOutSet, answer_logprobs, domain_losses  # noqa: F401 (HeldOutSet: for your loop)
 from mixer import options_of
-from options import MIXERS, make_mixer
+from options import MIXERS, make_mixer, parse_bool
 from train import per_domain_mean
 
 
@@ -78,6 +78,28 @@ def own_loop_mixer(name, corpus, steps, seed=0, loss_targets=None, target_flags=
     if loss_targets is not None:
         mixer.set_targets(loss_targets, target_flags)
     return mixer
+
+
+def parse_mixer_args(parser, argv=None, default="bandit"):
+    """A command line's mixer part, from the one registry train.py reads: --mixer, then the options that mixer
+    reads (its own and the shared ones, with their defaults and help), and --loss_targets for a mixer that needs
+    them. Returns (the parsed arguments, the mixer's options as own_loop_mixer takes them)."""
+    usable = [name for name in MIXERS if own_loop_refusal(name) is None]
+    parser.add_argument("--mixer", default=default, help=f"one of {', '.join(usable)} (default: %(default)s)")
+    name = parser.parse_known_args(argv)[0].mixer
+    if name not in MIXERS:
+        raise ConfigError(f"--mixer {name} is unknown; choose one of {', '.join(usable)}")
+    group = parser.add_argument_group(f"options of mixer {name}")
+    options = options_of(MIXERS[name])
+    for option, (value, kind, text) in options.items():
+        group.add_argument(f"--{option}", type=parse_bool if kind is bool else kind, default=value, help=text,
+                           nargs="?" if kind is bool else None, const=True if kind is bool else None)
+    if MIXERS[name].needs_loss_targets:
+        group.add_argument("--loss_targets", required=True, type=lambda text: [float(x) for x in text.split(",")],
+                           help="one target validation loss per domain, comma-separated (velocity.loss_targets "
+                                "fits them from short runs' final losses)")
+    args = parser.parse_args(argv)
+    return args, {option: getattr(args, option) for option in options}
 
 
 def own_loop_sampler(mixer, corpus, batch_size, block_size, seed=0):

@@ -11,8 +11,10 @@ chosen mixer does not read is refused (validate_config), naming the mixers that 
 """
 
 import argparse
+import hashlib
 import math
 import os
+import re
 import runpy
 
 import torch
@@ -58,8 +60,10 @@ LOOP_OPTIONS = {
     "corpus": ("default", str, "corpus name under data_dir; 'default' is built automatically when missing"),
     "corpus_scale": (1, int, "size multiplier of the built-in default corpus (data/default-xN when > 1)"),
     "out_dir": ("out", str, "where base models and runs are written"),
-    "run_name": ("", str, "CPT run folder under out_dir (default: cpt-<mixer>)"),
-    "init_from": ("", str, "CPT from this GPT-2-family checkpoint folder (Hugging Face layout) as the base"),
+    "run_name": ("", str, "CPT run folder under out_dir (default: cpt-<mixer>, then what sets the run apart: the "
+                          "corpus, the preset, --init_from, the seed, the mixer's options, e.g. cpt-static-target_ratio-0.8)"),
+    "init_from": ("", str, "CPT from this checkpoint folder as the base: GPT-2 or Llama-family (Llama, Qwen2) in the "
+                           "Hugging Face layout (docs/pretrained.md)"),
     "mixer": ("static", str, f"who sets the weights: {', '.join(sorted(MIXERS))}"),
     # model
     "n_layer": (4, int, "transformer blocks"),
@@ -97,6 +101,8 @@ LOOP_OPTIONS = {
     "log_interval": (50, int, "steps between console lines (log.jsonl gets every step)"),
     "ckpt_interval": (100, int, "steps between checkpoints (and one at the end)"),
     "resume": (False, bool, "continue the CPT run in out_dir/run_name from its checkpoint"),
+    "overwrite": (False, bool, "replace the run in out_dir/run_name if there is one (otherwise a finished or "
+                               "checkpointed run is kept and the command refused)"),
     # system
     "device": ("auto", str, "cpu, cuda, cuda:N or auto"),
     "compile": (False, bool, "torch.compile the model"),
@@ -128,9 +134,13 @@ def parse_bool(text):
     raise argparse.ArgumentTypeError(f"'{text}' is not a boolean; use true or false")
 
 
+PRESET_FILES = sorted(os.path.join("config", f) for f in os.listdir(os.path.join(os.path.dirname(__file__), "config"))
+                      if f.endswith(".py"))
+
+
 def load_preset(path):
     if not os.path.exists(path):
-        raise ConfigError(f"--config {path} does not exist; presets are in config/ (cpu.py, gpu.py)")
+        raise ConfigError(f"--config {path} does not exist; the presets are {', '.join(PRESET_FILES)}")
     try:
         values = {k: v for k, v in runpy.run_path(path).items() if not k.startswith("_")}
     except Exception as e:
@@ -163,9 +173,11 @@ def parse_config(argv=None, description=None):
     for group, options in groups.values():
         for name, (default, kind, help_text) in options.items():
             default = preset.get(name, default)
+            stated = default in ("", None) or "default" in help_text  # no "(default: )" after words that say it
             group.add_argument(f"--{name}", type=parse_bool if kind is bool else kind, default=default,
                                nargs="?" if kind is bool else None, const=True if kind is bool else None,
-                               help=f"{help_text} (default: {default})", metavar=kind.__name__.upper())
+                               help=help_text if stated else f"{help_text} (default: {default})",
+                               metavar=kind.__name__.upper())
     return vars(parser.parse_args(argv))
 
 
@@ -193,8 +205,8 @@ def validate_config(cfg, readers=None):
     if cfg["mixer"] not in MIXERS:
         raise ConfigError(f"--mixer {cfg['mixer']} is unknown; choose one of {sorted(MIXERS)}")
     if cfg["init_from"] and not os.path.isdir(cfg["init_from"]):
-        raise ConfigError(f"--init_from {cfg['init_from']} is not a folder; give a GPT-2-family checkpoint folder "
-                          "(config.json, model.safetensors, vocab.json, merges.txt)")
+        raise ConfigError(f"--init_from {cfg['init_from']} is not a folder; give a checkpoint folder in the Hugging "
+                          "Face layout, GPT-2 or Llama-family (config.json, model.safetensors and its tokenizer's files)")
     if cfg["base_mixer"] not in BASE_MIXERS:
         raise ConfigError(f"--base_mixer {cfg['base_mixer']} cannot pre-train the base; choose one of "
                           f"{', '.join(BASE_MIXERS)} (the others need a base to start from)")
@@ -216,16 +228,58 @@ def validate_config(cfg, readers=None):
                               f"it or choose one of those")
     for name in sorted(readers | {cfg["base_mixer"]}):
         MIXERS[name].check_options(cfg)
-    run_name = cfg["run_name"] or f"cpt-{cfg['mixer']}"
-    ckpt_path = os.path.join(cfg["out_dir"], run_name, "ckpt.pt")
-    if cfg["resume"] and not os.path.exists(ckpt_path):  # refused before the corpus and the base are built
-        raise ConfigError(f"--resume but {ckpt_path} does not exist; start the run without --resume")
+    if cfg["resume"] and cfg["overwrite"]:
+        raise ConfigError("--resume continues the run and --overwrite replaces it; give one of them")
+    run_name = cfg["run_name"] or default_run_name(cfg)
+    check_run_folder(os.path.join(cfg["out_dir"], run_name), cfg)  # before the corpus and the base are built
     device = cfg["device"]
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     elif device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"--device {device} but CUDA is not available here; use --device cpu")
     return {**cfg, "run_name": run_name, "device": device}
+
+
+def default_run_name(cfg):
+    """cpt-<mixer>, then what sets the run apart from the defaults: the corpus, the preset, the checkpoint it starts
+    from, the seed, and each option of its mixer that is not the default (a path by its last name), so that runs of
+    different settings land in different folders: cpt-static, cpt-static-target_ratio-0.8, cpt-velocity-mine."""
+    defaults = option_defaults(cfg)
+    parts = [f"cpt-{cfg['mixer']}"]
+    if cfg["corpus"] != defaults["corpus"] or cfg["corpus_scale"] != defaults["corpus_scale"]:
+        parts.append(cfg["corpus"] + (f"-x{cfg['corpus_scale']}" if cfg["corpus_scale"] != 1 else ""))
+    if cfg["config"]:
+        parts.append(os.path.splitext(os.path.basename(cfg["config"]))[0])
+    if cfg["init_from"]:
+        parts.append("from-" + os.path.basename(os.path.normpath(cfg["init_from"])))
+    if cfg["seed"] != defaults["seed"]:
+        parts.append(f"seed-{cfg['seed']}")
+    for name in options_of(MIXERS[cfg["mixer"]]):
+        value = cfg[name]
+        if value != defaults[name]:
+            value = os.path.basename(os.path.normpath(value)) if isinstance(value, str) and os.sep in value else value
+            parts.append(f"{name}-" + re.sub(r"[^A-Za-z0-9._]+", "-", str(value)).strip("-"))
+    name = "-".join(parts)
+    if len(name) > 100:  # a readable name is a short one: the mixer and a hash of the rest
+        name = f"{parts[0]}-{hashlib.sha256(name.encode()).hexdigest()[:10]}"
+    return name
+
+
+def check_run_folder(run_dir, cfg):
+    """A run folder is never replaced unasked: a finished run (eval.json) or a checkpointed one is kept unless
+    --overwrite; --resume needs a checkpoint and refuses a run that is complete."""
+    finished = os.path.exists(os.path.join(run_dir, "eval.json"))
+    checkpoint = os.path.exists(os.path.join(run_dir, "ckpt.pt"))
+    if cfg["resume"] and finished:
+        raise ConfigError(f"{run_dir} is complete (its eval.json is written): nothing to resume; python evaluate.py "
+                          f"{run_dir} prints its metrics, --overwrite trains it again")
+    if cfg["resume"] and not checkpoint:
+        raise ConfigError(f"--resume but {run_dir}/ckpt.pt does not exist; start the run without --resume")
+    if not cfg["resume"] and not cfg["overwrite"] and (finished or checkpoint):
+        held = "a finished run (eval.json)" if finished else "an unfinished run with a checkpoint (ckpt.pt)"
+        hint = "" if finished else "--resume continues it, "
+        raise ConfigError(f"{run_dir} holds {held}; {hint}--overwrite replaces it, --run_name NAME writes another "
+                          "folder")
 
 
 def option_defaults(cfg):

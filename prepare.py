@@ -63,14 +63,18 @@ def split_of(key, held_out_permille):
     return "val" if slot < held_out_permille else "test" if slot < 2 * held_out_permille else "train"
 
 
-def split_documents(documents, max_bytes, held_out_permille):
+def split_documents(documents, max_bytes, held_out_permille, dropped=None):
     """(split, text) for (key, text) documents, split by key, up to max_bytes of text in all. An exact repeat
-    of a document is kept once, so no held-out document is also a training one."""
+    of a document is kept once, so no held-out document is also a training one; `dropped` (a dict) counts the
+    "repeated" and "empty" documents left out."""
     total, seen = 0, set()
+    dropped = {} if dropped is None else dropped
     for key, text in documents:
         text = text.replace(EOT, "")
         digest = hashlib.sha1(text.encode("utf-8", "replace")).digest()
         if not text.strip() or digest in seen:
+            reason = "empty" if not text.strip() else "repeated"
+            dropped[reason] = dropped.get(reason, 0) + 1
             continue
         seen.add(digest)
         yield split_of(key, held_out_permille), text
@@ -117,15 +121,15 @@ def batches(spill_file):
 
 def spill_domain(domain_dir, name, documents, max_bytes, held_out_permille):
     """Pass 1 of one domain: its documents split by key (split_documents), each split's texts written one JSON
-    string a line into domain_dir/.<split>.jsonl. Returns its documents and bytes per split; a domain with
-    an empty split is refused."""
+    string a line into domain_dir/.<split>.jsonl. Returns its documents and bytes per split, and the documents left
+    out ({"repeated": n, "empty": n}); a domain with an empty split is refused."""
     os.makedirs(domain_dir)
     files = {split: open(os.path.join(domain_dir, f".{split}.jsonl"), "w") for split in SPLITS}
-    docs, n_bytes = dict.fromkeys(SPLITS, 0), dict.fromkeys(SPLITS, 0)
+    docs, n_bytes, dropped = dict.fromkeys(SPLITS, 0), dict.fromkeys(SPLITS, 0), {}
     try:
         with tqdm(total=max_bytes, unit="B", unit_scale=True, desc=f"reading {name}", disable=None,
                   leave=False) as bar:
-            for split, text in split_documents(documents(), max_bytes, held_out_permille):
+            for split, text in split_documents(documents(), max_bytes, held_out_permille, dropped):
                 files[split].write(json.dumps(text) + "\n")
                 size = len(text.encode("utf-8"))
                 docs[split], n_bytes[split] = docs[split] + 1, n_bytes[split] + size
@@ -137,7 +141,12 @@ def spill_domain(domain_dir, name, documents, max_bytes, held_out_permille):
         raise PrepareError(f"domain '{name}' has {docs['train']} training, {docs['val']} validation and "
                            f"{docs['test']} test documents; it needs at least one of each: give it more "
                            "documents (or raise --val_permille for a few large ones)")
-    return docs, n_bytes
+    return docs, n_bytes, dropped
+
+
+def dropped_text(dropped):
+    """', 2 repeated documents left out' for the build's log; '' when none was."""
+    return "".join(f", {n} {reason} document{'s' if n > 1 else ''} left out" for reason, n in sorted(dropped.items()))
 
 
 def spilled_texts(domain_dir, split):
@@ -204,7 +213,7 @@ def _build_into(tmp_dir, domains, tokenizer_kind, vocab_size, held_out, task_dom
     for name, (field, documents, max_bytes, description) in domains.items():
         t0 = time.time()
         domain_dir = os.path.join(tmp_dir, name)
-        docs, n_bytes = spill_domain(domain_dir, name, documents, max_bytes, held_out[name])
+        docs, n_bytes, dropped = spill_domain(domain_dir, name, documents, max_bytes, held_out[name])
         sample[name] = tokenizer_sample(domain_dir)
         if name in task_domains:
             problems = task_problems(domain_dir, task_per_domain)
@@ -216,7 +225,7 @@ def _build_into(tmp_dir, domains, tokenizer_kind, vocab_size, held_out, task_dom
                      for kind in ("dev", "test") for prompt, answer in problems[kind]]
         spilled[name] = (field, description, docs, n_bytes)
         log(f"  {name:14s} {field:6s} {docs['train']:6d} train / {docs['val']:5d} val / {docs['test']:5d} test docs, "
-            f"{sum(n_bytes.values()) / 1e6:6.2f} MB  ({time.time() - t0:.1f}s)")
+            f"{sum(n_bytes.values()) / 1e6:6.2f} MB  ({time.time() - t0:.1f}s){dropped_text(dropped)}")
 
     t0 = time.time()
     tokenizer = make_tokenizer(tokenizer_kind, vocab_size, lambda: (t for texts in sample.values() for t in texts))
@@ -349,12 +358,12 @@ def regroup_corpus(source_dir, out_dir, merges=None, drop=(), add=None, val_perm
             log(f"  {new} ({d['field']}): {' + '.join(olds)}, {entry['train_tokens']:,} train tokens")
         for name, (field, path) in add.items():  # pass 1 and pass 2 of build_corpus, with the source's tokenizer
             domain_dir = os.path.join(tmp_dir, name)
-            docs, n_bytes = spill_domain(domain_dir, name, lambda p=path: user_documents(p, text_column), max_bytes,
-                                         val_permille)
+            docs, n_bytes, dropped = spill_domain(domain_dir, name, lambda p=path: user_documents(p, text_column),
+                                                  max_bytes, val_permille)
             counts = encode_domain(domain_dir, name, tokenizer, n_bytes)
             domains.append(domain_entry(name, field, path, val_permille, counts, docs, n_bytes))
             log(f"  {name} ({field}): added from {path}, {docs['train']} train / {docs['val']} val / {docs['test']} "
-                f"test docs, {counts['train']:,} train tokens")
+                f"test docs, {counts['train']:,} train tokens{dropped_text(dropped)}")
         task = []
         if meta.get("task"):
             with open(os.path.join(source_dir, meta["task"]["file"])) as f:
@@ -428,7 +437,10 @@ def parse_named(pairs, what):
 
 
 def main(argv=None):
-    parser = Parser(description="Build a corpus of domains (see the module docstring).")
+    parser = Parser(description="Build a corpus: text -> BPE tokenizer -> token files of each domain's train, val "
+                    "and test splits (held out by document), in data/<corpus>/. Without --domain: the built-in "
+                    "default corpus (offline, the same bytes on every machine). docs/corpus.md has the layout and "
+                    "examples.")
     parser.add_argument("--corpus", default="default", help="corpus name: data/<corpus>/ (default: %(default)s)")
     parser.add_argument("--data_dir", default=DATA_DIR, help="where corpora live (default: %(default)s)")
     parser.add_argument("--domain", action="append", help="NAME=PATH (a folder of .txt/.md/.py files, a .jsonl, "
@@ -500,6 +512,11 @@ def main(argv=None):
                                    "--domain NAME=PATH")
             for name, path in paths.items():  # check every path before the long part
                 next(iter(user_documents(path, args.text_column)), None)
+            missing = [f for f in ("source", "target") if f not in fields.values()]
+            if missing:  # train.py would refuse the corpus after it was built
+                raise PrepareError(f"the domains {sorted(paths)} have no {' and no '.join(missing)} field; continual "
+                                   "pre-training needs both: give at least one --domain with --field NAME=source and "
+                                   "one with --field NAME=target")
             domains = {name: (fields[name], lambda p=path: user_documents(p, args.text_column), args.max_bytes,
                               path) for name, path in paths.items()}
             print(f"building corpus {out_dir} from {len(domains)} user domains")

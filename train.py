@@ -21,10 +21,13 @@ import json
 import math
 import os
 import resource
+import shlex
 import shutil
+import signal
 import sys
+import threading
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,13 +48,46 @@ from prepare import ensure_corpus
 from tokenizer import tokenizer_from_files
 
 # options that may differ between a checkpoint and its resumption
-RESUME_FREE = {"config", "resume", "device", "compile", "log_interval", "task_problems"}
+RESUME_FREE = {"config", "resume", "overwrite", "device", "compile", "log_interval", "task_problems"}
 # options that define the base model (its cache key)
 BASE_KEYS = ["n_layer", "n_head", "n_embd", "block_size", "dropout", "base_steps", "base_lr", "base_warmup_steps",
              "base_seed", "batch_size", "grad_accum", "min_lr_ratio", "weight_decay", "beta1", "beta2", "grad_clip"]
 
 
 # ----------------------------------------------------------------------------- the loop
+
+class Interrupted(Exception):
+    """The loop stopped at a step boundary on Ctrl-C (SIGINT) or SIGTERM, with a checkpoint of that step."""
+
+    def __init__(self, signum, label, step, steps, ckpt_path):
+        super().__init__(f"{signal.Signals(signum).name} at {label} step {step} of {steps}")
+        self.signum, self.label, self.step, self.steps, self.ckpt_path = signum, label, step, steps, ckpt_path
+
+
+@contextmanager
+def stop_requests():
+    """While the loop runs, Ctrl-C (SIGINT) and SIGTERM ask it to stop after the step it is in (the list it yields
+    gets the signal), so that the checkpoint written on the way out holds a whole step; a second Ctrl-C stops at
+    once. Under torchrun, or off the main thread, signals keep their usual meaning (the processes would not stop at
+    the same step)."""
+    stop = []
+    if dist.is_initialized() or threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def ask(signum, frame):
+        if stop and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.append(signum)
+        print(f"\n{signal.Signals(signum).name}: stopping after this step with a checkpoint (Ctrl-C again to stop "
+              "at once)", file=sys.stderr, flush=True)
+    previous = {s: signal.signal(s, ask) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
 
 def lr_at(step, peak_lr, warmup_steps, total_steps, min_lr_ratio):
     """Linear warm-up to peak_lr, then cosine decay to peak_lr * min_lr_ratio at total_steps."""
@@ -162,12 +198,14 @@ def train(cfg, corpus, model, mixer, run_dir, schedule, device, resume_state=Non
         record["val_bpb"] = [evaluate.json_number(v) for v in val_bpb]
         return val_loss
 
-    with open(log_path if is_main_process() else os.devnull, "a") as log_file:
+    first_step = step
+    with open(log_path if is_main_process() else os.devnull, "a") as log_file, stop_requests() as stop:
         if step == 0:
             record = {"step": 0, "tokens": 0, "domains": corpus.domains}
             run_eval(record)
             log_file.write(json.dumps(record) + "\n")
         t_last, tokens_since = time.time(), 0
+        t_started = t_last
         while step < steps:
             t0 = time.time()
             w = check_weights(broadcast_weights(mixer.weights(), device), corpus.domains, mixer.name)
@@ -199,16 +237,19 @@ def train(cfg, corpus, model, mixer, run_dir, schedule, device, resume_state=Non
                 run_eval(record)
             log_file.write(json.dumps(record) + "\n")
             log_file.flush()
+            wall_seconds += time.time() - t0
             if step % cfg["log_interval"] == 0 or step == steps:
                 now = time.time()
                 tokens_per_second = tokens_since / (now - t_last)  # wall time, evaluations included
                 mfu = tokens_per_second * model.flops_per_token() / (peak_flops * world) if peak_flops else None
+                seconds_left = (steps - step) * (now - t_started) / (step - first_step)
                 print(evaluate.console_line(schedule.label, step, steps, loss, record, tokens_per_second, mfu, lr, w,
-                                            corpus), flush=True)
+                                            corpus, seconds_left), flush=True)
                 t_last, tokens_since = now, 0
-            wall_seconds += time.time() - t0
-            if step % cfg["ckpt_interval"] == 0 or step == steps:
+            if step % cfg["ckpt_interval"] == 0 or step == steps or stop:
                 save_checkpoint()
+            if stop:  # Ctrl-C or SIGTERM: the step is whole and saved; what a rerun needs is said once
+                raise Interrupted(stop[0], schedule.label, step, steps, ckpt_path)
     return {"steps": steps, "tokens": steps * tokens_per_step, "train_seconds": train_seconds,
             "wall_seconds": wall_seconds, "tokens_per_second": steps * tokens_per_step / max(train_seconds, 1e-9),
             "tokens_per_domain": sampler.tokens_per_domain(), "epochs_per_domain": sampler.epochs_per_domain(),
@@ -447,6 +488,12 @@ def run(cfg):
     if torch.device(device).type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+    else:
+        print(f"on the CPU with {torch.get_num_threads()} threads (OMP_NUM_THREADS sets them; on a busy machine 1 "
+              "can be faster)")
+        if cfg["config"] and option_defaults(cfg)["compile"]:
+            print(f"warning: the preset {cfg['config']} is written for a GPU (a compiled model, bf16) and this run is "
+                  "on the CPU: it can take hours (config/cpu.py, the default, is the CPU preset; Ctrl-C stops)")
     stage("1/4 corpus")
     t0 = time.time()
     corpus = ensure_corpus(cfg)
@@ -481,15 +528,43 @@ def run(cfg):
         return {"run_dir": run_dir, "model": model, "mixer": mixer}
 
 
+def continue_command(argv, label):
+    """The command that continues an interrupted run: the same one, with --resume for a CPT run (--overwrite
+    dropped); a base or an estimation run continues by itself."""
+    if label != "cpt":
+        return shlex.join(["python", "train.py", *argv])
+    flags = ("true", "false", "yes", "no", "on", "off", "1", "0")
+    kept = [a for i, a in enumerate(argv) if not (a.startswith("--overwrite") or a.startswith("--resume") or (
+        i and argv[i - 1] in ("--overwrite", "--resume") and a.lower() in flags))]
+    return shlex.join(["python", "train.py", *kept, "--resume"])
+
+
 def main(argv=None):
     stdout = sys.stdout
+    argv = sys.argv[1:] if argv is None else list(argv)
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    if on_main_thread:  # SIGTERM outside the loop: clean up as for Ctrl-C (a corpus being built is removed)
+        previous_term = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    cfg = None
     try:
-        cfg = parse_config(argv, __doc__)
-        cfg = validate_config(cfg)
+        cfg = validate_config(parse_config(argv, __doc__))
         return run(cfg)
     except UserError as e:
         sys.exit(f"error: {e}")
+    except Interrupted as e:
+        print(f"interrupted by {signal.Signals(e.signum).name} at {e.label} step {e.step} of {e.steps}; the "
+              f"checkpoint {e.ckpt_path} holds that step; to continue: {continue_command(argv, e.label)}",
+              file=sys.stderr, flush=True)
+        sys.exit(128 + e.signum)
+    except KeyboardInterrupt:
+        checkpointed = cfg is not None and os.path.exists(os.path.join(cfg["out_dir"], cfg["run_name"], "ckpt.pt"))
+        print("interrupted outside the training steps (nothing half-written is kept: a corpus being built is "
+              "removed, a run continues from its last checkpoint); to continue: "
+              f"{continue_command(argv, 'cpt' if checkpointed else 'base')}", file=sys.stderr, flush=True)
+        sys.exit(130)
     finally:
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous_term)
         sys.stdout = stdout
         if dist.is_initialized():
             # A DDP wrapper sits in a reference cycle and holds the process group; if the collector has not

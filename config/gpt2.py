@@ -1,5 +1,7 @@
 # The GPT-2 recipe: continual pre-training of GPT-2 small (124M parameters, the Hugging Face `gpt2` folder)
 # on your own domains, on one GPU. docs/pretrained.md says how to get the folder and what 1,000 steps cost.
+# It serves a Llama-family checkpoint of that size too (SmolLM2-135M; its context must hold the block of 1024
+# below): the learning rate, batch and schedule are set by the model's size, not by its family.
 #   python prepare.py --corpus mine --tokenizer gpt2/ --domain ... --field ...
 #   python train.py --config config/gpt2.py --init_from gpt2/ --corpus mine --mixer bandit
 # The model's shape (12 layers, 12 heads, 768 wide, vocab 50257) comes from gpt2/config.json; the
@@ -15,7 +17,7 @@ block_size = 1024
 # the pre-training peak: a higher peak adapts faster to the new domains and forgets more of the old ones.
 # 3e-4, half of GPT-2's peak, sits in the usual 1e-4..3e-4 range: re-warmed enough that the
 # adaptation/forgetting trade-off the mixers steer is visible, low enough not to undo the pre-training.
-# (The CPU preset's 3e-3 is for a 0.8M-parameter model; on GPT-2 it would wreck the checkpoint.)
+# (The CPU preset's 3e-3 is for a 1.3M-parameter model; on GPT-2 it would wreck the checkpoint.)
 lr = 3e-4
 # linear warm-up: only the weights are loaded, AdamW's moment estimates start at zero, and the first
 # steps on a new mixture have large gradients; 50 steps (5% of the run, 6.5M tokens) let both settle

@@ -4,6 +4,7 @@ Trainer's loss draws each step's rows from the sampler with them, and after ever
 back to the mixer (validation losses every --eval_interval steps and whenever the mixer asks for them).
 
     python examples/hf_trainer.py data/default --mixer bandit --steps 200
+    python examples/hf_trainer.py data/default --mixer regmix --trajectories out/proxy   # any mixer's options
 
 The rows are drawn in compute_loss, not by the dataset: a Trainer's data loader (accelerate's) fetches a
 batch one step ahead, so rows drawn there would follow the weights of the step before, and ODM's paper form
@@ -20,8 +21,10 @@ import torch
 import transformers
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository's modules
+from common import UserError  # noqa: E402
 from data import Corpus  # noqa: E402
-from mixing import HeldOutSet, eval_due, eval_stats, own_loop_mixer, own_loop_sampler, row_losses, step_stats  # noqa: E402
+from mixing import (HeldOutSet, eval_due, eval_stats, own_loop_mixer, own_loop_sampler, parse_mixer_args,  # noqa: E402
+                    row_losses, step_stats)
 
 
 class MixerCallback(transformers.TrainerCallback):
@@ -35,7 +38,8 @@ class MixerCallback(transformers.TrainerCallback):
         ev = eval_stats(model, self.corpus, self.valset, device)
         self.mixer.observe_eval(steps_done, ev)
         print(f"step {steps_done}: val loss " + " ".join(f"{d}={v:.3f}" for d, v in zip(self.corpus.domains,
-                                                                                       ev["val_loss"])))
+                                                                                       ev["val_loss"]))
+              + " | w " + " ".join(f"{d}={v:.2f}" for d, v in zip(self.corpus.domains, self.mixer.weights())))
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         self.evaluate(0, model, args.device)  # a mixer may set its first weights from the base's losses
@@ -77,28 +81,35 @@ class MixingTrainer(transformers.Trainer):
 
 
 def main(argv=None):
+    try:
+        return train(argv)
+    except UserError as e:  # a refused mixer, a missing option or corpus: one line
+        sys.exit(f"error: {e}")
+
+
+def train(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("corpus", help="a corpus folder written by prepare.py, e.g. data/default")
-    parser.add_argument("--mixer", default="bandit")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--block_size", type=int, default=128)
     parser.add_argument("--eval_interval", type=int, default=50)
-    args = parser.parse_args(argv)
+    args, options = parse_mixer_args(parser, argv)
     corpus = Corpus(args.corpus)
     torch.manual_seed(0)
     config = transformers.GPT2Config(vocab_size=corpus.tokenizer.vocab_size, n_positions=args.block_size,
                                      n_embd=64, n_layer=2, n_head=2, bos_token_id=corpus.tokenizer.eot,
                                      eos_token_id=corpus.tokenizer.eot)
     model = transformers.GPT2LMHeadModel(config)
-    mixer = own_loop_mixer(args.mixer, corpus, steps=args.steps)
+    mixer = own_loop_mixer(args.mixer, corpus, steps=args.steps, loss_targets=getattr(args, "loss_targets", None),
+                           **options)
     callback = MixerCallback(mixer, corpus, HeldOutSet(corpus, args.block_size, max_windows=8), args.eval_interval)
     sampler = own_loop_sampler(mixer, corpus, args.batch_size, args.block_size)
     with tempfile.TemporaryDirectory() as out_dir:  # nothing to keep: no checkpoints
         training = transformers.TrainingArguments(
             output_dir=out_dir, max_steps=args.steps, per_device_train_batch_size=args.batch_size,
             learning_rate=1e-3, lr_scheduler_type="cosine", warmup_steps=min(20, args.steps // 10),
-            logging_steps=args.eval_interval, save_strategy="no", report_to="none", disable_tqdm=True,
+            logging_strategy="no", save_strategy="no", report_to="none", disable_tqdm=True,  # the callback prints
             dataloader_pin_memory=False, remove_unused_columns=False)  # keep the tick the loop counts
         MixingTrainer(model=model, args=training, train_dataset=StepTicks(), mixer_callback=callback,
                       sampler=sampler).train()

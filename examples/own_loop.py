@@ -3,6 +3,11 @@ A mixer of this repo inside a plain PyTorch loop that trains a model that is not
 `transformers` (random init), on a corpus written by prepare.py, with the bandit (ODM) setting the weights.
 
     python examples/own_loop.py data/default --mixer bandit --steps 200
+    python examples/own_loop.py data/default --mixer velocity --mix_interval 20 --loss_targets 3.2,3.6,2.4,0.7,0.8
+    python examples/own_loop.py data/default --mixer agent --agent_path out/agent.pt --help   # its options
+
+Every mixer that runs outside train.py takes its options here (the registry's, as train.py's --help lists them);
+acodm reads our GPT's layers and is refused in one line.
 """
 
 import argparse
@@ -13,20 +18,28 @@ import torch
 import transformers
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository's modules
+from common import UserError  # noqa: E402
 from data import Corpus  # noqa: E402
-from mixing import HeldOutSet, eval_due, eval_stats, own_loop_mixer, own_loop_sampler, row_losses, step_stats  # noqa: E402
+from mixing import (HeldOutSet, eval_due, eval_stats, own_loop_mixer, own_loop_sampler, parse_mixer_args,  # noqa: E402
+                    row_losses, step_stats)
 
 
 def main(argv=None):
+    try:
+        return train(argv)
+    except UserError as e:  # a refused mixer, a missing option or corpus: one line
+        sys.exit(f"error: {e}")
+
+
+def train(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("corpus", help="a corpus folder written by prepare.py, e.g. data/default")
-    parser.add_argument("--mixer", default="bandit")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--block_size", type=int, default=128)
     parser.add_argument("--eval_interval", type=int, default=50)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    args = parser.parse_args(argv)
+    args, options = parse_mixer_args(parser, argv)
     corpus = Corpus(args.corpus)
     torch.manual_seed(0)
     config = transformers.GPT2Config(vocab_size=corpus.tokenizer.vocab_size, n_positions=args.block_size,
@@ -34,7 +47,8 @@ def main(argv=None):
                                      eos_token_id=corpus.tokenizer.eot)
     model = transformers.GPT2LMHeadModel(config).to(args.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    mixer = own_loop_mixer(args.mixer, corpus, steps=args.steps)
+    mixer = own_loop_mixer(args.mixer, corpus, steps=args.steps, loss_targets=getattr(args, "loss_targets", None),
+                           **options)
     sampler = own_loop_sampler(mixer, corpus, args.batch_size, args.block_size)  # mixed, or one domain a batch
     valset = HeldOutSet(corpus, args.block_size, max_windows=8)
     mixer.observe_eval(0, eval_stats(model, corpus, valset, args.device))

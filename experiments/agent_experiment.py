@@ -143,6 +143,7 @@ def transfer_runs(setting, agents, train_args, out_dir, log):
                 continue
             t0 = time.time()
             run_cfg = {**config_for_mixer(cfg, mixer), "seed": seed, "run_name": run_dir, "resume": False,
+                       "overwrite": True,  # an unfinished run is started again
                        **({"agent_path": os.path.abspath(agents[agent_label])} if agent_label else {})}
             run_cfg = validate_config(run_cfg)
             with open(os.path.join(out_dir, f"{setting}.log"), "a") as f, redirect_stdout(f):

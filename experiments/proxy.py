@@ -61,9 +61,8 @@ def proxy_config(spec, train_args):
 
 def proxy_run_config(pcfg, mixer, options, seed, run_dir):
     run_cfg = {**config_for_mixer(pcfg, mixer), **options, "seed": seed, "run_name": os.path.abspath(run_dir),
-               "resume": False}
-    run_cfg = validate_config(run_cfg)
-    return run_cfg
+               "resume": False, "overwrite": True}  # an unfinished proxy run is started again
+    return validate_config(run_cfg)
 
 
 def proxy_run(pcfg, mixer, options, seed, run_dir):

@@ -274,8 +274,8 @@ def run_jobs(suite, cfg, train_args, name, preset, seeds, rows, trajectories, pu
             resume = not done and os.path.exists(os.path.join(run_dir, "ckpt.pt"))
             log(f"\n#### suite run {number}: {label} seed {seed}" + (" (resuming)" if resume else ""))
             try:
-                validate_config({**run_cfg, "resume": resume})
-                train.run({**run_cfg, "resume": resume})
+                run_cfg = {**run_cfg, "resume": resume, "overwrite": not resume}  # a changed run is run again
+                train.run(validate_config(run_cfg))
                 write_json_atomic(os.path.join(run_dir, "fingerprint.json"), fingerprint)
             except Exception as e:  # one failed run must not end the suite: report it and go on
                 if not isinstance(e, UserError):
@@ -322,11 +322,28 @@ def wall_seconds(cfg, summary, collected, seeds):
             "suite": runs["cpt_runs"] + runs["target_estimates"] + collected}
 
 
+USAGE = """Run the comparison suite, or collect proxy trajectories alone.
+
+The suite: the static grid (target shares x the split within each field), every mixer's paper default and its
+named variants, and the static twin of every row whose weights move, on seeds that each pre-train a base of their
+own; then one table, one JSON and the plots in out/suite-<name>/results (with --publish DIR, the benchmark's files
+too). Rerunning the same command finishes what is missing and reuses every finished run.
+
+Cost: each row is one CPT run per seed (about 2 minutes on 2 CPU cores with the CPU preset), each seed one base
+(about 6 minutes), the agent's and RegMix's rows their proxy work (about 40 minutes once); the default suite took
+about 7 hours on 2 cores (docs/benchmark.md). A quick look, a few runs:
+
+    python -m experiments.suite --suite default --seeds 1 --mixers bandit --sweep 0.1,0.8 --schedules none
+    python -m experiments.suite --suite default -- --steps 200          # train.py's options after --
+    python -m experiments.suite --collect 64 --trajectories out/traj -- --config config/proxy.py
+"""
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     train_args = argv[argv.index("--") + 1:] if "--" in argv else []
     own = argv[:argv.index("--")] if "--" in argv else argv
-    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(description=USAGE, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--suite", choices=sorted(SUITES), help="run this suite")
     parser.add_argument("--preset", default="cpu", choices=sorted(PRESETS), help="cpu (the defaults) or gpu")
     parser.add_argument("--seeds", type=int, default=None, help="at most this many seeds per row (default: the "

@@ -1,9 +1,7 @@
 """Shared fixtures: a tiny corpus built in a temp folder (three small domains, a trained 320-token BPE),
 and a tiny model configuration. Everything is CPU-only and hermetic."""
 
-import json
 import os
-import random
 import sys
 
 import numpy as np
@@ -12,37 +10,15 @@ import torch
 
 ROOT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT_DIR)
+sys.path.insert(0, os.path.join(ROOT_DIR, "examples"))  # tiny_inputs: the tiny corpora's sources
 
 import agent  # noqa: E402
 from mixer import options_of  # noqa: E402
 from options import MIXERS  # noqa: E402
 import trajectories  # noqa: E402
+from tiny_inputs import WORDS, write_tiny_sources  # noqa: E402,F401 (WORDS: for the tests)
 import prepare  # noqa: E402
 import sources  # noqa: E402
-
-WORDS = ("the model reads data from many domains and the mixer chooses weights for each step of "
-         "training while the loss goes down slowly over time").split()
-
-
-def write_tiny_sources(root, seed=0, scale=1):
-    """Two source domains (prose folder, code folder) and one target domain of Q/A problems (.jsonl);
-    `scale` multiplies the number of documents."""
-    rng = random.Random(seed)
-    prose, code = os.path.join(root, "prose"), os.path.join(root, "code")
-    os.makedirs(prose)
-    os.makedirs(code)
-    for i in range(40 * scale):
-        with open(os.path.join(prose, f"doc{i:02d}.txt"), "w") as f:
-            f.write(" ".join(rng.choice(WORDS) for _ in range(300)) + "\n")
-        with open(os.path.join(code, f"mod{i:02d}.py"), "w") as f:
-            f.write("".join(f"def f{j}(x):\n    return x * {rng.randint(0, 99)} + {j}\n\n" for j in range(30)))
-    arith = os.path.join(root, "arith.jsonl")
-    with open(arith, "w") as f:
-        for i in range(1500 * scale):
-            a, b = rng.randint(0, 30 * scale), rng.randint(0, 30 * scale)
-            f.write(json.dumps({"text": f"Question: What is {a} + {b}?\nAnswer: {a + b}"}) + "\n")
-    return {"prose": (prose, "source"), "code": (code, "source"), "arith": (arith, "target")}
-
 
 def build_tiny_corpus(root, name="tiny", vocab_size=320):
     paths = write_tiny_sources(os.path.join(root, "src"))

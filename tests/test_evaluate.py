@@ -74,7 +74,15 @@ def test_task_accuracy_is_exact_match_and_logprob_is_of_the_answer(tiny_corpus_d
     assert scores["task_logprob"] == pytest.approx(expected)
 
 
-def test_comparison_table_has_one_row_per_run():
-    result = {"summary": {k: 1.0 for _, k in evaluate.COLUMNS}, "run": {"mixer": "static", "wall_seconds": 12.0}}
-    table = evaluate.comparison_table([("a", result), ("b", result)]).splitlines()
-    assert len(table) == 4 and table[2].startswith("| a | static | 1.000")
+def test_comparison_table_tells_runs_of_one_mixer_apart():
+    """One row per run, with what tells two runs apart: the options whose values differ among them (not where
+    they were written) and the target share each actually sampled."""
+    def result(target_ratio, run_name, target_tokens):
+        return {"summary": {k: 1.0 for _, k in evaluate.COLUMNS}, "final": {"fields": ["source", "target"]},
+                "config": {"target_ratio": target_ratio, "run_name": run_name, "steps": 800, "mixer": "static"},
+                "run": {"mixer": "static", "steps": 800, "wall_seconds": 12.0,
+                        "tokens_per_domain": [1000 - target_tokens, target_tokens]}}
+    table = evaluate.comparison_table([("a", result(None, "a", 380)), ("b", result(0.8, "b", 800))]).splitlines()
+    assert table[2].startswith("| a | static | target_ratio=None | 800 | 0.38 | 1.000")
+    assert table[3].startswith("| b | static | target_ratio=0.8 | 800 | 0.80 | 1.000")
+    assert "before s: work a mixer does before CPT" in table[-1]

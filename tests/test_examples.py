@@ -56,6 +56,27 @@ def test_example_trains_a_transformers_model_with_a_mixer_of_ours(name, tiny_cor
     assert len(losses) == 3 and all(2.0 < v < 6.5 for v in losses)  # a finite loss per domain
 
 
+@pytest.mark.parametrize("name, mixer", [("own_loop", "agent"), ("own_loop", "regmix"), ("own_loop", "velocity"),
+                                         ("own_loop", "dbl"), ("hf_trainer", "agent"), ("hf_trainer", "regmix")])
+def test_the_examples_take_the_options_of_every_mixer_that_needs_one(name, mixer, tiny_corpus_dir, tmp_path, capsys):
+    """The examples read a mixer's options from the one registry (--agent_path, --trajectories, --mix_interval,
+    the loss targets) and print the weights as they move."""
+    corpus = Corpus(tiny_corpus_dir)
+    given = [x for key, value in mixer_inputs(mixer, corpus, str(tmp_path)).items() for x in (f"--{key}", value)]
+    given += ["--loss_targets", "4.0,4.0,4.0"] if MIXERS[mixer].needs_loss_targets else []
+    given += ["--mix_interval", "2"] if "mix_interval" in options_of(MIXERS[mixer]) else []
+    _, made = example(name).main([tiny_corpus_dir, "--mixer", mixer, *given] + TINY)
+    assert made.name == mixer
+    assert "| w prose=" in capsys.readouterr().out
+
+
+def test_an_example_refuses_a_mixer_it_cannot_run_in_one_line(tiny_corpus_dir):
+    with pytest.raises(SystemExit) as exit_info:
+        example("own_loop").main([tiny_corpus_dir, "--mixer", "acodm"] + TINY)
+    message = str(exit_info.value.code)
+    assert message.startswith("error: mixer 'acodm' reads per-domain gradients") and "\n" not in message
+
+
 def test_in_the_trainer_every_batch_follows_the_weights_the_bandit_divides_by(tiny_corpus_dir, monkeypatch):
     """ODM's paper form divides a domain's loss by the probability its batch was drawn with: in the Trainer
     (whose loader fetches a batch ahead) that is the policy the mixer holds when the step is observed."""

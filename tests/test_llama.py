@@ -9,10 +9,7 @@ import unicodedata
 from dataclasses import replace
 
 import pytest
-import tokenizers
 import torch
-import transformers
-from tokenizers import Regex, decoders, models, normalizers, pre_tokenizers, trainers
 
 import prepare
 import tokenizer
@@ -20,60 +17,10 @@ import train
 from common import CheckpointError
 from conftest import TINY_MODEL, WORDS, write_tiny_sources
 from model import GPTConfig, load_pretrained, rotary_frequencies
+from tiny_inputs import EOS, write_tiny_llama, write_tokenizer
 
-# the split patterns of Llama 3's and Qwen2's tokenizer.json (Qwen2: every digit alone, NFC first)
-LLAMA3_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|"
-                r"\s*[\r\n]+|\s+(?!\S)|\s+")
-QWEN2_SPLIT = LLAMA3_SPLIT.replace(r"\p{N}{1,3}", r"\p{N}")
-EOS = {"llama3": "<|end_of_text|>", "qwen2": "<|endoftext|>", "smollm2": "<|endoftext|>"}
 SAMPLE = ("It's 2024: 3.14159 and 1,000,000 tokens; x1y22z333!\n\n\tTabs  and   spaces \u00e9 vs e\u0301 — "
           "東京タワー 🙂 THE'LL  \r\n  end 42 ²³ ٣٤\n")
-
-
-def write_tokenizer(folder, style, vocab_size=400):
-    """A byte-level BPE trained by tokenizers on sample text, with the pre-tokenizer (and normalizer) of
-    Llama 3, Qwen2 or SmolLM2, saved as tokenizer.json. Returns (tokenizers' object, the eos id)."""
-    bpe = tokenizers.Tokenizer(models.BPE())
-    if style == "smollm2":  # digits alone, then GPT-2's split
-        bpe.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
-                                                     pre_tokenizers.ByteLevel(add_prefix_space=False)])
-    else:
-        bpe.normalizer = normalizers.NFC() if style == "qwen2" else None
-        split = pre_tokenizers.Split(Regex(LLAMA3_SPLIT if style == "llama3" else QWEN2_SPLIT), "isolated")
-        bpe.pre_tokenizer = pre_tokenizers.Sequence([split, pre_tokenizers.ByteLevel(add_prefix_space=False,
-                                                                                      use_regex=False)])
-    bpe.decoder = decoders.ByteLevel()
-    # SmolLM2's specials come first (id 0 is its eos); Llama 3's and Qwen2's are added after the merges
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel
-                                  .alphabet(), special_tokens=[EOS["smollm2"]] if style == "smollm2" else [])
-    bpe.train_from_iterator([" ".join(WORDS[i:] + WORDS[:i]) + f" {i * 37} {i}.5\n" for i in range(40)], trainer)
-    if style != "smollm2":
-        bpe.add_special_tokens(["<|begin_of_text|>", EOS[style]])
-    os.makedirs(folder, exist_ok=True)
-    bpe.save(os.path.join(folder, "tokenizer.json"))
-    return bpe, bpe.token_to_id(EOS[style])
-
-
-def write_tiny_llama(folder, kind="llama", shard=False, tied=False, rope_scaling=None, vocab_size=400):
-    """A random 2-layer LlamaForCausalLM (grouped-query attention: 4 heads, 2 key/value heads) or
-    Qwen2ForCausalLM saved by transformers (sharded when shard) with its tokenizer.json. Every weight is
-    random, the norms' gains and Qwen2's biases too, so each one's mapping matters."""
-    bpe, eos = write_tokenizer(folder, "qwen2" if kind == "qwen2" else "llama3", vocab_size)
-    common = dict(vocab_size=bpe.get_vocab_size() + (20 if kind == "qwen2" else 0), hidden_size=32,
-                  intermediate_size=56, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                  max_position_embeddings=64, tie_word_embeddings=tied, rms_norm_eps=1e-6, eos_token_id=eos,
-                  bos_token_id=eos)
-    if kind == "qwen2":
-        config = transformers.Qwen2Config(rope_theta=20000.0, **common)
-    else:
-        config = transformers.LlamaConfig(rope_theta=5000.0, rope_scaling=rope_scaling, **common)
-    torch.manual_seed(0)
-    model = (transformers.Qwen2ForCausalLM if kind == "qwen2" else transformers.LlamaForCausalLM)(config).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0.0, 0.2)
-    model.save_pretrained(folder, max_shard_size="20KB" if shard else "5GB")
-    return model
 
 
 # wavelengths below 32 / 4 stay, above 32 / 0.5 are divided by 8, between are blended: the tiny models' head size 8

@@ -115,7 +115,7 @@ def test_a_mixer_refuses_an_option_it_does_not_read_naming_the_mixers_that_do(mi
 
 def mix_interval_reader_keeps_its_option():
     cfg = validate_config(parse_config(["--mixer", "dbl", "--mix_interval", "20"]))
-    return cfg["mix_interval"] == 20 and cfg["run_name"] == "cpt-dbl"
+    return cfg["mix_interval"] == 20 and cfg["run_name"] == "cpt-dbl-mix_interval-20"
 
 
 def test_validation_returns_a_completed_config_and_leaves_its_argument_unchanged():

@@ -22,28 +22,7 @@ from conftest import TINY_MODEL, write_tiny_sources
 from data import Corpus
 from evaluate import read_test_split
 from model import load_gpt2_folder
-
-MERGES = ["Ġ t", "h e", "Ġt he", "Ġ a", "i n", "e r", "o n", "r e", "Ġ m", "a t", "e n", "o r", "Ġ w", "e s"]
-
-
-def write_tiny_gpt2(folder):
-    """A random 2-layer GPT-2 saved by transformers, with GPT-2-format vocab.json and merges.txt."""
-    os.makedirs(folder, exist_ok=True)
-    vocab = {char: i for i, char in enumerate(tokenizer.gpt2_byte_alphabet())}  # the 256 bytes in GPT-2's order
-    for merge in MERGES:
-        vocab[merge.replace(" ", "")] = len(vocab)
-    vocab["<|endoftext|>"] = len(vocab)
-    with open(os.path.join(folder, "vocab.json"), "w", encoding="utf-8") as f:
-        json.dump(vocab, f, ensure_ascii=False)
-    with open(os.path.join(folder, "merges.txt"), "w", encoding="utf-8") as f:
-        f.write("#version: 0.2\n" + "\n".join(MERGES) + "\n")
-    config = transformers.GPT2Config(vocab_size=len(vocab), n_positions=64, n_embd=32, n_layer=2, n_head=2,
-                                     bos_token_id=len(vocab) - 1, eos_token_id=len(vocab) - 1)
-    torch.manual_seed(0)
-    model = transformers.GPT2LMHeadModel(config).eval()
-    model.save_pretrained(folder)
-    return model
-
+from tiny_inputs import write_tiny_gpt2
 
 def test_our_gpt_computes_the_same_logits_as_transformers_on_a_gpt2_checkpoint(tmp_path):
     reference = write_tiny_gpt2(str(tmp_path / "gpt2"))

@@ -26,7 +26,7 @@ from conftest import ROOT_DIR, TINY_MODEL, mixer_cli, mixer_inputs, read_by, sam
 from data import Corpus
 from model import GPT, GPTConfig
 from options import MIXERS, load_preset, parse_config, validate_config
-from test_pretrained import write_tiny_gpt2
+from tiny_inputs import write_tiny_gpt2
 
 SLOW_ARGS = ["--steps", "150", "--ckpt_interval", "2", "--eval_interval", "10", "--log_interval", "50"]
 
@@ -164,7 +164,9 @@ def test_malicious_pickles_are_refused_without_running(tiny_args, tiny_corpus_di
 NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
 CATALOGUE = [
     ("prepare", "--data_dir {tmp} --domain a={tmp}/missing --field a=source", "does not exist"),
-    ("prepare", "--data_dir {tmp} --domain a={tmp}/empty --field a=source", "has 0 training"),
+    ("prepare", "--data_dir {tmp} --domain a={tmp}/empty --field a=source --domain t={src}/arith.jsonl "
+                "--field t=target", "has 0 training"),
+    ("prepare", "--data_dir {tmp} --domain a={src}/prose --field a=source", "have no target field"),
     ("prepare", "--data_dir {tmp} --domain a={tmp}/bad.jsonl --field a=source", "line 1 is not"),
     ("prepare", "--data_dir {tmp} --domain a={tmp}/notes.txt --field a=source", "a file of an unknown kind"),
     ("prepare", "--data_dir {tmp} --tokenizer {tmp}/empty", "has no tokenizer files"),
@@ -173,7 +175,8 @@ CATALOGUE = [
     ("prepare", "--data_dir {tmp} --domain a={tmp}/empty --field a=poetry", "needs --field a=source"),
     ("prepare", "--data_dir {tmp} --domain a={tmp}/empty --field a=source --field b=target", "unknown domains ['b']"),
     ("prepare", "--data_dir {tmp} --field a=source", "need --domain"),
-    ("prepare", "--data_dir {tmp} --vocab_size 100 --domain a={src}/prose --field a=source", "too small"),
+    ("prepare", "--data_dir {tmp} --vocab_size 100 --domain a={src}/prose --field a=source --domain "
+                "t={src}/arith.jsonl --field t=target", "too small"),
     ("prepare", "--data_dir {data} --corpus tiny", "already exists"),
     ("prepare", "--data_dir {tmp} --val_permille 0", "between 1 and 499"),
     ("prepare", "--data_dir {tmp} --regroup {data}/tiny --merge x=prose,arith", "different fields"),
@@ -297,12 +300,13 @@ def test_the_gpt2_recipe_continues_a_gpt2_checkpoint(tmp_path):
     for name, (path, field) in sources.items():
         command += ["--domain", f"{name}={path}", "--field", f"{name}={field}"]
     prepare.main(command + ["--val_permille", "100", "--task", "arith"])
-    train.main(["--config", os.path.join(ROOT_DIR, "config", "gpt2.py"), "--init_from", str(tmp_path / "gpt2"),
-                "--data_dir", str(tmp_path / "data"), "--corpus", "tiny", "--out_dir", str(tmp_path / "out"),
-                "--block_size", "64", "--batch_size", "4", "--grad_accum", "2", "--steps", "4", "--warmup_steps", "1",
-                "--eval_interval", "2", "--device", "cpu", "--compile", "false",
-                "--mixer", "bandit", "--task_problems", "10"])
-    with open(tmp_path / "out" / "cpt-bandit" / "eval.json") as f:
+    run = train.main(["--config", os.path.join(ROOT_DIR, "config", "gpt2.py"), "--init_from", str(tmp_path / "gpt2"),
+                      "--data_dir", str(tmp_path / "data"), "--corpus", "tiny", "--out_dir", str(tmp_path / "out"),
+                      "--block_size", "64", "--batch_size", "4", "--grad_accum", "2", "--steps", "4",
+                      "--warmup_steps", "1", "--eval_interval", "2", "--device", "cpu", "--compile", "false",
+                      "--mixer", "bandit", "--task_problems", "10"])
+    assert os.path.basename(run["run_dir"]) == "cpt-bandit-tiny-gpt2-from-gpt2"  # the corpus, preset and checkpoint
+    with open(os.path.join(run["run_dir"], "eval.json")) as f:
         result = json.load(f)
     assert result["config"]["lr"] == 3e-4 and result["config"]["grad_accum"] == 2 and result["run"]["steps"] == 4
 
@@ -355,8 +359,8 @@ def test_long_run_memory_stays_flat_and_the_log_stays_valid(tiny_corpus_dir, tmp
             "--log_interval", "5000", "--task_problems", "5", "--mixer", mixer_name]
     args += read_by(mixer_name, mix_interval=1000)
     args += ["--velocity_budgets", "0.0005,0.001,0.002"] if mixer_name == "velocity" else []
-    train.main(args)
-    with open(os.path.join(tmp_path, f"cpt-{mixer_name}", "log.jsonl")) as f:
+    run = train.main(args)
+    with open(os.path.join(run["run_dir"], "log.jsonl")) as f:
         records = [json.loads(line) for line in f]
     steps = [r for r in records if "weights" in r]
     assert len(steps) == 20000

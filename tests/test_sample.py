@@ -18,10 +18,9 @@ SEPARATOR = "---------------"
 def run_dir(tiny_corpus_dir, tmp_path_factory):
     """A seconds-long base + CPT run on the tiny corpus."""
     out = str(tmp_path_factory.mktemp("sample") / "out")
-    train.main(TINY_MODEL + ["--data_dir", os.path.dirname(tiny_corpus_dir), "--corpus", "tiny", "--out_dir", out,
+    return train.main(TINY_MODEL + ["--data_dir", os.path.dirname(tiny_corpus_dir), "--corpus", "tiny", "--out_dir", out,
                              "--base_steps", "4", "--steps", "3", "--eval_interval", "3", "--base_eval_interval", "4",
-                             "--warmup_steps", "1", "--base_warmup_steps", "1", "--task_problems", "2"])
-    return os.path.join(out, "cpt-static")
+                             "--warmup_steps", "1", "--base_warmup_steps", "1", "--task_problems", "2"])["run_dir"]
 
 
 def samples(capsys, *args):

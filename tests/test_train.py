@@ -56,7 +56,7 @@ def test_cli_end_to_end_base_cpt_evaluate_and_plot(tiny_args, tmp_path):
     for header in ["== 1/4 corpus", "== 2/4 base model", "== 3/4 continual pre-training", "== 4/4 evaluation"]:
         assert header in result.stdout
     assert "forgetting" in result.stdout and "target task (10 problems)" in result.stdout
-    run_dir = run_dir_of(tiny_args, "cpt-static")
+    run_dir = run_dir_of(tiny_args, "cpt-static-tiny-target_ratio-0.6")  # the corpus and the option in its name
     with open(os.path.join(run_dir, "eval.json")) as f:
         result_json = json.load(f)
     assert result_json["summary"]["gain"] > 0  # the target loss went down
@@ -64,8 +64,8 @@ def test_cli_end_to_end_base_cpt_evaluate_and_plot(tiny_args, tmp_path):
     report = subprocess.run([sys.executable, "evaluate.py", run_dir, run_dir, "--plot", "--plot_dir",
                              str(tmp_path / "plots")], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert report.returncode == 0, report.stderr
-    assert report.stdout.startswith("| run | mixer | source loss")
-    for png in ["weights.png", "val_loss.png"]:
+    assert report.stdout.startswith("| run | mixer | differs in | steps | target share | source loss")
+    for png in ["weights.png", "val_loss.png", "compare.png"]:
         assert os.path.getsize(tmp_path / "plots" / png) > 1000
 
 

@@ -21,8 +21,8 @@ python3 train.py --config config/gpu.py 2>&1 | tee "$out/train-gpu-preset.txt"
 python3 -m experiments.bench --config config/gpu.py --compile false --steps 20 --rounds 3 2>&1 | tee "$out/bench-gpu-preset.txt"
 
 # 3. --init_from on CUDA: a tiny random GPT-2 in the Hugging Face layout, its tokenizer, a corpus, CPT with a mixer
-python3 -c "import sys; sys.path.insert(0, 'tests'); from test_pretrained import write_tiny_gpt2; write_tiny_gpt2('$work/tiny-gpt2')"
-python3 -c "import sys; sys.path.insert(0, 'tests'); from conftest import write_tiny_sources; write_tiny_sources('$work/src')"
+python3 examples/tiny_inputs.py gpt2 "$work/tiny-gpt2"
+python3 examples/tiny_inputs.py sources "$work/src"
 python3 prepare.py --data_dir "$work/data" --corpus tiny-gpt2 --tokenizer "$work/tiny-gpt2" --val_permille 100 \
     --task arith --domain prose="$work/src/prose" --field prose=source --domain code="$work/src/code" \
     --field code=source --domain arith="$work/src/arith.jsonl" --field arith=target 2>&1 | tee "$out/init-from.txt"

@@ -32,10 +32,9 @@ if [[ " $parts " != *" gpt2 "* ]]; then exit 0; fi
 #    CPT with config/gpt2.py (the static mixer: the loop's cost alone)
 python3 - "$work" <<'EOF'
 import os, sys
-sys.path.insert(0, "tests")
+sys.path.insert(0, "examples")
 import torch, transformers
-from conftest import write_tiny_sources
-from test_pretrained import write_tiny_gpt2
+from tiny_inputs import write_tiny_gpt2, write_tiny_sources
 work = sys.argv[1]
 folder = os.path.join(work, "gpt2-random")
 if not os.path.exists(os.path.join(folder, "model.safetensors")) or os.path.getsize(os.path.join(folder, "model.safetensors")) < 1e8:
