@@ -165,7 +165,8 @@ def parse_config(argv=None, description=None):
     pre.add_argument("--config", default="")
     known, _ = pre.parse_known_args(argv)
     preset = load_preset(known.config) if known.config else {}
-    parser = Parser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter,
+                    usage="%(prog)s [--config FILE] [--mixer NAME] [--OPTION VALUE ...] (every option below)")
     groups = {None: (parser, LOOP_OPTIONS)}
     for users, options in mixer_option_groups().items():
         title = "every mixer" if len(users) == len(MIXERS) else "mixer " + ", ".join(users)

@@ -30,6 +30,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 
@@ -470,6 +471,7 @@ def main(argv=None):
                         help="with --regroup: NAME=PATH adds a user domain (as --domain; with --field "
                         "NAME=source|target, --val_permille, --max_bytes), encoded with CORPUS_DIR's tokenizer; repeat")
     args = parser.parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM cleans up as Ctrl-C does
     out_dir = os.path.join(args.data_dir, args.corpus)
     try:
         if not 0 < args.val_permille < 500:
@@ -530,6 +532,12 @@ def main(argv=None):
         print(f"corpus written to {out_dir} in {time.time() - t0:.1f}s")
     except PrepareError as e:
         sys.exit(f"error: {e}")
+    except KeyboardInterrupt:  # build_corpus removes its temp folder on the way out
+        print("interrupted: the corpus being built was removed (nothing half-written is kept); rerun the command "
+              "to build it", file=sys.stderr)
+        sys.exit(130)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

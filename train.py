@@ -5,14 +5,16 @@ domains with any mixer, then evaluation.
     python train.py                                   # CPU preset: corpus -> base -> CPT (static) -> metrics
     python train.py --mixer static --target_ratio 0.8 # 80% of the rows from the target field
     python train.py --config config/gpu.py            # GPT-2-small-class model, bf16, compile
-    python train.py --resume                          # continue the CPT run from its last checkpoint
+    python train.py --resume                          # continue an interrupted run (Ctrl-C prints the command)
     python train.py --help                            # every option with its default, grouped by mixer
     torchrun --standalone --nproc_per_node=2 train.py # one process per GPU (or CPU, gloo); DDP
 
 Stages: (1) build the corpus if missing (prepare.py); (2) pre-train a base GPT on the source field at
 natural proportions, cached in out/base-<hash>/ and reused by every run with the same corpus, model and
-base budget; (3) CPT from that base with the mixer, into out/<run_name>/ (log.jsonl, ckpt.pt);
-(4) evaluate base and final model (evaluate.py's metrics) and write eval.json.
+base budget; (3) CPT from that base with the mixer, into out/<run_name>/ (log.jsonl, ckpt.pt), a folder named by
+what sets the run apart (cpt-static, cpt-static-target_ratio-0.8) and never replaced unless --overwrite;
+(4) evaluate base and final model (evaluate.py's metrics) and write eval.json. Ctrl-C or SIGTERM stops at the end
+of a step with a checkpoint. On the CPU torch uses every core; on a busy machine OMP_NUM_THREADS=1 can be faster.
 """
 
 import gc

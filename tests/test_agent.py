@@ -63,6 +63,7 @@ def test_behaviour_cloning_reduces_the_imitation_loss():
     assert abs(w[0].item() - 0.7) < 0.1
 
 
+@pytest.mark.slow
 def test_cql_prefers_the_best_action_over_the_behaviour_average():
     """Averaged over three seeds: one seed's outcome moves with the thread count (float summation order)."""
     K, weights = 3, []

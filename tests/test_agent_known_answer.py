@@ -19,6 +19,7 @@ import tempfile
 import types
 
 import numpy as np
+import pytest
 import torch
 
 import agent
@@ -96,6 +97,7 @@ class AverageClonedAction(torch.nn.Module):
 OPTIONS = {"width": 32, "heads": 2, "history": 2, "bc_steps": 150, "cql_steps": 300, "holdout": 0.0}
 
 
+@pytest.mark.slow
 def test_the_pipeline_recovers_a_planted_ramp_and_the_average_action_does_not(tmp_path):
     folder = str(tmp_path / "trajectories")
     collect(folder, 48)

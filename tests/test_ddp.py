@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 import train
 from conftest import ROOT_DIR
@@ -30,6 +31,7 @@ def run_two_processes(tiny_args, extra):
     return out_dir, ranks
 
 
+@pytest.mark.slow
 def test_two_processes_match_each_other_and_the_single_process_run(tiny_args):
     # mixed rows: the global batch is the single run's
     out_dir, ranks = run_two_processes(tiny_args, ["--mixer", "bandit", "--bandit_variant", "hedge", "--run_name", "ddp"])
@@ -50,6 +52,7 @@ def test_two_processes_match_each_other_and_the_single_process_run(tiny_args):
                                            rtol=1e-3, atol=1e-4, err_msg=f"step {a['step']} {key}")
 
 
+@pytest.mark.slow
 def test_the_paper_bandit_under_two_processes_draws_one_domain_per_process_and_stays_identical(tiny_args):
     """ODM's released code draws one domain per process and micro-batch from one shared list; here every
     process holds the same sampler, so they agree on every share's domain and end identical."""
@@ -61,6 +64,7 @@ def test_the_paper_bandit_under_two_processes_draws_one_domain_per_process_and_s
     assert any(max(r) == 4 for r in rows), rows  # some step drew two domains, one per process
 
 
+@pytest.mark.slow
 def test_velocity_target_estimate_under_two_processes_equals_the_single_process_one(tiny_args):
     """The estimation extrapolates to the full run's tokens, all processes' (it once counted one process')."""
     out_dir, _ = run_two_processes(tiny_args, ["--mixer", "velocity", "--run_name", "ddp-velocity"])
@@ -75,6 +79,7 @@ def test_velocity_target_estimate_under_two_processes_equals_the_single_process_
     np.testing.assert_allclose(estimates[0]["targets"], estimates[1]["targets"], rtol=1e-3, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_acodm_slice_under_two_processes_gives_every_process_a_row_of_every_domain(tiny_args):
     """AC-ODM's slice (one forced row of every domain) holds per process: with 2 processes every step's global
     batch has at least 2 rows of each domain, one in each process' share, and the processes end identical."""

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 import data
 import prepare
@@ -87,6 +88,7 @@ def test_hiding_works(tmp_path):
     assert run.returncode == 0, run.stderr
 
 
+@pytest.mark.slow
 def test_default_corpus_is_the_readmes_and_its_task_is_unseen(tmp_path):
     out = tmp_path / "data" / "default"
     build = subprocess.run([sys.executable, "-c", "import sys, prepare; prepare.build_default_corpus(sys.argv[1])",

@@ -36,6 +36,7 @@ def cpt(known, mixer, *extra):
     return np.array(records[0]["weights"]), np.array(records[-1]["weights"])
 
 
+@pytest.mark.slow
 def test_the_loss_chasing_bandit_overweights_the_noise_domain(known):
     """The paper-form bandit (the default: one domain per batch, reward loss / probability); measured at the
     end: noise 0.25 (natural 0.16), fast 0.15 (docs/known-answer.md)."""
@@ -44,6 +45,7 @@ def test_the_loss_chasing_bandit_overweights_the_noise_domain(known):
     assert np.argmin(final) == DOMAINS.index("fast"), final
 
 
+@pytest.mark.slow
 def test_velocitune_and_dbl_do_not_chase_the_noise_domain(known):
     _, bandit = cpt(known, "bandit")
     for mixer in ("velocity", "dbl"):

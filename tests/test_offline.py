@@ -20,6 +20,7 @@ def test_rank_correlation_is_spearmans():
     assert np.isnan(rank_correlation([1, 1, 1], [1, 2, 3]))
 
 
+@pytest.mark.slow
 def test_bootstrap_interval_of_a_rank_correlation_is_narrow_for_many_points_and_wide_for_few():
     rng = np.random.default_rng(0)
     x = rng.normal(size=400)
@@ -60,6 +61,7 @@ def synthetic_trajectories(folder, count, intervals=4, K=3, seed=0):
                         "tokens_per_domain": [1] * K}, {"domains": ["a", "b", "c"], "fields": fields})
 
 
+@pytest.mark.slow
 def test_the_trained_critic_ranks_held_out_returns_and_the_untrained_one_does_not(tmp_path, monkeypatch):
     folder = str(tmp_path / "traj")
     synthetic_trajectories(folder, 40)

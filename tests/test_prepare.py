@@ -141,6 +141,7 @@ def test_mathematics_dataset_shim_generates_problems_on_numpy2_and_new_sympy():
     assert "object" not in vars(np)  # numpy itself is untouched
 
 
+@pytest.mark.slow
 def test_math_documents_are_identical_across_processes():
     first = list(sources.math_documents("math_compare", 3000))
     second = list(sources.math_documents("math_compare", 3000))

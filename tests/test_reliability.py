@@ -46,6 +46,7 @@ def kill_when(path, process, rng, max_delay=0.4):
     process.wait()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mixer_name", sorted(MIXERS))
 def test_sigkill_and_resume_match_an_uninterrupted_run(tiny_args, tiny_corpus_dir, tmp_path, mixer_name):
     args = tiny_args + SLOW_ARGS + read_by(mixer_name, mix_interval=10) + ["--mixer", mixer_name] \
@@ -79,6 +80,7 @@ def test_sigkill_and_resume_match_an_uninterrupted_run(tiny_args, tiny_corpus_di
         assert whole_log[-1]["weights"] != whole_log[1]["weights"], mixer_name
 
 
+@pytest.mark.slow
 def test_sigkill_during_base_pretraining_then_rerun_gives_the_same_base(tiny_args, tmp_path):
     args = tiny_args + ["--base_steps", "300", "--ckpt_interval", "3", "--steps", "2"]
     out_a, out_b = str(tmp_path / "a"), str(tmp_path / "b")
@@ -100,6 +102,7 @@ def test_sigkill_during_base_pretraining_then_rerun_gives_the_same_base(tiny_arg
     assert a["step"] == b["step"] == 300 and same(a["model"], b["model"])
 
 
+@pytest.mark.slow
 def test_prepare_killed_midway_then_rerun_gives_the_same_corpus(tmp_path):
     sources = write_tiny_sources(str(tmp_path / "src"), scale=10)  # a build of about a second
     command = [sys.executable, "prepare.py", "--vocab_size", "400", "--task", "arith"]
@@ -143,6 +146,7 @@ def test_malicious_pickles_are_refused_without_running(tiny_args, tiny_corpus_di
     torch.save({"model": Payload(marker), "model_config": {}}, evil)
     train.main(tiny_args + ["--run_name", "victim"])
     out_dir = tiny_args[tiny_args.index("--out_dir") + 1]
+    os.remove(os.path.join(out_dir, "victim", "eval.json"))  # as if interrupted: --resume reads the checkpoint
     shutil.copy(evil, os.path.join(out_dir, "victim", "ckpt.pt"))  # a checkpoint
     with pytest.raises(SystemExit, match="not a safe checkpoint"):
         train.main(tiny_args + ["--run_name", "victim", "--resume"])
@@ -274,6 +278,7 @@ def test_resume_without_a_checkpoint_is_refused_before_anything_is_built(tiny_ar
 
 @pytest.mark.parametrize("command", ["train.py", "prepare.py", "evaluate.py", "agent.py", "sample.py",
                                      "-m experiments.suite", "-m experiments.pretrain", "-m experiments.bench"])
+@pytest.mark.slow
 def test_an_unknown_option_gives_a_short_error_and_exit_code_2(command):
     result = subprocess.run([sys.executable, *command.split(), "--no_such_option"], cwd=ROOT_DIR,
                             capture_output=True, text=True, timeout=120)
@@ -350,6 +355,7 @@ def test_every_mixer_emits_finite_simplex_weights_under_random_and_extreme_stati
         mixer.observe_eval(step, {"val_loss": val.tolist()})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mixer_name", ["bandit", "velocity"])
 def test_long_run_memory_stays_flat_and_the_log_stays_valid(tiny_corpus_dir, tmp_path, mixer_name):
     data_dir = os.path.dirname(tiny_corpus_dir)

@@ -38,6 +38,7 @@ def digest(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
+@pytest.mark.slow
 def test_the_readme_variations_land_in_folders_of_their_own_and_a_rerun_never_replaces(tiny_args):
     variations = readme_variations()
     assert any("--mixer" in v for v in variations) and any("--target_ratio" in v for v in variations)
@@ -68,6 +69,7 @@ def last_step(log_path):
         return json.loads(f.readlines()[-1])["step"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupt_stops_at_a_step_with_a_checkpoint_and_the_continued_run_is_identical(tiny_args, signum):
     args = tiny_args + SLOW + ["--run_name", "stopped"]

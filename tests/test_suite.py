@@ -472,6 +472,7 @@ def test_dbl_and_velocity_rows_publish_every_domains_targets_and_dbl_code_runs_t
     assert wall["suite"] == pytest.approx(sum(run["wall_seconds"] for run in runs) + estimate_seconds)
 
 
+@pytest.mark.slow
 def test_suite_tunes_the_agent_on_the_proxy_and_runs_its_variants(tiny_args, monkeypatch):
     small = {"bc_steps": 3, "cql_steps": 3, "width": 16, "heads": 2, "history": 2, "batch_size": 8}
     proxy = {**suite_module.SUITES["default"]["proxy"], "tuning_seeds": [7],

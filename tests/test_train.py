@@ -49,6 +49,7 @@ def test_base_model_is_cached_and_reused(tiny_args, capsys):
     assert "pre-training a base GPT" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_cli_end_to_end_base_cpt_evaluate_and_plot(tiny_args, tmp_path):
     result = subprocess.run([sys.executable, "train.py"] + tiny_args + ["--target_ratio", "0.6"], cwd=ROOT,
                             capture_output=True, text=True, timeout=300)
@@ -69,8 +70,13 @@ def test_cli_end_to_end_base_cpt_evaluate_and_plot(tiny_args, tmp_path):
         assert os.path.getsize(tmp_path / "plots" / png) > 1000
 
 
+def interrupted(run_dir):
+    """A finished run made to look interrupted at its last checkpoint (its eval.json gone), so it can resume."""
+    os.remove(os.path.join(run_dir, "eval.json"))
+
+
 def test_resume_with_other_options_is_refused(tiny_args):
-    train.main(tiny_args + ["--run_name", "r"])
+    interrupted(train.main(tiny_args + ["--run_name", "r"])["run_dir"])
     with pytest.raises(SystemExit) as exit_info:
         train.main(tiny_args + ["--run_name", "r", "--resume", "--lr", "0.01"])
     assert "written with other options: lr=" in str(exit_info.value.code)
@@ -81,7 +87,7 @@ def test_resume_with_other_options_is_refused(tiny_args):
     ckpt["config"]["acodm_noise"] = 0.5
     del ckpt["config"]["base_mixer"]
     torch.save(ckpt, ckpt_path)
-    train.main(tiny_args + ["--run_name", "r", "--resume"])
+    interrupted(train.main(tiny_args + ["--run_name", "r", "--resume"])["run_dir"])
     del ckpt["config"]["init_weights"]  # an option of this mixer added since: its rule may have changed
     torch.save(ckpt, ckpt_path)
     with pytest.raises(SystemExit) as exit_info:
