@@ -138,3 +138,13 @@ def test_every_file_reads_in_one_sitting():
             assert sum(1 for _ in f) <= 700, f"{name}: past 700 lines it holds more than one concept; split it there"
     with open(os.path.join(ROOT_DIR, "README.md")) as f:
         assert sum(1 for _ in f) <= 250, "the README is a front door; details go to docs/"
+
+
+def test_help_states_each_default_once_and_an_abbreviation_is_not_an_option(capsys):
+    with pytest.raises(SystemExit):
+        options.parse_config(["--help"])
+    text = capsys.readouterr().out
+    assert "(default: )" not in text and "(default: None)" not in text and "bandit_reward" not in text
+    with pytest.raises(SystemExit):  # --resum is a typo, not --resume
+        options.parse_config(["--resum"])
+    assert "unrecognized arguments: --resum" in capsys.readouterr().err
