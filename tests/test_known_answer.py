@@ -29,7 +29,7 @@ def known(tmp_path_factory):
 def cpt(known, mixer, *extra):
     """The weights of a CPT run's first and last steps, and its natural weights, by domain."""
     run = train.main(known + read_by(mixer, mix_interval=20) + ["--mixer", mixer, "--run_name", f"known-{mixer}",
-                                                                 *extra])
+                                                                 "--overwrite", *extra])
     with open(os.path.join(run["run_dir"], "log.jsonl")) as f:
         records = [json.loads(line) for line in f if '"weights"' in line]
     assert records[0]["domains"] == DOMAINS

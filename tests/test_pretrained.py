@@ -137,4 +137,5 @@ def test_parquet_and_gzipped_jsonl_domains_stream_into_a_corpus(tmp_path):
         f.write(open(tmp_path / "b.jsonl.gz", "rb").read()[:300])
     with pytest.raises(SystemExit, match="cut.jsonl.gz cannot be read"):
         prepare.main(["--data_dir", str(tmp_path / "data"), "--corpus", "y", "--text_column", "content",
-                      "--domain", f"a={tmp_path / 'cut.jsonl.gz'}", "--field", "a=source"])
+                      "--domain", f"a={tmp_path / 'cut.jsonl.gz'}", "--field", "a=source",
+                      "--domain", f"b={tmp_path / 'b.jsonl.gz'}", "--field", "b=target"])
