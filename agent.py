@@ -22,7 +22,8 @@ Our choices (where the paper is silent, or our setting forces one):
     - r_k is centred per interval (minus its mean over the trajectories: a function of time only, so no
       action's rank changes) and scaled to unit RMS; uncentred, the early intervals' action-free gain swamps
       the action's effect and CQL's penalty returns the agent to the behaviour's mode (docs/agent.md).
-    - --variant paper (default): gamma = 0.9. --variant undiscounted: gamma = 1, so Q(s_0, a_0) estimates
+    - --variant paper (default): the paper's discounted return; its gamma, 0.9, is ours (no text of the paper we
+      could read gives the value). --variant undiscounted: gamma = 1, so Q(s_0, a_0) estimates
       J_0 - J_n, the report's final objective. The variant decides gamma (stored in the agent file).
 
     python -m experiments.suite --collect 64 --trajectories out/traj -- --config config/proxy.py   # the environment
@@ -292,7 +293,7 @@ def offline_evaluation(policy, critic, data, gamma):
 
 # -- the agent file and its deployment
 
-VARIANT_GAMMA = {"paper": 0.9, "undiscounted": 1.0}  # --variant -> the discount of CQL's return
+VARIANT_GAMMA = {"paper": 0.9, "undiscounted": 1.0}  # --variant -> the discount of CQL's return (0.9: ours)
 
 AGENT_OPTIONS = {  # python agent.py --trajectories DIR --out PATH [--key value]
     "reward": ("balanced", str, "balanced: the change of the one objective J; normalized: a "
@@ -306,8 +307,9 @@ AGENT_OPTIONS = {  # python agent.py --trajectories DIR --out PATH [--key value]
     "cql_steps": (1000, int, "conservative Q-learning updates"),
     "batch_size": (64, int, "transitions per update"),
     "lr": (1e-3, float, "Adam learning rate (both phases)"),
-    "variant": ("paper", str, "paper: CQL's discounted return, gamma 0.9; undiscounted: gamma 1, the interval "
-                              "rewards sum to the final objective's gain (the variant decides gamma)"),
+    "variant": ("paper", str, "paper: CQL's discounted return (the paper's form; gamma 0.9, ours); undiscounted: "
+                              "gamma 1, the interval rewards sum to the final objective's gain (the variant decides "
+                              "gamma)"),
     "tau": (0.01, float, "soft update rate of the target critic"),
     "cql_alpha": (1.0, float, "weight of the conservative penalty"),
     "bc_weight": (1.0, float, "weight of the cloning term in the actor's loss"),

@@ -211,19 +211,18 @@ class Sampler:
     replacement, then a new epoch starts with a new shuffle. The shuffle of epoch e is a pure function
     of (seed, domain, e), so the sampler's state is a few integers plus its generator's state.
 
-    One-domain mode (one_domain_shares = S > 0, for a mixer that declares Mixer.one_domain_batches): the
-    batch is S strided shares, rows s::S (the share process s of S trains on), and each share's rows come
-    from ONE domain drawn from the weights, d_s ~ w, independently, with the sampler's own generator (so a
-    resume is exact and every process, holding the same sampler, agrees on every share's domain). Each
-    batch() call is one micro-batch: with --grad_accum G a step draws S x G domains, one per process and
-    micro-batch, as ODM's released code does (its mixed-minibatch loop draws world x accumulation names).
+    One-domain mode (one_domain_shares = S > 0, for a mixer that declares Mixer.one_domain_groups): the
+    batch is S strided shares, rows s::S (process r of W trains on rows r::W, so on the shares r, r + W, ...),
+    and each share's rows come from ONE domain drawn from the weights, d_s ~ w, independently, with the
+    sampler's own generator (so a resume is exact and every process, holding the same sampler, agrees on every
+    share's domain). Each batch() call is one micro-batch: with --grad_accum G a step draws S x G domains.
     """
 
     def __init__(self, corpus, batch_size, block_size, seed, one_domain_shares=0):
         self.corpus, self.batch_size, self.block_size, self.seed = corpus, batch_size, block_size, seed
         if one_domain_shares < 0 or (one_domain_shares and batch_size % one_domain_shares):
             raise DataError(f"a batch of {batch_size} rows cannot be cut into {one_domain_shares} one-domain "
-                            "shares; give a batch size divisible by the number of processes")
+                            "groups; give a --batch_size (per process) divisible by the mixer's groups (bandit: 8)")
         self.one_domain_shares = one_domain_shares
         K = len(corpus.domains)
         self.n_windows = [(len(t) - 1) // block_size for t in corpus.train]

@@ -73,8 +73,8 @@ class Mixer:
         min_rows_per_domain  every batch holds at least this many rows of each domain (or one count per domain)
         needs_feedback       at every eval_every step, ev also holds "task_logprob": the mean answer
                              log-prob of --feedback_problems dev problems (Corpus.dev_problems)
-        one_domain_batches   each micro-batch (each process' share of it) holds ONE domain, drawn from
-                             the weights (data.Sampler's one-domain mode), instead of rows of every domain
+        one_domain_groups    each micro-batch of each process is this many groups of rows, each group ONE domain
+                             drawn from the weights (data.Sampler's one-domain mode); 0: rows of every domain
         before_training()    work done once before CPT, through the trainer train.py hands it (short CPT runs
                              from the base: Velocitune's target estimation)
     The constructor reads train.py's options from `config`; a mixer's own options may be left out (their
@@ -87,7 +87,7 @@ class Mixer:
     needs_model = False
     min_rows_per_domain = 0
     needs_feedback = False
-    one_domain_batches = False
+    one_domain_groups = 0
     shared_options = ()  # the SHARED_OPTIONS this class reads
     OPTIONS = {}  # its own options
 

@@ -104,9 +104,9 @@ def parse_mixer_args(parser, argv=None, default="bandit"):
 
 def own_loop_sampler(mixer, corpus, batch_size, block_size, seed=0):
     """The sampler in the form the mixer asks for: mixed rows, or, for a mixer that declares
-    one_domain_batches (the paper's ODM bandit), every batch from one domain drawn from the weights. Call it
+    one_domain_groups (the ODM bandit), every batch in groups of one domain drawn from the weights. Call it
     once per process: each batch() is one micro-batch."""
-    return Sampler(corpus, batch_size, block_size, seed, 1 if mixer.one_domain_batches else 0)
+    return Sampler(corpus, batch_size, block_size, seed, mixer.one_domain_groups)
 
 
 def row_losses(logits, targets):

@@ -22,7 +22,7 @@ class BanditMixer(Mixer):
     EXP3 bandit, each batch is drawn from one arm, and the arm's reward is the batch's training loss, so
     domains the model still finds hard are sampled more.
 
-    The paper's algorithm (default, --bandit_variant paper), at step t = 1, 2, ...:
+    The paper's algorithm (Algorithm 1; default, --bandit_variant paper), at step t = 1, 2, ...:
         eps_t  = min(1/K, sqrt(ln K / (K t)))                                 [exploration()]
         pi_t   = (1 - K eps_t) softmax(eps_{t-1} R) + eps_t                   [weights()]
         draw a domain i ~ pi_t, then a batch from domain i                    [data.Sampler, one-domain mode]
@@ -33,30 +33,43 @@ class BanditMixer(Mixer):
     one domain is seen per step; ODM's moving average over the steps that drew i tracks l_i / pi_i instead,
     so a domain's reward also rises as its probability falls (a pull back toward rarely drawn domains).
 
+    The paper's "batch" is the released code's micro-batch: its experiments drew world_size x
+    gradient_accumulation_steps = 8 domains per optimizer step, one per micro-batch of each process (the released
+    megatron/training.py, get_batch_names), and updated each drawn domain once with its mean loss
+    (data_sampling_utils.py, group_update). The default does the same within our step: the batch's rows are
+    ODM_GROUPS = 8 one-domain groups (2 rows each at --batch_size 16; per process and micro-batch under torchrun
+    or --grad_accum), each domain drawn from pi_t.
+
+    Variants (--bandit_variant):
+        one_draw  one domain for the whole optimizer step (one group)
+        hedge     mixed batches (rows of every domain following pi_t) and the plain loss of every domain,
+                  R_i <- a R_i + (1 - a) l_i for all i (full information: EXP3 becomes Hedge)
+        code      the released code's updater, SmoothedMeanWeightUpdater.group_update, which the released
+                  README calls the implementation described in the paper: the 8 groups, and for each drawn
+                  domain R_i <- a R_i + (1 - a) exp(l_i) (no importance weight), then a linear policy
+                  pi_t = (1 - K eps_t) R / sum_j R_j + eps_t (the code's scaling by eps_{t-1} cancels)
+
     Our choices:
-    - One domain per micro-batch and per process (the sampler's one-domain mode), as the released code's
-      mixed-minibatch training draws world x grad_accum domains a step; with one process and
-      --grad_accum 1 (our default) that is the paper's one domain per batch. Each domain seen in a step
-      is updated once, with its mean loss over its micro-batches (the code's group_update).
-    - Warm-up: the first warmup_share (2%) of the steps use the initial weights, drawn one domain per
-      micro-batch too (the code mixes rows during its warm-up), and the rewards already accumulate.
-    - eps_0 (used at t = 1) is the formula's limit min(1/K, inf) = 1/K; softmax subtracts the max first.
+    - Warm-up: the first warmup_share (2%) of the steps use the initial weights, drawn in one-domain groups too
+      (the code mixes rows during its warm-up), and the rewards already accumulate.
+    - eps_0 (used at t = 1) is the formula's limit min(1/K, inf) = 1/K; softmax subtracts the max first. The
+      code variant, before any domain has a reward, keeps the initial weights.
     - A domain set to 0 (--weights) stays at 0: K counts the others, and only they get eps_t.
     - The exploration share K eps_t is logged ("exploration_share"): 0.14 after 400 steps with K = 5, 0.1
       after 800 (ODM's runs reach 0.026), so a short run stays close to uniform. The paper's schedule,
       reported as it is, not tuned away.
-    - --bandit_variant hedge: mixed batches (rows of every domain following pi_t) and the plain loss of
-      every domain, R_i <- a R_i + (1 - a) l_i for all i (full information: EXP3 becomes Hedge).
-    - The released code's other updaters (a cumulative sum of loss / 10 / pi; an EMA of exp(loss) with no
-      importance weight and a linear policy) are not implemented.
+    - The released code's third updater (a cumulative sum of loss / 10 / pi) is not implemented.
     """
 
     name = "bandit"
     shared_options = STARTING_MIXTURE + ("warmup_share",)
-    VARIANTS = ("paper", "hedge")
+    ODM_GROUPS = 8  # one-domain groups per optimizer step: the released runs' world_size x gradient_accumulation
+    GROUPS = {"paper": ODM_GROUPS, "one_draw": 1, "code": ODM_GROUPS, "hedge": 0}  # 0: mixed rows
+    VARIANTS = tuple(GROUPS)
     OPTIONS = {"bandit_alpha": (0.9, float, "smoothing a of the reward's moving average"),
-               "bandit_variant": ("paper", str, "paper: one domain per (micro-)batch, reward loss / probability "
-                                                "(EXP3); hedge: mixed rows, every domain's plain loss")}
+               "bandit_variant": ("paper", str, "paper: 8 one-domain groups a step, reward loss / probability "
+                                                "(EXP3); one_draw: one domain a step; hedge: mixed rows, every "
+                                                "domain's plain loss; code: the released code's updater")}
 
     @classmethod
     def check_options(cls, config):
@@ -64,7 +77,8 @@ class BanditMixer(Mixer):
         if not 0 <= config["bandit_alpha"] < 1:
             raise ConfigError(f"--bandit_alpha {config['bandit_alpha']} must be in [0, 1)")
         if config["bandit_variant"] not in cls.VARIANTS:
-            raise ConfigError(f"--bandit_variant {config['bandit_variant']} is unknown; use paper or hedge")
+            raise ConfigError(f"--bandit_variant {config['bandit_variant']} is unknown; use one of "
+                              f"{', '.join(cls.VARIANTS)}")
 
     def __init__(self, corpus, config):
         super().__init__(corpus, config)
@@ -72,7 +86,7 @@ class BanditMixer(Mixer):
         self.active = self.initial > 0  # domains the user set to 0 are never sampled
         self.K = int(self.active.sum())
         self.alpha, self.variant = self.config["bandit_alpha"], self.config["bandit_variant"]
-        self.one_domain_batches = self.variant == "paper"
+        self.one_domain_groups = self.GROUPS[self.variant]
         self.warmup_steps = math.ceil(self.config["warmup_share"] * self.config["steps"])
         self.rewards = np.zeros(len(self.domains))  # R
         self.t = 1  # the step about to be sampled, 1-based
@@ -84,21 +98,27 @@ class BanditMixer(Mixer):
         return min(1.0 / self.K, math.sqrt(math.log(self.K) / (self.K * t))) if self.K > 1 else 1.0
 
     def weights(self):
-        if self.t <= self.warmup_steps:
+        if self.t <= self.warmup_steps or (self.variant == "code" and not self.rewards[self.active].any()):
             self.policy = self.initial
-        else:
-            eps_t, eps_prev = self.exploration(self.t), self.exploration(self.t - 1)
-            policy = np.zeros(len(self.domains))
-            # pi_t = (1 - K eps_t) softmax(eps_{t-1} R) + eps_t
-            policy[self.active] = (1 - self.K * eps_t) * softmax(eps_prev * self.rewards[self.active]) + eps_t
-            self.policy = policy / policy.sum()  # remove rounding drift; the formula already sums to 1
+            return self.policy
+        eps_t, eps_prev = self.exploration(self.t), self.exploration(self.t - 1)
+        policy, R = np.zeros(len(self.domains)), self.rewards[self.active]
+        if self.variant == "code":  # pi_t = (1 - K eps_t) R / sum_j R_j + eps_t
+            policy[self.active] = (1 - self.K * eps_t) * R / R.sum() + eps_t
+        else:  # pi_t = (1 - K eps_t) softmax(eps_{t-1} R) + eps_t
+            policy[self.active] = (1 - self.K * eps_t) * softmax(eps_prev * R) + eps_t
+        self.policy = policy / policy.sum()  # remove rounding drift; the formula already sums to 1
         return self.policy
 
     def observe_step(self, step, stats):
         loss, rows = np.asarray(stats["train_loss"], dtype=np.float64), np.asarray(stats["rows"])
         seen = (rows > 0) & np.isfinite(loss) & (self.policy > 0)
-        # paper: l_i / pi_{t-1,i} for the drawn domain(s); hedge: l_i for every domain (all are in the batch)
-        observed = loss[seen] / self.policy[seen] if self.variant == "paper" else loss[seen]
+        if self.variant in ("paper", "one_draw"):  # l_i / pi_{t-1,i} for the drawn domains
+            observed = loss[seen] / self.policy[seen]
+        elif self.variant == "code":  # exp(l_i), no importance weight
+            observed = np.exp(loss[seen])
+        else:  # hedge: l_i for every domain (all are in the batch)
+            observed = loss[seen]
         self.rewards[seen] = self.alpha * self.rewards[seen] + (1 - self.alpha) * observed  # R_i <- a R_i + (1-a) .
         self.t += 1
 

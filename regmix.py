@@ -5,7 +5,8 @@ regression), step 3 (the choice, RegMixMixer).
 
 The paper, in its notation (K domains, mixtures m on the simplex, p the natural token distribution):
     runs     n = 1..N small proxy models, each trained on one constant mixture m_n drawn from a Dirichlet
-             around p, "scaled by factors from 0.1 to 5.0"
+             around p, "scaled by factors from 0.1 to 5.0" (the released mixture_config/synthesize_mixture.py:
+             Dirichlet(s p^0.5 / sum p^0.5), s one of 15 strengths log-spaced in [0.1, 5])
     score    y_n = the proxy's target validation loss after training
     fit      f = argmin sum_n (f(m_n) - y_n)^2                        (LightGBM; or linear, f(m) = b + c . m)
     choose   m_1..m_M ~ the same kind of prior, M large (100,000 in the released notebook);
@@ -16,10 +17,10 @@ Our choices
 - Runs: ~64 short CPT runs from the proxy preset's base (--mixer regmix_proxy, collected by
   trajectories.collect_trajectories), not 512 models of 1M parameters trained from scratch. The score is the one
   objective's improvement over the run, y_n = J_0 - J_end (higher is better), so the "best" are the highest.
-- Prior: m ~ Dirichlet(max(s K p, 1e-3)), a strength s ~ log-uniform[0.1, 5] per mixture (dirichlet_natural);
-  the candidates come from the same prior as the runs. The released code draws 15 log-spaced strengths with a
-  temperature of 0.5 on p, rejects mixtures that would repeat a domain over 15 epochs and zeroes weights under
-  2e-4; its notebook draws the candidates at strength 1.
+- Prior: the released code's (regmix_prior: Dirichlet(s q), q = p^0.5 tempered, 15 log-spaced strengths in
+  [0.1, 5]), for the runs and the candidates alike. Not taken from it: the rejection of mixtures that would repeat a
+  domain over 15 epochs of the large run's budget, the zeroing and rounding of weights under 2e-4 (a weight floor
+  of 1e-6 keeps every mixture inside the simplex instead), and the notebook's candidates at strength 1.
 - LightGBM, scaled to ~64 runs (the notebook: gbdt, 1000 rounds at learning rate 0.01, 31 leaves of >= 20 rows,
   early stopping after 3 rounds on a held-out split of its 512 runs): 8 leaves of >= 5 runs (the default allows
   3 leaves at 64 runs), 500 rounds at 0.02 (the same total shrinkage), no early stopping (no runs to spare for a
@@ -57,14 +58,23 @@ LIGHTGBM_ROUNDS = 500
 
 # ----------------------------------------------------------------------------- step 1: the prior and the proxy runs
 
-def dirichlet_natural(tokens, size, rng):
-    """`size` mixtures from RegMix's prior, for the proxy runs (RegMixProxyMixer) and for the candidates (RegMixMixer):
-    w ~ Dirichlet(max(s K p, 1e-3)), p = tokens / sum, a strength s ~ log-uniform[0.1, 5] per mixture."""
+# the released mixture_config/synthesize_mixture.py: TEMP, and 15 strengths log-spaced from MIN_STRENGH to MAX_STRENGH
+PRIOR_TEMPERATURE = 0.5
+PRIOR_STRENGTHS = np.logspace(np.log10(0.1), np.log10(5.0), 15)
+
+
+def regmix_prior(tokens, size, rng):
+    """`size` mixtures from RegMix's prior as the released code draws them (generate_weights_dirichlet), for the
+    proxy runs (RegMixProxyMixer) and the candidates (RegMixMixer):
+        q = p^0.5 / sum_j p_j^0.5           p = tokens / sum (the token distribution), tempered by TEMP = 0.5
+        s ~ uniform over 15 strengths log-spaced in [0.1, 5]      (the code draws one mixture at each, keeps one)
+        m ~ Dirichlet(s q)"""
     p = np.asarray(tokens, dtype=np.float64) / np.sum(tokens)
-    s = np.exp(rng.uniform(np.log(0.1), np.log(5.0), size=(size, 1)))
-    alpha = np.maximum(s * len(p) * p, 1e-3)
+    q = p ** PRIOR_TEMPERATURE / np.sum(p ** PRIOR_TEMPERATURE)
+    s = rng.choice(PRIOR_STRENGTHS, size=(size, 1))
+    alpha = s * q
     # Dirichlet = normalised Gamma(alpha) draws, taken in logs: Gamma(a) = Gamma(a + 1) U^(1/a) underflows
-    # to 0 for a ~ 1e-3, its log does not (rng.dirichlet takes one alpha, not one per row)
+    # to 0 for a small alpha, its log does not (rng.dirichlet takes one alpha, not one per row)
     log_gamma = np.log(rng.standard_gamma(alpha + 1)) + np.log(rng.uniform(size=alpha.shape)) / alpha
     w = np.exp(log_gamma - log_gamma.max(axis=1, keepdims=True))
     w = np.maximum(w / w.sum(axis=1, keepdims=True), 1e-6)  # strictly inside the simplex
@@ -80,12 +90,8 @@ class RegMixProxyMixer(Mixer):
 
     def __init__(self, corpus, config):
         super().__init__(corpus, config)
-        rng = np.random.Generator(np.random.PCG64(self.config["seed"] + 7919))
-        # the two draws the random mixer made before its prior draw when it ran these runs, so runs collected
-        # then are reproduced draw for draw
-        rng.dirichlet(np.ones(len(self.domains))), rng.uniform(0.05, 0.95, 2)
-        w = np.maximum(dirichlet_natural(corpus.train_tokens, 1, rng)[0], 1e-6)
-        self.w = w / w.sum()
+        rng = np.random.Generator(np.random.PCG64(self.config["seed"] + 7919))  # a stream apart from the sampler's
+        self.w = regmix_prior(corpus.train_tokens, 1, rng)[0]
 
     def weights(self):
         return self.w
@@ -164,7 +170,7 @@ class RegMixMixer(Mixer):
     """RegMix's steps 2 and 3 (the module's docstring: the paper and our choices), from a folder of proxy runs:
         runs     (m_n, y_n), n = 1..N: each run's mixture and the objective's improvement J_0 - J_end  [proxy_runs()]
         fit      f = argmin sum_n (f(m_n) - y_n)^2: LightGBM, or f(m) = b + c . m                 [fit()]
-        choose   m_1..m_M ~ the prior (M = regmix_candidates)                                  [dirichlet_natural()]
+        choose   m_1..m_M ~ the prior (M = regmix_candidates)                                  [regmix_prior()]
                  w = (1/k) sum of the k mixtures with the highest f(m_j)                       [__init__]
                  (--regmix_variant best: k = 1, the single best candidate)"""
 
@@ -202,7 +208,7 @@ class RegMixMixer(Mixer):
         predict = fit(mixtures, scores, model, self.config["seed"])  # f, fitted on (m_n, y_n)
         self.r2, self.runs = r_squared(scores, predict(mixtures)), len(scores)
         rng = np.random.Generator(np.random.PCG64(self.config["seed"]))
-        candidates = dirichlet_natural(corpus.train_tokens, self.config["regmix_candidates"], rng)  # m_1..m_M
+        candidates = regmix_prior(corpus.train_tokens, self.config["regmix_candidates"], rng)  # m_1..m_M
         k = 1 if self.config["regmix_variant"] == "best" else self.config["regmix_top_k"]
         best = np.argsort(-predict(candidates), kind="stable")[:k]  # top k by f(m_j)
         self.w = check_weights(candidates[best].mean(axis=0), self.domains, self.name)  # w = their mean

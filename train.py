@@ -154,7 +154,7 @@ def train(cfg, corpus, model, mixer, run_dir, schedule, device, resume_state=Non
     steps, eval_interval = schedule.steps, schedule.eval_interval
     world = dist.get_world_size() if dist.is_initialized() else 1
     sampler = Sampler(corpus, cfg["batch_size"] * world, cfg["block_size"], schedule.seed,  # the global batch
-                      world if mixer.one_domain_batches else 0)  # one domain per process' micro-batch
+                      world * mixer.one_domain_groups)  # each process' micro-batch: its groups of one domain
     optimizer = model.configure_optimizer(schedule.peak_lr, cfg["weight_decay"], (cfg["beta1"], cfg["beta2"]),
                                           torch.device(device).type)
     valset = evaluate.HeldOutSet(corpus, cfg["block_size"], cfg["eval_windows"])

@@ -35,8 +35,12 @@ Our choices
   falling loss (every domain in the paper) this is the paper's formula; a source domain whose target lies
   above its initial loss (expected forgetting) would otherwise count as ahead while it forgets more than
   expected. A gap below the floor (L_init ~ L_tgt) is degenerate: V = 0 while at or below target.
-- A domain whose fit is flagged (a flat or rising curve, beta at the edge of its grid, a poor fit;
-  fit_scaling_law says which) is not chased: V = 0, Delta = 0 (in both of DBL's forms).
+- Neither paper has a rule for a doubtful fit: by default every fit is used as fitted. fit_scaling_law flags a
+  doubtful one (a flat or rising curve, beta at the edge of its grid, a poor fit) and the log carries the flags.
+  --dbl_variant / --velocity_variant hold_flagged is our rule, made neutral: a flagged domain keeps its share and
+  stays out of the update, w_T <- (sum_T w) softmax_T(log w_T + signal_T) over the trusted domains T. (A signal of
+  0 beside domains at +0.5 or +1 would lose its share at every update and never return: measured on planted
+  losses, shell at 0.03 of the weights when flagged.)
 - No update at step 0 (V would be 1 everywhere and leave w unchanged); the first comes after m steps.
 - The log carries L_tgt, the fit flags and each mixer's signal (Delta or V); the suite's report publishes
   every domain's L_tgt, L_init (the log's step-0 validation loss) and gap.
@@ -86,8 +90,8 @@ class LossTargetMixer(Mixer):
         return {"estimate_seconds": estimate["estimate_seconds"], "estimate_tokens": estimate["estimate_tokens"]}
 
     def set_targets(self, targets, flags=None):
-        """The fitted targets, and per domain why its fit is doubtful (None: usable); a doubtful fit's
-        domain is never chased (V = 0, Delta = 0)."""
+        """The fitted targets, and per domain why its fit is doubtful (None: usable; hold_flagged holds a doubtful
+        one's share)."""
         self.targets = np.asarray(targets, dtype=np.float64)
         self.flags = list(flags or [None] * len(targets))
         self.trusted = np.array([flag is None for flag in self.flags])
@@ -105,6 +109,16 @@ class LossTargetMixer(Mixer):
             return
         self.w = self.update(self.w, loss)
         self.updates += 1
+
+    def exponentiated(self, w, signal):
+        """w <- softmax(log w + signal), the update both papers make; with hold_flagged, over the trusted domains
+        alone, their total share kept: a flagged domain keeps its weight."""
+        moving = self.trusted if self.hold_flagged else np.ones(len(w), dtype=bool)
+        new = np.array(w, dtype=np.float64)
+        if moving.any():
+            with np.errstate(divide="ignore"):
+                new[moving] = new[moving].sum() * softmax(np.log(new[moving]) + signal[moving])
+        return new
 
     def state_dict(self):
         as_list = lambda a: None if a is None else [float(x) for x in a]
@@ -130,37 +144,40 @@ class DBLMixer(LossTargetMixer):
     """Dynamic Batch Loading (Sheared-LLaMA, Algorithm 1): domains whose validation loss is furthest above their
     reference loss get exponentially more weight. L_ref is Velocitune's scaling-law target (see the top of
     the file), not a reference model's predicted loss.
-        paper  Delta = max(L - L_ref, 0);   w <- softmax(log w + eta Delta)                      [update()]
-        code   Delta = L - L_ref;           w <- (1 - c) softmax(log w + eta Delta) + c / K,  c = 1e-4"""
+        paper         Delta = max(L - L_ref, 0);   w <- softmax(log w + eta Delta)               [update()]
+        code          Delta = L - L_ref;           w <- (1 - c) softmax(log w + eta Delta) + c / K,  c = 1e-4
+        hold_flagged  the paper's, a domain with a doubtful fit held at its share (the top of the file)"""
 
     name = "dbl"
     CODE_SMOOTHING = 1e-4  # the released code's c
+    VARIANTS = ("paper", "code", "hold_flagged")
     OPTIONS = {"dbl_eta": (1.0, float, "step size eta of the exponentiated excess loss"),
                "dbl_variant": ("paper", str, "paper: Algorithm 1 (excess clipped at 0, no smoothing); code: the "
-                                             "released code's (excess not clipped, uniform floor c/K, c = 1e-4)")}
+                                             "released code's (excess not clipped, uniform floor c/K, c = 1e-4); "
+                                             "hold_flagged: the paper's, a doubtful fit's domain held at its share")}
 
     @classmethod
     def check_options(cls, config):
         super().check_options(config)
-        if config["dbl_variant"] not in ("paper", "code"):
-            raise ConfigError(f"--dbl_variant {config['dbl_variant']} is unknown; use paper or code")
+        if config["dbl_variant"] not in cls.VARIANTS:
+            raise ConfigError(f"--dbl_variant {config['dbl_variant']} is unknown; use one of {', '.join(cls.VARIANTS)}")
 
     def __init__(self, corpus, config):
         super().__init__(corpus, config)
         self.eta = self.config["dbl_eta"]
-        self.paper = self.config["dbl_variant"] == "paper"
-        self.smoothing = 0.0 if self.paper else self.CODE_SMOOTHING
+        self.code = self.config["dbl_variant"] == "code"
+        self.hold_flagged = self.config["dbl_variant"] == "hold_flagged"
 
     def excess(self, loss):
-        """Delta: the paper's max(L - L_ref, 0) or the code's L - L_ref; 0 where the fit is flagged."""
-        excess = np.maximum(loss - self.targets, 0.0) if self.paper else loss - self.targets
-        return np.where(self.trusted, excess, 0.0)
+        """Delta: the paper's max(L - L_ref, 0) or the code's L - L_ref."""
+        return loss - self.targets if self.code else np.maximum(loss - self.targets, 0.0)
 
     def update(self, w, loss):
-        with np.errstate(divide="ignore"):
-            logits = np.log(w) + self.eta * self.excess(loss)
-        K = len(w)
-        return (1 - self.smoothing) * softmax(logits) + self.smoothing / K
+        if self.code:
+            with np.errstate(divide="ignore"):
+                return (1 - self.CODE_SMOOTHING) * softmax(np.log(w) + self.eta * self.excess(loss)) \
+                    + self.CODE_SMOOTHING / len(w)
+        return self.exponentiated(w, self.eta * self.excess(loss))
 
     def log(self):
         out = super().log()
@@ -171,25 +188,36 @@ class DBLMixer(LossTargetMixer):
 
 class VelocityMixer(LossTargetMixer):
     """Velocitune: domains that learn slowly relative to their scaling-law target get more weight.
-        V = clip((L - L_tgt) / max(|L_init - L_tgt|, min_gap), 0, 1)     (0 for a flagged fit)  [velocity()]
-        w <- softmax(log w + step_size V)          (step_size = 1, the paper's)               [update()]"""
+        V = clip((L - L_tgt) / max(|L_init - L_tgt|, min_gap), 0, 1)                            [velocity()]
+        w <- softmax(log w + step_size V)          (step_size = 1, the paper's)               [update()]
+    --velocity_variant hold_flagged: a domain with a doubtful fit held at its share (the top of the file)."""
 
     name = "velocity"
+    VARIANTS = ("paper", "hold_flagged")
     OPTIONS = {"velocity_step_size": (1.0, float, "multiplier of V in the exponent"),
-               "velocity_min_gap": (0.01, float, "floor of |L_init - L_tgt| (nats)")}
+               "velocity_min_gap": (0.01, float, "floor of |L_init - L_tgt| (nats)"),
+               "velocity_variant": ("paper", str, "paper: every fit used as fitted; hold_flagged: a doubtful fit's "
+                                                  "domain held at its share, out of the update")}
+
+    @classmethod
+    def check_options(cls, config):
+        super().check_options(config)
+        if config["velocity_variant"] not in cls.VARIANTS:
+            raise ConfigError(f"--velocity_variant {config['velocity_variant']} is unknown; use one of "
+                              f"{', '.join(cls.VARIANTS)}")
 
     def __init__(self, corpus, config):
         super().__init__(corpus, config)
         self.step_size = self.config["velocity_step_size"]
         self.min_gap = self.config["velocity_min_gap"]
+        self.hold_flagged = self.config["velocity_variant"] == "hold_flagged"
 
     def velocity(self, loss):
         gap = np.maximum(np.abs(self.initial_loss - self.targets), self.min_gap)
-        return np.where(self.trusted, np.clip((loss - self.targets) / gap, 0.0, 1.0), 0.0)
+        return np.clip((loss - self.targets) / gap, 0.0, 1.0)
 
     def update(self, w, loss):
-        with np.errstate(divide="ignore"):
-            return softmax(np.log(w) + self.step_size * self.velocity(loss))
+        return self.exponentiated(w, self.step_size * self.velocity(loss))
 
     def log(self):
         out = super().log()

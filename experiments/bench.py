@@ -75,7 +75,7 @@ class MixerRun:
         self.optimizer = self.model.configure_optimizer(cfg["lr"], cfg["weight_decay"], (cfg["beta1"], cfg["beta2"]),
                                                         torch.device(device).type)
         self.sampler = Sampler(corpus, cfg["batch_size"], cfg["block_size"], cfg["seed"],
-                               1 if self.mixer.one_domain_batches else 0)  # the batch form train.py draws
+                               self.mixer.one_domain_groups)  # the batch form train.py draws
         self.valset = evaluate.HeldOutSet(corpus, cfg["block_size"], cfg["eval_windows"])
         self.forward = torch.compile(self.model) if cfg["compile"] else self.model
         self.step_seconds, self.update_seconds, self.steps = [], [], 0

@@ -41,16 +41,17 @@ from prepare import corpus_path, ensure_corpus
 
 SUITES = {  # the experiment; the preset (train.py's options) gives the model and the budget
     "default": {"seeds": 3,  # exploratory rows and their twins (and agent_experiment.py's seeds)
-                "primary_seeds": 5,  # the primary family: the six paper defaults and their twins
+                "primary_seeds": 8,  # the primary family: the six paper defaults and their twins
                 "mixers": ["bandit", "dbl", "velocity", "acodm", "regmix", "agent"],
                 # the static grid: these target shares and natural (the corpus' own) x the split within each field
                 "sweep": [0.05, 0.15, 0.4, 0.5, 0.65, 0.8], "splits": ["tokens", "uniform"],
                 # its seeds, adaptive on the validation objective (seed_plan); the others' are "seeds" above
-                "grid_seeds": {"near": 0.01, "near_seeds": 5, "far": 0.05, "far_seeds": 1},
+                "grid_seeds": {"near": 0.01, "near_seeds": 8, "far": 0.05, "far_seeds": 1},
                 "schedules": {"ramp_down": "0.8,0.05", "ramp_up": "0.05,0.8"},
                 # each mixer's default is its paper's form; these named variants (--<mixer>_variant NAME) run
                 # beside it as rows "<mixer>-<variant>"; the agent's variants are AGENT_VARIANTS
-                "variants": {"bandit": ["hedge"], "dbl": ["code"], "acodm": ["no_slice", "ours"], "regmix": ["best"]},
+                "variants": {"bandit": ["one_draw", "hedge", "code"], "dbl": ["code", "hold_flagged"],
+                             "velocity": ["hold_flagged"], "acodm": ["no_slice", "ours"], "regmix": ["best"]},
                 "agent_offline_only": ["agent-cql"],  # AGENT_VARIANTS rows that only the offline evaluation runs
                 # the agent's and RegMix's data come from proxy runs (a smaller model, shorter runs), never from
                 # the suite's own runs; the agent's options are tuned there, on seeds of their own

@@ -253,7 +253,7 @@ class Member:
     def __init__(self, index, cfg, corpus, mixer, run_dir, schedule):
         self.index, self.cfg, self.mixer, self.run_dir, self.schedule = index, cfg, mixer, run_dir, schedule
         self.sampler = Sampler(corpus, cfg["batch_size"], cfg["block_size"], schedule.seed,
-                               1 if mixer.one_domain_batches else 0)  # as train.train draws
+                               mixer.one_domain_groups)  # as train.train draws
         self.log_path = os.path.join(run_dir, "log.jsonl")
         self.tmp_path = f"{self.log_path}.tmp-{os.getpid()}"
         self.log_file = open(self.tmp_path, "w")

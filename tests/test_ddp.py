@@ -53,10 +53,11 @@ def test_two_processes_match_each_other_and_the_single_process_run(tiny_args):
 
 
 @pytest.mark.slow
-def test_the_paper_bandit_under_two_processes_draws_one_domain_per_process_and_stays_identical(tiny_args):
+def test_the_one_draw_bandit_under_two_processes_draws_one_domain_per_process_and_stays_identical(tiny_args):
     """ODM's released code draws one domain per process and micro-batch from one shared list; here every
     process holds the same sampler, so they agree on every share's domain and end identical."""
-    out_dir, ranks = run_two_processes(tiny_args, ["--mixer", "bandit", "--warmup_share", "0", "--run_name", "odm"])
+    out_dir, ranks = run_two_processes(tiny_args, ["--mixer", "bandit", "--bandit_variant", "one_draw",
+                                                   "--warmup_share", "0", "--run_name", "odm"])
     assert ranks[0] == ranks[1]
     with open(os.path.join(out_dir, "odm", "log.jsonl")) as f:
         rows = [r["rows"] for r in map(json.loads, f) if "rows" in r]

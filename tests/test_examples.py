@@ -184,9 +184,9 @@ def test_eval_due_at_the_start_at_your_interval_and_where_the_mixer_asks(corpus)
 
 
 def test_the_own_loop_sampler_draws_the_batch_form_the_mixer_asks_for(corpus):
-    """ODM's paper form (the bandit's default) trains each batch on one domain drawn from its policy; the
-    Hedge variant and the other mixers take mixed rows."""
-    paper = own_loop_mixer("bandit", corpus, steps=20)
+    """ODM's one-draw form trains each batch on one domain drawn from its policy (the paper's form: 8 groups of
+    one domain each); the Hedge variant and the other mixers take mixed rows."""
+    paper = own_loop_mixer("bandit", corpus, steps=20, bandit_variant="one_draw")
     hedge = own_loop_mixer("bandit", corpus, steps=20, bandit_variant="hedge")
     one_domain = own_loop_sampler(paper, corpus, batch_size=8, block_size=16)
     mixed = own_loop_sampler(hedge, corpus, batch_size=8, block_size=16)

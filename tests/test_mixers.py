@@ -89,14 +89,17 @@ def test_bandit_warmup_uses_initial_weights_and_skips_rewards_of_absent_domains(
     assert not np.allclose(m.weights(), [0.7, 0.2, 0.1])
 
 
-def test_the_paper_bandit_draws_one_domain_per_batch_and_hedge_mixes_rows():
-    assert bandit(3).one_domain_batches and not bandit(3, bandit_variant="hedge").one_domain_batches
-    assert not any(cls.one_domain_batches for name, cls in MIXERS.items() if name != "bandit")
+def test_the_paper_bandit_draws_eight_one_domain_groups_a_step_and_its_variants_their_forms():
+    """ODM's runs drew 8 one-domain micro-batches per optimizer step (world x accumulation): the paper's form
+    draws 8 one-domain groups per step, one_draw one domain a step, hedge mixed rows."""
+    groups = {v: bandit(3, bandit_variant=v).one_domain_groups for v in ("paper", "one_draw", "hedge", "code")}
+    assert groups == {"paper": 8, "one_draw": 1, "hedge": 0, "code": 8}
+    assert not any(cls.one_domain_groups for name, cls in MIXERS.items() if name != "bandit")
 
 
 def test_an_unknown_bandit_variant_is_refused_naming_the_known_ones():
     config = {**{k: v[0] for k, v in OPTIONS.items()}, "mixer": "bandit", "bandit_variant": "full"}
-    with pytest.raises(ConfigError, match="paper or hedge"):
+    with pytest.raises(ConfigError, match="use one of paper, one_draw, code, hedge"):
         BanditMixer.check_options(config)
 
 
@@ -215,21 +218,37 @@ def test_velocity_golden_update():
     np.testing.assert_allclose(m.weights(), [0.5669196, 0.2063125, 0.2267679], atol=1e-6)
 
 
+FLAGGED = ["flat or rising curve", None, None]
+
+
 @pytest.mark.parametrize("cls", [DBLMixer, VelocityMixer])
-def test_a_domain_whose_fit_is_flagged_is_not_chased(cls):
-    """The velocity golden case, with domain 0's fit flagged: its V (and DBL's excess) is 0, so it keeps its
-    logit while domain 2, still lagging, gains."""
-    m = loss_target_mixer(cls, [0.5, 0.3, 0.2], [3.0, 3.5, 2.0], initial_loss=[4.0, 3.0, 8.0],
-                          flags=["flat or rising curve", None, None])
-    if cls is VelocityMixer:
-        np.testing.assert_allclose(m.velocity(np.array([3.5, 3.2, 5.0])), [0.0, 0.0, 0.5])
-    m.observe_eval(10, {"val_loss": [3.5, 3.2, 5.0]})
-    w = m.weights()
-    assert w[0] < 0.5 and w[2] > 0.2  # domain 0 did not move up; domain 2 did
-    assert m.log()["fit_flags"] == ["flat or rising curve", None, None]  # the report publishes them
+def test_the_papers_form_uses_every_fit_as_fitted_and_logs_the_flags(cls):
+    """Neither paper has a rule for a doubtful fit: the default updates a flagged domain like any other (the
+    same weights as with no flag), and the log names the flags."""
+    args = ([0.5, 0.3, 0.2], [3.0, 3.5, 2.0])
+    flagged = loss_target_mixer(cls, *args, initial_loss=[4.0, 3.0, 8.0], flags=FLAGGED)
+    unflagged = loss_target_mixer(cls, *args, initial_loss=[4.0, 3.0, 8.0])
+    for m in (flagged, unflagged):
+        m.observe_eval(10, {"val_loss": [3.5, 3.2, 5.0]})
+    np.testing.assert_allclose(flagged.weights(), unflagged.weights())
+    assert flagged.log()["fit_flags"] == FLAGGED  # the report publishes them
 
 
-@pytest.mark.parametrize("cls, options", [(DBLMixer, {}), (DBLMixer, {"dbl_variant": "code"}), (VelocityMixer, {})])
+@pytest.mark.parametrize("cls, variant", [(DBLMixer, "dbl_variant"), (VelocityMixer, "velocity_variant")])
+def test_hold_flagged_keeps_a_flagged_domains_share_through_every_update(cls, variant):
+    """hold_flagged, our rule made neutral: a flagged domain keeps its share and stays out of the update, while the
+    others move among themselves (the rule that gave it a signal of 0 starved it: its share decayed)."""
+    m = loss_target_mixer(cls, [0.3, 0.5, 0.2], [3.0, 2.0, 2.0], initial_loss=[4.0, 3.0, 8.0], flags=FLAGGED,
+                          **{variant: "hold_flagged"})
+    for step in range(10, 200, 10):
+        m.observe_eval(step, {"val_loss": [3.0, 2.0, 5.0]})  # domains 0 and 1 at their targets, 2 above its
+        assert m.weights()[0] == pytest.approx(0.3)
+    assert m.weights()[2] > 0.5  # the lagging trusted domain gained from the other trusted one
+
+
+@pytest.mark.parametrize("cls, options", [(DBLMixer, {}), (DBLMixer, {"dbl_variant": "code"}), (VelocityMixer, {}),
+                                          (DBLMixer, {"dbl_variant": "hold_flagged", "flags": FLAGGED}),
+                                          (VelocityMixer, {"velocity_variant": "hold_flagged", "flags": FLAGGED})])
 @pytest.mark.parametrize("loss", [[1e30, 0.0, 1e30], [0.0, 0.0, 0.0], [5.0, 5.0, 5.0]])
 def test_loss_target_mixers_stay_valid_under_extreme_and_degenerate_inputs(cls, options, loss):
     # L_init == L_tgt for every domain: the degenerate denominator of velocity
@@ -238,7 +257,7 @@ def test_loss_target_mixers_stay_valid_under_extreme_and_degenerate_inputs(cls, 
         m.observe_eval(step, {"val_loss": loss})
         w = m.weights()
         assert np.all(np.isfinite(w)) and abs(w.sum() - 1) < 1e-9 and np.all(w >= 0)
-        if cls is DBLMixer and m.smoothing:
+        if cls is DBLMixer and m.code:
             assert np.all(w >= 1e-4 / 3 - 1e-15)  # the released code's smoothing floor c / K
 
 
@@ -353,20 +372,36 @@ def test_the_target_estimation_short_runs_have_distinct_lengths_even_for_a_short
     assert estimate_lengths([0.4, 0.05, 0.2, 0.1], 10) == [8, 9, 10, 11]  # never one point of the fit
 
 
-def test_the_default_bandit_run_trains_each_micro_batch_on_one_domain(tiny_args):
-    """train.py with --mixer bandit: each step's rows come from one domain per micro-batch (the log's row
-    counts), and the domains drawn vary; --bandit_variant hedge mixes rows of every domain."""
-    batch = int(tiny_args[tiny_args.index("--batch_size") + 1])
+def test_the_default_bandit_run_trains_each_micro_batch_on_one_domain_groups(tiny_args):
+    """train.py with --mixer bandit: each step's rows are 8 groups of one domain each (the log's row counts are
+    multiples of a group; several domains in a step); one_draw: one domain per micro-batch; hedge mixes rows."""
+    batch = 16  # 8 groups of 2 rows
 
     def rows_per_step(*extra):
-        run = train.main(tiny_args + ["--mixer", "bandit", "--warmup_share", "0", *extra])
+        run = train.main(tiny_args + ["--mixer", "bandit", "--warmup_share", "0", "--batch_size", str(batch), *extra])
         with open(os.path.join(run["run_dir"], "log.jsonl")) as f:
             return [r["rows"] for r in map(json.loads, f) if "rows" in r]
 
     paper = rows_per_step("--run_name", "paper")
-    assert all(sorted(rows)[-1] == batch and sum(rows) == batch for rows in paper), paper
-    assert len({int(np.argmax(rows)) for rows in paper}) > 1, paper
-    accumulated = rows_per_step("--run_name", "accumulated", "--grad_accum", "2")
+    assert all(sum(rows) == batch and all(n % 2 == 0 for n in rows) for rows in paper), paper
+    assert any(sum(n > 0 for n in rows) > 1 for rows in paper), paper  # 8 draws: several domains in a step
+    one_draw = rows_per_step("--run_name", "one_draw", "--bandit_variant", "one_draw")
+    assert all(sorted(rows)[-1] == batch and sum(rows) == batch for rows in one_draw), one_draw
+    assert len({int(np.argmax(rows)) for rows in one_draw}) > 1, one_draw
+    accumulated = rows_per_step("--run_name", "accumulated", "--grad_accum", "2", "--bandit_variant", "one_draw")
     assert all(sum(rows) == 2 * batch and all(n % batch == 0 for n in rows) for rows in accumulated), accumulated
     hedge = rows_per_step("--run_name", "hedge", "--bandit_variant", "hedge")
     assert all(sum(n > 0 for n in rows) > 1 for rows in hedge), hedge
+
+
+def test_the_code_variant_is_the_released_smoothed_mean_updater():
+    """--bandit_variant code, SmoothedMeanWeightUpdater.group_update of ODM's released code: each drawn domain's
+    R_i <- a R_i + (1 - a) exp(l_i) (no importance weight), then pi_t = (1 - K eps_t) R / sum R + eps_t."""
+    m = bandit(3, bandit_variant="code", warmup_share=0.0)
+    np.testing.assert_allclose(m.weights(), m.initial)  # no reward yet: the initial weights
+    m.observe_step(0, {"train_loss": [1.0, float("nan"), 2.0], "rows": [8, 0, 8]})
+    R = np.array([0.1 * np.exp(1.0), 0.0, 0.1 * np.exp(2.0)])
+    np.testing.assert_allclose(m.rewards, R)
+    eps = min(1 / 3, np.sqrt(np.log(3) / (3 * 2)))  # t = 2: the step about to be drawn
+    np.testing.assert_allclose(m.weights(), (1 - 3 * eps) * R / R.sum() + eps)
+    assert m.weights()[1] == pytest.approx(eps)  # a domain never drawn keeps only the exploration share

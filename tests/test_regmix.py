@@ -37,7 +37,7 @@ def write_runs(folder, corpus, effect, runs=64, seed=0, noise=0.005, intervals=1
     """`runs` proxy runs with constant mixtures from RegMix's prior (the first `moving` switch mixture halfway),
     over `intervals` intervals; the scores can be shuffled over the runs to remove the signal."""
     rng = np.random.default_rng(seed)
-    mixtures = regmix.dirichlet_natural(corpus.train_tokens, runs, rng)
+    mixtures = regmix.regmix_prior(corpus.train_tokens, runs, rng)
     forgetting, gain = effect(mixtures[:, 2])
     gain = gain + noise * rng.normal(size=runs)
     order = rng.permutation(runs) if shuffle else np.arange(runs)
@@ -48,7 +48,7 @@ def write_runs(folder, corpus, effect, runs=64, seed=0, noise=0.005, intervals=1
         weights = [w] * intervals if i >= moving else [w, mixtures[(i + 1) % runs]]
         buffer.save(i, {"weights": weights, "val_loss": val_loss, "answer_logprob": [float("nan")] * (intervals + 1),
                         "tokens_per_domain": [1, 1, 1]},
-                    {"domains": corpus.domains, "fields": corpus.fields, "schedule": "dirichlet_natural"})
+                    {"domains": corpus.domains, "fields": corpus.fields, "schedule": "regmix_proxy"})
     return str(folder)
 
 
@@ -100,7 +100,7 @@ def test_the_best_variant_takes_the_single_best_predicted_candidate(tmp_path):
     best = mixer(corpus, folder, regmix_candidates=5000, regmix_variant="best").weights()
     mixtures, scores, _ = regmix.proxy_runs(folder, "lightgbm")
     predict = regmix.fit(mixtures, scores, "lightgbm", 0)  # the mixer's fit: same runs, same seed
-    candidates = regmix.dirichlet_natural(corpus.train_tokens, 5000, np.random.Generator(np.random.PCG64(0)))
+    candidates = regmix.regmix_prior(corpus.train_tokens, 5000, np.random.Generator(np.random.PCG64(0)))
     predicted = predict(candidates)
     np.testing.assert_allclose(best, candidates[np.argmax(predicted)])
     np.testing.assert_allclose(paper, candidates[np.argsort(-predicted, kind="stable")[:100]].mean(axis=0))
@@ -174,28 +174,29 @@ def test_spearman_matches_its_definition():
 
 
 def test_candidates_follow_the_proxy_runs_prior():
-    """The candidates (regmix.dirichlet_natural) and the proxy runs (regmix_proxy) draw from one distribution."""
+    """The candidates (regmix.regmix_prior) and the proxy runs (regmix_proxy) draw from one distribution."""
     corpus = corpus_3()
-    candidates = regmix.dirichlet_natural(corpus.train_tokens, 20000, np.random.default_rng(0))
-    runs = np.array([regmix.RegMixProxyMixer(corpus, {"seed": s, "steps": 10}).weights() for s in range(1000)])
+    candidates = regmix.regmix_prior(corpus.train_tokens, 20000, np.random.default_rng(0))
+    runs = np.array([regmix.RegMixProxyMixer(corpus, {"seed": s, "steps": 10}).weights() for s in range(3000)])
     for q in (0.25, 0.5, 0.75):
-        assert np.quantile(candidates[:, 2], q) == pytest.approx(np.quantile(runs[:, 2], q), abs=0.04)
+        assert np.quantile(candidates[:, 2], q) == pytest.approx(np.quantile(runs[:, 2], q), abs=0.05)
     assert np.allclose(candidates.sum(axis=1), 1.0) and candidates.min() >= 9e-7
-    natural = corpus.train_tokens / corpus.train_tokens.sum()
-    assert np.allclose(candidates.mean(axis=0), natural, atol=0.02)  # a Dirichlet's mean is alpha / sum(alpha)
-    rare = regmix.dirichlet_natural(np.array([1e7, 1.0, 1.0]), 1000, np.random.default_rng(0))
-    assert np.all(np.isfinite(rare)) and rare.min() >= 9e-7  # alpha at its 1e-3 floor does not underflow
+    rare = regmix.regmix_prior(np.array([1e7, 1.0, 1.0]), 1000, np.random.default_rng(0))
+    assert np.all(np.isfinite(rare)) and rare.min() >= 9e-7  # a tiny alpha does not underflow
 
 
-def test_a_proxy_run_draws_the_mixture_the_random_mixer_drew_for_regmix_before_the_relayout():
-    """regmix_proxy replaced the random mixer's dirichlet_natural schedule (commit 9f10e3c) draw for draw, so
-    the proxy runs collected then are reproduced: the golden vectors are that schedule's weights for these seeds
-    on this corpus, printed by the code of 9f10e3c."""
-    corpus = FakeCorpus(5)
-    corpus.train_tokens = np.array([3e5, 3e5, 4e5, 3e5, 1.5e5])
-    drawn_then = {200000: [0.05338737224899032, 0.02438107510641895, 0.07566339990078642, 0.6997276426639285,
-                           0.1468405100798757],
-                  7: [0.3618704769413936, 0.0389962694205744, 0.15112158600459066, 0.2455252548641586,
-                      0.20248641276928264]}
-    for seed, weights in drawn_then.items():
-        assert regmix.RegMixProxyMixer(corpus, {"seed": seed, "steps": 200}).weights().tolist() == weights
+def test_the_prior_is_the_released_codes_tempered_dirichlet_over_fifteen_strengths():
+    """RegMix's released synthesize_mixture.py: Dirichlet(s q) with q = p^0.5 / sum p^0.5 (TEMP 0.5) and s one of
+    15 strengths log-spaced in [0.1, 5]. Its mean is q, not the token distribution p (a concentration s K p, ours
+    before, had the mean p); its strengths are those 15."""
+    corpus = corpus_3()  # p = (1/2, 1/3, 1/6): q = (0.418, 0.341, 0.241)
+    p = corpus.train_tokens / corpus.train_tokens.sum()
+    q = np.sqrt(p) / np.sqrt(p).sum()
+    candidates = regmix.regmix_prior(corpus.train_tokens, 40000, np.random.default_rng(0))
+    np.testing.assert_allclose(candidates.mean(axis=0), q, atol=0.01)
+    assert np.abs(candidates.mean(axis=0) - p).max() > 0.05
+    np.testing.assert_allclose(regmix.PRIOR_STRENGTHS[[0, -1]], [0.1, 5.0])
+    assert len(regmix.PRIOR_STRENGTHS) == 15
+    # Var(m_i) = q_i (1 - q_i) / (s + 1): averaged over the 15 strengths, E[1 / (s + 1)]
+    expected = q * (1 - q) * np.mean(1 / (regmix.PRIOR_STRENGTHS + 1))
+    np.testing.assert_allclose(candidates.var(axis=0), expected, rtol=0.05)

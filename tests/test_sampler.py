@@ -155,5 +155,5 @@ def test_one_domain_mode_resumes_exactly_and_refuses_forced_rows(corpus):
     assert len(set(domains)) > 1  # the draws did vary, so equal batches say the generator's state was restored
     with pytest.raises(DataError, match="one domain per batch"):
         a.batch(w, min_rows=1)
-    with pytest.raises(DataError, match="divisible by the number of processes"):
+    with pytest.raises(DataError, match="cannot be cut into 2 one-domain groups"):
         Sampler(corpus, batch_size=5, block_size=16, seed=0, one_domain_shares=2)

@@ -286,8 +286,12 @@ def test_suite_rows_hold_each_paper_default_and_each_named_variant(monkeypatch):
     assert defaults == ["bandit", "dbl", "velocity", "acodm", "regmix", "agent"]
     assert all(rows[m]["role"] == "mixer" and "variant_of" not in rows[m] and not rows[m]["options"] for m in defaults)
     variants = {label: (r["variant_of"], r["options"]) for label, r in rows.items() if r["role"] == "variant"}
-    assert variants == {"bandit-hedge": ("bandit", {"bandit_variant": "hedge"}),
+    assert variants == {"bandit-one_draw": ("bandit", {"bandit_variant": "one_draw"}),
+                        "bandit-hedge": ("bandit", {"bandit_variant": "hedge"}),
+                        "bandit-code": ("bandit", {"bandit_variant": "code"}),
                         "dbl-code": ("dbl", {"dbl_variant": "code"}),
+                        "dbl-hold_flagged": ("dbl", {"dbl_variant": "hold_flagged"}),
+                        "velocity-hold_flagged": ("velocity", {"velocity_variant": "hold_flagged"}),
                         "acodm-no_slice": ("acodm", {"acodm_variant": "no_slice"}),
                         "acodm-ours": ("acodm", {"acodm_variant": "ours"}),
                         "regmix-best": ("regmix", {"regmix_variant": "best"}),
@@ -297,9 +301,9 @@ def test_suite_rows_hold_each_paper_default_and_each_named_variant(monkeypatch):
     assert [rows[label]["role"] for label in ("static", "static-tokens-0.5", "schedule-ramp_up")] == \
         ["static", "static", "schedule"]
     assert all(r["kind"] == "mixer" for r in rows.values() if r["role"] in ("mixer", "variant", "control"))
-    monkeypatch.setitem(spec, "variants", {"velocity": ["fast"]})  # velocity declares no --velocity_variant
-    with pytest.raises(ConfigError, match="suite row velocity-fast runs --velocity_variant, which mixer velocity"):
-        suite_module.check_variant_rows(suite_module.suite_rows(spec, ["velocity"], [], [], FakeCorpus(3)))
+    monkeypatch.setitem(spec, "variants", {"schedule": ["fast"]})  # schedule declares no --schedule_variant
+    with pytest.raises(ConfigError, match="suite row schedule-fast runs --schedule_variant, which mixer schedule"):
+        suite_module.check_variant_rows(suite_module.suite_rows(spec, ["schedule"], [], [], FakeCorpus(3)))
     suite_module.check_variant_rows(suite_module.suite_rows(spec, ["dbl", "regmix"], [], [], FakeCorpus(3)))
 
 
@@ -345,7 +349,7 @@ def test_every_row_whose_weights_move_has_a_static_twin_with_its_role_in_the_fam
     spec = suite_module.SUITES["default"]
     rows = suite_module.suite_rows(spec, suite_module.suite_mixers(spec), [0.5], list(spec["schedules"]), grid_corpus())
     moving = [label for label, r in rows.items() if r["role"] in ("schedule", "mixer", "variant", "control")]
-    assert len(moving) == 16 and sorted(label for label, r in rows.items() if r["role"] == "twin") == \
+    assert len(moving) == 20 and sorted(label for label, r in rows.items() if r["role"] == "twin") == \
         sorted(f"{label}-twin" for label in moving)
     for label in moving:
         twin = rows[f"{label}-twin"]
@@ -355,7 +359,7 @@ def test_every_row_whose_weights_move_has_a_static_twin_with_its_role_in_the_fam
     defaults = ["bandit", "dbl", "velocity", "acodm", "regmix", "agent"]
     primary = sorted(label for label, r in rows.items() if r["primary"])
     assert primary == sorted(defaults + [f"{m}-twin" for m in defaults])
-    assert {r["seeds_wanted"] for r in rows.values() if r["primary"]} == {5}
+    assert {r["seeds_wanted"] for r in rows.values() if r["primary"]} == {8}
     assert {r["seeds_wanted"] for r in rows.values() if not r["primary"] and r["role"] != "static"} == {3}
 
 
@@ -363,21 +367,22 @@ def test_the_seed_plan_gives_the_grid_seeds_by_validation_distance_from_the_best
     spec = suite_module.SUITES["default"]
     rows = suite_module.suite_rows(spec, ["velocity"], [0.05, 0.15, 0.4, 0.5], ["ramp_up"], grid_corpus(), ["tokens"])
     objectives = {"static": [2.31, 2.29],  # the best: mean 2.30
-                  "static-tokens-0.05": [2.309],  # within 0.01: 5 seeds
+                  "static-tokens-0.05": [2.309],  # within 0.01: the primary rows' 8 seeds
                   "static-tokens-0.15": [2.28, 2.40],  # mean 2.34, 0.04 above (its first seed alone would be best)
                   "static-tokens-0.4": [2.3501]}  # more than 0.05 above: stays at 1; 0.5 has no finished run yet
     plan = suite_module.seed_plan(rows, objectives, spec)
-    assert plan == {"static": 5, "static-tokens-0.05": 5, "static-tokens-0.15": 3, "static-tokens-0.4": 1,
-                    "static-tokens-0.5": 1, "velocity": 5, "velocity-twin": 5, "schedule-ramp_up": 3,
-                    "schedule-ramp_up-twin": 3}
+    assert plan == {"static": 8, "static-tokens-0.05": 8, "static-tokens-0.15": 3, "static-tokens-0.4": 1,
+                    "static-tokens-0.5": 1, "velocity": 8, "velocity-twin": 8, "velocity-hold_flagged": 3,
+                    "velocity-hold_flagged-twin": 3, "schedule-ramp_up": 3, "schedule-ramp_up-twin": 3}
     assert suite_module.seed_plan(rows, objectives, spec, cap=2) == {label: min(n, 2) for label, n in plan.items()}
-    jobs = suite_module.job_order(rows, plan, [1, 2, 3, 4, 5])
+    jobs = suite_module.job_order(rows, plan, list(range(1, 9)))
     grid = list(rows)[:5]
     assert jobs[:5] == [(label, 1) for label in grid]  # the grid's first seed, then the primary rows, seed by seed
-    assert jobs[5:15] == [(label, s) for s in range(1, 6) for label in ("velocity", "velocity-twin")]
-    assert jobs[15:25] == [(label, s) for s in (2, 3) for label in grid[:3]] + [(label, s) for s in (4, 5)
+    assert jobs[5:21] == [(label, s) for s in range(1, 9) for label in ("velocity", "velocity-twin")]
+    assert jobs[21:37] == [(label, s) for s in (2, 3) for label in grid[:3]] + [(label, s) for s in range(4, 9)
                                                                                  for label in grid[:2]]
-    assert jobs[25:] == [(label, s) for s in (1, 2, 3) for label in ("schedule-ramp_up", "schedule-ramp_up-twin")]
+    others = ("schedule-ramp_up", "schedule-ramp_up-twin", "velocity-hold_flagged", "velocity-hold_flagged-twin")
+    assert jobs[37:] == [(label, s) for s in (1, 2, 3) for label in others]
 
 
 def test_the_grid_seeds_are_decided_on_validation_and_each_seed_continues_a_base_of_its_own(tiny_args, monkeypatch):
@@ -435,7 +440,9 @@ def test_each_twin_trains_at_the_mixture_its_row_sampled_in_the_same_seed(tiny_a
     assert summary["rows"]["acodm-twin"]["twin_of"] == "acodm" and summary["rows"]["acodm-twin"]["primary"]
 
 
-def test_dbl_and_velocity_rows_publish_every_domains_targets_and_dbl_code_runs_the_code(tiny_args, tmp_path):
+def test_dbl_and_velocity_rows_publish_every_domains_targets_and_dbl_code_runs_the_code(tiny_args, tmp_path,
+                                                                                       monkeypatch):
+    monkeypatch.setitem(suite_module.SUITES["default"], "variants", {"dbl": ["code"]})  # the rows checked here
     publish = str(tmp_path / "benchmark")
     summary = suite(tiny_args, "--mixers", "dbl,velocity", "--publish", publish)
     assert list(summary["rows"]) == ["static", "dbl", "dbl-twin", "dbl-code", "dbl-code-twin", "velocity",
