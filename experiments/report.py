@@ -89,6 +89,19 @@ def paired_p(row, ref):
     return incomplete_beta((len(d) - 1) / 2, 0.5, (len(d) - 1) / (len(d) - 1 + t * t))
 
 
+def signflip_p(row, ref):
+    """The exact two-sided paired sign-flip (permutation) p-value of J_row(s) - J_ref(s) over the seeds both have:
+    the share of the 2^n sign patterns s whose |mean(s d)| is at least the observed |mean(d)| (ties counted, with a
+    relative tolerance for rounding). Distribution-free, so with n seeds it cannot go below 2 / 2^n; None under two
+    seeds."""
+    d = np.array([row[s] - ref[s] for s in sorted(set(row) & set(ref))])
+    if len(d) < 2:
+        return None
+    signs = 1 - 2 * ((np.arange(2 ** len(d))[:, None] >> np.arange(len(d))) & 1)  # every pattern of +-1
+    means = np.abs(signs @ d) / len(d)
+    return float(np.mean(means >= abs(d.mean()) * (1 - 1e-12)))
+
+
 def holm(p_values):
     """Holm's step-down adjustment of a family of m p-values: sorted p_(1) <= ... <= p_(m), p_holm_(i) =
     max over j <= i of min(1, (m - j + 1) p_(j)); a comparison is decided where p_holm < ALPHA, which holds the
@@ -244,8 +257,7 @@ def suite_summary(rows, results, run_dirs, proxy, info):
         if rows[label]["mixer"] in ("dbl", "velocity"):
             summary_rows[label]["loss_targets"] = loss_targets(run_dirs[label],
                                                                next(iter(by_seed.values()))["final"]["domains"])
-    statics = [label for label, r in summary_rows.items() if role_of(r) == "static"]
-    best = min(statics, key=lambda label: summary_rows[label]["stats"]["val_objective"]["mean"]) if statics else None
+    best, pick = best_static_mixture(summary_rows)
     objective_of = {label: {int(s): x["balanced_loss"] for s, x in r["runs"].items()}
                     for label, r in summary_rows.items()}
     twins = {r["twin_of"]: label for label, r in summary_rows.items() if r.get("twin_of")}
@@ -256,8 +268,43 @@ def suite_summary(rows, results, run_dirs, proxy, info):
     errors = target_errors(run_dirs["velocity"], run_dirs.get("static", {}),
                            first["final"]["domains"]) if "velocity" in run_dirs else None
     return {**info, "domains": first["final"]["domains"], "fields": first["final"]["fields"], "best_static": best,
+            "best_static_pick": pick,
             "comparisons": comparisons(summary_rows, objective_of, best, twins),
             "velocity_target_error_nats": errors, "rows": summary_rows}
+
+
+def best_static_mixture(rows):
+    """The best static mixture: the grid row that wins the most pairwise comparisons of the mean VALIDATION
+    objective, each pair compared over the seeds both rows have (a seed is its own base, which moves a row's mean
+    by ~0.01 nats: comparing means over different seeds would favour the row that has the luckier seeds); ties go
+    to the row with more seeds. Returns (its label, the pick: how it was made and the winner's curse, measured on
+    the rows that have every seed of the pick: the pick's rank on the test split among them, and its validation
+    margin over the runner-up beside the same pair's test margin)."""
+    statics = {label: r for label, r in rows.items() if role_of(r) == "static"}
+    if not statics:
+        return None, None
+
+    def mean(label, seeds, key):
+        return float(np.mean([statics[label]["runs"][s][key] for s in seeds]))
+
+    def beats(a, b):
+        common = set(statics[a]["runs"]) & set(statics[b]["runs"])
+        return bool(common) and mean(a, common, "val_objective") < mean(b, common, "val_objective")
+    wins = {a: sum(beats(a, b) for b in statics if b != a) for a in statics}
+    best = max(statics, key=lambda a: (wins[a], len(statics[a]["runs"])))
+    seeds = set(statics[best]["runs"])
+    peers = [label for label, r in statics.items() if seeds <= set(r["runs"])]
+    by_val = sorted(peers, key=lambda label: mean(label, seeds, "val_objective"))
+    by_test = sorted(peers, key=lambda label: mean(label, seeds, "balanced_loss"))
+    pick = {"by": "pairwise wins on validation, each pair over its common seeds", "wins": wins[best],
+            "of": len(statics) - 1, "seeds": sorted(int(s) for s in seeds), "peers": len(peers),
+            "test_rank": by_test.index(best) + 1}
+    runner_up = next((label for label in by_val if label != best), None)
+    if runner_up:
+        pick.update(runner_up=runner_up,
+                    val_margin=mean(runner_up, seeds, "val_objective") - mean(best, seeds, "val_objective"),
+                    test_margin=mean(runner_up, seeds, "balanced_loss") - mean(best, seeds, "balanced_loss"))
+    return best, pick
 
 
 def comparisons(rows, objective_of, best, twins):
@@ -271,7 +318,8 @@ def comparisons(rows, objective_of, best, twins):
                 interval = paired_interval(objective_of[label], objective_of[against])
                 family.append({"row": label, "against": against, "n": interval["seeds"],
                                **{k: interval[k] for k in ("mean", "lo", "hi")},
-                               "p": paired_p(objective_of[label], objective_of[against])})
+                               "p": paired_p(objective_of[label], objective_of[against]),
+                               "p_signflip": signflip_p(objective_of[label], objective_of[against])})
     for entry, p_holm in zip(family, holm([entry["p"] for entry in family])):
         entry["p_holm"] = p_holm
         entry["verdict"] = ("one seed: no interval" if p_holm is None else "within noise" if p_holm >= ALPHA
@@ -283,7 +331,8 @@ def comparisons(rows, objective_of, best, twins):
             unadjusted = verdict(r[f"delta_{key}"]) if r[f"delta_{key}"] else None
             r[f"verdict_{key}"] = decided.get(ref, unadjusted)
     return {"rule": "holm", "alpha": ALPHA, "test": "two-sided paired t-test of the test objective over the seeds "
-            "both rows have; p_holm: Holm's step-down adjustment over the family; better/worse where p_holm < alpha",
+            "both rows have; p_holm: Holm's step-down adjustment over the family; better/worse where p_holm < alpha; "
+            "p_signflip: the exact paired sign-flip p over the same seeds, beside the t-test's",
             "family": family, "exploratory": "every other comparison: the unadjusted 95% paired t-interval, better/"
             "worse where it excludes zero (verdict_by: exploratory)"}
 
@@ -317,6 +366,12 @@ def benchmark_results(summary):
                                    "delta_natural": interval(replays[label]["delta_natural"])}
         return out
 
+    def per_seed(run, base_seed):
+        """One seed's run as a reader needs it to redo every published statistic."""
+        return {"base_seed": base_seed, "test_objective": run["balanced_loss"], "val_objective": run["val_objective"],
+                "source_loss": run["source_loss"], "target_loss": run["target_loss"],
+                "task_accuracy": run["task_accuracy"], "target_share": run["target_share"]}
+
     def row(label, r):
         seeds = sorted(int(s) for s in r["runs"])
         stat = {name: r["stats"][key]["mean"] for name, key in (
@@ -328,6 +383,7 @@ def benchmark_results(summary):
                 **{k: r[k] for k in ("paper_default", "variant_of", "twin_of", "split", "target_share", "natural")
                    if r.get(k) not in (None, False)},
                 "seeds": seeds, "base_seeds": [base_seeds.get(str(s)) for s in seeds], **stat,
+                "per_seed": {str(s): per_seed(r["runs"][str(s)], base_seeds.get(str(s))) for s in seeds},
                 "balanced_std": r["stats"]["balanced_loss"]["spread"], "delta_natural": interval(r["delta_natural"]),
                 "delta_best_static": interval(r["delta_best_static"]),
                 **({"delta_twin": interval(r["delta_twin"])} if r.get("delta_twin") else {}),
@@ -336,11 +392,14 @@ def benchmark_results(summary):
     return {"objective": "balanced loss (S + T) / 2 on the test split, nats; lower is better",
             "interval": "95% Student-t interval of the mean paired difference over the seeds both rows have",
             "best_static": summary["best_static"],
-            "best_static_by": "the static grid's lowest mean validation objective at the final step",
+            "best_static_by": "the static grid's row that wins the most pairwise comparisons of the mean validation "
+                              "objective at the final step, each pair over the seeds both rows have",
+            "best_static_pick": summary.get("best_static_pick"),
             "comparisons": summary.get("comparisons"),
             "loss_targets": "per domain: L_tgt (the scaling-law target; DBL's reference loss is this estimate, "
                             "not a reference model's loss), L_init (the base's validation loss), gap = |L_init - "
-                            "L_tgt|, each fit's flag per seed (a flagged domain is not chased)",
+                            "L_tgt|, each fit's flag per seed (the papers' form uses every fit; hold_flagged holds a "
+                            "flagged domain's share)",
             "velocity_target_error_nats": summary.get("velocity_target_error_nats"),
             "proxy_replay": (summary.get("proxy_replay") or {}).get("what"),
             "rows": [row(label, r) for label, r in summary["rows"].items()]}

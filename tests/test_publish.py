@@ -5,6 +5,7 @@ README.md and docs/benchmark.md regenerated from docs/benchmark/results.json wit
 figure the pages quote beside a docs/benchmark file found in its JSON."""
 
 import glob
+import itertools
 import json
 import math
 import os
@@ -384,3 +385,65 @@ def test_every_figure_quoted_beside_a_benchmark_file_is_in_its_json(page):
     with open(os.path.join(ROOT_DIR, page)) as f:
         missing = unsupported_figures(f.read(), numbers)
     assert not missing, f"{page} quotes figures that docs/benchmark/*.json does not hold: {missing}"
+
+
+T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365}  # t(0.975, df), printed tables
+
+
+def test_every_published_interval_and_p_value_recomputes_from_the_per_seed_lists(made_up):
+    """results.json alone lets a reader redo the statistics: every row lists its seeds' values, and from those
+    lists every interval, the t-test's p, its Holm adjustment and the exact sign-flip p come out as published."""
+    results = json.loads(json.dumps(report.benchmark_results(made_up[0])))
+    rows = {r["mixer"]: r for r in results["rows"]}
+    assert set(rows["bandit"]["per_seed"]) == {"1337", "1338", "1339", "1340"}
+    assert set(rows["bandit"]["per_seed"]["1337"]) == {"base_seed", "test_objective", "val_objective", "source_loss",
+                                                       "target_loss", "task_accuracy", "target_share"}
+    assert rows["bandit"]["per_seed"]["1338"]["base_seed"] == 8
+
+    def objective(label):
+        return {s: v["test_objective"] for s, v in rows[label]["per_seed"].items()}
+
+    def differences(label, ref):
+        a, b = objective(label), objective(ref)
+        return np.array([a[s] - b[s] for s in sorted(set(a) & set(b))])
+
+    twins = {r["twin_of"]: label for label, r in rows.items() if r.get("twin_of")}
+    for label, r in rows.items():
+        for key, ref in (("delta_natural", "static"), ("delta_best_static", results["best_static"]),
+                         ("delta_twin", twins.get(label))):
+            if ref is None:
+                continue
+            d = differences(label, ref)
+            half = T_975[len(d) - 1] * d.std(ddof=1) / math.sqrt(len(d)) if len(d) > 1 else None
+            assert r[key]["mean"] == pytest.approx(d.mean())
+            if half is not None:
+                assert (r[key]["lo"], r[key]["hi"]) == pytest.approx((d.mean() - half, d.mean() + half))
+    family = results["comparisons"]["family"]
+    p = [report.paired_p(objective(e["row"]), objective(e["against"])) for e in family]
+    order = sorted(range(len(p)), key=p.__getitem__)
+    holm, running = [None] * len(p), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p) - rank) * p[i]))
+        holm[i] = running
+    for entry, p_value, p_holm in zip(family, p, holm):
+        d = differences(entry["row"], entry["against"])
+        flips = [abs(np.mean(d * signs)) for signs in itertools.product([1, -1], repeat=len(d))]
+        assert entry["p"] == pytest.approx(p_value) and entry["p_holm"] == pytest.approx(p_holm)
+        assert entry["p_signflip"] == pytest.approx(np.mean([m >= abs(d.mean()) - 1e-12 for m in flips]))
+
+
+def test_the_best_static_mixture_is_picked_on_the_seeds_the_candidates_share():
+    """A row that lacks a lucky seed must not lose by construction: each pair of grid rows is compared over the
+    seeds both have, and the pick names the winner's curse (its test rank, its validation and test margins)."""
+    def row(val, test):
+        return {"role": "static", "runs": {str(s): {"val_objective": v, "balanced_loss": t}
+                                           for s, (v, t) in enumerate(zip(val, test))}}
+    rows = {"a": row([2.10, 2.10, 2.10, 2.00], [2.30, 2.30, 2.30, 2.20]),  # its fourth seed is a lucky base
+            "b": row([2.09, 2.09, 2.09], [2.31, 2.31, 2.31]),  # three seeds: better than a on each of them
+            "c": row([2.20], [2.40])}  # one seed, far
+    means = {label: np.mean([x["val_objective"] for x in r["runs"].values()]) for label, r in rows.items()}
+    assert min(means, key=means.get) == "a"  # means over each row's own seeds would pick a
+    best, pick = report.best_static_mixture(rows)
+    assert best == "b" and pick["wins"] == 2 and pick["seeds"] == [0, 1, 2] and pick["peers"] == 2
+    assert pick["test_rank"] == 2 and pick["runner_up"] == "a"  # on test, over the same seeds, a was better
+    assert pick["val_margin"] == pytest.approx(0.01) and pick["test_margin"] == pytest.approx(-0.01)

@@ -130,7 +130,7 @@ def test_frontier_best_static_and_paired_intervals_match_the_runs(tiny_args, tmp
     assert set(results["rows"][1]) == {
         "mixer", "role", "primary", "seeds", "base_seeds", "val_objective_mean", "balanced_mean", "balanced_std",
         "forgetting_mean", "gain_mean", "task_acc_mean", "target_share_mean", "mean_abs_weight_change",
-        "reweightings_mean", "delta_natural",
+        "reweightings_mean", "delta_natural", "per_seed",
         "delta_best_static", "verdict_best_static", "verdict_twin", "verdict_by", "split", "target_share"}
     assert results["rows"][1]["seeds"] == [1337, 1338] and len(set(results["rows"][1]["base_seeds"])) == 2
     assert results["rows"][4]["twin_of"] == "schedule-ramp_down" and "lo" in results["rows"][3]["delta_twin"]
