@@ -185,8 +185,8 @@ def target_errors(run_dirs, natural_dirs, domains):
 def loss_targets(run_dirs, domains):
     """What drives Velocitune and DBL, per domain, as their runs used it: L_tgt (the estimate's target, the
     log's mixer_state), L_init (the base's validation loss, the log's step-0 evaluation), the gap |L_init -
-    L_tgt| that divides Velocitune's V, and the fit's flag (a flagged domain is not chased). L_tgt, L_init and
-    gap are means over the seeds (each seed has its own estimate), the flags listed per seed."""
+    L_tgt| that divides Velocitune's V, and the fit's flag (hold_flagged holds a flagged domain's share). L_tgt,
+    L_init and gap are means over the seeds (each seed has its own estimate), the flags listed per seed."""
     seeds = {}
     for seed, run_dir in run_dirs.items():
         records = read_log(run_dir)
