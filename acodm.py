@@ -2,39 +2,44 @@
 AC-ODM (Ma et al. 2025, arXiv 2505.23878): data mixing as a control problem solved online with DDPG.
 
 The paper's algorithm, in its notation (one MDP step per optimizer step; the language model is the environment)
-    s_t       training state: per-domain losses and their change, per-domain sample counts, norms of some
-              layers' weights and their change, progress t/T
-    w_t       = mu(s_t) + exploration noise: the sampling weights over the K domains (the action)
+    s_t       (n, t, l, delta l, |omega|, |delta omega|): per-domain sample counts, progress, per-domain losses and
+              their change, norms of some layers' weights and their change (the paper's overview figure, which the
+              released README shows as imgs/alg.jpeg; the released megatron/data/agent.py builds the same six,
+              L369-376)
+    w_t       = mu(s_t): the sampling weights over the K domains (the action); during the warm-up the initial
+              weights plus N(0, 0.02) noise on the weights
     g_i       gradient of domain i's loss on a few late-layer weights, from the step's batch
     A_i       = <g_i, sum_{j != i} g_j>                      how well domain i agrees with the others
     rhat_i   <- xi rhat_i + (1 - xi) A_i / w_i                 its importance-weighted moving average
     r_t       = sum_i w_{t,i} rhat_i = (1 - xi) sum_i A_i + xi w_t . rhat_{t-1}      the reward
     DDPG      y = r + gamma Q'(s', mu'(s')), L_Q = (Q(s, w) - y)^2, L_mu = -Q(s, mu(s)), soft target updates (tau)
     The released code gives every step one micro-batch of each of its 22 domains (22 of 144, about 15%): a
-    uniform slice, so every domain's gradient exists and the mixture never leaves a floor. Proxy mode: the actor
-    is trained on a small model and transferred, frozen, to a larger one.
+    uniform slice, so every domain's gradient exists and the mixture never leaves a floor (megatron/training.py,
+    get_acodm_batch_names, L362-407). Proxy mode: the actor is trained on a small model and transferred, frozen,
+    to a larger one. (The formulas for rhat and r_t, and the warm-up noise, are the paper's as this project
+    has them; the paper's text was not readable where this file was last checked, so they carry no section
+    number. The released code differs: a z-scored vector reward without a moving average or an importance
+    weight, L88-99, and U(0, 0.001) subtracted from the weights at every step, gen_action, L558.)
 
 Our choices (where the paper is silent or our setting differs)
     1. The slice: acodm_min_rows (1) row of every domain that is on in every micro-batch (the sampler's forced
        rows), the rest drawn from w_t: K/B of a batch, 5/16 = 31% on the default corpus, 3/16 = 19% for a base
        pre-trained on the source field.
-    2. A_i / w_i divides by the step's realised row share p_i = n_i / N, not the action's w_i: g_i was measured
-       under p_i (with the slice about 1/B + (1 - K/B) w_i, which w_i understates for a small domain), and
-       p_i >= 1/N for every domain with rows, so A_i / p_i stays bounded where w_i -> 0. A domain without rows
-       is not observed (rhat_i held). The outer weights of r_t are the action w_t, which the critic is given.
-    3. rhat in the state: s_t holds rhat_{t-1} / c_t, c_t = mean_i |rhat_{t-1,i}|, and r_t is divided by c_t,
-       so r_t = xi w_t . (rhat_{t-1} / c_t) + (1 - xi) sum_i w_i A_i / (p_i c_t): the action-dependent part is
-       linear in a feature the critic sees. A_i shrinks by orders of magnitude in training; c_t keeps rewards
-       and features of order 1 (a positive factor per step does not change a step's best action).
-    4. Exploration: Gaussian noise N(0, acodm_noise^2) on the actor's logits at every learning step (DDPG's
-       a = mu(s) + N); the warm-up (2% of the steps, at least a replay batch) samples the initial weights' logits
-       plus that noise. (The released code subtracts U(0, 0.001) from the weights.)
-    5. g_i: domain i's mean-loss gradient on the last block's MLP output weight, exact, from the one backward
+    2. g_i: domain i's mean-loss gradient on the last block's MLP output weight, exact, from the one backward
        (DomainGradients). Norms of the MLP output weights M_l of acodm_layers blocks by relative depth (TrainingState).
-    6. The actor's optimizer is stepped (the released code forgets to); the scalar reward is the paper's, not
-       the released code's z-scored vector. A domain whose initial weight is 0 is masked out and gets no rows.
-    Variants (--acodm_variant): no_slice (the default without forced rows); ours (no slice, our reward
-    r_t = w_t . e~ with e_i <- xi e_i + (1 - xi) A_i and e~ = e / mean |e| in the state; noise in the warm-up only).
+       The counts n are the step's row shares; losses and their change z-scored across domains.
+    3. The actor's optimizer is stepped (the released code forgets to); the scalar reward is the paper's, not the
+       released code's z-scored vector. A domain whose initial weight is 0 is masked out and gets no rows; a domain
+       without rows in a step is not observed (rhat_i held).
+    Variants (--acodm_variant), each a choice of ours that decides the row:
+       rhat      what this project ran as the paper's form before: rhat_{t-1} / c_t in the critic's state, c_t =
+                 mean_i |rhat_{t-1,i}|, r_t divided by c_t; A_i divided by the realised row share p_i = n_i / N
+                 (bounded: p_i >= 1/N), not by w_i; Gaussian noise N(0, acodm_noise^2) on the logits at every step
+       no_slice  the paper's form without the slice
+       ours      no slice, our reward r_t = w_t . e~ with e_i <- xi e_i + (1 - xi) A_i and e~ = e / mean |e| in the
+                 state, logit noise in the warm-up only
+    Controls: --acodm_untrained (the released code in effect: its actor's optimizer is never stepped, so it keeps
+    its random initialisation; here frozen, with the slice).
 
     python train.py --mixer acodm --acodm_save out/acodm_actor.pt                       # proxy run
     python train.py --mixer acodm --acodm_load out/acodm_actor.pt --acodm_frozen --n_embd 192 --n_head 6
@@ -122,13 +127,35 @@ def gradient_alignment(domain_grads):
 # ----------------------------------------------------------------------------- the rewards
 
 class PaperReward:
-    """The paper's reward (our choices 2 and 3):
-        rhat_i <- xi rhat_i + (1 - xi) A_i / p_i       for each domain with rows in the step (p_i >= 1/N)
-        r_t     = sum_i w_{t,i} rhat_i / c_t,            c_t = mean_i |rhat_{t-1,i}| (first step: mean_i |rhat_t,i|)
-    feature() = rhat / mean |rhat| is in the state, so the step's reward is xi w_t . feature(s_t) + (1 - xi) ..."""
+    """The paper's reward; nothing of it in the state:
+        rhat_i <- xi rhat_i + (1 - xi) A_i / w_{t,i}     for each domain with rows in the step
+        r_t     = sum_i w_{t,i} rhat_i"""
 
     def __init__(self, num_domains, xi):
         self.xi, self.rhat = xi, np.zeros(num_domains)
+
+    def feature(self):
+        return np.zeros(0)
+
+    def update(self, w, alignment, rows):
+        seen = (rows > 0) & (w > 0)
+        self.rhat[seen] = self.xi * self.rhat[seen] + (1 - self.xi) * alignment[seen] / w[seen]
+        return float(np.dot(w, self.rhat))
+
+    def state_dict(self):
+        return {"rhat": self.rhat.tolist()}
+
+    def load_state_dict(self, state):
+        self.rhat = np.array(state["rhat"], dtype=np.float64)
+
+
+class RhatReward(PaperReward):
+    """--acodm_variant rhat (ours):
+        rhat_i <- xi rhat_i + (1 - xi) A_i / p_i       for each domain with rows in the step (p_i >= 1/N)
+        r_t     = sum_i w_{t,i} rhat_i / c_t,            c_t = mean_i |rhat_{t-1,i}| (first step: mean_i |rhat_t,i|)
+    feature() = rhat / mean |rhat| is in the state, so the step's reward is xi w_t . feature(s_t) + (1 - xi) ...:
+    the action-dependent part is linear in a feature the critic sees, and c_t keeps rewards and features of order 1
+    while A_i shrinks by orders of magnitude in training."""
 
     def feature(self):
         return self.rhat / (np.abs(self.rhat).mean() + 1e-30)
@@ -139,12 +166,6 @@ class PaperReward:
         self.rhat[seen] = self.xi * self.rhat[seen] + (1 - self.xi) * alignment[seen] / p[seen]
         scale = scale if scale > 0 else np.abs(self.rhat).mean()
         return float(np.dot(w, self.rhat) / (scale + 1e-30))
-
-    def state_dict(self):
-        return {"rhat": self.rhat.tolist()}
-
-    def load_state_dict(self, state):
-        self.rhat = np.array(state["rhat"], dtype=np.float64)
 
 
 class OursReward:
@@ -246,27 +267,33 @@ class TrainingState:
 # ----------------------------------------------------------------------------- the AC-ODM mixer
 
 class ACODMMixer(Mixer):
-    """AC-ODM (equations and our choices: the module's docstring). State s_t (size 4K + 2L + 1): TrainingState's
-    features, the reward's feature (rhat / mean |rhat|, or e~) and t/T. Action w_t = softmax(mu(s_t) + noise).
-    Frozen (--acodm_frozen with --acodm_load, or --acodm_untrained): no noise, no reward, no updates; the state,
-    the reward's feature included, is computed as in learning, so a transferred actor sees what it was trained on."""
+    """AC-ODM (equations and our choices: the module's docstring). State s_t (size 3K + 2L + 1): TrainingState's
+    features and t/T; the rhat and ours variants add the reward's feature (K: rhat / mean |rhat|, or e~). Action
+    w_t = softmax(mu(s_t)); in the warm-up the initial weights plus N(0, 0.02) noise on the weights (the variants
+    rhat and ours: N(0, acodm_noise^2) on the logits, rhat at every step). Frozen (--acodm_frozen with --acodm_load,
+    or --acodm_untrained): no noise, no reward, no updates; the state, a reward's feature included, is computed as
+    in learning, so a transferred actor sees what it was trained on."""
 
     name = "acodm"
     needs_model = True
     shared_options = STARTING_MIXTURE + ("warmup_share",)
-    VARIANTS = ("paper", "no_slice", "ours")
+    VARIANTS = ("paper", "rhat", "no_slice", "ours")
+    SLICED = ("paper", "rhat")  # the variants with the released code's slice
+    REWARDS = {"paper": PaperReward, "rhat": RhatReward, "no_slice": PaperReward, "ours": OursReward}
+    WEIGHT_NOISE = 0.02  # the paper's warm-up noise on the weights, N(0, 0.02)
     OPTIONS = {
-        "acodm_variant": ("paper", str, "paper: the slice, the paper's reward and noise; no_slice: no slice; "
-                                        "ours: no slice, reward w . e~, noise in the warm-up only"),
+        "acodm_variant": ("paper", str, "paper: the slice, the paper's state, reward and warm-up noise; rhat: ours "
+                                        "(rhat in the state, reward over realised shares, logit noise every step); "
+                                        "no_slice: paper without the slice; ours: no slice, reward w . e~"),
         "acodm_save": ("", str, "write the trained actor and critic to this file after the run"),
         "acodm_load": ("", str, "start from the actor and critic in this file (from --acodm_save)"),
         "acodm_frozen": (False, bool, "no reward, no updates, no noise (transfer a loaded actor)"),
         "acodm_untrained": (False, bool, "frozen randomly initialised actor (the control run)"),
         "acodm_layers": (3, int, "blocks, chosen by relative depth, whose MLP weight norms enter the state"),
         "acodm_xi": (0.9, float, "moving-average factor of the gradient alignment"),
-        "acodm_noise": (0.1, float, "std of the Gaussian exploration noise on the logits"),
+        "acodm_noise": (0.1, float, "std of the Gaussian noise on the logits (variants rhat and ours)"),
         "acodm_min_rows": (None, int, "rows of every domain in every micro-batch (the slice; default 1 with "
-                                      "--acodm_variant paper, none otherwise)"),
+                                      "--acodm_variant paper or rhat, none otherwise)"),
         "acodm_gamma": (0.95, float, "discount"),
         "acodm_tau": (0.01, float, "soft update rate of the target networks"),
         "acodm_hidden": (64, int, "hidden width of actor and critic"),
@@ -290,7 +317,7 @@ class ACODMMixer(Mixer):
         rows = config["acodm_min_rows"]
         if rows is not None and rows < 0:
             raise ConfigError(f"--acodm_min_rows {rows} must not be negative")
-        if rows and config["acodm_variant"] != "paper":
+        if rows and config["acodm_variant"] not in cls.SLICED:
             raise ConfigError(f"--acodm_min_rows {rows} and --acodm_variant {config['acodm_variant']} contradict "
                               "each other (that variant has no slice); drop one of them")
 
@@ -300,14 +327,15 @@ class ACODMMixer(Mixer):
         self.variant, self.K = config["acodm_variant"], len(self.domains)
         self.initial = check_weights(initial_weights(corpus, config), self.domains, self.name)
         rows = config["acodm_min_rows"]
-        slice_rows = (1 if rows is None else rows) if self.variant == "paper" else 0
+        slice_rows = (1 if rows is None else rows) if self.variant in self.SLICED else 0
         self.min_rows_per_domain = [slice_rows if w > 0 else 0 for w in self.initial]  # the slice: domains on
         self.steps, self.batch_size = max(1, config["steps"]), config["acodm_batch"]
         self.num_layers, self.hidden, self.noise = config["acodm_layers"], config["acodm_hidden"], config["acodm_noise"]
         self.frozen = bool(config["acodm_frozen"] or config["acodm_untrained"])
         # learning, the warm-up lasts until the buffer holds a replay batch of noisy actions
         self.warmup_steps = max(math.ceil(config["warmup_share"] * self.steps), 0 if self.frozen else self.batch_size)
-        self.state_size = 4 * self.K + 2 * self.num_layers + 1
+        self.reward_rule = self.REWARDS[self.variant](self.K, config["acodm_xi"])
+        self.state_size = 3 * self.K + len(self.reward_rule.feature()) + 2 * self.num_layers + 1
         seed = config["seed"]
         self.ddpg = DDPG(self.state_size, self.K, self.hidden, config["acodm_actor_lr"], config["acodm_critic_lr"],
                          config["acodm_gamma"], config["acodm_tau"], seed, active=self.initial > 0)
@@ -316,7 +344,6 @@ class ACODMMixer(Mixer):
         self.buffer = ReplayBuffer(config["acodm_buffer"], self.state_size, self.K, seed)
         self.generator = torch.Generator().manual_seed(seed + 1)
         self.training_state = TrainingState(self.K, self.num_layers)
-        self.reward_rule = (OursReward if self.variant == "ours" else PaperReward)(self.K, config["acodm_xi"])
         self.t, self.last = 0, {}
 
     # -- wiring to the model
@@ -338,12 +365,20 @@ class ACODMMixer(Mixer):
     # -- the Mixer interface
     def weights(self):
         self.state = self.current_state()
-        if self.t < self.warmup_steps:
+        warmup = self.t < self.warmup_steps
+        if warmup and self.variant in ("paper", "no_slice"):  # the initial weights plus N(0, 0.02) on the weights
+            w = torch.tensor(self.initial, dtype=torch.float64)
+            if not self.frozen:
+                w = w + self.WEIGHT_NOISE * torch.randn(self.K, generator=self.generator).double()
+            w = torch.where(self.ddpg.logit_mask == 0, w.clamp(min=1e-6), torch.zeros_like(w))  # a domain set to 0
+            self.action = w / w.sum()
+            return self.action.numpy()
+        if warmup:
             logits = torch.tensor(np.log(np.maximum(self.initial, 1e-12)), dtype=torch.float32)
         else:
             with torch.no_grad():
                 logits = self.ddpg.actor(self.state)
-        explore = self.t < self.warmup_steps or self.variant != "ours"  # ours: in the warm-up only
+        explore = warmup or self.variant == "rhat"  # rhat: logit noise at every step; ours: in the warm-up only
         if explore and not self.frozen:
             logits = logits + self.noise * torch.randn(self.K, generator=self.generator)
         self.action = F.softmax((logits + self.ddpg.logit_mask).double(), dim=-1)  # a domain set to 0 stays 0
@@ -410,16 +445,17 @@ def load_policy(mixer, path):
     if not isinstance(saved, dict) or saved.get("kind") != "acodm-policy":
         raise CheckpointError(f"--acodm_load {path} is not an AC-ODM policy file; write one with --acodm_save")
     cfg = saved["config"]
+    trained = cfg.get("variant", "ours")  # files from before the variants had the reward `ours`
+    feature = {"paper": None, "no_slice": None, "rhat": "rhat", "ours": "e"}  # what the state holds of the reward
+    if feature.get(trained) != feature[mixer.variant]:
+        raise DataError(f"the AC-ODM policy {path} was trained with --acodm_variant {trained}, whose state holds "
+                        f"another reward feature than --acodm_variant {mixer.variant}'s: run it with "
+                        f"--acodm_variant {trained}")
     if cfg["num_domains"] != mixer.K or cfg["state_size"] != mixer.state_size or cfg["hidden"] != mixer.hidden:
         raise DataError(f"the AC-ODM policy {path} was trained for {cfg['num_domains']} domains and a state of "
                         f"{cfg['state_size']} features (hidden {cfg['hidden']}); this run has {mixer.K} domains "
                         f"and {mixer.state_size} features (hidden {mixer.hidden}): train a policy on this corpus "
                         "with the same --acodm_layers and --acodm_hidden")
-    trained = cfg.get("variant", "ours")  # files from before the variants had the reward `ours`
-    if (trained == "ours") != (mixer.variant == "ours"):  # rhat~ or e~ in the state
-        raise DataError(f"the AC-ODM policy {path} was trained with --acodm_variant {trained}, whose state holds "
-                        f"another reward feature than --acodm_variant {mixer.variant}'s: run it with "
-                        f"--acodm_variant {trained}")
     for name in ("actor", "critic"):  # online and target networks alike
         getattr(mixer.ddpg, name).load_state_dict(saved[name])
         getattr(mixer.ddpg, name + "_target").load_state_dict(saved[name])

@@ -51,7 +51,10 @@ SUITES = {  # the experiment; the preset (train.py's options) gives the model an
                 # each mixer's default is its paper's form; these named variants (--<mixer>_variant NAME) run
                 # beside it as rows "<mixer>-<variant>"; the agent's variants are AGENT_VARIANTS
                 "variants": {"bandit": ["one_draw", "hedge", "code"], "dbl": ["code", "hold_flagged"],
-                             "velocity": ["hold_flagged"], "acodm": ["no_slice", "ours"], "regmix": ["best"]},
+                             "velocity": ["hold_flagged"], "acodm": ["rhat", "no_slice", "ours"], "regmix": ["best"]},
+                # control rows (role "control"): the released AC-ODM in effect, its actor never stepped (frozen at its
+                # random initialisation, with the slice); the agent's untrained control is AGENT_VARIANTS' companion
+                "controls": {"acodm": {"acodm-released": {"acodm_untrained": True}}},
                 "agent_offline_only": ["agent-cql"],  # AGENT_VARIANTS rows that only the offline evaluation runs
                 # the agent's and RegMix's data come from proxy runs (a smaller model, shorter runs), never from
                 # the suite's own runs; the agent's options are tuned there, on seeds of their own
@@ -117,6 +120,8 @@ def suite_rows(spec, mixers, sweep, schedules, corpus, splits=None):
             moving[label] = {**row, "role": "variant", "variant_of": mixer, "options": options}
         if mixer == "agent":
             moving["agent-untrained"] = {**row, "role": "control", "variant_of": mixer, "options": {}}
+        for label, options in spec.get("controls", {}).get(mixer, {}).items():
+            moving[label] = {**row, "role": "control", "variant_of": mixer, "options": options}
     for label, row in moving.items():
         primary = row.get("primary", False)
         rows[label] = {**row, "primary": primary, "seeds_wanted": spec["primary_seeds" if primary else "seeds"]}

@@ -94,7 +94,7 @@ def test_state_size_does_not_depend_on_the_number_of_layers():
         mixer.attach_model(model)
         drive(mixer, model, 2)
         sizes.append(mixer.current_state().shape)
-    assert sizes[0] == sizes[1] == (4 * 3 + 2 * 3 + 1,)
+    assert sizes[0] == sizes[1] == (3 * 3 + 2 * 3 + 1,)  # the paper's state: no reward feature
     assert acodm.depth_layers(4, 3) == [0, 2, 3] and acodm.depth_layers(12, 3) == [0, 6, 11]
 
 
@@ -120,10 +120,25 @@ def test_learning_mode_steps_the_actor_and_frozen_mode_steps_nothing(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(frozen_before, frozen.ddpg.actor.parameters()))
 
 
-def test_the_paper_reward_follows_the_rhat_recursion_on_planted_alignments():
-    """rhat_i <- xi rhat_i + (1 - xi) W_i / p_i (p the realised row shares), r_t = w_t . rhat_t / c_t with
-    c_t = mean |rhat_{t-1}|: by hand, step by step, and its expansion xi w . rhat_{t-1} + (1 - xi) sum W when p = w."""
-    xi, rule = 0.9, acodm.PaperReward(3, 0.9)
+def test_the_paper_reward_divides_by_the_action_and_puts_nothing_in_the_state():
+    """The paper's rhat_i <- xi rhat_i + (1 - xi) A_i / w_i and r_t = w_t . rhat_t, by hand step by step; its
+    expansion (1 - xi) sum A + xi w . rhat_{t-1}; a domain without rows keeps its rhat; no reward feature."""
+    xi, rule, rhat = 0.9, acodm.PaperReward(3, 0.9), np.zeros(3)
+    for A, rows, w in (([0.5, -0.2, 0.1], [4, 8, 4], [0.2, 0.5, 0.3]), ([-0.1, 0.6, 0.2], [6, 10, 0], [0.4, 0.5, 0.1])):
+        A, rows, w, previous = np.array(A), np.array(rows, dtype=float), np.array(w), rhat.copy()
+        rhat = np.where(rows > 0, xi * rhat + (1 - xi) * A / w, rhat)
+        assert rule.update(w, A, rows) == pytest.approx(w @ rhat, rel=1e-12)
+        np.testing.assert_allclose(rule.rhat, rhat, rtol=1e-12)
+        if rows.all():
+            assert w @ rhat == pytest.approx((1 - xi) * A.sum() + xi * w @ previous, rel=1e-12)
+    assert len(rule.feature()) == 0
+
+
+def test_the_rhat_variants_reward_follows_the_recursion_on_planted_alignments():
+    """--acodm_variant rhat: rhat_i <- xi rhat_i + (1 - xi) W_i / p_i (p the realised row shares), r_t = w_t . rhat_t
+    / c_t with c_t = mean |rhat_{t-1}|: by hand, step by step, and its expansion xi w . rhat_{t-1} + (1 - xi) sum W
+    when p = w."""
+    xi, rule = 0.9, acodm.RhatReward(3, 0.9)
     rhat = np.zeros(3)
     planted = [([0.5, -0.2, 0.1], [4, 8, 4], [0.25, 0.5, 0.25]),  # action = realised shares
                ([0.3, 0.1, -0.4], [2, 10, 4], [0.1, 0.6, 0.3]),
@@ -145,7 +160,7 @@ def test_the_paper_reward_follows_the_rhat_recursion_on_planted_alignments():
 def test_the_critic_sees_rhat_and_the_reward_is_linear_in_it():
     """The state's 3K..4K features are rhat_t / mean |rhat_t|; the next step's reward is xi w . feature plus
     a part the action weighs through W_i / p_i only."""
-    mixer, model = acodm_mixer(), tiny_gpt()
+    mixer, model = acodm_mixer(acodm_variant="rhat"), tiny_gpt()
     mixer.attach_model(model)
     drive(mixer, model, 6)
     feature = mixer.reward_rule.feature()
@@ -228,17 +243,30 @@ def learn_on_planted_gradients(variant, agreeing, broken=False, K=4, B=16, steps
     return np.mean(weights[-100:], axis=0), start
 
 
-@pytest.mark.parametrize("variant", ["paper", "no_slice", "ours"])
+@pytest.mark.parametrize("variant", ["rhat", "ours"])
 def test_the_actor_moves_weight_onto_the_domain_planted_to_agree_with_the_others(variant):
     learned, start = learn_on_planted_gradients(variant, agreeing=1)
     assert start[1] < 0.25  # the untrained actor does not favour it (1/K)
     assert np.argmax(learned) == 1 and learned[1] > 0.45 and learned[1] - start[1] > 0.25
 
 
-@pytest.mark.parametrize("variant", ["paper", "ours"])
+@pytest.mark.parametrize("variant", ["paper", "no_slice"])
+def test_the_papers_form_learns_a_policy_but_not_reliably_the_agreeing_domain(variant):
+    """The paper's form (no rhat in the state, A_i / w_i, no noise after the warm-up) moves its actor away from
+    the untrained one on the planted problem, but where to depends on where the agreeing domain is (measured:
+    agreeing domain 3 got 0.56 of the weight; agreeing domain 0 got 0.01, domain 3 0.82): r_t = (1 - xi) sum A +
+    xi w . rhat_{t-1} weighs the action through rhat alone, which its state does not show."""
+    learned, start = learn_on_planted_gradients(variant, agreeing=3)
+    assert np.argmax(learned) == 3 and learned[3] - start[3] > 0.3
+    learned, start = learn_on_planted_gradients(variant, agreeing=0)
+    assert np.argmax(learned) != 0 and np.abs(learned - start).sum() > 0.3
+
+
+@pytest.mark.parametrize("variant", ["paper", "rhat", "ours"])
 def test_negative_control_an_actor_whose_optimizer_is_not_stepped_does_not_move_toward_it(variant):
-    learned, start = learn_on_planted_gradients(variant, agreeing=1, broken=True)
-    assert learned[1] < 0.25 and learned[1] - start[1] < 0.05
+    agreeing = 3 if variant == "paper" else 1  # a domain the untrained actor does not favour
+    learned, start = learn_on_planted_gradients(variant, agreeing=agreeing, broken=True)
+    assert learned[agreeing] < 0.25 and learned[agreeing] - start[agreeing] < 0.05
 
 
 def test_a_domain_without_rows_keeps_its_rhat():
@@ -255,7 +283,7 @@ def test_a_domain_without_rows_keeps_its_rhat():
     assert mixer.reward_rule.rhat[2] == before[2] and not np.allclose(mixer.reward_rule.rhat[:2], before[:2])
 
 
-@pytest.mark.parametrize("variant", ["paper", "no_slice", "ours"])
+@pytest.mark.parametrize("variant", ["paper", "no_slice", "rhat", "ours"])
 def test_saved_policy_gives_identical_actions_and_wrong_shapes_are_refused(tmp_path, variant):
     learner, model = acodm_mixer(acodm_variant=variant), tiny_gpt()
     learner.attach_model(model)
@@ -267,8 +295,10 @@ def test_saved_policy_gives_identical_actions_and_wrong_shapes_are_refused(tmp_p
     torch.testing.assert_close(loaded.ddpg.actor(state), learner.ddpg.actor(state), rtol=0, atol=0)
     with pytest.raises(DataError, match="trained for 3 domains"):
         acodm_mixer(K=4, acodm_variant=variant, acodm_load=path, acodm_frozen=True)
-    same_state, other_state = (["paper", "no_slice"], ["ours"]) if variant != "ours" else (["ours"], ["paper"])
-    for other in same_state:  # a state with the same reward feature (rhat~, or e~) transfers
+    kinds = [["paper", "no_slice"], ["rhat"], ["ours"]]  # what the state holds of the reward: nothing, rhat~, e~
+    same_state = next(kind for kind in kinds if variant in kind)
+    other_state = [v for kind in kinds if variant not in kind for v in kind]
+    for other in same_state:  # a state with the same reward feature transfers
         acodm_mixer(acodm_variant=other, acodm_load=path, acodm_frozen=True)
     for other in other_state:
         with pytest.raises(DataError, match=f"trained with --acodm_variant {variant}"):

@@ -292,12 +292,14 @@ def test_suite_rows_hold_each_paper_default_and_each_named_variant(monkeypatch):
                         "dbl-code": ("dbl", {"dbl_variant": "code"}),
                         "dbl-hold_flagged": ("dbl", {"dbl_variant": "hold_flagged"}),
                         "velocity-hold_flagged": ("velocity", {"velocity_variant": "hold_flagged"}),
+                        "acodm-rhat": ("acodm", {"acodm_variant": "rhat"}),
                         "acodm-no_slice": ("acodm", {"acodm_variant": "no_slice"}),
                         "acodm-ours": ("acodm", {"acodm_variant": "ours"}),
                         "regmix-best": ("regmix", {"regmix_variant": "best"}),
                         "agent-clone": ("agent", {}), "agent-undiscounted": ("agent", {})}
     assert all("paper_default" not in rows[label] for label in variants)
     assert rows["agent-untrained"]["role"] == "control" and "agent-cql" not in rows  # the offline evaluation's
+    assert (rows["acodm-released"]["role"], rows["acodm-released"]["options"]) == ("control", {"acodm_untrained": True})
     assert [rows[label]["role"] for label in ("static", "static-tokens-0.5", "schedule-ramp_up")] == \
         ["static", "static", "schedule"]
     assert all(r["kind"] == "mixer" for r in rows.values() if r["role"] in ("mixer", "variant", "control"))
@@ -349,7 +351,7 @@ def test_every_row_whose_weights_move_has_a_static_twin_with_its_role_in_the_fam
     spec = suite_module.SUITES["default"]
     rows = suite_module.suite_rows(spec, suite_module.suite_mixers(spec), [0.5], list(spec["schedules"]), grid_corpus())
     moving = [label for label, r in rows.items() if r["role"] in ("schedule", "mixer", "variant", "control")]
-    assert len(moving) == 20 and sorted(label for label, r in rows.items() if r["role"] == "twin") == \
+    assert len(moving) == 22 and sorted(label for label, r in rows.items() if r["role"] == "twin") == \
         sorted(f"{label}-twin" for label in moving)
     for label in moving:
         twin = rows[f"{label}-twin"]
@@ -420,8 +422,9 @@ def test_the_grid_seeds_are_decided_on_validation_and_each_seed_continues_a_base
 
 def test_each_twin_trains_at_the_mixture_its_row_sampled_in_the_same_seed(tiny_args, monkeypatch):
     """AC-ODM forces rows of every domain, so what its runs sampled is not what their weights say; each twin
-    starts from the rows its own seed's run sampled, and --seeds 2 caps the primary rows' five seeds."""
+    starts from the rows its own seed's run sampled, and --seeds 2 caps the primary rows' eight seeds."""
     monkeypatch.setitem(suite_module.SUITES["default"], "variants", {})
+    monkeypatch.setitem(suite_module.SUITES["default"], "controls", {})
     summary = suite(tiny_args, "--mixers", "acodm", "--seeds", "2")
     assert list(summary["rows"]) == ["static", "acodm", "acodm-twin"] and summary["seeds"] == [1337, 1338]
     suite_dir = suite_dir_of(tiny_args)
