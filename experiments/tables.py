@@ -80,15 +80,16 @@ def primary_table(results):
     bases = "each its own base" if own_bases else "all continuing one --init_from checkpoint"
     lines = [f"Best static mixture (the grid's lowest validation objective): `{best}`, test objective "
              f"{fmt(rows[best]['balanced_mean'])}; the primary family's {len(comparisons['family'])} comparisons,",
-             f"paired t over the seeds ({bases}), Holm-adjusted, decided at p < {comparisons['alpha']}; "
-             "Δ < 0 = better.", "",
-             "| paper default | seeds | objective | Δ best static [95%] | p (Holm) | verdict "
-             "| Δ own twin [95%] | p (Holm) | verdict |", "|---|---|---|---|---|---|---|---|---|"]
+             f"paired t over the seeds ({bases}), Holm-adjusted, decided at p < {comparisons['alpha']}; beside it the "
+             "exact sign-flip p (unadjusted; n/a where the run did not compute it); Δ < 0 = better.", "",
+             "| paper default | seeds | objective | Δ best static [95%] | p (Holm) | sign-flip p | verdict "
+             "| Δ own twin [95%] | p (Holm) | sign-flip p | verdict |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for label in dict.fromkeys(entry["row"] for entry in comparisons["family"]):
         cells = []
         for against in (best, twins.get(label)):
             entry = next((e for e in comparisons["family"] if e["row"] == label and e["against"] == against), None)
-            cells += [interval_text(entry, 4), p_text(entry["p_holm"]), entry["verdict"]] if entry else ["n/a"] * 3
+            cells += [interval_text(entry, 4), p_text(entry["p_holm"]), p_text(entry.get("p_signflip")),
+                      entry["verdict"]] if entry else ["n/a"] * 4
         lines.append(f"| {label} | {len(rows[label]['seeds'])} | {fmt(rows[label]['balanced_mean'])} | "
                      + " | ".join(cells) + " |")
     return "\n".join(lines + [""] + primary_reading(results))
@@ -99,7 +100,8 @@ READING = {  # (against, verdict): the words for it, and what follows from it
     ("best static", "worse"): ("is worse than the best static mixture", ""),
     ("best static", "within noise"): ("is within noise of the best static mixture", ""),
     ("twin", "better"): ("beats its own average mixture", ": it adapts usefully"),
-    ("twin", "worse"): ("is worse than its own average mixture", ": its moving weights cost"),
+    ("twin", "worse"): ("is worse than its own average mixture", ": how it moves costs here (its weights over time, "
+                                                                 "or how its batches are drawn from them)"),
     ("twin", "within noise"): ("is within noise of its own average mixture", ": the moving adds nothing measurable"),
 }
 
@@ -128,14 +130,20 @@ def primary_reading(results):
             words, then = READING[(against, entry["verdict"])]
             if entry["verdict"] == "within noise" and (entry["lo"] > 0 or entry["hi"] < 0):
                 then = ": its unadjusted interval excludes zero, which Holm's adjustment does not let count"
+            flip = entry.get("p_signflip")
+            if flip is not None and entry["p"] is not None and (flip < comparisons["alpha"]) != \
+                    (entry["p"] < comparisons["alpha"]):  # the two tests disagree, unadjusted
+                then += (f" (the t-test's unadjusted p {p_text(entry['p'])} and the exact sign-flip p {p_text(flip)} "
+                         f"disagree at {comparisons['alpha']})")
             said.append(f"{words} {figures}{then}")
         lines.append(f"- **{label}** " + "; ".join(said) + ".")
     lines.insert(0, f"In words: of the {len(lines)} paper defaults, {counts['best static']} beat the best static "
                     f"mixture and {counts['twin']} beat their own twin.")
-    leads = [r["mixer"] for r in results["rows"] if r.get("verdict_by") == "exploratory" and r["role"] != "static"
-             and r.get("verdict_best_static") == "better"]
-    lines.append("Exploratory rows and twins better than the best static mixture by their unadjusted interval (a lead "
-                 "to follow, not a finding): " + (", ".join(leads) if leads else "none") + ".")
+    leads = [r["mixer"] + (" (a grid point: the pick on validation missed it, the winner's curse)"
+                           if r["role"] == "static" else "")
+             for r in results["rows"] if r.get("verdict_by") == "exploratory" and r.get("verdict_best_static") == "better"]
+    lines.append("Exploratory rows, twins and grid points better than the best static mixture by their unadjusted "
+                 "interval (a lead to follow, not a finding): " + (", ".join(leads) if leads else "none") + ".")
     return lines
 
 
