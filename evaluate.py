@@ -25,6 +25,7 @@ from collections import defaultdict
 import numpy as np
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 
 from common import CheckpointError, DataError, Parser, TokenFileError
 from data import eval_windows
@@ -37,7 +38,9 @@ from tokens import read_tokens
 
 class HeldOutSet:
     """Fixed held-out windows per domain and the bytes their targets decode to (for bpb): of the val split
-    (the periodic evaluations mixers see) unless `tokens` gives the test split (the final report)."""
+    (the periodic evaluations mixers see) unless `tokens` gives the test split (the final report). For the test
+    split also the document of each target token, so that its losses are summed per document too: the report's
+    bootstrap over which documents were held out (experiments/report.py) reads those sums."""
 
     def __init__(self, corpus, block_size, max_windows, tokens=None):
         byte_lengths = corpus.tokenizer.token_byte_lengths()
@@ -45,31 +48,61 @@ class HeldOutSet:
         self.windows = [torch.from_numpy(eval_windows(v, block_size, max_windows)) for v in
                         (corpus.val if tokens is None else tokens)]
         self.target_bytes = [int(byte_lengths[w[:, 1:].numpy()].sum()) for w in self.windows]
+        self.documents = None if tokens is None else [
+            torch.from_numpy(eval_windows(document_index(v, corpus.tokenizer.eot), block_size, max_windows)[:, 1:])
+            for v in tokens]
+
+
+def document_index(tokens, eot):
+    """The document of each position of a split: the count of <|endoftext|> before it (a document's own
+    <|endoftext|> is its last token)."""
+    ends = np.asarray(tokens) == eot
+    return np.concatenate([[0], np.cumsum(ends[:-1])]).astype(np.int64)
 
 
 @torch.no_grad()
-def domain_losses(model, valset, device, batch_size=32, shard=True):
-    """Mean validation loss and bits per byte for each domain, in the model's eval mode. Under torchrun
+def loss_sums(model, heldout, device, batch_size=32, shard=True):
+    """Per domain, the summed token loss (nats, float64) of its held-out windows: a 1-vector, or one sum per
+    document where the set has documents (the test split). In the model's eval mode; under torchrun
     (shard=True) each process scores its share of the windows and the sums are all-reduced."""
     was_training = model.training
     model.eval()
     rank, world = (dist.get_rank(), dist.get_world_size()) if shard and dist.is_initialized() else (0, 1)
-    totals = torch.zeros(len(valset.windows), dtype=torch.float64, device=device)
-    for d, windows in enumerate(valset.windows):
+    sums = []
+    for d, windows in enumerate(heldout.windows):
+        documents = None if heldout.documents is None else heldout.documents[d]
+        total = torch.zeros(1 if documents is None else int(documents.max()) + 1, dtype=torch.float64, device=device)
         mine = windows[rank::world]
         for start in range(0, len(mine), batch_size):
             chunk = mine[start:start + batch_size].to(device)
             with autocast(device):
-                _, row_loss = model(chunk[:, :-1], chunk[:, 1:], per_row=True)
-            totals[d] += row_loss.double().sum() * (chunk.size(1) - 1)  # row means -> token sum
-    if world > 1:
-        dist.all_reduce(totals)
+                logits, row_loss = model(chunk[:, :-1], chunk[:, 1:], per_row=True)
+            if documents is None:
+                total += row_loss.double().sum() * (chunk.size(1) - 1)  # row means -> token sum
+            else:  # every token's loss, added to its document's sum
+                token_loss = F.cross_entropy(logits.float().flatten(0, 1), chunk[:, 1:].flatten(), reduction="none")
+                ids = documents[rank::world][start:start + batch_size].flatten().to(device)
+                total.index_add_(0, ids, token_loss.double())
+        if world > 1:
+            dist.all_reduce(total)
+        sums.append(total)
+    model.train(was_training)
+    return sums
+
+
+def mean_losses(sums, heldout):
+    """(mean token loss, bits per byte) per domain from loss_sums over the held-out set's windows."""
     losses, bpbs = [], []
-    for total, windows, n_bytes in zip(totals.tolist(), valset.windows, valset.target_bytes):
+    for total, windows, n_bytes in zip(sums, heldout.windows, heldout.target_bytes):
+        total = float(total.sum())
         losses.append(total / (windows.size(0) * (windows.size(1) - 1)))
         bpbs.append(total / (math.log(2) * max(n_bytes, 1)))
-    model.train(was_training)
     return losses, bpbs
+
+
+def domain_losses(model, valset, device, batch_size=32, shard=True):
+    """Mean held-out loss and bits per byte for each domain."""
+    return mean_losses(loss_sums(model, valset, device, batch_size, shard), valset)
 
 
 # ----------------------------------------------------------------------------- the target task
@@ -146,13 +179,18 @@ def read_test_split(corpus):
 
 
 def full_evaluation(model, corpus, block_size, device, max_task_problems=None):
-    """The numbers a run reports, on the test split: every test window of every domain, and the target
-    task's test problems (all of them, or the first max_task_problems)."""
+    """The numbers a run reports, on the test split: every test window of every domain (also summed per
+    document: "test_documents", each domain's per-document loss sums and token counts), and the target task's
+    test problems (all of them, or the first max_task_problems)."""
     testset = HeldOutSet(corpus, block_size, max_windows=10 ** 9, tokens=read_test_split(corpus))
-    losses, bpbs = domain_losses(model, testset, device, shard=False)
+    sums = loss_sums(model, testset, device, shard=False)
+    losses, bpbs = mean_losses(sums, testset)
     problems = corpus.task("test")
     problems = problems[:max_task_problems] if max_task_problems else problems
     return {"domains": corpus.domains, "fields": corpus.fields, "test_loss": losses, "test_bpb": bpbs,
+            "test_documents": [{"loss_sums": total.tolist(), "tokens": np.bincount(ids.flatten().numpy(),
+                                                                                   minlength=len(total)).tolist()}
+                               for total, ids in zip(sums, testset.documents)],
             **task_scores(model, corpus.tokenizer, problems, device)}
 
 

@@ -20,8 +20,8 @@ Layout of data/<corpus>/:
 
 The default corpus is built from pinned packages' files (sources.py: awscli's, botocore's, s3transfer's
 and docutils' code and docstrings, botocore's API reference, awscli's example pages; DeepMind's
-mathematics_dataset). Documents are held out by key (a module path is in val for both code and docs; a
-maths problem by its numbers), so every machine gives byte-identical files (meta.json's content_sha256). The corpus is written into a
+mathematics_dataset). Documents are held out by key (a module's top-level function or class is in val for both code and
+docs; a maths problem by its numbers), so every machine gives byte-identical files (meta.json's content_sha256). The corpus is written into a
 temp folder and renamed when complete: an interrupted build leaves nothing that looks finished.
 """
 

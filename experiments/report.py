@@ -19,7 +19,8 @@ grid row with the lowest mean validation objective at the final step (the test s
 The primary family: each paper default against the best static mixture and against its own twin (12
 comparisons for six mixers), two-sided paired t-tests, p-values adjusted by Holm's step-down rule; a verdict
 "better" or "worse" needs p_holm < ALPHA. Every other row is exploratory: its verdict is its unadjusted 95%
-interval excluding zero, and it is marked so.
+interval excluding zero, and it is marked so. A bootstrap over the test documents (document_bootstrap) says
+whether any of the family's verdicts depends on which documents were held out.
 """
 
 import json
@@ -267,9 +268,10 @@ def suite_summary(rows, results, run_dirs, proxy, info):
     first = next(iter(next(iter(results.values())).values()))
     errors = target_errors(run_dirs["velocity"], run_dirs.get("static", {}),
                            first["final"]["domains"]) if "velocity" in run_dirs else None
+    compared = comparisons(summary_rows, objective_of, best, twins)
+    compared["document_bootstrap"] = document_bootstrap(compared["family"], results, first["final"]["fields"])
     return {**info, "domains": first["final"]["domains"], "fields": first["final"]["fields"], "best_static": best,
-            "best_static_pick": pick,
-            "comparisons": comparisons(summary_rows, objective_of, best, twins),
+            "best_static_pick": pick, "comparisons": compared,
             "velocity_target_error_nats": errors, "rows": summary_rows}
 
 
@@ -322,8 +324,7 @@ def comparisons(rows, objective_of, best, twins):
                                "p_signflip": signflip_p(objective_of[label], objective_of[against])})
     for entry, p_holm in zip(family, holm([entry["p"] for entry in family])):
         entry["p_holm"] = p_holm
-        entry["verdict"] = ("one seed: no interval" if p_holm is None else "within noise" if p_holm >= ALPHA
-                            else "better" if entry["mean"] < 0 else "worse")
+        entry["verdict"] = holm_verdict(p_holm, entry["mean"])
     for label, r in rows.items():
         decided = {entry["against"]: entry["verdict"] for entry in family if entry["row"] == label}
         r["verdict_by"] = "holm" if decided else "exploratory"
@@ -335,6 +336,54 @@ def comparisons(rows, objective_of, best, twins):
             "p_signflip: the exact paired sign-flip p over the same seeds, beside the t-test's",
             "family": family, "exploratory": "every other comparison: the unadjusted 95% paired t-interval, better/"
             "worse where it excludes zero (verdict_by: exploratory)"}
+
+
+def holm_verdict(p_holm, mean):
+    return "one seed: no interval" if p_holm is None else "within noise" if p_holm >= ALPHA else \
+        "better" if mean < 0 else "worse"
+
+
+BOOTSTRAP_DRAWS = 1000  # resamples of the test documents; a share of 0.95 is known to +-0.007
+
+
+def document_bootstrap(family, results, fields, draws=BOOTSTRAP_DRAWS, seed=0):
+    """Whether a verdict of the primary family depends on which documents were held out for test. Each of `draws`
+    resamples draws every domain's test documents with replacement (one resample for all runs: they share the
+    split), recomputes every run's test objective from its per-document loss sums (evaluate.full_evaluation's
+    "test_documents") and the family's paired t-tests under Holm's rule. Writes into each family entry the share
+    of resamples that give its published verdict and the 2.5-97.5% range of its mean difference; returns what was
+    done, or None where a run has no per-document sums (runs from before they were recorded)."""
+    labels = {entry["row"] for entry in family} | {entry["against"] for entry in family}
+    documents = {(label, int(s)): results[label][s]["final"].get("test_documents")
+                 for label in labels for s in results[label]}
+    if not family or any(d is None for d in documents.values()) or \
+            len({tuple(len(d["tokens"]) for d in run) for run in documents.values()}) != 1:
+        return None
+    rng = np.random.default_rng(seed)
+    counts = [rng.multinomial(len(d["tokens"]), np.full(len(d["tokens"]), 1 / len(d["tokens"])), size=draws)
+              for d in next(iter(documents.values()))]  # (draws, documents) per domain: how often each is drawn
+    source, target = ([i for i, f in enumerate(fields) if f == field] for field in ("source", "target"))
+
+    def objectives(run):  # (draws,) test objectives of one run
+        losses = np.stack([c @ np.array(d["loss_sums"]) / (c @ np.array(d["tokens"])) for c, d in zip(counts, run)])
+        return objective(losses[source].mean(axis=0), losses[target].mean(axis=0))
+    drawn = {key: objectives(run) for key, run in documents.items()}
+    same, means = np.zeros(len(family)), [[] for _ in family]
+    for b in range(draws):
+        values = [({s: v[b] for (label, s), v in drawn.items() if label == entry["row"]},
+                   {s: v[b] for (label, s), v in drawn.items() if label == entry["against"]}) for entry in family]
+        for i, (entry, (row, ref), p_holm) in enumerate(zip(family, values, holm([paired_p(r, f) for r, f in values]))):
+            mean = paired_interval(row, ref)["mean"]
+            same[i] += holm_verdict(p_holm, mean) == entry["verdict"]
+            means[i].append(mean)
+    for entry, n_same, mean in zip(family, same, means):
+        entry["document_bootstrap"] = {"same_verdict": float(n_same / draws),
+                                       "mean_lo": float(np.percentile(mean, 2.5)),
+                                       "mean_hi": float(np.percentile(mean, 97.5))}
+    return {"draws": draws, "seed": seed, "what": "each domain's test documents resampled with replacement (one "
+            "resample for every run), every run's test objective recomputed from its per-document loss sums, the "
+            "family's t-tests and Holm's adjustment redone: same_verdict is the share of resamples giving the "
+            "published verdict, mean_lo/mean_hi the 2.5-97.5% range of the mean paired difference"}
 
 
 def compute_once(summary):

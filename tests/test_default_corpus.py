@@ -12,6 +12,7 @@ import pytest
 
 import data
 import prepare
+import sources
 from options import parse_config
 from sources import DEFAULT_CORPUS_FINGERPRINT, DEFAULT_DOMAIN_BYTES, NUMBER, numbers_key
 from tokenizer import EOT, Tokenizer
@@ -100,6 +101,8 @@ def test_default_corpus_is_the_readmes_and_its_task_is_unseen(tmp_path):
     assert meta["content_sha256"][:16] == DEFAULT_CORPUS_FINGERPRINT, (
         "the default corpus built here differs from the one README states: a source changed (sources.py, a "
         "pinned package) or the build did; if on purpose, recalibrate and state the new fingerprint")
+    few = {d["name"]: d["test_docs"] for d in meta["domains"] if d["field"] == "source" and d["test_docs"] < 50}
+    assert not few, f"source domains with under 50 test documents (the report's bootstrap resamples them): {few}"
 
     tokenizer = Tokenizer.load(str(out / "tokenizer.json"))
     with open(out / "task.jsonl") as f:
@@ -112,6 +115,48 @@ def test_default_corpus_is_the_readmes_and_its_task_is_unseen(tmp_path):
         assert all(NUMBER.search(p) for p in test)
         shared = [p for p in test if numbers_key(p[:-len("\nAnswer:")]) in seen]
         assert not shared, f"{len(shared)} {domain} test problems ask about numbers seen in training: {shared[:2]}"
+
+
+MODULE = '''"""A module whose docstring is long enough to be kept in docs."""
+import os
+
+LIMIT = 3
+
+
+# the helper's comment
+@decorated
+def helper(x):
+    """Return x, a docstring long enough to be kept in docs."""
+    return x
+
+
+class Thing:
+    def method(self):
+        """A method's docstring, long enough to be kept in docs."""
+
+
+if os.name:
+    def hidden():
+        """A docstring outside a top-level unit, still kept in docs."""
+'''
+
+
+def test_a_module_is_cut_into_its_top_level_units_and_their_docstrings_share_their_keys():
+    """code and docs documents are a module's top-level functions and classes (with their decorators and the
+    comment above), and the rest of the module; a unit's docstrings are keyed like its code, so both are held
+    out together."""
+    units = dict(sources.python_units(MODULE))
+    assert list(units) == ["", "helper", "Thing"]
+    assert units["helper"].startswith("# the helper's comment\n@decorated\ndef helper(x):")
+    assert "LIMIT = 3" in units[""] and "def hidden" in units[""] and "def helper" not in units[""]
+    assert "".join(units.values()).count("\n") == MODULE.count("\n")  # every line in one unit
+    docs = dict(sources.unit_docstrings(MODULE, "pkg/mod.py"))
+    assert list(docs) == ["", "helper", "Thing"]
+    assert docs[""][0].startswith("pkg/mod.py\n\nA module") and docs[""][1].startswith("hidden\n\n")
+    assert docs["Thing"] == ["method\n\nA method's docstring, long enough to be kept in docs."]
+    assert sources.unit_key("pkg/mod.py", "helper") == "pkg/mod.py::helper" and sources.unit_key("pkg/mod.py", "") \
+        == "pkg/mod.py"
+    assert sources.python_units("def broken(:") is None and sources.unit_docstrings("def broken(:", "t") == []
 
 
 def test_an_older_default_corpus_is_rebuilt_and_a_users_is_kept(tmp_path, monkeypatch):

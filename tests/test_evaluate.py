@@ -8,6 +8,7 @@ import torch
 import evaluate
 from data import Corpus
 from mixer import objective
+from model import GPT, GPTConfig
 
 
 def test_the_objective_weighs_a_nat_of_source_like_a_nat_of_target():
@@ -86,3 +87,27 @@ def test_comparison_table_tells_runs_of_one_mixer_apart():
     assert table[2].startswith("| a | static | target_ratio=None | 800 | 0.38 | 1.000")
     assert table[3].startswith("| b | static | target_ratio=0.8 | 800 | 0.80 | 1.000")
     assert "before s: work a mixer does before CPT" in table[-1]
+
+
+def test_each_position_belongs_to_the_document_its_endoftext_closes():
+    eot = 9
+    assert evaluate.document_index([5, 7, eot, 3, eot, 4], eot).tolist() == [0, 0, 0, 1, 1, 2]
+
+
+def test_the_test_splits_per_document_sums_add_up_to_its_domain_losses(tiny_corpus_dir):
+    """The final report's per-document loss sums (what the bootstrap over test documents resamples) give back
+    each domain's mean test loss, and each document's token count is its tokens inside the test windows."""
+    corpus = Corpus(tiny_corpus_dir)
+    torch.manual_seed(0)
+    gpt = GPT(GPTConfig(block_size=16, vocab_size=corpus.tokenizer.vocab_size, n_layer=1, n_head=2, n_embd=16))
+    result = evaluate.full_evaluation(gpt, corpus, block_size=16, device="cpu")
+    testset = evaluate.HeldOutSet(corpus, 16, max_windows=10 ** 9, tokens=evaluate.read_test_split(corpus))
+    row_means, _ = evaluate.domain_losses(gpt, testset, "cpu")  # the per-row path, no documents
+    tokens = evaluate.read_test_split(corpus)
+    for d, documents in enumerate(result["test_documents"]):
+        assert sum(documents["loss_sums"]) / sum(documents["tokens"]) == pytest.approx(result["test_loss"][d])
+        assert result["test_loss"][d] == pytest.approx(row_means[d], rel=1e-5)
+        covered = testset.windows[d].size(0) * 16 + 1  # the windows' tokens, the first one a context only
+        ends = [i for i, t in enumerate(tokens[d][:covered]) if t == corpus.tokenizer.eot]
+        assert sum(documents["tokens"]) == covered - 1
+        assert documents["tokens"][:len(ends)] == [end - start for start, end in zip([0] + ends, ends)]

@@ -450,3 +450,35 @@ def test_the_best_static_mixture_is_picked_on_the_seeds_the_candidates_share():
     assert best == "b" and pick["wins"] == 2 and pick["seeds"] == [0, 1, 2] and pick["peers"] == 2
     assert pick["test_rank"] == 2 and pick["runner_up"] == "a"  # on test, over the same seeds, a was better
     assert pick["val_margin"] == pytest.approx(0.01) and pick["test_margin"] == pytest.approx(-0.01)
+
+
+def planted_documents(effect, seeds=8):
+    """Rows A and B over `seeds` seeds, 2 domains (source, target) of 20 test documents of 10 tokens each: A's
+    loss is B's plus effect(domain, document) on every token, plus +-0.01 nats per seed (mean zero)."""
+    results = {"A": {}, "B": {}}
+    for i, seed in enumerate(range(1337, 1337 + seeds)):
+        noise = 0.01 if i % 2 else -0.01
+        for label in results:
+            results[label][seed] = {"final": {"test_documents": [
+                {"loss_sums": [10 * (3.0 - d + (effect(d, k) + noise if label == "A" else 0)) for k in range(20)],
+                 "tokens": [10] * 20} for d in range(2)]}}
+    return results
+
+
+def test_the_bootstrap_over_test_documents_tells_a_verdict_one_document_makes_from_one_all_make():
+    fields = ["source", "target"]
+    everywhere = [{"row": "A", "against": "B", "verdict": "better"}]
+    done = report.document_bootstrap(everywhere, planted_documents(lambda d, k: -0.05), fields, draws=200)
+    assert done["draws"] == 200
+    assert everywhere[0]["document_bootstrap"]["same_verdict"] == 1.0
+    assert everywhere[0]["document_bootstrap"]["mean_hi"] < 0
+    # A better only on one target document (-2 nats on its tokens: -0.05 on the objective): a resample without
+    # it (about (19/20)^20 = 36% of them) leaves the seeds' noise alone, within noise
+    one = [{"row": "A", "against": "B", "verdict": "better"}]
+    report.document_bootstrap(one, planted_documents(lambda d, k: -2.0 if (d, k) == (1, 0) else 0.0), fields,
+                              draws=400)
+    assert 0.5 < one[0]["document_bootstrap"]["same_verdict"] < 0.8
+    assert one[0]["document_bootstrap"]["mean_hi"] == pytest.approx(0.0, abs=1e-9)
+    old = planted_documents(lambda d, k: 0.0)
+    del old["B"][1337]["final"]["test_documents"]  # a run from before the sums were recorded
+    assert report.document_bootstrap(one, old, fields) is None
