@@ -137,7 +137,14 @@ def primary_reading(results):
                          f"disagree at {comparisons['alpha']})")
             said.append(f"{words} {figures}{then}")
         lines.append(f"- **{label}** " + "; ".join(said) + ".")
-    lines.insert(0, f"In words: of the {len(lines)} paper defaults, {counts['best static']} beat the best static "
+    defaults, bootstrap = len(lines), comparisons.get("document_bootstrap")
+    if bootstrap:  # a verdict that another draw of the test documents would change
+        fragile = [f"{e['row']} against {e['against']} ({e['document_bootstrap']['same_verdict']:.0%})"
+                   for e in comparisons["family"] if e["document_bootstrap"]["same_verdict"] < 0.95]
+        lines.append(f"Resampling the test documents ({bootstrap['draws']} draws, the family redone on each): " +
+                     ("every verdict holds in at least 95% of them" if not fragile else "the verdicts that depend on "
+                      "which documents were held out (the share of draws that keep each): " + ", ".join(fragile)) + ".")
+    lines.insert(0, f"In words: of the {defaults} paper defaults, {counts['best static']} beat the best static "
                     f"mixture and {counts['twin']} beat their own twin.")
     leads = [r["mixer"] + (" (a grid point: the pick on validation missed it, the winner's curse)"
                            if r["role"] == "static" else "")

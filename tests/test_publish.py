@@ -290,6 +290,16 @@ def test_the_reading_says_each_verdict_in_words_and_names_what_holm_does_not_let
     reading = tables.primary_reading(results)
     assert reading[1].endswith("the twin does not reproduce the run (a fault of the twin).")  # a fault, not a win
     assert "0 beat their own twin" in reading[0]
+    assert not any("Resampling the test documents" in line for line in reading)  # runs without per-document sums
+    comparisons = results["comparisons"]
+    comparisons["document_bootstrap"] = {"draws": 1000}
+    for entry, share in zip(comparisons["family"], (1.0, 0.62)):
+        entry["document_bootstrap"] = {"same_verdict": share}
+    assert tables.primary_reading(results)[2] == ("Resampling the test documents (1000 draws, the family redone on "
+                                                  "each): the verdicts that depend on which documents were held out "
+                                                  "(the share of draws that keep each): bandit against bandit-twin (62%).")
+    comparisons["family"][1]["document_bootstrap"]["same_verdict"] = 0.97
+    assert "every verdict holds in at least 95% of them" in tables.primary_reading(results)[2]
 
 
 def test_a_mixers_block_holds_those_mixers_defaults_and_variants_only(made_up):
