@@ -32,6 +32,7 @@ import numpy as np
 from common import write_json_atomic, write_text_atomic
 from evaluate import COLUMNS, field_losses, load_result, read_log
 from experiments.plots import write_plots
+from experiments.static_search import compute_seconds, static_search_curve
 from experiments.tables import interval_text, regenerate_pages, suite_table  # noqa: F401 (interval_text: callers')
 from mixer import objective
 
@@ -255,6 +256,7 @@ def suite_summary(rows, results, run_dirs, proxy, info):
         summary_rows[label] = {**rows[label], "runs": {str(s): x for s, x in runs.items()}, "stats": stats,
                                "proxy_seconds": proxy.get(label),
                                "estimate_seconds": mean_and_spread([x["estimate_seconds"] for x in runs.values()])[0]}
+        summary_rows[label]["compute_seconds"] = compute_seconds(summary_rows[label])
         if rows[label]["mixer"] in ("dbl", "velocity"):
             summary_rows[label]["loss_targets"] = loss_targets(run_dirs[label],
                                                                next(iter(by_seed.values()))["final"]["domains"])
@@ -272,6 +274,8 @@ def suite_summary(rows, results, run_dirs, proxy, info):
     compared["document_bootstrap"] = document_bootstrap(compared["family"], results, first["final"]["fields"])
     return {**info, "domains": first["final"]["domains"], "fields": first["final"]["fields"], "best_static": best,
             "best_static_pick": pick, "comparisons": compared,
+            "static_search": static_search_curve({label: r for label, r in summary_rows.items()
+                                                  if role_of(r) == "static"}),
             "velocity_target_error_nats": errors, "rows": summary_rows}
 
 
@@ -437,7 +441,7 @@ def benchmark_results(summary):
                 "delta_best_static": interval(r["delta_best_static"]),
                 **({"delta_twin": interval(r["delta_twin"])} if r.get("delta_twin") else {}),
                 "verdict_best_static": r.get("verdict_best_static"), "verdict_twin": r.get("verdict_twin"),
-                "verdict_by": r.get("verdict_by"), **decided_by(label, r)}
+                "verdict_by": r.get("verdict_by"), "compute_s": r.get("compute_seconds"), **decided_by(label, r)}
     return {"objective": "balanced loss (S + T) / 2 on the test split, nats; lower is better",
             "interval": "95% Student-t interval of the mean paired difference over the seeds both rows have",
             "best_static": summary["best_static"],
@@ -451,6 +455,12 @@ def benchmark_results(summary):
                             "flagged domain's share)",
             "velocity_target_error_nats": summary.get("velocity_target_error_nats"),
             "proxy_replay": (summary.get("proxy_replay") or {}).get("what"),
+            "compute_s": "per row and seed, seconds on the suite's machine: its run, its proxy work and its target "
+                         "estimation (each counted in full for every row that needs it), and their total",
+            "static_search": {"what": "the expected test objective of the validation-best of k static grid runs "
+                                      "drawn at random (per seed, averaged over the seeds whose grid has k runs), "
+                                      "and k mean static runs' seconds (experiments/static_search.py)",
+                              "curve": summary.get("static_search")},
             "rows": [row(label, r) for label, r in summary["rows"].items()]}
 
 

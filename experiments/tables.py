@@ -14,6 +14,8 @@ difference):
 
     <!-- results:begin calibration -->  the setting's criteria and the compute, from calibration.json beside it
 
+    <!-- results:begin savings -->   each paper default's compute against the static runs that match it
+
 report.publish rewrites the blocks after a published run; `python -m experiments.tables` rewrites them from the JSON
 (and the calibration.json in its folder):
 
@@ -235,12 +237,33 @@ def calibration_table(calibration):
     return "\n".join(lines)
 
 
+def savings_table(results):
+    """What each paper default saves against tuning static mixtures: its compute (run, proxy work, target
+    estimation) beside the number of random static grid runs whose validation-best matches its test objective
+    in expectation (results.json's static_search)."""
+    curve = (results.get("static_search") or {}).get("curve")
+    if not curve:
+        return "This run did not record the static search (runs from before experiments/static_search.py)."
+    lines = [f"The expected test objective of the validation-best of k static grid runs drawn at random, k = 1 to "
+             f"{curve[-1]['k']}: " + ", ".join(f"{fmt(p['expected_test_objective'], 4)} (k = {p['k']})"
+                                                for p in curve) + ".", "",
+             "| paper default | objective | its compute (s) | run, proxy, estimation (s) | static runs to match it "
+             "| their compute (s) |", "|---|---|---|---|---|---|"]
+    for r in (r for r in results["rows"] if r.get("paper_default") and r.get("compute_s")):
+        c, match = r["compute_s"], next((p for p in curve if p["expected_test_objective"] <= r["balanced_mean"]), None)
+        lines.append(f"| {r['mixer']} | {fmt(r['balanced_mean'], 4)} | {c['total']:,.0f} | {c['run']:,.0f}, "
+                     f"{c['proxy']:,.0f}, {c['estimate']:,.0f} | " + (f"{match['k']} | {match['seconds']:,.0f} |" if
+                     match else f"none: even all {curve[-1]['k']} miss it | n/a |"))
+    return "\n".join(lines)
+
+
 TABLES = {"primary": primary_table, "full": full_table, "mixers": mixers_table,  # "mixers" takes ":m1,m2"
-          "calibration": calibration_table}  # from calibration.json, not results.json
+          "calibration": calibration_table, "savings": savings_table}  # calibration: from calibration.json
 
 
 def known(name):
-    """Whether a block's name asks for a table: "primary", "full", "mixers:bandit,dbl" or "calibration"."""
+    """Whether a block's name asks for a table: "primary", "full", "mixers:bandit,dbl", "calibration" or
+    "savings"."""
     kind, _, listed = name.partition(":")
     return kind in TABLES and (kind == "mixers") == bool(listed)
 
@@ -266,7 +289,7 @@ def regenerate(text, results, page="the page", calibration=None):
     unknown = [name for name in names if not known(name)]
     if unknown:
         raise DataError(f"{page}: unknown generated block {unknown[0]}; name one of primary, full, "
-                        "mixers:NAME,NAME (the mixers' rows), calibration")
+                        "mixers:NAME,NAME (the mixers' rows), calibration, savings")
     return BLOCK.sub(lambda m: m.group(1) + table(m.group(2), results, calibration) + "\n" + m.group(4), text)
 
 

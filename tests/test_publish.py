@@ -14,7 +14,7 @@ import re
 import numpy as np
 import pytest
 
-from experiments import report, tables
+from experiments import report, static_search, tables
 from common import DataError
 from conftest import ROOT_DIR
 from evaluate import COLUMNS
@@ -492,3 +492,38 @@ def test_the_bootstrap_over_test_documents_tells_a_verdict_one_document_makes_fr
     old = planted_documents(lambda d, k: 0.0)
     del old["B"][1337]["final"]["test_documents"]  # a run from before the sums were recorded
     assert report.document_bootstrap(one, old, fields) is None
+
+
+def test_the_static_search_curve_is_the_expected_validation_best_of_k_random_grid_runs():
+    """By hand, runs with validation 1, 2, 3 and test 10, 20, 30: one run drawn is 20 on average; of two, the
+    validation-best is the best run when it is drawn (2 pairs of 3), else the second: 10 * 2/3 + 20 * 1/3."""
+    assert static_search.expected_search([2, 1, 3], [20, 10, 30], 1) == pytest.approx(20)
+    assert static_search.expected_search([2, 1, 3], [20, 10, 30], 2) == pytest.approx(40 / 3)
+    assert static_search.expected_search([2, 1, 3], [20, 10, 30], 3) == pytest.approx(10)
+    assert static_search.expected_search([1, 2], [30, 10], 2) == pytest.approx(30)  # validation picks, not test
+
+    def run(val, test):
+        return {"val_objective": val, "balanced_loss": test, "wall_seconds": 100.0}
+    grid = {"a": {"runs": {"1": run(1, 10), "2": run(1, 12)}}, "b": {"runs": {"1": run(2, 20), "2": run(3, 40)}},
+            "c": {"runs": {"1": run(3, 30)}}}
+    curve = static_search.static_search_curve(grid)
+    assert [p["seeds"] for p in curve] == [2, 2, 1] and [p["seconds"] for p in curve] == [100, 200, 300]
+    assert curve[0]["expected_test_objective"] == pytest.approx((20 + 26) / 2)
+    assert curve[1]["expected_test_objective"] == pytest.approx((40 / 3 + 12) / 2)
+    assert curve[2]["expected_test_objective"] == pytest.approx(10)
+    assert static_search.matching_search(curve, 20)["k"] == 2 and static_search.matching_search(curve, 9) is None
+
+
+def test_the_savings_block_puts_each_defaults_compute_beside_the_static_runs_that_match_it(made_up):
+    results = json.loads(json.dumps(report.benchmark_results(made_up[0])))
+    curve = results["static_search"]["curve"]
+    assert [p["k"] for p in curve] == [1, 2, 3] and [p["seeds"] for p in curve] == [3, 3, 1]
+    bandit = next(r for r in results["rows"] if r["mixer"] == "bandit")
+    assert bandit["compute_s"] == {"run": 13.0, "proxy": 0.0, "estimate": 0.0, "total": 13.0}
+    text = tables.savings_table(results)
+    assert "| bandit | 2.2600 | 13 | 13, 0, 0 | none: even all 3 miss it | n/a |" in text  # 2.26 beats the grid
+    bandit["balanced_mean"] = 2.31
+    match = static_search.matching_search(curve, 2.31)
+    assert f"| bandit | 2.3100 | 13 | 13, 0, 0 | {match['k']} | {match['seconds']:,.0f} |" in tables.savings_table(results)
+    del results["static_search"]
+    assert "did not record the static search" in tables.savings_table(results)
