@@ -71,12 +71,9 @@ def test_sigkill_and_resume_match_an_uninterrupted_run(tiny_args, tiny_corpus_di
     assert [r["step"] for r in killed_log] == list(range(151))
     assert [r.get("weights") for r in killed_log] == [r.get("weights") for r in whole_log]
     assert [r.get("train_loss") for r in killed_log] == [r.get("train_loss") for r in whole_log]
-    trusted = whole["mixer"].get("trusted") if isinstance(whole["mixer"], dict) else None
-    if mixer_name in ("dbl", "velocity") and trusted is not None and not any(trusted):
-        # on the tiny corpus every fit can come out doubtful (beta at the grid's lower edge: the losses still
-        # fall log-linearly), and the declared rule is that a doubtful fit's domain is not chased
-        assert all(r["weights"] == whole_log[1]["weights"] for r in whole_log if "weights" in r), mixer_name
-    elif mixer_name not in ("static", "regmix", "regmix_proxy"):  # the dynamic mixers moved: their state mattered
+    if mixer_name not in ("static", "regmix", "regmix_proxy"):  # the dynamic mixers moved: their state mattered
+        # (dbl and velocity too where every fit came out doubtful, as on the tiny corpus: the papers' form uses
+        # every fit as fitted)
         assert whole_log[-1]["weights"] != whole_log[1]["weights"], mixer_name
 
 
