@@ -2,7 +2,8 @@
 The Mixer interface, the project's one objective, and the mixers that learn nothing: static (the baseline every
 other mixer is measured against) and schedule (a hand-written schedule of the target share). Each method has a
 file of its own: odm.py (bandit), velocity.py (dbl, velocity), acodm.py, agent.py, regmix.py; the random mixer,
-the agent's exploration, is in trajectories.py; options.py's MIXERS names them all.
+the agent's exploration, is in trajectories.py; options.py's MIXERS names them all. replay runs a schedule of
+whole mixtures from a file (the oracle's, experiments/oracle.py).
 
     mixer = StaticMixer(corpus, config)            # config: train.py's options (steps, seed, the mixer's own)
     mixer.before_training(trainer)                 # once: work a mixer needs done first (Velocitune's estimation)
@@ -17,6 +18,9 @@ them; options that several mixers read (the starting mixture, the re-weighting i
 once in SHARED_OPTIONS below and named by each mixer that reads them (shared_options). train.py's command line
 merges them all, grouped by the mixers that read them, and refuses an option the chosen mixer does not read.
 """
+
+import json
+import os
 
 import numpy as np
 
@@ -217,3 +221,53 @@ class ScheduleMixer(Mixer):
 
     def log(self):
         return {"target_share": round(self.target_share(self.t), 4)}
+
+
+class ReplayMixer(Mixer):
+    """A schedule of whole mixtures, read from a file and replayed: piecewise constant, weights[i] from step
+    steps[i] on. It runs, frozen, the schedule that experiments/oracle.py's search found (on any seed, beside its
+    twin: --mixer static --weights_from the replay's run), or any schedule a user writes:
+
+        {"domains": ["code", ..., "math_numbers"], "steps": [0, 100, ...], "weights": [[...], [...], ...]}
+    """
+
+    name = "replay"
+    OPTIONS = {"replay": ("", str, "a JSON file of whole mixtures and the steps they start at: {\"domains\": "
+                                   "[...], \"steps\": [0, ...], \"weights\": [[...], ...]} (experiments/oracle.py "
+                                   "writes one)")}
+
+    def __init__(self, corpus, config):
+        super().__init__(corpus, config)
+        self.steps, self.schedule = read_replay(self.config["replay"], self.domains)
+        self.t = 0
+
+    def weights(self):
+        return self.schedule[int(np.searchsorted(self.steps, self.t, side="right")) - 1]
+
+    def observe_step(self, step, stats):
+        self.t += 1
+
+    def state_dict(self):
+        return {"t": self.t}
+
+    def load_state_dict(self, state):
+        self.t = state["t"]
+
+
+def read_replay(path, domains):
+    """(steps, weights) of a replay file, each mixture a distribution over `domains`; one clear error otherwise."""
+    fix = ('give a JSON file {"domains": [...], "steps": [0, ...], "weights": [[...], ...]}: increasing steps from 0, '
+           "one mixture of the corpus' domains per step")
+    if not path or not os.path.isfile(path):
+        raise ConfigError(f"--replay {path or '(not given)'} is not a file; {fix}")
+    try:
+        with open(path) as f:
+            spec = json.load(f)
+        steps, weights = [int(s) for s in spec["steps"]], [check_weights(w, domains, "replay") for w in spec["weights"]]
+    except (ValueError, KeyError, TypeError, DataError) as e:
+        raise DataError(f"--replay {path} cannot be read ({type(e).__name__}: {e}); {fix}") from None
+    if spec.get("domains") != list(domains) or not steps or steps[0] != 0 or len(steps) != len(weights) or \
+            any(b <= a for a, b in zip(steps, steps[1:])):
+        raise DataError(f"--replay {path} does not fit this corpus ({list(domains)}) or its steps do not start at 0 "
+                        f"and increase; {fix}")
+    return np.array(steps), weights

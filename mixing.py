@@ -18,8 +18,8 @@ logits). docs/training.md has the walk-through; examples/ has a plain PyTorch lo
             mixer.observe_eval(step + 1, eval_stats(model, corpus, valset, device))
 
 Which mixers work here is read from what each class declares (mixer.Mixer): those that need only losses
-and weights (static, bandit, schedule, random, regmix_proxy, agent, regmix) work as they are; dbl and velocity need
-per-domain loss targets (needs_loss_targets), given as an argument here; acodm (needs_model) reads
+and weights (static, bandit, schedule, random, regmix_proxy, agent, regmix, replay) work as they are; dbl and
+velocity need per-domain loss targets (needs_loss_targets), given as an argument here; acodm (needs_model) reads
 per-domain gradients through hooks on our GPT's layers and is refused.
 """
 

@@ -22,7 +22,7 @@ import torch
 from acodm import ACODMMixer
 from agent import AgentMixer
 from common import ConfigError, DataError, Parser
-from mixer import STARTING_MIXTURE, ScheduleMixer, StaticMixer, options_of
+from mixer import STARTING_MIXTURE, ReplayMixer, ScheduleMixer, StaticMixer, options_of
 from odm import BanditMixer
 from regmix import RegMixMixer, RegMixProxyMixer
 from trajectories import RandomMixer
@@ -41,6 +41,7 @@ MIXERS = {
     "schedule": ScheduleMixer,
     "random": RandomMixer,
     "regmix_proxy": RegMixProxyMixer,
+    "replay": ReplayMixer,
 }
 
 

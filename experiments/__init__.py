@@ -5,6 +5,7 @@ from the repository's root (python -m experiments.suite ...). The library at the
     suite.py             the comparison suite: the static grid, every mixer's paper default and variants, twins
     proxy.py             the suite's proxy work: RegMix's runs, the agent's trajectories, tuning and variants
     report.py            the suite's statistics: best static, twins, paired intervals, Holm's family; docs/benchmark/
+    oracle.py            the headroom of adapting: a greedy look-ahead search over schedules, on validation
     static_search.py     what a learned mixer saves: every row's compute, the expected best of k static grid runs
     tables.py            the tables of results.md, README and docs/ generated from results.json
     plots.py             the suite's figures

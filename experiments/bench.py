@@ -247,8 +247,9 @@ def main(argv=None):
     print(f"device {device}, model {model.num_params() / 1e6:.2f}M parameters (non-embedding), batch "
           f"{cfg['batch_size']}x{cfg['grad_accum']}x{cfg['block_size']} tokens, {steps} steps x {rounds} rounds "
           "per mixer, interleaved")
-    # regmix trains with fixed weights (static's cost); the agent's cost does not depend on its training
-    variants = [(name, name, {}) for name in ["static"] + sorted(set(MIXERS) - {"static", "regmix"})]
+    # regmix and replay train with weights fixed before the run (static's cost); the agent's cost does not depend on
+    # its training
+    variants = [(name, name, {}) for name in ["static"] + sorted(set(MIXERS) - {"static", "regmix", "replay"})]
     variants.append(("acodm (frozen)", "acodm", {"acodm_untrained": True}))  # a transferred actor's cost
     scratch = tempfile.mkdtemp()
     agent_path = os.path.join(scratch, "untrained_agent.pt")
@@ -287,6 +288,7 @@ def main(argv=None):
         print(f"| {run.name} | {1000 * step:.1f} | {step / static_step:.3f} | {1000 * update:.2f} | "
               f"{1000 * added:.2f} | {1000 * alone:.2f} |")
     print("| regmix | fixed weights fitted before the run: static's step |  |  |  |  |")
+    print("| replay | a schedule read before the run: static's step |  |  |  |  |")
     shutil.rmtree(scratch)
     sampler_rate = sampler_tokens_per_second(corpus, cfg)
     print(f"\n(c) sampler: {sampler_rate:,.0f} tokens/s of batches = {sampler_rate / model_tokens_per_second:.0f}x "

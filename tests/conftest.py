@@ -1,6 +1,7 @@
 """Shared fixtures: a tiny corpus built in a temp folder (three small domains, a trained 320-token BPE),
 and a tiny model configuration. Everything is CPU-only and hermetic."""
 
+import json
 import os
 import sys
 
@@ -72,7 +73,8 @@ class FakeCorpus:
 
 def mixer_inputs(name, corpus, folder):
     """The files a mixer reads besides the corpus, made up for tests: an untrained agent for `agent`,
-    16 synthetic constant-mixture proxy runs over the corpus' domains for `regmix` (LightGBM needs 10).
+    16 synthetic constant-mixture proxy runs over the corpus' domains for `regmix` (LightGBM needs 10), a
+    two-mixture schedule for `replay`.
     Returns config entries ({} if none)."""
     if name == "agent":
         path = os.path.join(folder, "agent.pt")
@@ -90,6 +92,13 @@ def mixer_inputs(name, corpus, folder):
             buffer.save(i, {"weights": [w], "val_loss": val_loss, "answer_logprob": [-9.0, -8.0],
                             "tokens_per_domain": [1] * K}, {"domains": corpus.domains, "fields": corpus.fields})
         return {"trajectories": path}
+    if name == "replay":  # uniform, then all on the last domain from step 5 on
+        path = os.path.join(folder, "replay.json")
+        K = len(corpus.domains)
+        with open(path, "w") as f:
+            json.dump({"domains": list(corpus.domains), "steps": [0, 5], "weights": [[1 / K] * K, [0] * (K - 1) + [1]]},
+                      f)
+        return {"replay": path}
     return {}
 
 

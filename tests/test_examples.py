@@ -121,7 +121,7 @@ def test_which_mixers_run_from_another_loop(corpus, tmp_path):
                 assert "hooks on the layers of our GPT" in str(e) and "static" in str(e)
             else:
                 assert name in ("dbl", "velocity") and "loss_targets=" in str(e)
-    assert accepted == {"static", "bandit", "schedule", "random", "regmix_proxy", "agent", "regmix"}
+    assert accepted == {"static", "bandit", "schedule", "random", "regmix_proxy", "agent", "regmix", "replay"}
 
 
 @pytest.mark.parametrize("name", [n for n in MIXERS if n != "acodm"])

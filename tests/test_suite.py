@@ -131,7 +131,14 @@ def test_frontier_best_static_and_paired_intervals_match_the_runs(tiny_args, tmp
         "mixer", "role", "primary", "seeds", "base_seeds", "val_objective_mean", "balanced_mean", "balanced_std",
         "forgetting_mean", "gain_mean", "task_acc_mean", "target_share_mean", "mean_abs_weight_change",
         "reweightings_mean", "delta_natural", "per_seed",
-        "delta_best_static", "verdict_best_static", "verdict_twin", "verdict_by", "split", "target_share"}
+        "delta_best_static", "verdict_best_static", "verdict_twin", "verdict_by", "split", "target_share", "compute_s"}
+    compute = results["rows"][1]["compute_s"]
+    assert compute["total"] == compute["run"] > 0 and compute["proxy"] == compute["estimate"] == 0  # a static row
+    curve = results["static_search"]["curve"]  # 3 grid rows on 2 seeds: the validation-best of k of them
+    assert [p["k"] for p in curve] == [1, 2, 3] and [p["seeds"] for p in curve] == [2, 2, 2]
+    assert curve[-1]["expected_test_objective"] == pytest.approx(np.mean(
+        [min(((r["per_seed"][s]["val_objective"], r["per_seed"][s]["test_objective"]) for r in results["rows"]
+              if r["role"] == "static"))[1] for s in ("1337", "1338")]))
     assert results["rows"][1]["seeds"] == [1337, 1338] and len(set(results["rows"][1]["base_seeds"])) == 2
     assert results["rows"][4]["twin_of"] == "schedule-ramp_down" and "lo" in results["rows"][3]["delta_twin"]
     assert [r["role"] for r in results["rows"]] == ["static", "static", "static", "schedule", "twin"]

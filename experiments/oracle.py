@@ -1,0 +1,141 @@
+"""
+An oracle for the headroom of adapting: a budgeted search over schedules that reads validation only.
+
+Greedy look-ahead. The run's steps are cut into intervals of --interval steps. At each interval the live run
+(model, optimizer, sampler and generator state: a checkpoint) is continued under each candidate mixture for that
+one interval, every branch from the same checkpoint, and the branch with the lowest validation objective
+(mixer.objective over the interval's last evaluation) becomes the live run. The learning rate follows the whole
+run's schedule throughout, so the live run after the last interval is a CPT run like any other. Its compute is
+every branch's: about as many CPT runs as there are candidates.
+
+The schedule found is written as a replay file (mixer.ReplayMixer), which train.py runs frozen on any seed, its
+twin beside it (a static run at the mixture it sampled):
+
+    python -m experiments.oracle --out_dir out/oracle                       # seed 1337 (train.py's defaults)
+    python -m experiments.oracle --out_dir out/oracle --shares 0.1,0.3,0.6 --interval 200 -- --seed 1338
+    python train.py --mixer replay --replay out/oracle/schedule.json --seed 1338
+    python train.py --mixer static --weights_from out/cpt-replay-replay-schedule.json-seed-1338 --seed 1338
+
+Greedy is myopic (a mixture that pays within one interval can cost later), so what it finds is a lower bound
+on what adapting can win here, not the best schedule. The candidates are target-field shares, each field's
+share split by its domains' training tokens (the static grid's "tokens" split). The test split is never read:
+the frozen runs' reports judge the schedule.
+"""
+
+import argparse
+import os
+import shutil
+import sys
+import time
+
+import numpy as np
+
+import train
+from distributed import setup_distributed
+from common import UserError, write_json_atomic
+from evaluate import read_log
+from mixer import ReplayMixer, field_split, objective
+from model import load_checkpoint
+from options import parse_config, validate_config
+from prepare import ensure_corpus
+
+SHARES = "0.05,0.15,0.3,0.5,0.8"  # the candidates' target shares: the static grid's range
+INTERVAL = 100  # steps: 8 decisions in the default 800-step run
+
+
+def val_objective(record, fields):
+    """The objective of one logged evaluation: (S + T) / 2 over its validation losses."""
+    losses, fields = np.array(record["val_loss"]), np.array(fields)
+    return float(objective(losses[fields == "source"].mean(), losses[fields == "target"].mean()))
+
+
+def candidate_mixtures(corpus, shares):
+    tokens = np.asarray(corpus.train_tokens, dtype=np.float64)
+    target = np.array([f == "target" for f in corpus.fields])
+    return [field_split(tokens, target, share).tolist() for share in shares]
+
+
+def write_replay(path, domains, steps, weights):
+    write_json_atomic(path, {"domains": list(domains), "steps": list(steps), "weights": [list(w) for w in weights]})
+
+
+def search(cfg, shares, interval, out_dir, log=print):
+    """The greedy look-ahead over `shares` every `interval` steps from cfg's base (cfg: train.py's validated
+    options; its mixer options are not read). Writes out_dir/schedule.json (the replay file) and
+    out_dir/search.json (every branch's validation objective, the choices, the compute); returns the latter."""
+    rank, world, device = setup_distributed(cfg["device"])
+    if world > 1:
+        raise UserError("the oracle's search runs in one process; start it with python, not torchrun")
+    corpus = ensure_corpus(cfg)
+    base_dir = train.ensure_base(cfg, corpus, device)
+    candidates = candidate_mixtures(corpus, shares)
+    steps = cfg["steps"]
+    bounds = list(range(0, steps, interval)) + [steps]
+    chosen, intervals, live, t0 = [], [], None, time.time()
+    for i, (start, end) in enumerate(zip(bounds, bounds[1:])):
+        scores, seconds = [], []
+        for c, weights in enumerate(candidates):
+            branch = os.path.join(out_dir, f"interval-{i}", f"share-{shares[c]}")
+            if os.path.exists(branch):
+                shutil.rmtree(branch)  # a search is rerun whole: a branch folder holds one try
+            os.makedirs(branch)
+            write_replay(os.path.join(branch, "schedule.json"), corpus.domains, bounds[:i + 1], chosen + [weights])
+            mixer = ReplayMixer(corpus, {**cfg, "replay": os.path.join(branch, "schedule.json")})
+            resume_state = None
+            if live is not None:  # a fresh copy for every branch: training changes the optimizer's state in place
+                shutil.copy(os.path.join(live, "log.jsonl"), os.path.join(branch, "log.jsonl"))
+                resume_state = load_checkpoint(os.path.join(live, "ckpt.pt"))
+            model = train.base_model(base_dir, cfg["seed"], device)
+            schedule = train.Schedule("oracle", end, cfg["lr"], cfg["warmup_steps"], steps, cfg["eval_interval"],
+                                      cfg["seed"])
+            info = train.train(cfg, corpus, model, mixer, branch, schedule, device, resume_state)
+            last = [r for r in read_log(branch) if "val_loss" in r][-1]
+            assert last["step"] == end, f"{branch}: the last evaluation is at step {last['step']}, not {end}"
+            scores.append(val_objective(last, corpus.fields))
+            seconds.append(info["wall_seconds"] - (resume_state or {}).get("wall_seconds", 0.0))
+        best = int(np.argmin(scores))
+        chosen.append(candidates[best])
+        live = os.path.join(out_dir, f"interval-{i}", f"share-{shares[best]}")
+        intervals.append({"start": start, "end": end, "val_objective": dict(zip(map(str, shares), scores)),
+                          "chosen_share": shares[best], "seconds": sum(seconds)})
+        log(f"oracle: steps {start}-{end}: " + ", ".join(f"{s} {v:.4f}" for s, v in zip(shares, scores))
+            + f" -> {shares[best]}")
+    write_replay(os.path.join(out_dir, "schedule.json"), corpus.domains, bounds[:-1], chosen)
+    record = {"what": "greedy look-ahead over target shares (split by tokens within each field), on validation",
+              "seed": cfg["seed"], "base_dir": base_dir, "steps": steps, "interval": interval, "shares": shares,
+              "domains": corpus.domains, "intervals": intervals, "schedule_shares": [x["chosen_share"] for x in
+                                                                                     intervals],
+              "final_val_objective": min(intervals[-1]["val_objective"].values()),
+              "compute_seconds": float(sum(x["seconds"] for x in intervals)), "wall_seconds": time.time() - t0}
+    write_json_atomic(os.path.join(out_dir, "search.json"), record)
+    return record
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    ours, train_args = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
+    parser = argparse.ArgumentParser(prog="python -m experiments.oracle", description=__doc__.split("\n\n")[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out_dir", default="out/oracle", help="the search's folder (default out/oracle)")
+    parser.add_argument("--shares", default=SHARES, help=f"the candidates' target shares (default {SHARES})")
+    parser.add_argument("--interval", type=int, default=INTERVAL, help=f"steps per decision (default {INTERVAL})")
+    args = parser.parse_args(ours)
+    try:
+        shares = [float(x) for x in args.shares.split(",")]
+    except ValueError:
+        parser.error(f"--shares {args.shares} must be numbers in [0, 1], e.g. {SHARES}")
+    if not shares or not all(0 <= s <= 1 for s in shares) or args.interval <= 0:
+        parser.error(f"--shares must be numbers in [0, 1] (e.g. {SHARES}) and --interval a positive integer")
+    try:
+        cfg = validate_config(parse_config(train_args))
+        record = search(cfg, shares, args.interval, args.out_dir)
+    except UserError as e:
+        sys.exit(f"error: {e}")
+    print(f"oracle: shares {record['schedule_shares']}, validation objective {record['final_val_objective']:.4f}, "
+          f"{record['compute_seconds']:,.0f} s; run it frozen: python train.py --mixer replay --replay "
+          f"{os.path.join(args.out_dir, 'schedule.json')}")
+    return record
+
+
+if __name__ == "__main__":
+    main()

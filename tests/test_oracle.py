@@ -1,0 +1,70 @@
+"""The oracle's search (experiments/oracle.py) and the replay mixer that runs its schedule frozen."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+import train
+from common import ConfigError, DataError
+from data import Corpus
+from evaluate import read_log
+from experiments import oracle
+from mixer import ReplayMixer
+from options import parse_config, validate_config
+
+
+def replay(corpus, tmp_path, spec):
+    path = tmp_path / "schedule.json"
+    path.write_text(json.dumps(spec))
+    return ReplayMixer(corpus, {"replay": str(path)})
+
+
+def test_the_replay_mixer_holds_each_mixture_from_its_step_and_names_a_bad_file(tiny_corpus_dir, tmp_path):
+    corpus = Corpus(tiny_corpus_dir)
+    K = len(corpus.domains)
+    first, second = [1.0] + [0.0] * (K - 1), [0.0] * (K - 1) + [1.0]
+    mixer = replay(corpus, tmp_path, {"domains": corpus.domains, "steps": [0, 3], "weights": [first, second]})
+    seen = []
+    for step in range(5):
+        seen.append(mixer.weights().tolist())
+        mixer.observe_step(step, {})
+    assert seen == [first] * 3 + [second] * 2
+    mixer.load_state_dict({"t": 1})
+    assert mixer.weights().tolist() == first
+    with pytest.raises(ConfigError, match="--replay .* is not a file"):
+        ReplayMixer(corpus, {"replay": str(tmp_path / "missing.json")})
+    for bad in ({"domains": corpus.domains, "steps": [1], "weights": [first]},  # not from step 0
+                {"domains": corpus.domains[::-1], "steps": [0], "weights": [first]},  # another corpus' order
+                {"domains": corpus.domains, "steps": [0, 3], "weights": [first]}):  # a step without a mixture
+        with pytest.raises(DataError, match="does not fit this corpus"):
+            replay(corpus, tmp_path, bad)
+    with pytest.raises(DataError, match="cannot be read"):
+        replay(corpus, tmp_path, {"domains": corpus.domains, "steps": [0], "weights": [[0.5] * K]})  # sums to K/2
+
+
+def test_the_search_keeps_the_best_branch_on_validation_and_its_schedule_replays_to_the_same_run(tiny_args,
+                                                                                               tmp_path):
+    """Each interval keeps the candidate with the lowest validation objective at the interval's end; the schedule
+    it writes, run frozen by train.py, is the search's live run step for step (the same validation losses)."""
+    args = tiny_args + ["--steps", "10", "--eval_interval", "5"]
+    cfg = validate_config(parse_config(args))
+    out = tmp_path / "oracle"
+    record = oracle.search(cfg, [0.1, 0.9], 5, str(out), log=lambda *a: None)
+    assert [(x["start"], x["end"]) for x in record["intervals"]] == [(0, 5), (5, 10)]
+    for x in record["intervals"]:
+        scores = x["val_objective"]
+        assert x["chosen_share"] == float(min(scores, key=scores.get))
+        assert scores["0.1"] != scores["0.9"]  # the branches differ
+    with open(out / "schedule.json") as f:
+        schedule = json.load(f)
+    corpus = Corpus(os.path.join(cfg["data_dir"], cfg["corpus"]))
+    assert schedule["steps"] == [0, 5]
+    assert np.allclose(schedule["weights"], oracle.candidate_mixtures(corpus, record["schedule_shares"]))
+    live = out / "interval-1" / f"share-{record['schedule_shares'][1]}"
+    run = train.main(args + ["--mixer", "replay", "--replay", str(out / "schedule.json")])
+    frozen = [r["val_loss"] for r in read_log(run["run_dir"]) if "val_loss" in r]
+    searched = [r["val_loss"] for r in read_log(str(live)) if "val_loss" in r]
+    assert frozen == searched and len(frozen) == 3  # steps 0, 5 and 10
+    assert record["final_val_objective"] == oracle.val_objective({"val_loss": frozen[-1]}, corpus.fields)
