@@ -64,7 +64,8 @@ SUITES = {  # the experiment; the preset (train.py's options) gives the model an
                                          {"bc_weight": 4.0}]}},  # around agent.py's defaults (alpha 1, weight 1)
 }
 PRESETS = {"cpu": [], "gpu": ["--config", "config/gpu.py"]}
-NOT_IN_SUITE = {"random", "regmix_proxy", "static", "schedule"}  # the proxy runs' mixers; the references
+# the proxy runs' mixers; the references; replay, which needs a schedule file (the oracle's: experiments/oracle.py)
+NOT_IN_SUITE = {"random", "regmix_proxy", "static", "schedule", "replay"}
 def suite_mixers(spec):
     """The suite's mixers in its order, then any registered mixer it does not list (new ones gain rows).
     The references (natural, the static grid, the schedules) come first in every suite."""
