@@ -13,8 +13,10 @@ twin beside it (a static run at the mixture it sampled):
 
     python -m experiments.oracle --out_dir out/oracle                       # seed 1337 (train.py's defaults)
     python -m experiments.oracle --out_dir out/oracle --shares 0.1,0.3,0.6 --interval 200 -- --seed 1338
-    python train.py --mixer replay --replay out/oracle/schedule.json --seed 1338
-    python train.py --mixer static --weights_from out/cpt-replay-replay-schedule.json-seed-1338 --seed 1338
+    python train.py --mixer replay --replay out/oracle/schedule.json --seed S --run_name replay-S   # per seed S
+    python train.py --mixer static --weights_from out/replay-S --seed S --run_name twin-S
+    python train.py --seed S --run_name static-S                                   # natural (seed 1337: cpt-static)
+    python -m experiments.oracle --judge out                   # the paired intervals over the seeds found there
 
 Greedy is myopic (a mixture that pays within one interval can cost later), so what it finds is a lower bound
 on what adapting can win here, not the best schedule. The candidates are target-field shares, each field's
@@ -33,7 +35,9 @@ import numpy as np
 import train
 from distributed import setup_distributed
 from common import UserError, write_json_atomic
-from evaluate import read_log
+from evaluate import load_result, read_log
+from experiments.report import paired_interval
+from experiments.tables import interval_text
 from mixer import ReplayMixer, field_split, objective
 from model import load_checkpoint
 from options import parse_config, validate_config
@@ -111,6 +115,29 @@ def search(cfg, shares, interval, out_dir, log=print):
     return record
 
 
+def judge(runs_dir):
+    """The frozen schedule against its twin and against natural, paired by seed, on the test split: the run
+    folders replay-S, twin-S and static-S (cpt-static for seed 1337) under runs_dir. Returns {"seeds", "replay",
+    "twin", "natural": {seed: test objective}, "delta_twin", "delta_natural": paired intervals}."""
+    objectives = {}
+    for name in ("replay", "twin", "static"):
+        for folder in sorted(os.listdir(runs_dir)):
+            seed = folder[len(name) + 1:]
+            if folder.startswith(f"{name}-") and seed.isdigit() and os.path.exists(os.path.join(runs_dir, folder,
+                                                                                                 "eval.json")):
+                objectives.setdefault(name, {})[int(seed)] = load_result(os.path.join(runs_dir, folder))["summary"][
+                    "balanced_loss"]
+    if os.path.exists(os.path.join(runs_dir, "cpt-static", "eval.json")):
+        objectives.setdefault("static", {}).setdefault(1337, load_result(os.path.join(runs_dir, "cpt-static"))[
+            "summary"]["balanced_loss"])
+    if not objectives.get("replay"):
+        raise UserError(f"{runs_dir} holds no finished replay-SEED run; run the schedule frozen first (python "
+                        "train.py --mixer replay --replay out/oracle/schedule.json --seed S --run_name replay-S)")
+    replay, twin, natural = (objectives.get(name, {}) for name in ("replay", "twin", "static"))
+    return {"seeds": sorted(replay), "replay": replay, "twin": twin, "natural": natural,
+            "delta_twin": paired_interval(replay, twin), "delta_natural": paired_interval(replay, natural)}
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     ours, train_args = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
@@ -119,7 +146,21 @@ def main(argv=None):
     parser.add_argument("--out_dir", default="out/oracle", help="the search's folder (default out/oracle)")
     parser.add_argument("--shares", default=SHARES, help=f"the candidates' target shares (default {SHARES})")
     parser.add_argument("--interval", type=int, default=INTERVAL, help=f"steps per decision (default {INTERVAL})")
+    parser.add_argument("--judge", metavar="RUNS_DIR", help="print the frozen schedule's paired intervals against "
+                        "its twin and natural from the runs in RUNS_DIR, then stop")
     args = parser.parse_args(ours)
+    if args.judge:
+        try:
+            judged = judge(args.judge)
+        except UserError as e:
+            sys.exit(f"error: {e}")
+        for seed in judged["seeds"]:
+            print(f"seed {seed}: replay {judged['replay'][seed]:.4f}, twin {judged['twin'].get(seed, float('nan')):.4f}"
+                  f", natural {judged['natural'].get(seed, float('nan')):.4f}")
+        for name in ("twin", "natural"):
+            d = judged[f"delta_{name}"]
+            print(f"replay - {name}: {interval_text(d, 4) if d['seeds'] else 'n/a'} over {d['seeds']} seeds")
+        return judged
     try:
         shares = [float(x) for x in args.shares.split(",")]
     except ValueError:

@@ -68,3 +68,20 @@ def test_the_search_keeps_the_best_branch_on_validation_and_its_schedule_replays
     searched = [r["val_loss"] for r in read_log(str(live)) if "val_loss" in r]
     assert frozen == searched and len(frozen) == 3  # steps 0, 5 and 10
     assert record["final_val_objective"] == oracle.val_objective({"val_loss": frozen[-1]}, corpus.fields)
+
+
+def test_the_judge_pairs_the_frozen_schedule_with_its_twin_and_natural_by_seed(tmp_path, capsys):
+    def finished(folder, objective):
+        os.makedirs(tmp_path / folder)
+        (tmp_path / folder / "eval.json").write_text(json.dumps({"summary": {"balanced_loss": objective}}))
+    for folder, objective in (("replay-1337", 2.30), ("replay-1338", 2.32), ("twin-1337", 2.31), ("twin-1338", 2.34),
+                              ("cpt-static", 2.35), ("static-1338", 2.33), ("twin-1339", 2.0)):
+        finished(folder, objective)
+    os.makedirs(tmp_path / "replay-1340")  # unfinished: no eval.json
+    judged = oracle.main(["--judge", str(tmp_path)])
+    assert judged["seeds"] == [1337, 1338] and judged["natural"] == {1337: 2.35, 1338: 2.33}
+    assert judged["delta_twin"]["mean"] == pytest.approx(-0.015) and judged["delta_twin"]["seeds"] == 2
+    assert judged["delta_natural"]["mean"] == pytest.approx(-0.03)
+    assert "replay - twin: -0.0150 [" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="no finished replay-SEED run"):
+        oracle.main(["--judge", str(tmp_path / "replay-1340")])
