@@ -9,12 +9,16 @@ import os
 import time
 from contextlib import redirect_stdout
 
+import numpy as np
+
 import agent
 import train
 from common import read_json, write_json_atomic
 from data import Corpus
 from distributed import folder_lock
+from evaluate import field_losses
 from experiments import report, swarm
+from mixer import objective
 from options import MIXERS, config_for_mixer, parse_config, validate_config
 from prepare import corpus_path, ensure_corpus
 from trajectories import collect_trajectories, load_trajectories, whole_intervals
@@ -113,6 +117,40 @@ def tune_agent(pcfg, folder, spec, tuning_dir, log, swarm_mode="auto"):
     return tuning
 
 
+def trajectory_twins(pcfg, folder, twins_dir, log=print, swarm_mode="auto"):
+    """Whether the agent's data holds anything to learn: each random-mixing trajectory of `folder` beside its
+    static twin on the proxy (the same seed and base, at the mixture the trajectory realised: its rows per domain),
+    both judged by the validation objective at the final step. Delta = trajectory - twin; a trajectory whose
+    moving weights pay has delta < 0. Cached in twins_dir/twins.json."""
+    path = os.path.join(twins_dir, "twins.json")
+    if os.path.exists(path):
+        return read_json(path, "the trajectories' twins")
+    trajectories, fields, t0 = load_trajectories(folder), None, time.time()
+    runs = []
+    for index, (arrays, meta) in enumerate(trajectories):
+        rows = np.asarray(arrays["tokens_per_domain"], dtype=np.float64)
+        weights = ",".join(f"{d}={float(x)!r}" for d, x in zip(meta["domains"], rows / rows.sum()))
+        runs.append(("static", {"weights": weights}, meta["seed"], os.path.join(twins_dir, f"twin-{index:05d}")))
+        fields = meta["fields"]
+    proxy_swarm(pcfg, runs, swarm_mode)
+    deltas = []
+    for (arrays, meta), run in zip(trajectories, runs):
+        S, T = field_losses(np.asarray(arrays["val_loss"])[-1], fields)
+        deltas.append(float(objective(S, T)) - proxy_run(pcfg, *run))
+    best = int(np.argmin(deltas))
+    record = {"what": "each proxy trajectory's final validation objective minus its static twin's (same seed and "
+                      "base, the mixture it realised); < 0: its moving weights paid",
+              "count": len(deltas), "mean": float(np.mean(deltas)),
+              "sd": float(np.std(deltas, ddof=1)) if len(deltas) > 1 else 0.0,
+              "better_than_twin": int(sum(d < 0 for d in deltas)), "deltas": deltas,
+              "best": {"index": best, "delta": deltas[best], "schedule": trajectories[best][1].get("schedule")},
+              "seconds": time.time() - t0}
+    write_json_atomic(path, record)
+    log(f"  trajectories against their twins: mean {record['mean']:+.4f}, {record['better_than_twin']} of "
+        f"{len(deltas)} better, the best {deltas[best]:+.4f} (trajectory {best})")
+    return record
+
+
 def prepare_proxy(spec, train_args, proxy_dir, needs, count=None, log=print, swarm_mode="auto"):
     """What the agent's and RegMix's rows need (`needs` names them), made on the proxy and resumable piece by
     piece: RegMix's constant-mixture runs; the agent's random trajectories, its tuning and its variants
@@ -132,6 +170,8 @@ def prepare_proxy(spec, train_args, proxy_dir, needs, count=None, log=print, swa
         collect({**pcfg, "mixer": "random", "seed": p["trajectory_seed"]}, count or p["trajectories"], folder, log,
                 swarm_mode)
         collected = sum(m["wall_seconds"] for _, m in load_trajectories(folder))
+        log("\n#### proxy: each trajectory beside its static twin (what the agent's data can teach)")
+        trajectory_twins(pcfg, folder, os.path.join(proxy_dir, "twins"), log, swarm_mode)
         log("\n#### proxy: tuning the agent's options on the proxy")
         tuning = tune_agent(pcfg, folder, p, os.path.join(proxy_dir, "tuning"), log, swarm_mode)
         log(f"  chosen: {tuning['chosen'] or '(the defaults)'}")

@@ -455,6 +455,7 @@ def benchmark_results(summary):
                             "flagged domain's share)",
             "velocity_target_error_nats": summary.get("velocity_target_error_nats"),
             "proxy_replay": (summary.get("proxy_replay") or {}).get("what"),
+            "proxy_trajectory_twins": summary.get("proxy_trajectory_twins"),
             "compute_s": "per row and seed, seconds on the suite's machine: its run, its proxy work and its target "
                          "estimation (each counted in full for every row that needs it), and their total",
             "static_search": {"what": "the expected test objective of the validation-best of k static grid runs "

@@ -66,6 +66,12 @@ SUITES = {  # the experiment; the preset (train.py's options) gives the model an
 PRESETS = {"cpu": [], "gpu": ["--config", "config/gpu.py"]}
 # the proxy runs' mixers; the references; replay, which needs a schedule file (the oracle's: experiments/oracle.py)
 NOT_IN_SUITE = {"random", "regmix_proxy", "static", "schedule", "replay"}
+def trajectory_twins_record(suite_dir):
+    """The agent's trajectories against their twins (proxy.trajectory_twins), where the proxy work made them."""
+    path = os.path.join(suite_dir, "proxy", "twins", "twins.json")
+    return read_json(path, "the trajectories' twins") if os.path.exists(path) else None
+
+
 def suite_mixers(spec):
     """The suite's mixers in its order, then any registered mixer it does not list (new ones gain rows).
     The references (natural, the static grid, the schedules) come first in every suite."""
@@ -306,6 +312,7 @@ def run_jobs(suite, cfg, train_args, name, preset, seeds, rows, trajectories, pu
                                         str(s): cfg["base_seed"] + (s - cfg["seed"]) for s in used},
                                     "task_test_problems": finals[0]["task_problems"],
                                     "proxy_replay": report.proxy_replays(os.path.join(suite_dir, "proxy", "replay")),
+                                    "proxy_trajectory_twins": trajectory_twins_record(suite_dir),
                                     "invocation_seconds": time.time() - t_start, "failed": failed})
     paths = report.write_suite_outputs(summary, done, os.path.join(suite_dir, "results"))
     if publish and "static" in results:

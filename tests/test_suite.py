@@ -13,9 +13,12 @@ import torch
 
 from experiments import proxy, report
 import data
+import evaluate
+import trajectories
 from experiments import suite as suite_module
 import train
 from common import ConfigError
+from mixer import objective
 from conftest import FakeCorpus
 
 
@@ -510,6 +513,18 @@ def test_suite_tunes_the_agent_on_the_proxy_and_runs_its_variants(tiny_args, mon
     assert saved["options"]["cql_steps"] == 0 and saved["options"]["cql_alpha"] == tuning["chosen"].get("cql_alpha", 1.0)
     assert saved["trained_on"]["trajectories"] == 3 and len(saved["trained_on"]["held_out"]) == 1  # 4 x 0.25
     assert summary["rows"]["agent"]["proxy_seconds"] > summary["rows"]["agent-untrained"]["proxy_seconds"] > 0
+    twins = summary["proxy_trajectory_twins"]  # each trajectory beside a static run at the mixture it realised
+    assert twins["count"] == 4 and len(twins["deltas"]) == 4 and twins["best"]["delta"] == min(twins["deltas"])
+    for index, delta in enumerate(twins["deltas"]):
+        arrays, meta = trajectories.TrajectoryBuffer(os.path.join(proxy_dir, "trajectories")).load(index)
+        twin = os.path.join(proxy_dir, "twins", f"twin-{index:05d}")
+        fields = meta["fields"]
+        own = objective(*evaluate.field_losses(arrays["val_loss"][-1], fields))
+        assert delta == pytest.approx(own - report.final_val_objective(twin, fields))
+        realised = np.asarray(arrays["tokens_per_domain"]) / np.sum(arrays["tokens_per_domain"])
+        with open(os.path.join(twin, "eval.json")) as f:
+            tokens = np.asarray(json.load(f)["run"]["tokens_per_domain"], dtype=float)
+        assert np.abs(tokens / tokens.sum() - realised).max() < 0.15  # the twin samples that mixture
 
 
 def fake_suite(folder, labels, outlier):
