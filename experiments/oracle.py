@@ -142,7 +142,8 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     ours, train_args = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
     parser = argparse.ArgumentParser(prog="python -m experiments.oracle", description=__doc__.split("\n\n")[1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="train.py's options follow --, e.g. -- --seed 1338 --out_dir out")
     parser.add_argument("--out_dir", default="out/oracle", help="the search's folder (default out/oracle)")
     parser.add_argument("--shares", default=SHARES, help=f"the candidates' target shares (default {SHARES})")
     parser.add_argument("--interval", type=int, default=INTERVAL, help=f"steps per decision (default {INTERVAL})")
