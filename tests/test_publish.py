@@ -356,12 +356,14 @@ def json_numbers(obj):
 
 def unsupported_figures(text, numbers):
     """The figures of the page that no number of the JSON gives as printed: in every paragraph that cites a
-    file of docs/benchmark (or the command that publishes them), in a table right after such a paragraph and in
-    every generated block, each decimal (as is, or as a percentage, hours or minutes) and each "N s" must be
-    some JSON number rounded to the digits shown. Inline code, links' targets and arXiv ids are not figures."""
+    file of docs/benchmark (or the command that publishes them), in a table right after such a paragraph, in a
+    list that such a paragraph introduces (ending with a colon) and in every generated block, each decimal (as
+    is, or as a percentage, hours or minutes) and each "N s" must be some JSON number rounded to the digits shown.
+    Inline code, links' targets and arXiv ids are not figures."""
     blocks = re.split(r"\n\s*\n", re.sub(r"```.*?```", "", text, flags=re.S))
-    checked = [b for before, b in zip([""] + blocks, blocks) if CITES.search(b) or
-               (CITES.search(before) and b.lstrip().startswith("|"))] + [m.group(3) for m in tables.BLOCK.finditer(text)]
+    checked = [b for before, b in zip([""] + blocks, blocks) if CITES.search(b) or (CITES.search(before) and (
+        b.lstrip().startswith("|") or b.lstrip().startswith("- ") and before.rstrip().endswith(":")))] + \
+        [m.group(3) for m in tables.BLOCK.finditer(text)]
     printed, missing = {}, []
     for block in checked:
         plain = re.sub(r"`[^`]*`|arXiv \S+|\]\([^)]*\)", "", block)
@@ -385,6 +387,8 @@ def test_the_figure_check_finds_a_drifted_number():
     assert unsupported_figures("Not citing anything: 2.9 hours.", numbers) == []
     table = unsupported_figures("As in results.json:\n\n| a | 2.304 |\n| b | 0.28 |\n\n| c | 9.1 |", numbers)
     assert len(table) == 1 and table[0].endswith("| b | 0.28")  # the table after the paragraph, not the one after it
+    listed = unsupported_figures("As results.json holds:\n\n- a 2.304\n- b 0.29\n\nSee results.json.\n\n- c 9.1", numbers)
+    assert len(listed) == 1 and listed[0].endswith("- b 0.29")  # the list the colon introduces, not a later one
     assert unsupported_figures("<!-- results:begin full -->\n| 9.99 |\n<!-- results:end -->\n", numbers) == ["| 9.99"]
 
 
