@@ -169,7 +169,8 @@ def main(argv=None):
     if not shares or not all(0 <= s <= 1 for s in shares) or args.interval <= 0:
         parser.error(f"--shares must be numbers in [0, 1] (e.g. {SHARES}) and --interval a positive integer")
     try:
-        cfg = validate_config(parse_config(train_args))
+        # the search's folder is its run folder (a finished cpt-static beside it is no concern of the search's)
+        cfg = validate_config(parse_config(train_args + ["--run_name", os.path.abspath(args.out_dir)]))
         record = search(cfg, shares, args.interval, args.out_dir)
     except UserError as e:
         sys.exit(f"error: {e}")

@@ -50,8 +50,9 @@ def test_the_search_keeps_the_best_branch_on_validation_and_its_schedule_replays
     it writes, run frozen by train.py, is the search's live run step for step (the same validation losses)."""
     args = tiny_args + ["--steps", "10", "--eval_interval", "5"]
     cfg = validate_config(parse_config(args))
+    train.main(args)  # a finished run in the same --out_dir (the README's main job) does not stop the search
     out = tmp_path / "oracle"
-    record = oracle.search(cfg, [0.1, 0.9], 5, str(out), log=lambda *a: None)
+    record = oracle.main(["--out_dir", str(out), "--shares", "0.1,0.9", "--interval", "5", "--"] + args)
     assert [(x["start"], x["end"]) for x in record["intervals"]] == [(0, 5), (5, 10)]
     for x in record["intervals"]:
         scores = x["val_objective"]
