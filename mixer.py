@@ -173,7 +173,25 @@ def field_split(tokens, target, target_share):
                     (1 - target_share) * tokens / tokens[~target].sum())
 
 
-class ScheduleMixer(Mixer):
+class StepCounted(Mixer):
+    """A mixer whose weights are a function of the step alone (schedule, replay): the count of steps observed is
+    its whole state, so a resume continues the schedule where it stopped."""
+
+    def __init__(self, corpus, config):
+        super().__init__(corpus, config)
+        self.t = 0
+
+    def observe_step(self, step, stats):
+        self.t += 1
+
+    def state_dict(self):
+        return {"t": self.t}
+
+    def load_state_dict(self, state):
+        self.t = state["t"]
+
+
+class ScheduleMixer(StepCounted):
     """A hand-written schedule of the target field's share, a reference rather than a method: it tells
     whether *when* the target data is seen matters at all, apart from *how much* (compare it with the
     static mixture of the same average share). The share moves piecewise linearly through the values of
@@ -200,7 +218,7 @@ class ScheduleMixer(Mixer):
         self.shares = numbers(self.config["schedule_shares"])
         self.tokens = np.asarray(corpus.train_tokens, dtype=np.float64)
         self.target = np.array([f == "target" for f in self.fields])
-        self.steps, self.t = max(1, self.config["steps"]), 0
+        self.steps = max(1, self.config["steps"])
 
     def target_share(self, step):
         progress = step / max(1, self.steps - 1)
@@ -210,20 +228,11 @@ class ScheduleMixer(Mixer):
         return check_weights(field_split(self.tokens, self.target, self.target_share(self.t)), self.domains,
                              self.name)
 
-    def observe_step(self, step, stats):
-        self.t += 1
-
-    def state_dict(self):
-        return {"t": self.t}
-
-    def load_state_dict(self, state):
-        self.t = state["t"]
-
     def log(self):
         return {"target_share": round(self.target_share(self.t), 4)}
 
 
-class ReplayMixer(Mixer):
+class ReplayMixer(StepCounted):
     """A schedule of whole mixtures, read from a file and replayed: piecewise constant, weights[i] from step
     steps[i] on. It runs, frozen, the schedule that experiments/oracle.py's search found (on any seed, beside its
     twin: --mixer static --weights_from the replay's run), or any schedule a user writes:
@@ -239,19 +248,9 @@ class ReplayMixer(Mixer):
     def __init__(self, corpus, config):
         super().__init__(corpus, config)
         self.steps, self.schedule = read_replay(self.config["replay"], self.domains)
-        self.t = 0
 
     def weights(self):
         return self.schedule[int(np.searchsorted(self.steps, self.t, side="right")) - 1]
-
-    def observe_step(self, step, stats):
-        self.t += 1
-
-    def state_dict(self):
-        return {"t": self.t}
-
-    def load_state_dict(self, state):
-        self.t = state["t"]
 
 
 def read_replay(path, domains):
