@@ -33,9 +33,9 @@ import time
 import numpy as np
 
 import train
-from distributed import setup_distributed
 from common import UserError, write_json_atomic
-from evaluate import load_result, read_log
+from distributed import setup_distributed
+from evaluate import field_losses, load_result, read_log
 from experiments.report import paired_interval
 from experiments.tables import interval_text
 from mixer import ReplayMixer, field_split, objective
@@ -49,8 +49,7 @@ INTERVAL = 100  # steps: 8 decisions in the default 800-step run
 
 def val_objective(record, fields):
     """The objective of one logged evaluation: (S + T) / 2 over its validation losses."""
-    losses, fields = np.array(record["val_loss"]), np.array(fields)
-    return float(objective(losses[fields == "source"].mean(), losses[fields == "target"].mean()))
+    return float(objective(*field_losses(record["val_loss"], fields)))
 
 
 def candidate_mixtures(corpus, shares):
