@@ -41,7 +41,8 @@ from common import DataError, Parser, PrepareError, write_json_atomic, write_tex
 from data import META_FORMAT, Corpus
 from distributed import barrier, is_main_process
 from sources import (DEFAULT_CORPUS_FINGERPRINT, DEFAULT_DOMAIN_BYTES, DEFAULT_HELD_OUT_PERMILLE,
-                     KNOWN_ANSWER_HELD_OUT_PERMILLE, MATH_MODULES, USER_FORMATS, default_sources, known_answer_sources, split_qa_document, user_documents)
+                     KNOWN_ANSWER_HELD_OUT_PERMILLE, MATH_MODULES, SKILLS_HELD_OUT_PERMILLE, USER_FORMATS, default_sources,
+                     known_answer_sources, skills_sources, split_qa_document, user_documents)
 from tokenizer import EOT, Tokenizer, make_tokenizer, tokenizer_from_files
 from tokens import TokenWriter, read_tokens, write_tokens
 
@@ -292,6 +293,15 @@ def build_known_answer_corpus(out_dir, seed=0, log=print):
                         task_per_domain={"dev": 50, "test": 200}, held_out_permille=KNOWN_ANSWER_HELD_OUT_PERMILLE)
 
 
+def build_skills_corpus(out_dir, seed=0, log=print):
+    """The skills corpus (sources.skills_sources): a source field and a target skill with its prerequisite,
+    the second setting of docs/headroom.md, built in seconds, with a 512-token BPE and the lookups as the task."""
+    domains = {name: (field, documents, None, f"skills {name}")
+               for name, (field, documents) in skills_sources(seed).items()}
+    return build_corpus(out_dir, domains, vocab_size=512, task_domains=["lookup"], log=log,
+                        task_per_domain={"dev": 50, "test": 300}, held_out_permille=SKILLS_HELD_OUT_PERMILLE)
+
+
 def regroup_corpus(source_dir, out_dir, merges=None, drop=(), add=None, val_permille=VAL_PERMILLE, max_bytes=None,
                    text_column="text", log=print):
     """A corpus derived from source_dir, with its tokenizer, in another domain space. merges = {new: [old, ...]}
@@ -462,6 +472,8 @@ def main(argv=None):
                         "(default: %(default)s)")
     parser.add_argument("--known_answer", action="store_true",
                         help="build the known-answer corpus (domains with designed properties; docs/known-answer.md)")
+    parser.add_argument("--skills", action="store_true",
+                        help="build the skills corpus (a target skill and its prerequisite; docs/headroom.md)")
     parser.add_argument("--regroup", default=None, metavar="CORPUS_DIR",
                         help="derive the corpus from this one (same tokenizer) with --merge, --drop and --add")
     parser.add_argument("--merge", action="append", default=[],
@@ -486,6 +498,9 @@ def main(argv=None):
         if args.known_answer:
             print(f"building the known-answer corpus in {out_dir}")
             build_known_answer_corpus(out_dir)
+        elif args.skills:
+            print(f"building the skills corpus in {out_dir}")
+            build_skills_corpus(out_dir)
         elif args.regroup or args.merge or args.drop or args.add:
             if not (args.regroup and (args.merge or args.drop or args.add)):
                 raise PrepareError("--merge NEW=a,b, --drop a,b and --add NAME=PATH derive a corpus: they go together "

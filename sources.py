@@ -474,6 +474,51 @@ def known_answer_sources(seed=0):
             for kind in ("noise", "tiny", "slow", "fast", "target")}
 
 
+# ----------------------------------------------------------------------------- the skills corpus
+
+SKILLS_HELD_OUT_PERMILLE = {"prose": 50, "copy": 50, "lookup": 100}
+
+
+def skills_sources(seed=0):
+    """A corpus built for headroom (docs/headroom.md, the second setting): a target skill that needs a
+    prerequisite (Skill-It's ordered skills, arXiv 2307.14430), so that *when* a domain is shown can matter.
+    name -> (field, documents()):
+        prose   (source) short sentences from a few templates over invented names and places: what the base
+                knows, and what CPT can make it forget
+        copy    (target) a sequence of 8-14 invented words, a bar, then the same sequence: the prerequisite,
+                copying from the context (an induction head), learnt from its purest signal
+        lookup  (target) 'Question: k=v k=v ... (6 pairs) ; k=v k=v k=v ; k?\nAnswer: v': the skill, reading a
+                key's value back from the context; the queries after ';' need the copying skill too, and the
+                held-out problems are the target task"""
+    syllables = "ba ko ri tu me sa lo ne vi da gu pe zo fi ha".split()
+    rng = random.Random(f"skills-words-{seed}")
+    words = sorted({"".join(rng.choice(syllables) for _ in range(rng.choice((2, 3)))) for _ in range(400)})
+    names, places = words[:40], words[40:80]
+    templates = ("{a} met {b} at {p}.", "{a} walked from {p} to {q}.", "At {p}, {a} gave {b} a {w}.",
+                 "{a} and {b} live near {p}.", "The {w} of {p} is old.", "{a} said that {b} had left {p}.")
+
+    def documents(kind):
+        rng = random.Random(f"skills-{kind}-{seed}")
+        for i in range({"prose": 6000, "copy": 3000, "lookup": 4000}[kind]):
+            if kind == "prose":
+                text = " ".join(rng.choice(templates).format(a=rng.choice(names), b=rng.choice(names),
+                                                            p=rng.choice(places), q=rng.choice(places),
+                                                            w=rng.choice(words[80:])) for _ in range(6))
+            elif kind == "copy":
+                sequence = " ".join(rng.choice(words) for _ in range(rng.randint(8, 14)))
+                text = f"{sequence} | {sequence}"
+            else:
+                keys = rng.sample(words, 6)
+                values = {k: rng.randrange(100) for k in keys}
+                pairs = " ".join(f"{k}={values[k]}" for k in keys)
+                queries = " ".join(f"{k}={values[k]}" for k in rng.sample(keys, 3))
+                asked = rng.choice(keys)
+                text = f"Question: {pairs} ; {queries} ; {asked}?\nAnswer: {values[asked]}"
+            yield f"{kind}-{i}", text
+    return {kind: ("source" if kind == "prose" else "target", lambda k=kind: documents(k))
+            for kind in ("prose", "copy", "lookup")}
+
+
 def main(argv=None):
     parser = Parser(description="Write text this machine has as a folder of documents, for "
                                      "prepare.py --regroup CORPUS_DIR --add NAME=FOLDER --field NAME=source.")

@@ -542,7 +542,7 @@ def publish(summary, run_dirs, publish_dir, wall, pages=None):
     """Every file of docs/benchmark/ that the suite makes: results.json (benchmark_results), calibration.json,
     results.md and the PNGs, each written to a temp name and renamed; then the generated tables of `pages`,
     from the results.json and calibration.json just written alone (tables.py). pages: by default README.md,
-    docs/benchmark.md, docs/online.md and docs/agent.md of this repository when publish_dir is its
+    docs/benchmark.md, docs/online.md, docs/agent.md and docs/headroom.md of this repository when publish_dir is its
     docs/benchmark, none elsewhere.
     Returns the paths written."""
     os.makedirs(publish_dir, exist_ok=True)
@@ -554,6 +554,6 @@ def publish(summary, run_dirs, publish_dir, wall, pages=None):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the repository
     if pages is None and os.path.realpath(publish_dir) == os.path.realpath(os.path.join(root, "docs", "benchmark")):
         pages = [os.path.join(root, page) for page in ("README.md", "docs/benchmark.md", "docs/online.md",
-                                                        "docs/agent.md")]
+                                                        "docs/agent.md", "docs/headroom.md")]
     with open(paths[0]) as f, open(paths[1]) as g:
         return paths + regenerate_pages(pages or [], json.load(f), json.load(g))
