@@ -477,6 +477,7 @@ def known_answer_sources(seed=0):
 # ----------------------------------------------------------------------------- the skills corpus
 
 SKILLS_HELD_OUT_PERMILLE = {"prose": 50, "copy": 50, "lookup": 100}
+SKILLS_CORPUS_FINGERPRINT = "e7ca50e7d4745b67"  # meta.json's content_sha256 of python prepare.py --skills
 
 
 def skills_sources(seed=0):

@@ -65,6 +65,25 @@ def test_build_is_deterministic_and_holds_out_documents(tmp_path, tiny_corpus_di
         assert filecmp.cmp(os.path.join(tiny_corpus_dir, rel), os.path.join(again, rel), shallow=False), rel
 
 
+def test_the_skills_corpus_is_the_same_on_every_build_and_its_documents_hold_what_they_say(tmp_path):
+    """The second setting's corpus (docs/headroom.md): its fingerprint is pinned, a copy document repeats its
+    sequence and a lookup's answer is the value its pairs give the key asked."""
+    meta = prepare.build_skills_corpus(str(tmp_path / "skills"), log=lambda *a: None)
+    assert meta["content_sha256"][:16] == sources.SKILLS_CORPUS_FINGERPRINT, \
+        "sources.skills_sources changed the corpus: if meant, pin the new fingerprint in sources.py and say so in " \
+        "docs/headroom.md (its runs were made on the old one)"
+    assert {d["name"]: d["field"] for d in meta["domains"]} == {"prose": "source", "copy": "target",
+                                                                 "lookup": "target"}
+    documents = {name: list(make()) for name, (_, make) in sources.skills_sources().items()}
+    for _, text in documents["copy"][:50]:
+        first, second = text.split(" | ")
+        assert first == second and 8 <= len(first.split()) <= 14
+    for _, text in documents["lookup"][:50]:
+        question, answer = sources.split_qa_document(text)
+        pairs = dict(pair.split("=") for pair in question.split(" ; ")[0].split()[1:])
+        assert pairs[question.split(" ; ")[-1].split("?")[0]] == answer.strip()
+
+
 def test_the_three_splits_and_the_task_splits_are_disjoint_by_document(tiny_corpus_dir):
     corpus = Corpus(tiny_corpus_dir)
     tok = corpus.tokenizer
