@@ -13,6 +13,7 @@ twin beside it (a static run at the mixture it sampled):
 
     python -m experiments.oracle --out_dir out/oracle                       # seed 1337 (train.py's defaults)
     python -m experiments.oracle --out_dir out/oracle --shares 0.1,0.3,0.6 --interval 200 -- --seed 1338
+    python -m experiments.oracle --mixtures mixtures.json -- --corpus skills ...   # named mixtures of domains
     python train.py --mixer replay --replay out/oracle/schedule.json --seed S --run_name replay-S   # per seed S
     python train.py --mixer static --weights_from out/replay-S --seed S --run_name twin-S
     python train.py --seed S --run_name static-S                                   # natural (seed 1337: cpt-static)
@@ -20,11 +21,14 @@ twin beside it (a static run at the mixture it sampled):
 
 Greedy is myopic (a mixture that pays within one interval can cost later), so what it finds is a lower bound
 on what adapting can win here, not the best schedule. The candidates are target-field shares, each field's
-share split by its domains' training tokens (the static grid's "tokens" split). The test split is never read:
-the frozen runs' reports judge the schedule.
+share split by its domains' training tokens (the static grid's "tokens" split), or with --mixtures a JSON file of
+named mixtures over the domains ({"copy_first": {"prose": 0.3, "copy": 0.7}, ...}; a domain left out gets 0), for
+a setting where the split within a field is what matters. The test split is never read: the frozen runs'
+reports judge the schedule.
 """
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -33,7 +37,7 @@ import time
 import numpy as np
 
 import train
-from common import UserError, write_json_atomic
+from common import DataError, UserError, write_json_atomic
 from distributed import setup_distributed
 from evaluate import field_losses, load_result, read_log
 from experiments.report import paired_interval
@@ -58,27 +62,54 @@ def candidate_mixtures(corpus, shares):
     return [field_split(tokens, target, share).tolist() for share in shares]
 
 
+def named_mixtures(corpus, path):
+    """{name: weights in the corpus' domain order} from a JSON file of {name: {domain: weight}}, each normalised;
+    a bad file is refused naming what to fix."""
+    try:
+        with open(path) as f:
+            named = json.load(f)
+    except (OSError, ValueError) as e:
+        raise DataError(f"--mixtures {path} cannot be read as JSON ({e}); write {{\"NAME\": {{\"DOMAIN\": WEIGHT}}}}")
+    if not isinstance(named, dict) or not named or not all(isinstance(m, dict) for m in named.values()):
+        raise DataError(f"--mixtures {path} must hold {{\"NAME\": {{\"DOMAIN\": WEIGHT, ...}}, ...}}, one or more")
+    mixtures = {}
+    for name, mixture in named.items():
+        unknown = sorted(set(mixture) - set(corpus.domains))
+        weights = np.array([mixture.get(d, 0.0) for d in corpus.domains], dtype=np.float64)
+        if unknown or not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
+            raise DataError(f"--mixtures {path}: mixture {name} needs weights >= 0, not all 0, over this corpus' "
+                            f"domains {corpus.domains}" + (f" (it names {unknown})" if unknown else ""))
+        mixtures[str(name)] = (weights / weights.sum()).tolist()
+    return mixtures
+
+
 def write_replay(path, domains, steps, weights):
     write_json_atomic(path, {"domains": list(domains), "steps": list(steps), "weights": [list(w) for w in weights]})
 
 
-def search(cfg, shares, interval, out_dir, log=print):
-    """The greedy look-ahead over `shares` every `interval` steps from cfg's base (cfg: train.py's validated
-    options; its mixer options are not read). Writes out_dir/schedule.json (the replay file) and
-    out_dir/search.json (every branch's validation objective, the choices, the compute); returns the latter."""
+def search(cfg, shares, interval, out_dir, log=print, mixtures=None):
+    """The greedy look-ahead over `shares` (or the named `mixtures` file) every `interval` steps from cfg's base
+    (cfg: train.py's validated options; its mixer options are not read). Writes out_dir/schedule.json (the
+    replay file) and out_dir/search.json (every branch's validation objective, the choices, the compute);
+    returns the latter."""
     rank, world, device = setup_distributed(cfg["device"])
     if world > 1:
         raise UserError("the oracle's search runs in one process; start it with python, not torchrun")
     corpus = ensure_corpus(cfg)
     base_dir = train.ensure_base(cfg, corpus, device)
-    candidates = candidate_mixtures(corpus, shares)
+    if mixtures:
+        named = named_mixtures(corpus, mixtures)
+        names, candidates, folders = list(named), list(named.values()), [f"mixture-{n}" for n in named]
+    else:
+        names, candidates = [str(s) for s in shares], candidate_mixtures(corpus, shares)
+        folders = [f"share-{s}" for s in shares]
     steps = cfg["steps"]
     bounds = list(range(0, steps, interval)) + [steps]
     chosen, intervals, live, t0 = [], [], None, time.time()
     for i, (start, end) in enumerate(zip(bounds, bounds[1:])):
         scores, seconds = [], []
         for c, weights in enumerate(candidates):
-            branch = os.path.join(out_dir, f"interval-{i}", f"share-{shares[c]}")
+            branch = os.path.join(out_dir, f"interval-{i}", folders[c])
             if os.path.exists(branch):
                 shutil.rmtree(branch)  # a search is rerun whole: a branch folder holds one try
             os.makedirs(branch)
@@ -98,16 +129,18 @@ def search(cfg, shares, interval, out_dir, log=print):
             seconds.append(info["wall_seconds"] - (resume_state or {}).get("wall_seconds", 0.0))
         best = int(np.argmin(scores))
         chosen.append(candidates[best])
-        live = os.path.join(out_dir, f"interval-{i}", f"share-{shares[best]}")
-        intervals.append({"start": start, "end": end, "val_objective": dict(zip(map(str, shares), scores)),
-                          "chosen_share": shares[best], "seconds": sum(seconds)})
-        log(f"oracle: steps {start}-{end}: " + ", ".join(f"{s} {v:.4f}" for s, v in zip(shares, scores))
-            + f" -> {shares[best]}")
+        live = os.path.join(out_dir, f"interval-{i}", folders[best])
+        intervals.append({"start": start, "end": end, "val_objective": dict(zip(names, scores)), "chosen": names[best],
+                          **({} if mixtures else {"chosen_share": shares[best]}), "seconds": sum(seconds)})
+        log(f"oracle: steps {start}-{end}: " + ", ".join(f"{n} {v:.4f}" for n, v in zip(names, scores))
+            + f" -> {names[best]}")
     write_replay(os.path.join(out_dir, "schedule.json"), corpus.domains, bounds[:-1], chosen)
-    record = {"what": "greedy look-ahead over target shares (split by tokens within each field), on validation",
-              "seed": cfg["seed"], "base_dir": base_dir, "steps": steps, "interval": interval, "shares": shares,
-              "domains": corpus.domains, "intervals": intervals, "schedule_shares": [x["chosen_share"] for x in
-                                                                                     intervals],
+    record = {"what": "greedy look-ahead over " + ("the named mixtures of " + mixtures if mixtures else
+                                                   "target shares (split by tokens within each field)") +
+                      ", on validation", "seed": cfg["seed"], "base_dir": base_dir, "steps": steps,
+              "interval": interval, "candidates": dict(zip(names, candidates)), "domains": corpus.domains,
+              "intervals": intervals, "schedule": [x["chosen"] for x in intervals],
+              **({} if mixtures else {"shares": shares, "schedule_shares": [x["chosen_share"] for x in intervals]}),
               "final_val_objective": min(intervals[-1]["val_objective"].values()),
               "compute_seconds": float(sum(x["seconds"] for x in intervals)), "wall_seconds": time.time() - t0}
     write_json_atomic(os.path.join(out_dir, "search.json"), record)
@@ -145,6 +178,8 @@ def main(argv=None):
                                      epilog="train.py's options follow --, e.g. -- --seed 1338 --out_dir out")
     parser.add_argument("--out_dir", default="out/oracle", help="the search's folder (default out/oracle)")
     parser.add_argument("--shares", default=SHARES, help=f"the candidates' target shares (default {SHARES})")
+    parser.add_argument("--mixtures", metavar="FILE", help="candidates: a JSON file of named mixtures over the "
+                        "domains, {\"NAME\": {\"DOMAIN\": WEIGHT}}, instead of --shares")
     parser.add_argument("--interval", type=int, default=INTERVAL, help=f"steps per decision (default {INTERVAL})")
     parser.add_argument("--judge", metavar="RUNS_DIR", help="print the frozen schedule's paired intervals against "
                         "its twin and natural from the runs in RUNS_DIR, then stop")
@@ -161,6 +196,8 @@ def main(argv=None):
             d = judged[f"delta_{name}"]
             print(f"replay - {name}: {interval_text(d, 4) if d['seeds'] else 'n/a'} over {d['seeds']} seeds")
         return judged
+    if args.mixtures and args.shares != SHARES:
+        parser.error("--shares and --mixtures each give the candidates: choose one")
     try:
         shares = [float(x) for x in args.shares.split(",")]
     except ValueError:
@@ -170,10 +207,10 @@ def main(argv=None):
     try:
         # the search's folder is its run folder (a finished cpt-static beside it is no concern of the search's)
         cfg = validate_config(parse_config(train_args + ["--run_name", os.path.abspath(args.out_dir)]))
-        record = search(cfg, shares, args.interval, args.out_dir)
+        record = search(cfg, shares, args.interval, args.out_dir, mixtures=args.mixtures)
     except UserError as e:
         sys.exit(f"error: {e}")
-    print(f"oracle: shares {record['schedule_shares']}, validation objective {record['final_val_objective']:.4f}, "
+    print(f"oracle: {record['schedule']}, validation objective {record['final_val_objective']:.4f}, "
           f"{record['compute_seconds']:,.0f} s; run it frozen: python train.py --mixer replay --replay "
           f"{os.path.join(args.out_dir, 'schedule.json')}")
     return record

@@ -71,6 +71,27 @@ def test_the_search_keeps_the_best_branch_on_validation_and_its_schedule_replays
     assert record["final_val_objective"] == oracle.val_objective({"val_loss": frozen[-1]}, corpus.fields)
 
 
+def test_named_mixtures_are_the_candidates_and_a_bad_file_is_refused(tiny_args, tmp_path, tiny_corpus_dir):
+    corpus = Corpus(tiny_corpus_dir)
+    first, last = corpus.domains[0], corpus.domains[-1]
+    path = tmp_path / "mixtures.json"
+    path.write_text(json.dumps({"first": {first: 3}, "both": {first: 1, last: 1}}))
+    args = tiny_args + ["--steps", "10", "--eval_interval", "5"]
+    record = oracle.main(["--out_dir", str(tmp_path / "oracle"), "--mixtures", str(path), "--interval", "5", "--"]
+                         + args)
+    assert set(record["intervals"][0]["val_objective"]) == {"first", "both"} and len(record["schedule"]) == 2
+    with open(tmp_path / "oracle" / "schedule.json") as f:
+        weights = json.load(f)["weights"]
+    K = len(corpus.domains)
+    named = {"first": [1.0] + [0.0] * (K - 1), "both": [0.5] + [0.0] * (K - 2) + [0.5]}
+    assert weights == [named[name] for name in record["schedule"]]
+    for bad, message in (({"x": {"nowhere": 1}}, "names \\['nowhere'\\]"), ({"x": {first: 0}}, "not all 0"),
+                         ([1, 2], "must hold")):
+        path.write_text(json.dumps(bad))
+        with pytest.raises(DataError, match=message):
+            oracle.named_mixtures(corpus, str(path))
+
+
 def test_the_judge_pairs_the_frozen_schedule_with_its_twin_and_natural_by_seed(tmp_path, capsys):
     def finished(folder, objective):
         os.makedirs(tmp_path / folder)
