@@ -317,6 +317,9 @@ AGENT_OPTIONS = {  # python agent.py --trajectories DIR --out PATH [--key value]
     "seed": (0, int, "seed of initialisation and minibatches"),
     "holdout": (0.25, float, "share of the trajectories held out (seeded draw) for the offline evaluation; "
                              "never trained on (more of them narrow the first boundary's bootstrap interval)"),
+    "train_trajectories": (0, int, "train on the first N of the training trajectories only (0: all); the held-out "
+                                   "ones stay those of the whole folder, so agents on 64, 128, 256 of one "
+                                   "collection give the learning curve"),
 }
 
 
@@ -342,6 +345,11 @@ def train_agent(folder, out_path, options, log=print):
         raise DataError(f"--holdout {o['holdout']} must be in [0, 1): the share of trajectories kept for evaluation")
     every = load_trajectories(folder)
     train_ids, held_ids = held_out_split(len(every), o["holdout"])
+    if not 0 <= o["train_trajectories"] <= len(train_ids):
+        raise DataError(f"--train_trajectories {o['train_trajectories']}: {folder} holds {len(train_ids)} training "
+                        f"trajectories ({len(held_ids)} more held out); collect more or ask for at most "
+                        f"{len(train_ids)} (0: all)")
+    train_ids = train_ids[:o["train_trajectories"] or len(train_ids)]
     trajectories = [every[i] for i in train_ids]
     data, norm, scores = transitions(trajectories, o["history"], o["reward"], o["lam"], o["bc_share"])
     meta = trajectories[0][1]

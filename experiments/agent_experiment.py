@@ -11,7 +11,8 @@ spaces. Resumable: every finished run is reused.
 1. The proxy work, shared with the suite (proxy.prepare_proxy, in out/suite-default/proxy): 64 random
    trajectories, 64 constant-mixture runs for RegMix, the agent's tuning on proxy seeds, its variants.
 2. Offline evaluation: the critic's rank correlation on held-out trajectories (agent.offline_evaluation,
-   computed when each variant is trained); every variant, RegMix and static natural replayed on the proxy
+   computed when each variant is trained), and its learning curve (agents on 64, 128, 256, ... of the training
+   trajectories ranking the same held-out ones; learning_curve); every variant, RegMix and static natural replayed on the proxy
    from held-out starts (seeds that neither collection nor tuning used), their final validation objective
    and its paired difference to natural.
 3. Transfer, the proxy's agent deployed unchanged, each against static natural and the untrained agent:
@@ -31,13 +32,13 @@ import prepare
 import sources
 import train
 from experiments import proxy, report, suite, swarm
-from agent import load_agent
+from agent import agent_options, load_agent, train_agent
 from common import Parser, UserError, read_json, write_json_atomic
 from evaluate import load_result, read_log
 from mixer import objective
 from options import config_for_mixer, parse_bool, parse_config, validate_config
 from regmix import cross_validated_rank
-from trajectories import TrajectoryBuffer, field_losses_per_boundary, load_trajectories
+from trajectories import TrajectoryBuffer, field_losses_per_boundary, held_out_split, load_trajectories
 
 SPEC = suite.SUITES["default"]
 HELD_OUT_SEEDS = [310000, 310001, 310002]  # the offline replays' starts: not collection's, not tuning's
@@ -105,6 +106,42 @@ def critic_first_boundary(rows):
                                                  (row[f"{key}_interval"][0] > 0 or row[f"{key}_interval"][1] < 0))}
                        for key in keys if key in row}}
             for label, row in rows.items() if "critic_rank_corr_first_boundary" in row}
+
+
+CURVE_START = 64  # trajectories of the learning curve's first agent; each next one trains on twice as many
+CURVE_KEYS = ("critic_rank_corr", "critic_rank_corr_first_boundary", "critic_rank_corr_first_boundary_interval",
+              "critic_rank_corr_first_boundary_final", "critic_rank_corr_first_boundary_final_interval",
+              "held_out_cloning_loss", "held_out_trajectories")
+
+
+def learning_curve(folder, options, out_dir, log=print, start=CURVE_START):
+    """The agent's learning curve: agents trained (with `options`) on the first 64, 128, 256, ... training
+    trajectories of `folder` (agent.py --train_trajectories; the held-out trajectories are the same for all),
+    each one's offline ranking of the held-out ones, while the folder has that many. `plateau`: whether the
+    last doubling left the first boundary's rank correlation (against the final objective's gain) within its
+    bootstrap interval of the one before, i.e. more trajectories no longer measurably help."""
+    total = len(train_agent_split(folder, options))
+    os.makedirs(out_dir, exist_ok=True)
+    points, n = [], start
+    while n <= total:
+        path = os.path.join(out_dir, f"agent-{n}.pt")
+        if not os.path.exists(path):  # made once: a rerun reads the agents already trained
+            train_agent(folder, path, {**options, "train_trajectories": n}, log=lambda *a: None)
+        offline = load_agent(path)[1]["trained_on"]["offline"]
+        points.append({"trajectories": n, **{key: offline.get(key) for key in CURVE_KEYS}})
+        log(f"  learning curve: {n} trajectories, first-boundary rank corr with the final gain "
+            f"{offline.get('critic_rank_corr_first_boundary_final', float('nan')):.3f}")
+        n *= 2
+    key = "critic_rank_corr_first_boundary_final"
+    plateau = len(points) >= 2 and points[-2][f"{key}_interval"] is not None and \
+        points[-2][f"{key}_interval"][0] <= points[-1][key] <= points[-2][f"{key}_interval"][1]
+    return {"what": "the agent trained on the first n training trajectories, ranking the same held-out ones",
+            "training_trajectories_available": total, "points": points, "plateau": bool(plateau)}
+
+
+def train_agent_split(folder, options):
+    """The training trajectories' indices of `folder` under `options`' holdout (agent.held_out_split)."""
+    return held_out_split(len(load_trajectories(folder)), agent_options(options)["holdout"])[0]
 
 
 def fmt_interval(d):
@@ -281,10 +318,13 @@ def main(argv=None):
         if not (proxy_dir and offline):
             sys.exit("error: --publish needs the proxy work and the offline evaluation (drop --agents, keep --offline)")
         tuning = read_json(os.path.join(proxy_dir, "tuning", "tuning.json"), "the agent's tuning")
+        print("\n#### the agent's learning curve (the tuned options, more trajectories each time)")
+        curve = learning_curve(os.path.join(proxy_dir, "trajectories"), tuning["chosen"],
+                               os.path.join(proxy_dir, "learning-curve"), print)
         agent_json = {**collection_numbers(proxy_dir),
                       "critic_rank_corr": offline["rows"]["agent"]["critic_rank_corr"],
                       "critic_first_boundary": critic_first_boundary(offline["rows"]),
-                      "transfer": transfer, "offline": offline, "tuning": tuning,
+                      "transfer": transfer, "offline": offline, "tuning": tuning, "learning_curve": curve,
                       "regmix_runs": len(load_trajectories(os.path.join(proxy_dir, "constant"))),
                       "proxy_seconds": proxy_seconds}
         os.makedirs(args.publish, exist_ok=True)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from experiments import suite
+from experiments import agent_experiment, suite
 import agent
 import trajectories
 import train
@@ -215,3 +215,17 @@ def test_the_deployed_mixer_reports_its_variant(tiny_args, tmp_path):
     run = train.main(tiny_args + ["--mixer", "agent", "--agent_path", path, "--mix_interval", "5", "--run_name", "u"])
     log = [json.loads(line) for line in open(os.path.join(run["run_dir"], "log.jsonl"))]
     assert log[-1]["mixer_state"]["variant"] == "undiscounted"
+
+
+def test_the_learning_curve_trains_on_nested_subsets_and_ranks_the_same_held_out_trajectories(tmp_path):
+    folder = str(tmp_path / "traj")
+    planted_folder(folder, count=12)
+    small = {"bc_steps": 2, "cql_steps": 2, "width": 8, "heads": 2, "history": 2, "holdout": 0.25}
+    curve = agent_experiment.learning_curve(folder, small, str(tmp_path / "curve"), log=lambda *a: None, start=2)
+    assert [p["trajectories"] for p in curve["points"]] == [2, 4, 8] and curve["training_trajectories_available"] == 9
+    agents = [agent.load_agent(str(tmp_path / "curve" / f"agent-{n}.pt"))[1]["trained_on"] for n in (2, 4, 8)]
+    assert [a["trajectories"] for a in agents] == [2, 4, 8]
+    assert agents[0]["held_out"] == agents[2]["held_out"] and len(agents[0]["held_out"]) == 3
+    assert all(p["held_out_trajectories"] == 3 for p in curve["points"])
+    with pytest.raises(DataError, match="--train_trajectories 10: .* holds 9 training trajectories"):
+        agent.train_agent(folder, str(tmp_path / "x.pt"), {**small, "train_trajectories": 10}, log=lambda *a: None)
