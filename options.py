@@ -80,6 +80,8 @@ LOOP_OPTIONS = {
                           "the suite moves it with the seed)"),
     "base_mixer": ("static", str, "who sets the base's weights over the source field: static (natural), or "
                                   "bandit or acodm (experiments/pretrain.py: the regime ODM and AC-ODM claim)"),
+    "base_weights_from": ("", str, "pre-train the base at the time-average of the rows another base run sampled "
+                                   "(its folder): the static twin of a --base_mixer bandit or acodm base"),
     # continual pre-training
     "steps": (800, int, "optimizer steps of CPT"),
     "lr": (3e-3, float, "peak CPT learning rate (re-warmed, as real CPT does)"),
@@ -215,6 +217,9 @@ def validate_config(cfg, readers=None):
     if cfg["base_mixer"] != "static" and cfg["init_from"]:
         raise ConfigError(f"--base_mixer {cfg['base_mixer']} with --init_from {cfg['init_from']}: the checkpoint is "
                           "the base, nothing is pre-trained here; drop --base_mixer")
+    if cfg["base_weights_from"] and (cfg["base_mixer"] != "static" or cfg["init_from"]):
+        raise ConfigError(f"--base_weights_from {cfg['base_weights_from']} fixes a pre-trained base's mixture: it "
+                          "goes with the static base mixer and without --init_from; drop the other")
     if cfg["base_mixer"] != "static" and cfg["mixer"] != "static":
         raise ConfigError(f"--base_mixer {cfg['base_mixer']} with --mixer {cfg['mixer']}: the two would share "
                           "their options; pre-train the base first (python -m experiments.pretrain, or train.py "

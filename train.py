@@ -310,19 +310,23 @@ def base_config(cfg):
     """The base pre-training's own config, built from what defines it: the loop's options as given (model,
     optimiser, system), the base's steps and seed where a mixer reads a run's steps and seed, the base mixer
     with the options it reads as given, every other mixer option at its default, the starting mixture natural over
-    the source field (the target's weights are 0 and stay 0), and no dev-problem feedback."""
+    the source field or --base_weights_from's (the target's weights are 0 and stay 0), and no dev-problem
+    feedback."""
     mixer, defaults = cfg["base_mixer"], option_defaults(cfg)
     mixer_options = {k: cfg[k] if k in options_of(MIXERS[mixer]) else defaults[k] for k in OPTIONS
                      if k not in LOOP_OPTIONS}
     return {**{k: cfg[k] for k in LOOP_OPTIONS}, **mixer_options, "mixer": mixer, "init_weights": "natural",
-            "weights": "", "target_ratio": 0.0, "weights_from": "", "feedback_problems": 0, "steps": cfg["base_steps"],
-            "seed": cfg["base_seed"]}
+            "weights": "", "target_ratio": 0.0, "feedback_problems": 0, "steps": cfg["base_steps"],
+            "seed": cfg["base_seed"], "weights_from": cfg["base_weights_from"],
+            "base_weights_from": os.path.abspath(cfg["base_weights_from"]) if cfg["base_weights_from"] else ""}
 
 
 def base_keys(cfg):
-    """What defines a base: BASE_KEYS, and a base mixer's own options unless static (the default keeps its folder)."""
+    """What defines a base: BASE_KEYS, and a base mixer's own options unless static, or the base run a static base
+    copies its mixture from (the default keeps its folder)."""
     mixer = cfg["base_mixer"]
-    return BASE_KEYS + ([] if mixer == "static" else ["base_mixer"] + sorted(options_of(MIXERS[mixer])))
+    return BASE_KEYS + ([] if mixer == "static" else ["base_mixer"] + sorted(options_of(MIXERS[mixer]))) + \
+        (["base_weights_from"] if cfg["base_weights_from"] else [])
 
 
 def check_resumable(ckpt, cfg, corpus, path, keys):

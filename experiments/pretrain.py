@@ -14,6 +14,8 @@ Rows, each paired by seed with the static run of its own model:
     larger static             the reference of the larger model (--n_embd 192)
     larger acodm              the same seed's proxy actor, frozen (the paper's proxy mode)
     larger acodm (untrained)  a frozen random actor (the control)
+    ... twin                  each moving row's static twin: its own model pre-trained at the mixture that row
+                              sampled, averaged over the run (train.py --base_weights_from)
 The measure: steps to reach the reference's final mean source validation loss (linear between
 evaluations; a run that never gets there counts as its whole budget and is marked as not reached), and
 its paired difference to the reference with a 95% t-interval (report.paired_interval).
@@ -45,6 +47,7 @@ SEEDS = [1337, 1338, 1339]
 BUDGET = ["--base_steps", "400", "--base_warmup_steps", "20", "--base_eval_interval", "20", "--task_problems", "100"]
 LARGER = ["--n_embd", "192"]
 TRANSFER, CONTROL = "larger acodm (proxy actor)", "larger acodm (untrained)"
+TWINNED = ["bandit", "acodm", TRANSFER, CONTROL]  # the moving rows: each gets "<row> twin"
 
 
 def rows(folder, seed):
@@ -59,6 +62,12 @@ def rows(folder, seed):
                                                            "--acodm_frozen"]),
         CONTROL: ("larger", LARGER + ["--base_mixer", "acodm", "--acodm_untrained"]),
     }
+
+
+def twin_options(label, seed, folder, base_dir):
+    """A moving row's twin: the same model, its base pre-trained static at the mixture the row's base sampled."""
+    return rows(folder, seed)[label][1][:len(LARGER) if label.startswith("larger") else 0] + \
+        ["--base_weights_from", base_dir]
 
 
 def source_curve(base_dir):
@@ -107,6 +116,11 @@ def summarize(base_dirs, budget):
             "delta_final_loss": report.paired_interval(
                 {s: r["final_source_val_loss"] for s, r in runs.items()},
                 {s: r["final_source_val_loss"] for s, r in ref_runs.items()})}
+    for label in TWINNED:  # did the moving help, against the same mixture held still?
+        if label in summary and f"{label} twin" in summary:
+            summary[label]["delta_twin"] = report.paired_interval(
+                {s: r["steps_to_reach"] for s, r in summary[label]["runs"].items()},
+                {s: r["steps_to_reach"] for s, r in summary[f"{label} twin"]["runs"].items()})
     transfer, control = summary.get(TRANSFER), summary.get(CONTROL)
     if transfer and control:  # did the proxy's training help, against the same actor untrained?
         transfer["delta_untrained"] = report.paired_interval(
@@ -118,12 +132,13 @@ def summarize(base_dirs, budget):
 def table(summary, budget):
     lines = [f"steps to reach the reference's final mean source validation loss (budget {budget} steps); "
              "differences paired by seed, 95% t-interval",
-             "| row | seeds | steps to reach | not reached | vs reference (steps) | final loss vs reference (nats) |",
-             "|---|---|---|---|---|---|"]
+             "| row | seeds | steps to reach | not reached | vs reference (steps) | final loss vs reference (nats) "
+             "| vs own twin (steps) |", "|---|---|---|---|---|---|---|"]
     for label, r in summary.items():
         steps = "n/a" if r["steps_to_reach_mean"] is None else f"{r['steps_to_reach_mean']:.1f}"
         lines.append(f"| {label} | {len(r['runs'])} | {steps} | {r['not_reached']} | "
-                     f"{report.interval_text(r['delta_static'])} | {report.interval_text(r['delta_final_loss'])} |")
+                     f"{report.interval_text(r['delta_static'])} | {report.interval_text(r['delta_final_loss'])} | "
+                     + (report.interval_text(r["delta_twin"]) if "delta_twin" in r else "") + " |")
     return "\n".join(lines)
 
 
@@ -155,6 +170,13 @@ def main(argv=None):
             run_cfg = validate_config(run_cfg)
             corpus = ensure_corpus(run_cfg)
             base_dirs.setdefault(label, {})[seed] = train.ensure_base(run_cfg, corpus, run_cfg["device"])
+        for label, seed in [(label, seed) for label in TWINNED for seed in seeds]:
+            print(f"\n#### pretrain twin: {label} twin seed {seed}")
+            options = twin_options(label, seed, folder, base_dirs[label][seed])
+            run_cfg = validate_config(parse_config(BUDGET + train_args + options + ["--out_dir", folder,
+                                                                                  "--base_seed", str(seed)]))
+            base_dirs.setdefault(f"{label} twin", {})[seed] = train.ensure_base(run_cfg, ensure_corpus(run_cfg),
+                                                                              run_cfg["device"])
     except UserError as e:
         sys.exit(f"error: {e}")
     summary = {"budget_steps": cfg["base_steps"], "seeds": seeds, "train_args": BUDGET + train_args,

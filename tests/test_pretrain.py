@@ -37,6 +37,22 @@ def test_a_base_pre_trained_with_a_mixer_moves_its_weights_and_never_samples_the
     assert np.abs(weights[-1] - weights[0]).max() > 1e-3  # the mixer moved the weights
 
 
+def test_a_moving_bases_twin_is_pre_trained_static_at_the_mixture_it_sampled(tiny_args):
+    cfg = train.validate_config(train.parse_config(tiny_args + ["--base_mixer", "bandit", "--base_steps", "20"]))
+    corpus = train.ensure_corpus(cfg)
+    moving = train.ensure_base(cfg, corpus, "cpu")
+    twin_cfg = train.validate_config(train.parse_config(tiny_args + ["--base_steps", "20", "--base_weights_from",
+                                                                     moving]))
+    twin = train.ensure_base(twin_cfg, corpus, "cpu")
+    natural = train.base_dir_of(train.validate_config(train.parse_config(tiny_args + ["--base_steps", "20"])), corpus)
+    assert len({moving, twin, natural}) == 3  # each a base of its own
+    rows = np.array([r["rows"] for r in read_log(moving) if "rows" in r], dtype=float)
+    held = np.array([r["weights"] for r in read_log(twin) if "weights" in r])
+    assert np.allclose(held, held[0]) and np.allclose(held[0], rows.sum(0) / rows.sum())
+    with pytest.raises(train.ConfigError, match="--base_weights_from .* goes with the static base mixer"):
+        train.validate_config(train.parse_config(tiny_args + ["--base_mixer", "acodm", "--base_weights_from", moving]))
+
+
 def test_pretrain_cli_writes_its_table_and_online_json(tiny_args, tmp_path, capsys):
     publish = tmp_path / "bench"
     options = tiny_args + ["--base_steps", "12", "--base_eval_interval", "3"]
@@ -44,7 +60,7 @@ def test_pretrain_cli_writes_its_table_and_online_json(tiny_args, tmp_path, caps
                              "--"] + options)
     rows = summary["rows"]
     assert list(rows) == ["static", "bandit", "acodm", "larger static", "larger acodm (proxy actor)",
-                          "larger acodm (untrained)"]
+                          "larger acodm (untrained)"] + [f"{label} twin" for label in pretrain.TWINNED]
     for label, row in rows.items():
         assert len(row["runs"]) == 2
         assert all(0 <= run["steps_to_reach"] <= 12 for run in row["runs"].values())
@@ -52,6 +68,7 @@ def test_pretrain_cli_writes_its_table_and_online_json(tiny_args, tmp_path, caps
         assert all(run["reached"] for run in rows[reference]["runs"].values())
     assert rows["bandit"]["delta_static"]["seeds"] == 2
     assert rows["larger acodm (proxy actor)"]["delta_untrained"]["seeds"] == 2
+    assert all(rows[label]["delta_twin"]["seeds"] == 2 for label in pretrain.TWINNED)
     online = json.loads((publish / "online.json").read_text())
     assert [r["mixer"] for r in online["pretrain"]] == list(rows) and online["pretrain_budget_steps"] == 12
     assert online["velocity_target_error_nats"] is None  # no CPT suite results given
