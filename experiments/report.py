@@ -516,8 +516,8 @@ def benchmark_online(cpt, pretrain):
             "pretrain": [{"mixer": label, "seeds": len(r["runs"]), "steps_to_reach_mean": r["steps_to_reach_mean"],
                           "not_reached": r["not_reached"],
                           "delta_static": {k: r["delta_static"][k] for k in ("mean", "lo", "hi")},
-                          **({"delta_untrained": {k: r["delta_untrained"][k] for k in ("mean", "lo", "hi")}}
-                             if "delta_untrained" in r else {})}
+                          **{key: {k: r[key][k] for k in ("mean", "lo", "hi")}
+                             for key in ("delta_untrained", "delta_twin") if key in r}}
                          for label, r in (pretrain["rows"].items() if pretrain else [])],
             "pretrain_budget_steps": pretrain and pretrain["budget_steps"]}
 

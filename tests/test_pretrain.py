@@ -72,6 +72,7 @@ def test_pretrain_cli_writes_its_table_and_online_json(tiny_args, tmp_path, caps
     online = json.loads((publish / "online.json").read_text())
     assert [r["mixer"] for r in online["pretrain"]] == list(rows) and online["pretrain_budget_steps"] == 12
     assert online["velocity_target_error_nats"] is None  # no CPT suite results given
+    assert all("delta_twin" in r for r in online["pretrain"] if r["mixer"] in pretrain.TWINNED)
     assert "| larger acodm (untrained) | 2 |" in capsys.readouterr().out
     folder = os.path.join(tiny_args[tiny_args.index("--out_dir") + 1], "pretrain")
     assert all(os.path.exists(os.path.join(folder, f"acodm-actor-s{s}.pt")) for s in (1337, 1338))
