@@ -37,7 +37,7 @@ import time
 import numpy as np
 
 import train
-from common import DataError, UserError, write_json_atomic
+from common import DataError, UserError, read_json, write_json_atomic
 from distributed import setup_distributed
 from evaluate import field_losses, load_result, read_log
 from experiments.report import paired_interval
@@ -147,27 +147,54 @@ def search(cfg, shares, interval, out_dir, log=print, mixtures=None):
     return record
 
 
-def judge(runs_dir):
+JUDGED = ("replay", "twin", "static")  # the frozen schedule, its twin, natural: the run folders NAME-SEED
+
+
+def judge(runs_dir, names=JUDGED):
     """The frozen schedule against its twin and against natural, paired by seed, on the test split: the run
-    folders replay-S, twin-S and static-S (cpt-static for seed 1337) under runs_dir. Returns {"seeds", "replay",
-    "twin", "natural": {seed: test objective}, "delta_twin", "delta_natural": paired intervals}."""
-    objectives = {}
-    for name in ("replay", "twin", "static"):
+    folders replay-S, twin-S and static-S (cpt-static for seed 1337) under runs_dir, or those named `names`
+    (schedule, twin, natural). Returns {"seeds", "replay", "twin", "natural": {seed: test objective},
+    "delta_twin", "delta_natural": paired intervals, "runs": {folder: its test losses and validation curve}}."""
+    objectives, runs = {}, {}
+    for role, name in zip(JUDGED, names):
         for folder in sorted(os.listdir(runs_dir)):
             seed = folder[len(name) + 1:]
             if folder.startswith(f"{name}-") and seed.isdigit() and os.path.exists(os.path.join(runs_dir, folder,
                                                                                                  "eval.json")):
-                objectives.setdefault(name, {})[int(seed)] = load_result(os.path.join(runs_dir, folder))["summary"][
-                    "balanced_loss"]
-    if os.path.exists(os.path.join(runs_dir, "cpt-static", "eval.json")):
-        objectives.setdefault("static", {}).setdefault(1337, load_result(os.path.join(runs_dir, "cpt-static"))[
-            "summary"]["balanced_loss"])
+                objectives.setdefault(role, {})[int(seed)] = judged_run(runs_dir, folder, role, runs)
+    if names[2] == "static" and os.path.exists(os.path.join(runs_dir, "cpt-static", "eval.json")):
+        objectives.setdefault("static", {}).setdefault(1337, judged_run(runs_dir, "cpt-static", "static", runs))
     if not objectives.get("replay"):
-        raise UserError(f"{runs_dir} holds no finished replay-SEED run; run the schedule frozen first (python "
+        raise UserError(f"{runs_dir} holds no finished {names[0]}-SEED run; run the schedule frozen first (python "
                         "train.py --mixer replay --replay out/oracle/schedule.json --seed S --run_name replay-S)")
-    replay, twin, natural = (objectives.get(name, {}) for name in ("replay", "twin", "static"))
+    replay, twin, natural = (objectives.get(role, {}) for role in JUDGED)
     return {"seeds": sorted(replay), "replay": replay, "twin": twin, "natural": natural,
-            "delta_twin": paired_interval(replay, twin), "delta_natural": paired_interval(replay, natural)}
+            "delta_twin": paired_interval(replay, twin), "delta_natural": paired_interval(replay, natural),
+            "runs": runs}
+
+
+def judged_run(runs_dir, folder, role, runs):
+    """A judged run's test objective; records in `runs` its role, per-domain test losses and validation curve."""
+    result = load_result(os.path.join(runs_dir, folder))
+    curve = [r for r in read_log(os.path.join(runs_dir, folder)) if "val_loss" in r]
+    runs[folder] = {"row": role, "objective": result["summary"]["balanced_loss"],
+                    "domains": result["final"]["domains"], "test_loss": result["final"]["test_loss"],
+                    "val_steps": [r["step"] for r in curve], "val_loss": [r["val_loss"] for r in curve]}
+    return runs[folder]["objective"]
+
+
+def publish(path, setting, judged, what, search_dir=None):
+    """Writes (or replaces) `setting`'s section of the headroom file at `path` (docs/benchmark/headroom.json):
+    what was run, the search (its schedule, validation objective and compute) where there was one, and the
+    judged runs with their paired intervals. The other settings' sections are kept."""
+    record = read_json(path, "the headroom file") if os.path.exists(path) else {}
+    search_record = read_json(os.path.join(search_dir, "search.json"), "the oracle's search") if search_dir else None
+    record[setting] = {"what": what, "search": search_record and {
+        key: search_record[key] for key in ("what", "seed", "steps", "interval", "candidates", "schedule",
+                                            "final_val_objective", "compute_seconds", "intervals")
+        if key in search_record}, **judged}
+    write_json_atomic(path, record)
+    return record[setting]
 
 
 def main(argv=None):
@@ -183,10 +210,22 @@ def main(argv=None):
     parser.add_argument("--interval", type=int, default=INTERVAL, help=f"steps per decision (default {INTERVAL})")
     parser.add_argument("--judge", metavar="RUNS_DIR", help="print the frozen schedule's paired intervals against "
                         "its twin and natural from the runs in RUNS_DIR, then stop")
+    parser.add_argument("--names", default=",".join(JUDGED), help="with --judge: the run folders' names (NAME-SEED) "
+                        "of the schedule, its twin and natural (default %(default)s)")
+    parser.add_argument("--publish", metavar="FILE", help="with --judge: write the judged runs (and --search's "
+                        "record) as the section --setting of FILE, e.g. docs/benchmark/headroom.json")
+    parser.add_argument("--setting", default="default", help="with --publish: the section's name")
+    parser.add_argument("--what", default="", help="with --publish: what the runs were, in a sentence")
+    parser.add_argument("--search", metavar="DIR", help="with --publish: the search's folder (its search.json)")
     args = parser.parse_args(ours)
     if args.judge:
+        names = args.names.split(",")
+        if len(names) != 3 or not all(names):
+            parser.error(f"--names {args.names}: give three folder names, the schedule's, its twin's, natural's")
         try:
-            judged = judge(args.judge)
+            judged = judge(args.judge, names)
+            if args.publish:
+                publish(args.publish, args.setting, judged, args.what, args.search)
         except UserError as e:
             sys.exit(f"error: {e}")
         for seed in judged["seeds"]:

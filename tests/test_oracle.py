@@ -95,7 +95,9 @@ def test_named_mixtures_are_the_candidates_and_a_bad_file_is_refused(tiny_args, 
 def test_the_judge_pairs_the_frozen_schedule_with_its_twin_and_natural_by_seed(tmp_path, capsys):
     def finished(folder, objective):
         os.makedirs(tmp_path / folder)
-        (tmp_path / folder / "eval.json").write_text(json.dumps({"summary": {"balanced_loss": objective}}))
+        (tmp_path / folder / "eval.json").write_text(json.dumps({"summary": {"balanced_loss": objective}, "final": {
+            "domains": ["a", "b"], "test_loss": [objective - 0.1, objective + 0.1]}}))
+        (tmp_path / folder / "log.jsonl").write_text(json.dumps({"step": 0, "val_loss": [3.0, 4.0]}) + "\n")
     for folder, objective in (("replay-1337", 2.30), ("replay-1338", 2.32), ("twin-1337", 2.31), ("twin-1338", 2.34),
                               ("cpt-static", 2.35), ("static-1338", 2.33), ("twin-1339", 2.0)):
         finished(folder, objective)
@@ -107,3 +109,20 @@ def test_the_judge_pairs_the_frozen_schedule_with_its_twin_and_natural_by_seed(t
     assert "replay - twin: -0.0150 [" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="no finished replay-SEED run"):
         oracle.main(["--judge", str(tmp_path / "replay-1340")])
+
+    # other names, published as a section of a headroom file beside the one already there
+    for folder, objective in (("burst-1337", 1.91), ("even-1337", 1.89)):
+        finished(folder, objective)
+    path = tmp_path / "headroom.json"
+    path.write_text(json.dumps({"default": {"kept": True}}))
+    oracle.main(["--judge", str(tmp_path), "--names", "burst,even,none", "--publish", str(path), "--setting",
+                 "skills", "--what", "a burst of copy"])
+    written = json.loads(path.read_text())
+    assert written["default"] == {"kept": True} and written["skills"]["what"] == "a burst of copy"
+    assert written["skills"]["delta_twin"]["mean"] == pytest.approx(0.02) and written["skills"]["natural"] == {}
+    burst = written["skills"]["runs"]["burst-1337"]
+    assert burst["test_loss"] == pytest.approx([1.81, 2.01]) and {k: v for k, v in burst.items() if k != "test_loss"} \
+        == {"row": "replay", "objective": 1.91, "domains": ["a", "b"], "val_steps": [0], "val_loss": [[3.0, 4.0]]}
+    assert written["skills"]["search"] is None
+    with pytest.raises(SystemExit):
+        oracle.main(["--judge", str(tmp_path), "--names", "burst,even"])
