@@ -38,6 +38,7 @@ import numpy as np
 
 import train
 from common import DataError, UserError, read_json, write_json_atomic
+from data import average_weights_of_run
 from distributed import setup_distributed
 from evaluate import field_losses, load_result, read_log
 from experiments.report import paired_interval
@@ -174,12 +175,16 @@ def judge(runs_dir, names=JUDGED):
 
 
 def judged_run(runs_dir, folder, role, runs):
-    """A judged run's test objective; records in `runs` its role, per-domain test losses and validation curve."""
+    """A judged run's test objective; records in `runs` its role, per-domain test losses, validation curve, final
+    validation objective and the mixture it sampled (its rows per domain over the run)."""
     result = load_result(os.path.join(runs_dir, folder))
     curve = [r for r in read_log(os.path.join(runs_dir, folder)) if "val_loss" in r]
-    runs[folder] = {"row": role, "objective": result["summary"]["balanced_loss"],
+    runs[folder] = {"role": role, "objective": result["summary"]["balanced_loss"],
                     "domains": result["final"]["domains"], "test_loss": result["final"]["test_loss"],
-                    "val_steps": [r["step"] for r in curve], "val_loss": [r["val_loss"] for r in curve]}
+                    "val_steps": [r["step"] for r in curve], "val_loss": [r["val_loss"] for r in curve],
+                    "val_objective": val_objective(curve[-1], result["final"]["fields"]) if curve else None,
+                    "mixture": average_weights_of_run(os.path.join(runs_dir, folder), result["final"]["domains"])
+                    .tolist()}
     return runs[folder]["objective"]
 
 
@@ -190,8 +195,8 @@ def publish(path, setting, judged, what, search_dir=None):
     record = read_json(path, "the headroom file") if os.path.exists(path) else {}
     search_record = read_json(os.path.join(search_dir, "search.json"), "the oracle's search") if search_dir else None
     record[setting] = {"what": what, "search": search_record and {
-        key: search_record[key] for key in ("what", "seed", "steps", "interval", "candidates", "schedule",
-                                            "final_val_objective", "compute_seconds", "intervals")
+        key: search_record[key] for key in ("what", "seed", "steps", "interval", "shares", "candidates", "schedule",
+                                            "schedule_shares", "final_val_objective", "compute_seconds", "intervals")
         if key in search_record}, **judged}
     write_json_atomic(path, record)
     return record[setting]

@@ -96,8 +96,9 @@ def test_the_judge_pairs_the_frozen_schedule_with_its_twin_and_natural_by_seed(t
     def finished(folder, objective):
         os.makedirs(tmp_path / folder)
         (tmp_path / folder / "eval.json").write_text(json.dumps({"summary": {"balanced_loss": objective}, "final": {
-            "domains": ["a", "b"], "test_loss": [objective - 0.1, objective + 0.1]}}))
-        (tmp_path / folder / "log.jsonl").write_text(json.dumps({"step": 0, "val_loss": [3.0, 4.0]}) + "\n")
+            "domains": ["a", "b"], "fields": ["source", "target"], "test_loss": [objective - 0.1, objective + 0.1]}}))
+        (tmp_path / folder / "log.jsonl").write_text(json.dumps({"step": 0, "val_loss": [3.0, 4.0]}) + "\n" + json.dumps(
+            {"step": 1, "domains": ["a", "b"], "rows": [3, 1]}) + "\n")
     for folder, objective in (("replay-1337", 2.30), ("replay-1338", 2.32), ("twin-1337", 2.31), ("twin-1338", 2.34),
                               ("cpt-static", 2.35), ("static-1338", 2.33), ("twin-1339", 2.0)):
         finished(folder, objective)
@@ -122,7 +123,8 @@ def test_the_judge_pairs_the_frozen_schedule_with_its_twin_and_natural_by_seed(t
     assert written["skills"]["delta_twin"]["mean"] == pytest.approx(0.02) and written["skills"]["natural"] == {}
     burst = written["skills"]["runs"]["burst-1337"]
     assert burst["test_loss"] == pytest.approx([1.81, 2.01]) and {k: v for k, v in burst.items() if k != "test_loss"} \
-        == {"row": "replay", "objective": 1.91, "domains": ["a", "b"], "val_steps": [0], "val_loss": [[3.0, 4.0]]}
+        == {"role": "replay", "objective": 1.91, "domains": ["a", "b"], "val_steps": [0], "val_loss": [[3.0, 4.0]],
+            "val_objective": 3.5, "mixture": [0.75, 0.25]}
     assert written["skills"]["search"] is None
     with pytest.raises(SystemExit):
         oracle.main(["--judge", str(tmp_path), "--names", "burst,even"])

@@ -340,7 +340,7 @@ def test_the_pages_tables_are_what_results_json_regenerates(page, block):
 
 # ----------------------------------------------------------------------------- figures quoted in the pages
 
-CITES = re.compile(r"docs/benchmark/|benchmark/[\w.-]+\.(?:json|md|png)|\b(?:results|calibration|agent|online)\.json"
+CITES = re.compile(r"docs/benchmark/|benchmark/[\w.-]+\.(?:json|md|png)|\b(?:results|calibration|agent|online|headroom)\.json"
                    r"|--publish docs/benchmark")
 DECIMAL = re.compile(r"(?<![\w.,])(\d+\.\d+)(?![\w.]*\d)(\s*%|\s*hours\b|\s*h\b|\s*minutes\b)?")
 SECONDS = re.compile(r"(?<![\w.,])(\d{1,3}(?:,\d{3})+|\d+) s\b")
