@@ -1,0 +1,160 @@
+"""Every figure the pages quote beside a docs/benchmark file is in its JSON, under the row and the field it is
+said of: the check (unsupported_figures) on planted pages, then on README.md and every page of docs/."""
+
+import glob
+import json
+import math
+import os
+import re
+
+import pytest
+
+from experiments import tables
+from conftest import ROOT_DIR
+
+BENCHMARK = os.path.join(ROOT_DIR, "docs", "benchmark")
+
+CITES = re.compile(r"docs/benchmark/|benchmark/[\w.-]+\.(?:json|md|png)|\b(?:results|calibration|agent|online|headroom)\.json"
+                   r"|--publish docs/benchmark")
+DECIMAL = re.compile(r"(?<![\w.,])(\d+\.\d+)(?![\w.]*\d)(\s*%|\s*hours\b|\s*h\b|\s*minutes\b)?")
+SECONDS = re.compile(r"(?<![\w.,])(\d{1,3}(?:,\d{3})+|\d+) s\b")
+SCALE = {"": 1.0, "%": 100.0, "hours": 1 / 3600, "h": 1 / 3600, "minutes": 1 / 60}
+ROW_KEYS = ("mixer", "row", "against", "twin_of", "variant_of")  # a dict holding one of these is (about) that row
+PROSE = {"static", "agent", "natural", "schedule", "random"}  # row labels that are also words: named only as `code`
+PAPERS = {"ODM": "bandit", "DBL": "dbl", "Velocitune": "velocity", "AC-ODM": "acodm", "RegMix": "regmix"}
+FIELDS = [  # a word said just before a figure (or its table column's header) -> the JSON keys that can give it
+    (r"\bforgetting\b", lambda key: "forgetting" in key),
+    (r"\bgain\b", lambda key: "gain" in key),
+    (r"\btask\b|\baccuracy\b", lambda key: "task" in key),
+    (r"\bshare\b", lambda key: "share" in key),
+    (r"\bp\b", lambda key: key in ("p", "p_holm", "p_signflip")),
+    (r"±|\bstd\b|\bspread\b", lambda key: "std" in key or "spread" in key),
+    (r"Δ|\binterval\b", lambda key: key in ("mean", "lo", "hi")),
+    (r"\bobjective\b", lambda key: "objective" in key or "balanced" in key or key in ("mean", "lo", "hi")),
+]
+NEAR = 24  # characters before a figure where its field word is looked for
+
+
+def json_numbers(obj, key=None, rows=frozenset()):
+    """(value, the key that holds it, the rows it belongs to) for every number of a JSON document: a number
+    belongs to each row that a dict around it names (its "mixer", or a comparison's "row" and "against")."""
+    if isinstance(obj, (int, float)) and not isinstance(obj, bool) and math.isfinite(obj):
+        yield float(obj), key, rows
+    elif isinstance(obj, dict):
+        rows = rows | {v for k, v in obj.items() if k in ROW_KEYS and isinstance(v, str)}
+        for k, v in obj.items():
+            yield from json_numbers(v, k, rows)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from json_numbers(v, key, rows)
+
+
+def quoted_units(block):
+    """A block's paragraphs, list items and table lines, each as sentences of (header, text) pieces: a table's
+    line is one sentence read cell by cell after its column's header; prose splits at "; " and ". " before a
+    capital."""
+    units, header = [], None
+    for part in re.split(r"\n(?=\s*(?:- |\|))", block):
+        if part.lstrip().startswith("|"):
+            cells = part.strip().strip("|").split("|")
+            if header is None:
+                header = cells
+            elif not set(part.strip()) <= set("|-: "):
+                units.append([list(zip(header + [""] * len(cells), cells))])
+            continue
+        header = None
+        units.append([[("", s)] for s in re.split(r"(?<=[.;])\s+(?=[A-Z*(`])|(?<=;)\s+", part)])
+    return units
+
+
+def named_rows(text, known):
+    """The rows a sentence names: a row's label (in backticks where it is also a word), a paper's name for its
+    default, and with "twin" the twins of those."""
+    words = set(re.findall(r"(?<![\w.-])[a-z][\w.-]*\w", text))
+    rows = {r for r in known if f"`{r}`" in text or r in words and r not in PROSE}
+    rows |= {row for paper, row in PAPERS.items() if re.search(rf"(?<![\w-]){paper}(?![\w-])", text)}
+    if re.search(r"\btwins?\b", text):
+        rows |= {f"{r}-twin" for r in rows}
+    return rows & known
+
+
+def unsupported_figures(text, numbers):
+    """The figures of the page that the JSON does not give as printed, where it says them: in every paragraph
+    that cites a file of docs/benchmark (or the command that publishes them), in a table right after such a
+    paragraph, in a list that such a paragraph introduces (ending with a colon) and in every generated block,
+    each decimal (as is, or as a percentage, hours or minutes) and each "N s" must be, rounded to the digits
+    shown, a number of the rows its sentence names (or the sentence before it in the same paragraph or list
+    item; any row where none is named) held under the key its field word names (the word just before it, or
+    its table column's header: forgetting, gain, task, share, p, std, Δ, objective; any key where none is said).
+    Inline code, links' targets, arXiv ids and row labels are not figures."""
+    known = set().union(*(rows for _, _, rows in numbers))
+    blocks = re.split(r"\n\s*\n", re.sub(r"```.*?```", "", text, flags=re.S))
+    checked = [b for before, b in zip([""] + blocks, blocks) if CITES.search(b) or (CITES.search(before) and (
+        b.lstrip().startswith("|") or b.lstrip().startswith("- ") and before.rstrip().endswith(":")))] + \
+        [m.group(3) for m in tables.BLOCK.finditer(text)]
+    labels = re.compile("|".join(rf"(?<![\w.-]){re.escape(r)}(?![\w.-]*\w)"
+                                 for r in sorted(known, key=len, reverse=True)) or r"(?!)")
+    missing = []
+    for unit in (unit for block in checked for unit in quoted_units(block)):
+        rows = set()
+        for sentence in unit:
+            rows = named_rows(" ".join(text for _, text in sentence), known) or rows
+            for header, cell in sentence:
+                plain, last = labels.sub("", re.sub(r"`[^`]*`|arXiv \S+|\]\([^)]*\)", "", cell)), 0
+                for m in sorted([*DECIMAL.finditer(plain), *SECONDS.finditer(plain)], key=lambda m: m.start()):
+                    before, last = header + " " + plain[max(last, m.start() - NEAR):m.start()], m.end()
+                    said = [(list(re.finditer(word, before))[-1].end(), test) for word, test in FIELDS
+                            if re.search(word, before)]
+                    field = max(said, key=lambda s: s[0])[1] if said else None
+                    pool = [v for v, key, r in numbers if (not rows or r & rows) and (field is None or field(key))]
+                    if m.re is SECONDS:
+                        printed = {f"{abs(v):.0f}" for v in pool}, m.group(1).replace(",", "")
+                    else:
+                        digits, unit_ = len(m.group(1).split(".")[1]), (m.group(2) or "").strip()
+                        printed = {f"{abs(v) * SCALE[unit_]:.{digits}f}" for v in pool}, m.group(1)
+                    if printed[1] not in printed[0]:  # a table's cell is shown after its line's first cell
+                        missing.append((f"{sentence[0][1].strip()} | " if len(sentence) > 1 else "") +
+                                       plain[max(0, m.start() - 50):m.end()].replace("\n", " ").strip())
+    return missing
+
+
+def test_the_figure_check_finds_a_drifted_number_a_figure_of_another_row_and_one_of_another_field():
+    numbers = list(json_numbers({"wall_s": 16588.9, "objective": 2.3043453, "share": 0.27445, "base": 0.012}))
+    assert unsupported_figures("The suite (calibration.json): 4.6 hours, 16,589 s, objective 2.304, 27.4%.", numbers) \
+        == []
+    assert len(unsupported_figures("The suite (calibration.json) took 2.9 hours and 10,494 s; base 0.013.", numbers)) == 3
+    assert unsupported_figures("Not citing anything: 2.9 hours.", numbers) == []
+    table = unsupported_figures("As in results.json:\n\n| row | value |\n|---|---|\n| a | 2.304 |\n| b | 0.28 |\n\n"
+                                "| row | value |\n|---|---|\n| c | 9.1 |", numbers)
+    assert table == ["b | 0.28"]  # the table after the paragraph, not the one after it
+    listed = unsupported_figures("As results.json holds:\n\n- a 2.304\n- b 0.29\n\nSee results.json.\n\n- c 9.1", numbers)
+    assert len(listed) == 1 and listed[0].endswith("- b 0.29")  # the list the colon introduces, not a later one
+    assert unsupported_figures("<!-- results:begin full -->\n| row |\n|---|\n| 9.99 |\n<!-- results:end -->\n",
+                               numbers) == ["9.99"]
+
+    results = {"rows": [{"mixer": "dbl", "balanced_mean": 2.682, "forgetting_mean": 0.51},
+                        {"mixer": "static-tokens-0.4", "balanced_mean": 2.344, "forgetting_mean": 0.07}],
+               "comparisons": {"family": [{"row": "dbl", "against": "dbl-twin", "mean": 0.142, "p_holm": 0.216}]}}
+    numbers = list(json_numbers(results))
+    said = "In results.json, {}."
+    assert unsupported_figures(said.format("dbl's objective is 2.682 and its forgetting 0.51"), numbers) == []
+    assert unsupported_figures(said.format("DBL: objective 2.682; it forgets (0.51). Its twin: Δ +0.142, Holm p "
+                                           "0.216"), numbers) == []  # the paper's name; the row carries on
+    assert len(unsupported_figures(said.format("dbl's objective is 2.344"), numbers)) == 1  # another row's figure
+    assert len(unsupported_figures(said.format("dbl's forgetting is 2.682"), numbers)) == 1  # another field's
+    assert len(unsupported_figures(said.format("dbl against its twin: Holm p 0.142"), numbers)) == 1
+    assert unsupported_figures(said.format("`static-tokens-0.4` forgets 0.07"), numbers) == []  # a label is no figure
+    table = "As in results.json:\n\n| row | objective | forgetting |\n|---|---|---|\n| dbl | 2.682 | 0.07 |"
+    assert len(unsupported_figures(table, numbers)) == 1  # a table's cell is read under its column and its row
+
+
+@pytest.mark.parametrize("page", ["README.md"] + sorted(os.path.relpath(p, ROOT_DIR)
+                                                       for p in glob.glob(os.path.join(ROOT_DIR, "docs", "*.md"))))
+def test_every_figure_quoted_beside_a_benchmark_file_is_in_its_json(page):
+    numbers = []
+    for path in glob.glob(os.path.join(BENCHMARK, "*.json")):
+        with open(path) as f:
+            numbers += list(json_numbers(json.load(f)))
+    with open(os.path.join(ROOT_DIR, page)) as f:
+        missing = unsupported_figures(f.read(), numbers)
+    assert not missing, f"{page} quotes figures that docs/benchmark/*.json does not hold where the page says: {missing}"
