@@ -18,6 +18,7 @@ twin beside it (a static run at the mixture it sampled):
     python train.py --mixer static --weights_from out/replay-S --seed S --run_name twin-S
     python train.py --seed S --run_name static-S                                   # natural (seed 1337: cpt-static)
     python -m experiments.oracle --judge out                   # the paired intervals over the seeds found there
+    python -m experiments.oracle --judge out --search out/oracle --publish docs/benchmark/headroom.json
 
 Greedy is myopic (a mixture that pays within one interval can cost later), so what it finds is a lower bound
 on what adapting can win here, not the best schedule. The candidates are target-field shares, each field's
