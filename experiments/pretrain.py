@@ -116,11 +116,12 @@ def summarize(base_dirs, budget):
             "delta_final_loss": report.paired_interval(
                 {s: r["final_source_val_loss"] for s, r in runs.items()},
                 {s: r["final_source_val_loss"] for s, r in ref_runs.items()})}
-    for label in TWINNED:  # did the moving help, against the same mixture held still?
-        if label in summary and f"{label} twin" in summary:
-            summary[label]["delta_twin"] = report.paired_interval(
-                {s: r["steps_to_reach"] for s, r in summary[label]["runs"].items()},
-                {s: r["steps_to_reach"] for s, r in summary[f"{label} twin"]["runs"].items()})
+    for label in TWINNED:  # did the moving help, against the same mixture held still? (steps, and the final loss,
+        if label in summary and f"{label} twin" in summary:  # which a run that never reaches the level still has)
+            for key, measure in (("delta_twin", "steps_to_reach"), ("delta_twin_final_loss", "final_source_val_loss")):
+                summary[label][key] = report.paired_interval(
+                    {s: r[measure] for s, r in summary[label]["runs"].items()},
+                    {s: r[measure] for s, r in summary[f"{label} twin"]["runs"].items()})
     transfer, control = summary.get(TRANSFER), summary.get(CONTROL)
     if transfer and control:  # did the proxy's training help, against the same actor untrained?
         transfer["delta_untrained"] = report.paired_interval(
@@ -133,12 +134,13 @@ def table(summary, budget):
     lines = [f"steps to reach the reference's final mean source validation loss (budget {budget} steps); "
              "differences paired by seed, 95% t-interval",
              "| row | seeds | steps to reach | not reached | vs reference (steps) | final loss vs reference (nats) "
-             "| vs own twin (steps) |", "|---|---|---|---|---|---|---|"]
+             "| vs own twin (steps) | final loss vs own twin (nats) |", "|---|---|---|---|---|---|---|---|"]
     for label, r in summary.items():
         steps = "n/a" if r["steps_to_reach_mean"] is None else f"{r['steps_to_reach_mean']:.1f}"
         lines.append(f"| {label} | {len(r['runs'])} | {steps} | {r['not_reached']} | "
                      f"{report.interval_text(r['delta_static'])} | {report.interval_text(r['delta_final_loss'])} | "
-                     + (report.interval_text(r["delta_twin"]) if "delta_twin" in r else "") + " |")
+                     + (report.interval_text(r["delta_twin"]) if "delta_twin" in r else "") + " | "
+                     + (report.interval_text(r["delta_twin_final_loss"]) if "delta_twin" in r else "") + " |")
     return "\n".join(lines)
 
 
@@ -180,7 +182,10 @@ def main(argv=None):
     except UserError as e:
         sys.exit(f"error: {e}")
     summary = {"budget_steps": cfg["base_steps"], "seeds": seeds, "train_args": BUDGET + train_args,
-               "rows": summarize(base_dirs, cfg["base_steps"]), "invocation_seconds": time.time() - t_start}
+               "rows": summarize(base_dirs, cfg["base_steps"]), "invocation_seconds": time.time() - t_start,
+               # every base's own training seconds, whether this invocation trained it or found it made
+               "compute_seconds": sum(read_json(os.path.join(d, "base_eval.json"), "a base's evaluation")["run"]
+                                      ["wall_seconds"] for by_seed in base_dirs.values() for d in by_seed.values())}
     write_json_atomic(os.path.join(folder, "summary.json"), summary)
     print("\n" + table(summary["rows"], cfg["base_steps"]))
     if "delta_untrained" in summary["rows"].get(TRANSFER, {}):

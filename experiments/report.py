@@ -517,7 +517,8 @@ def benchmark_online(cpt, pretrain):
                           "not_reached": r["not_reached"],
                           "delta_static": {k: r["delta_static"][k] for k in ("mean", "lo", "hi")},
                           **{key: {k: r[key][k] for k in ("mean", "lo", "hi")}
-                             for key in ("delta_untrained", "delta_twin") if key in r}}
+                             for key in ("delta_untrained", "delta_twin", "delta_final_loss", "delta_twin_final_loss")
+                             if key in r}}
                          for label, r in (pretrain["rows"].items() if pretrain else [])],
             "pretrain_budget_steps": pretrain and pretrain["budget_steps"]}
 

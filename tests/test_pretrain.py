@@ -68,7 +68,8 @@ def test_pretrain_cli_writes_its_table_and_online_json(tiny_args, tmp_path, caps
         assert all(run["reached"] for run in rows[reference]["runs"].values())
     assert rows["bandit"]["delta_static"]["seeds"] == 2
     assert rows["larger acodm (proxy actor)"]["delta_untrained"]["seeds"] == 2
-    assert all(rows[label]["delta_twin"]["seeds"] == 2 for label in pretrain.TWINNED)
+    assert all(rows[label]["delta_twin"]["seeds"] == rows[label]["delta_twin_final_loss"]["seeds"] == 2
+               for label in pretrain.TWINNED)
     online = json.loads((publish / "online.json").read_text())
     assert [r["mixer"] for r in online["pretrain"]] == list(rows) and online["pretrain_budget_steps"] == 12
     assert online["velocity_target_error_nats"] is None  # no CPT suite results given
