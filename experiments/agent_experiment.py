@@ -12,9 +12,9 @@ spaces. Resumable: every finished run is reused.
    trajectories, 64 constant-mixture runs for RegMix, the agent's tuning on proxy seeds, its variants.
 2. Offline evaluation: the critic's rank correlation on held-out trajectories (agent.offline_evaluation,
    computed when each variant is trained), and its learning curve (agents on 64, 128, 256, ... of the training
-   trajectories ranking the same held-out ones; learning_curve); every variant, RegMix and static natural replayed on the proxy
-   from held-out starts (seeds that neither collection nor tuning used), their final validation objective
-   and its paired difference to natural.
+   trajectories ranking the same held-out ones; learning_curve); every variant, RegMix and static natural
+   replayed on the proxy from held-out starts (seeds that neither collection nor tuning used), their final
+   validation objective and its paired difference to natural.
 3. Transfer, the proxy's agent deployed unchanged, each against static natural and the untrained agent:
    (a) the default model, the suite's rows and their seeds (python -m experiments.suite --suite default); (b) a larger model;
    (c) merged domains; (d) a source field it never saw (licence texts of the machine, sources.py).
@@ -120,7 +120,7 @@ def learning_curve(folder, options, out_dir, log=print, start=CURVE_START):
     each one's offline ranking of the held-out ones, while the folder has that many. `plateau`: whether the
     last doubling left the first boundary's rank correlation (against the final objective's gain) within its
     bootstrap interval of the one before, i.e. more trajectories no longer measurably help."""
-    total = len(train_agent_split(folder, options))
+    total = len(held_out_split(len(load_trajectories(folder)), agent_options(options)["holdout"])[0])
     os.makedirs(out_dir, exist_ok=True)
     points, n = [], start
     while n <= total:
@@ -137,11 +137,6 @@ def learning_curve(folder, options, out_dir, log=print, start=CURVE_START):
         points[-2][f"{key}_interval"][0] <= points[-1][key] <= points[-2][f"{key}_interval"][1]
     return {"what": "the agent trained on the first n training trajectories, ranking the same held-out ones",
             "training_trajectories_available": total, "points": points, "plateau": bool(plateau)}
-
-
-def train_agent_split(folder, options):
-    """The training trajectories' indices of `folder` under `options`' holdout (agent.held_out_split)."""
-    return held_out_split(len(load_trajectories(folder)), agent_options(options)["holdout"])[0]
 
 
 def fmt_interval(d):

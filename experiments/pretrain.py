@@ -64,10 +64,9 @@ def rows(folder, seed):
     }
 
 
-def twin_options(label, seed, folder, base_dir):
+def twin_options(label, base_dir):
     """A moving row's twin: the same model, its base pre-trained static at the mixture the row's base sampled."""
-    return rows(folder, seed)[label][1][:len(LARGER) if label.startswith("larger") else 0] + \
-        ["--base_weights_from", base_dir]
+    return (LARGER if label.startswith("larger") else []) + ["--base_weights_from", base_dir]
 
 
 def source_curve(base_dir):
@@ -140,7 +139,8 @@ def table(summary, budget):
         lines.append(f"| {label} | {len(r['runs'])} | {steps} | {r['not_reached']} | "
                      f"{report.interval_text(r['delta_static'])} | {report.interval_text(r['delta_final_loss'])} | "
                      + (report.interval_text(r["delta_twin"]) if "delta_twin" in r else "") + " | "
-                     + (report.interval_text(r["delta_twin_final_loss"]) if "delta_twin" in r else "") + " |")
+                     + (report.interval_text(r["delta_twin_final_loss"]) if "delta_twin_final_loss" in r else "")
+                     + " |")
     return "\n".join(lines)
 
 
@@ -174,7 +174,7 @@ def main(argv=None):
             base_dirs.setdefault(label, {})[seed] = train.ensure_base(run_cfg, corpus, run_cfg["device"])
         for label, seed in [(label, seed) for label in TWINNED for seed in seeds]:
             print(f"\n#### pretrain twin: {label} twin seed {seed}")
-            options = twin_options(label, seed, folder, base_dirs[label][seed])
+            options = twin_options(label, base_dirs[label][seed])
             run_cfg = validate_config(parse_config(BUDGET + train_args + options + ["--out_dir", folder,
                                                                                   "--base_seed", str(seed)]))
             base_dirs.setdefault(f"{label} twin", {})[seed] = train.ensure_base(run_cfg, ensure_corpus(run_cfg),
