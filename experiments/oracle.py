@@ -149,6 +149,8 @@ def search(cfg, shares, interval, out_dir, log=print, mixtures=None):
     return record
 
 
+SEARCH_KEYS = ("what", "seed", "steps", "interval", "shares", "candidates", "schedule", "schedule_shares",
+               "final_val_objective", "compute_seconds", "intervals")  # what a search's record publishes
 JUDGED = ("replay", "twin", "static")  # the frozen schedule, its twin, natural: the run folders NAME-SEED
 
 
@@ -196,9 +198,7 @@ def publish(path, setting, judged, what, search_dir=None):
     record = read_json(path, "the headroom file") if os.path.exists(path) else {}
     search_record = read_json(os.path.join(search_dir, "search.json"), "the oracle's search") if search_dir else None
     record[setting] = {"what": what, "search": search_record and {
-        key: search_record[key] for key in ("what", "seed", "steps", "interval", "shares", "candidates", "schedule",
-                                            "schedule_shares", "final_val_objective", "compute_seconds", "intervals")
-        if key in search_record}, **judged}
+        key: search_record[key] for key in SEARCH_KEYS if key in search_record}, **judged}
     write_json_atomic(path, record)
     return record[setting]
 

@@ -40,7 +40,7 @@ from mixer import objective
 T_975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
          2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
 ALPHA = 0.05  # the primary family's level, after Holm's adjustment
-MOVING = ("schedule", "mixer", "variant", "control")  # the roles whose weights move: each has a twin
+MOVING = ("schedule", "mixer", "variant", "control", "oracle")  # the roles whose weights move: each has a twin
 
 
 def role_of(row):
@@ -132,6 +132,35 @@ def paired_interval(row, ref):
         return {"mean": float(d[0]), "lo": None, "hi": None, "seeds": 1}
     half = (T_975[len(d) - 2] if len(d) - 1 <= len(T_975) else 1.96) * d.std(ddof=1) / math.sqrt(len(d))
     return {"mean": float(d.mean()), "lo": float(d.mean() - half), "hi": float(d.mean() + half), "seeds": len(d)}
+
+
+def share_of_oracle_gain(row, best, oracle):
+    """A row's share of the oracle's gain over the best static mixture, (J_best - J_row) / (J_best - J_oracle),
+    over the seeds all three have: 1 = as good as the oracle's schedule, 0 = as good as the best static mixture,
+    below 0 = worse than it. The estimate is the ratio of the paired means, mean(a) / mean(b) with a_s = J_best(s)
+    - J_row(s) and b_s = J_best(s) - J_oracle(s). Its 95% interval is Fieller's: every q with (mean(a) - q
+    mean(b))^2 <= t^2 var(a - q b) / n, the q where the paired difference a - q b is within noise of zero, which
+    is a quadratic inequality in q. Where the oracle's own gain is not clear of noise (mean(b)^2 <= t^2 var(b) /
+    n), that set is no bounded interval (the share cannot be told): "bounded" is False and lo, hi are None."""
+    seeds = sorted(set(row) & set(best) & set(oracle))
+    a = np.array([best[s] - row[s] for s in seeds])
+    b = np.array([best[s] - oracle[s] for s in seeds])
+    n = len(seeds)
+    out = {"mean": None, "lo": None, "hi": None, "seeds": n, "bounded": False}
+    if n == 0 or b.mean() == 0:
+        return out
+    out["mean"] = float(a.mean() / b.mean())
+    if n < 2:
+        return out
+    t2 = (T_975[n - 2] if n - 1 <= len(T_975) else 1.96) ** 2
+    var_a, var_b, cov_ab = a.var(ddof=1), b.var(ddof=1), float(np.cov(a, b, ddof=1)[0, 1])
+    quad = b.mean() ** 2 - t2 * var_b / n  # q^2 quad - 2 q half_lin + const <= 0
+    half_lin = a.mean() * b.mean() - t2 * cov_ab / n
+    const = a.mean() ** 2 - t2 * var_a / n
+    if quad <= 0:  # the oracle's gain is within noise: the set is unbounded (or everything)
+        return out
+    root = math.sqrt(max(0.0, half_lin ** 2 - quad * const))  # >= 0: the estimate itself satisfies the inequality
+    return {**out, "lo": float((half_lin - root) / quad), "hi": float((half_lin + root) / quad), "bounded": True}
 
 
 def verdict(interval):
@@ -267,6 +296,11 @@ def suite_summary(rows, results, run_dirs, proxy, info):
     for label, r in summary_rows.items():
         for name, ref in (("delta_natural", "static"), ("delta_best_static", best), ("delta_twin", twins.get(label))):
             r[name] = paired_interval(objective_of[label], objective_of[ref]) if ref in objective_of else None
+    oracle = next((label for label, r in summary_rows.items() if role_of(r) == "oracle"), None)
+    for label, r in summary_rows.items():  # each paper default's share of what the oracle's schedule won
+        if oracle in objective_of and best in objective_of and r.get("primary") and role_of(r) == "mixer":
+            r["share_of_oracle_gain"] = share_of_oracle_gain(objective_of[label], objective_of[best],
+                                                             objective_of[oracle])
     first = next(iter(next(iter(results.values())).values()))
     errors = target_errors(run_dirs["velocity"], run_dirs.get("static", {}),
                            first["final"]["domains"]) if "velocity" in run_dirs else None
@@ -440,6 +474,7 @@ def benchmark_results(summary):
                 "balanced_std": r["stats"]["balanced_loss"]["spread"], "delta_natural": interval(r["delta_natural"]),
                 "delta_best_static": interval(r["delta_best_static"]),
                 **({"delta_twin": interval(r["delta_twin"])} if r.get("delta_twin") else {}),
+                **({"share_of_oracle_gain": r["share_of_oracle_gain"]} if r.get("share_of_oracle_gain") else {}),
                 "verdict_best_static": r.get("verdict_best_static"), "verdict_twin": r.get("verdict_twin"),
                 "verdict_by": r.get("verdict_by"), "compute_s": r.get("compute_seconds"), **decided_by(label, r)}
     return {"objective": "balanced loss (S + T) / 2 on the test split, nats; lower is better",
@@ -454,6 +489,10 @@ def benchmark_results(summary):
                             "L_tgt|, each fit's flag per seed (the papers' form uses every fit; hold_flagged holds a "
                             "flagged domain's share)",
             "velocity_target_error_nats": summary.get("velocity_target_error_nats"),
+            "oracle": summary.get("oracle_search"),
+            "share_of_oracle_gain": "per paper default: (J_best_static - J_row) / (J_best_static - J_oracle) over the "
+                                    "seeds the three rows share, the ratio of the paired means with Fieller's 95% "
+                                    "interval; bounded false where the oracle's own gain is within noise (no interval)",
             "proxy_replay": (summary.get("proxy_replay") or {}).get("what"),
             "proxy_trajectory_twins": summary.get("proxy_trajectory_twins"),
             "compute_s": "per row and seed, seconds on the suite's machine: its run, its proxy work and its target "

@@ -7,7 +7,10 @@ reused when its saved fingerprint (config, mixer code) is the one it would have 
 changed, when not. A run that fails is reported by name while the others go on (the exit status says that
 something failed). The agent's and RegMix's rows first need their proxy work (config/proxy.py, in
 out/suite-default/proxy): 64 random-mixing trajectories, 64 constant-mixture runs, the agent's tuning on proxy
-seeds of its own, the agent's variants (experiments/proxy.py).
+seeds of its own, the agent's variants (experiments/proxy.py). The oracle's row first needs its search
+(experiments/oracle.py, in out/suite-default/oracle): a greedy look-ahead on validation from the first seed's base,
+whose schedule then runs frozen on the primary seeds beside its twin; each paper default reports its share of the
+oracle's gain over the best static mixture (report.share_of_oracle_gain).
 
     python -m experiments.suite --suite default               # CPU preset, the seed plan (many hours on 2 cores)
     python -m experiments.suite --suite default --preset gpu  # config/gpu.py, on one GPU
@@ -33,7 +36,7 @@ from common import ConfigError, DataError, Parser, UserError, read_json, write_j
 from data import Corpus
 from distributed import folder_lock
 from evaluate import load_result
-from experiments import report, swarm
+from experiments import oracle, report, swarm
 from experiments.proxy import AGENT_VARIANTS, collect, prepare_proxy
 from mixer import options_of
 from options import MIXERS, config_for_mixer, parse_config, validate_config
@@ -48,6 +51,10 @@ SUITES = {  # the experiment; the preset (train.py's options) gives the model an
                 # its seeds, adaptive on the validation objective (seed_plan); the others' are "seeds" above
                 "grid_seeds": {"near": 0.01, "near_seeds": 8, "far": 0.05, "far_seeds": 1},
                 "schedules": {"ramp_down": "0.8,0.05", "ramp_up": "0.05,0.8"},
+                # the oracle (experiments/oracle.py): its greedy search on validation from the first seed's base, at
+                # these target shares every `interval` steps; the schedule it finds runs frozen (row "oracle") on the
+                # primary seeds beside its twin, and each paper default reports its share of the oracle's gain
+                "oracle": {"shares": [0.05, 0.15, 0.3, 0.5, 0.8], "interval": 100},
                 # each mixer's default is its paper's form; these named variants (--<mixer>_variant NAME) run
                 # beside it as rows "<mixer>-<variant>"; the agent's variants are AGENT_VARIANTS
                 "variants": {"bandit": ["one_draw", "hedge", "code"], "dbl": ["code", "hold_flagged"],
@@ -104,13 +111,15 @@ def grid_rows(sweep, splits, corpus):
     return dict(sorted(rows.items(), key=lambda item: item[0] != "static"))  # the main job's row first
 
 
-def suite_rows(spec, mixers, sweep, schedules, corpus, splits=None):
+def suite_rows(spec, mixers, sweep, schedules, corpus, splits=None, oracle_shares=None):
     """{label: {"mixer", "kind", "role", "options", "primary", "seeds_wanted", ...}}: the grid (grid_rows), the
-    schedules, each mixer's paper default ("paper_default") and named variants ("variant_of"; --<mixer>_variant
-    NAME; the agent's: AGENT_VARIANTS' but the offline evaluation's, and the untrained agent, the control), each
-    row whose weights move followed by its twin "<label>-twin" ("twin_of"; run at the mixture that row sampled).
-    "primary": the suite's paper defaults and their twins, spec["primary_seeds"] seeds; the others spec["seeds"];
-    the grid 1 here (seed_plan decides)."""
+    schedules, the oracle's frozen schedule ("oracle", role "oracle", its search's shares and interval in
+    "search"; none where oracle_shares is empty, spec["oracle"]'s shares where it is None), each mixer's paper
+    default ("paper_default") and named variants ("variant_of"; --<mixer>_variant NAME; the agent's:
+    AGENT_VARIANTS' but the offline evaluation's, and the untrained agent, the control), each row whose weights
+    move followed by its twin "<label>-twin" ("twin_of"; run at the mixture that row sampled). "primary": the
+    suite's paper defaults and their twins, spec["primary_seeds"] seeds, as many for the oracle and its twin (every
+    paper default's share of its gain pairs with it); the others spec["seeds"]; the grid 1 here (seed_plan decides)."""
     rows = grid_rows(sweep, spec["splits"] if splits is None else splits, corpus)
     moving = {f"schedule-{name}": {"mixer": "schedule", "kind": "schedule", "role": "schedule", "target_share": None,
                                    "options": {"schedule_shares": spec["schedules"][name]}} for name in schedules}
@@ -129,9 +138,15 @@ def suite_rows(spec, mixers, sweep, schedules, corpus, splits=None):
             moving["agent-untrained"] = {**row, "role": "control", "variant_of": mixer, "options": {}}
         for label, options in spec.get("controls", {}).get(mixer, {}).items():
             moving[label] = {**row, "role": "control", "variant_of": mixer, "options": options}
+    shares = (spec.get("oracle") or {}).get("shares", []) if oracle_shares is None else oracle_shares
+    if shares:
+        moving["oracle"] = {"mixer": "replay", "kind": "oracle", "role": "oracle", "target_share": None, "options": {},
+                            "search": {"shares": list(shares),
+                                       "interval": (spec.get("oracle") or {}).get("interval", oracle.INTERVAL)}}
     for label, row in moving.items():
         primary = row.get("primary", False)
-        rows[label] = {**row, "primary": primary, "seeds_wanted": spec["primary_seeds" if primary else "seeds"]}
+        rows[label] = {**row, "primary": primary,
+                       "seeds_wanted": spec["primary_seeds" if primary or row["role"] == "oracle" else "seeds"]}
         rows[f"{label}-twin"] = {"mixer": "static", "kind": "twin", "role": "twin", "twin_of": label,
                                  "target_share": None, "options": {}, "primary": primary,
                                  "seeds_wanted": rows[label]["seeds_wanted"]}
@@ -162,6 +177,9 @@ def run_fingerprint(run_cfg):
     if run_cfg["weights_from"]:  # a twin: the run whose mixture it trains is part of what makes it
         with open(os.path.join(run_cfg["weights_from"], "log.jsonl"), "rb") as f:
             code["weights_from log.jsonl"] = hashlib.sha256(f.read()).hexdigest()
+    if run_cfg.get("replay"):  # the oracle's row: so is the schedule it replays (a new search makes a new one)
+        with open(run_cfg["replay"], "rb") as f:
+            code["replay schedule"] = hashlib.sha256(f.read()).hexdigest()
     config = json.loads(json.dumps({k: v for k, v in run_cfg.items() if k != "resume"}, default=str))
     return {"config": config, "code": code}
 
@@ -183,10 +201,11 @@ def changed_since(run_dir, fingerprint):
 
 
 def run_suite(suite, preset, seeds, mixers, train_args, trajectories=None, sweep=None, schedules=None, publish=None,
-              log=print, swarm_mode="auto", splits=None):
+              log=print, swarm_mode="auto", splits=None, oracle_shares=None):
     """Prepare what is missing (corpus, base, trajectories, agent), run every planned (row, seed) that has no
     eval.json yet (resuming from its checkpoint if it has one), then write the results folder (and the
-    benchmark files into `publish`). seeds: --seeds N, a cap on every row's. Returns (summary, failed runs)."""
+    benchmark files into `publish`). seeds: --seeds N, a cap on every row's; oracle_shares: the oracle search's
+    candidate target shares (None: the suite's; []: no oracle). Returns (summary, failed runs)."""
     spec = SUITES[suite]
     # train.py's options after -- serve every row and the proxy work: any mixer's may be given
     cfg = validate_config(parse_config(PRESETS[preset] + list(train_args)), readers=MIXERS)
@@ -197,7 +216,7 @@ def run_suite(suite, preset, seeds, mixers, train_args, trajectories=None, sweep
         if unknown:
             raise DataError(f"--{flag} {','.join(unknown)}: unknown; choose from {sorted(known)}")
     rows = suite_rows(spec, [m for m in mixers if m != "static"], spec["sweep"] if sweep is None else sweep,
-                      spec["schedules"] if schedules is None else schedules, ensure_corpus(cfg), splits)
+                      spec["schedules"] if schedules is None else schedules, ensure_corpus(cfg), splits, oracle_shares)
     check_variant_rows(rows)
     most = max([r["seeds_wanted"] for r in rows.values()] + [spec["grid_seeds"]["near_seeds"], spec["seeds"]])
     seed_list = [cfg["seed"] + i for i in range(min(most, seeds) if seeds else most)]  # --seeds N: at most N
@@ -228,11 +247,14 @@ def seed_plan(rows, objectives, spec, cap=None):
 
 def job_order(rows, plan, seeds):
     """Every planned (label, seed), in the order that makes a partial suite useful: the grid's first seed;
-    the primary rows seed by seed, each run followed by its twin (which averages it); the grid's further
-    seeds; the exploratory rows and their twins, seed by seed."""
+    the primary rows and the oracle's seed by seed, each run followed by its twin (which averages it); the grid's
+    further seeds; the exploratory rows and their twins, seed by seed."""
+    def beside_primary(r):  # the primary rows, the oracle's and their twins
+        own = rows.get(r.get("twin_of"), r)
+        return own["primary"] or own["role"] == "oracle"
     grid = [label for label, r in rows.items() if r["role"] == "static"]
-    primary = [label for label, r in rows.items() if r["role"] != "static" and r["primary"]]
-    others = [label for label, r in rows.items() if r["role"] != "static" and not r["primary"]]
+    primary = [label for label, r in rows.items() if r["role"] != "static" and beside_primary(r)]
+    others = [label for label, r in rows.items() if r["role"] != "static" and not beside_primary(r)]
     jobs = [(label, seeds[0]) for label in grid] + [(label, s) for s in seeds for label in primary] \
         + [(label, s) for s in seeds[1:] for label in grid] + [(label, s) for s in seeds for label in others]
     return [(label, s) for label, s in jobs if seeds.index(s) < plan[label]]
@@ -262,7 +284,31 @@ def run_jobs(suite, cfg, train_args, name, preset, seeds, rows, trajectories, pu
             extra.setdefault(label, extra.get(rows[label]["mixer"], {}))
             proxy.setdefault(label, seconds.get(rows[label]["mixer"]))
         return sum(seconds.get(label, 0.0) for label in ("regmix", "agent"))
-    plan = seed_plan(rows, objectives, spec, cap)
+
+    def prepare_oracle(label):
+        """The oracle's search (experiments/oracle.py) from the first seed's base, validation only, in
+        out/<suite>/oracle: run once, reused while its fingerprint (config, shares, interval, code) holds."""
+        search_dir, search = os.path.join(suite_dir, "oracle"), rows[label]["search"]
+        search_cfg = validate_config({**config_for_mixer(cfg, "static"), "seed": seeds[0],
+                                      "base_seed": cfg["base_seed"] + (seeds[0] - cfg["seed"]),
+                                      "run_name": os.path.join(name, "oracle")})
+        fingerprint = run_fingerprint(search_cfg)
+        fingerprint["config"].update({"oracle_shares": search["shares"], "oracle_interval": search["interval"]})
+        with open(inspect.getsourcefile(oracle), "rb") as f:
+            fingerprint["code"]["experiments/oracle.py"] = hashlib.sha256(f.read()).hexdigest()
+        done = os.path.exists(os.path.join(search_dir, "search.json"))
+        changed = changed_since(search_dir, fingerprint) if done else None
+        if done and not changed:
+            log("#### the oracle's search: finished before, reused")
+            record = read_json(os.path.join(search_dir, "search.json"), "the oracle's search")
+        else:
+            log("\n#### the oracle's search" + (f" (rerun: {changed})" if changed else "") + f", seed {seeds[0]}")
+            record = oracle.search(search_cfg, search["shares"], search["interval"], search_dir, log)
+            write_json_atomic(os.path.join(search_dir, "fingerprint.json"), fingerprint)
+        extra[label] = {"replay": os.path.join(search_dir, "schedule.json")}
+        proxy[label] = record["compute_seconds"]  # its compute, counted in full like a proxy's work
+        searched.update({key: record[key] for key in oracle.SEARCH_KEYS if key in record})
+    plan, searched = seed_plan(rows, objectives, spec, cap), {}
     while todo := [job for job in job_order(rows, plan, seeds) if job not in visited]:  # planned anew after each
         label, seed = todo[0]
         visited.append(todo[0])
@@ -273,6 +319,8 @@ def run_jobs(suite, cfg, train_args, name, preset, seeds, rows, trajectories, pu
             continue
         if label in offline and label not in extra:
             collected = prepare_offline_mixers()
+        if row["role"] == "oracle" and label not in extra:
+            prepare_oracle(label)
         run_cfg = {**config_for_mixer(cfg, row["mixer"]), **row["options"], **extra.get(label, {}),
                    **({"weights_from": run_dirs[twin_of][seed]} if twin_of else {}),
                    "seed": seed, "base_seed": cfg["base_seed"] + (seed - cfg["seed"]),
@@ -313,6 +361,7 @@ def run_jobs(suite, cfg, train_args, name, preset, seeds, rows, trajectories, pu
                                     "task_test_problems": finals[0]["task_problems"],
                                     "proxy_replay": report.proxy_replays(os.path.join(suite_dir, "proxy", "replay")),
                                     "proxy_trajectory_twins": trajectory_twins_record(suite_dir),
+                                    "oracle_search": searched or None,
                                     "invocation_seconds": time.time() - t_start, "failed": failed})
     paths = report.write_suite_outputs(summary, done, os.path.join(suite_dir, "results"))
     if publish and "static" in results:
@@ -344,10 +393,11 @@ own; then one table, one JSON and the plots in out/suite-<name>/results (with --
 too). Rerunning the same command finishes what is missing and reuses every finished run.
 
 Cost: each row is one CPT run per seed (about 2 minutes on 2 CPU cores with the CPU preset), each seed one base
-(about 6 minutes), the agent's and RegMix's rows their proxy work (about 40 minutes once); the default suite took
-about 7 hours on 2 cores (docs/benchmark.md). A quick look, a few runs:
+(about 6 minutes), the agent's and RegMix's rows their proxy work (about 40 minutes once), the oracle its search
+(about 5 runs, once); the default suite took about 7 hours on 2 cores (docs/benchmark.md). A quick look, a few runs:
 
-    python -m experiments.suite --suite default --seeds 1 --mixers bandit --sweep 0.1,0.8 --schedules none
+    python -m experiments.suite --suite default --seeds 1 --mixers bandit --sweep 0.1,0.8 --schedules none \
+        --oracle none
     python -m experiments.suite --suite default -- --steps 200          # train.py's options after --
     python -m experiments.suite --collect 64 --trajectories out/traj -- --config config/proxy.py
 """
@@ -368,6 +418,8 @@ def main(argv=None):
                         "the suite's; 'none': natural alone)")
     parser.add_argument("--splits", default=None, help="the grid's splits in each field (default: tokens,uniform)")
     parser.add_argument("--schedules", default=None, help="hand-written schedules (default: the suite's; 'none')")
+    parser.add_argument("--oracle", default=None, help="the oracle's candidate target shares (experiments/oracle.py;"
+                        " default: the suite's, 0.05,0.15,0.3,0.5,0.8; 'none': no oracle row)")
     parser.add_argument("--collect", type=int, default=None,
                         help="proxy runs to collect, for the agent and for RegMix each (the suite's default: 64)")
     parser.add_argument("--swarm", default="auto", choices=swarm.MODES, help="train the proxy runs as swarms "
@@ -389,17 +441,24 @@ def main(argv=None):
 
     def listed(text):
         return None if text is None else [x for x in text.split(",") if x and x != "none"]
-    try:
-        sweep = None if args.sweep is None else [float(x) for x in listed(args.sweep)]
-    except ValueError:
-        sys.exit(f"error: --sweep {args.sweep} must be target shares like 0.05,0.5,0.8 (or none)")
+
+    def target_shares(flag):  # --sweep, --oracle: None (the suite's), [] (none) or target shares in [0, 1]
+        text = getattr(args, flag)
+        try:
+            values = None if text is None else [float(x) for x in listed(text)]
+            if all(0 <= x <= 1 for x in values or []):
+                return values
+        except ValueError:
+            pass
+        sys.exit(f"error: --{flag} {text} must be target shares like 0.05,0.5,0.8 (or none)")
+    shares = {flag: target_shares(flag) for flag in ("sweep", "oracle")}
     try:
         if not args.suite:
             cfg = validate_config(parse_config(["--mixer", "random"] + train_args))  # or --mixer regmix_proxy
             return collect(cfg, args.collect, args.trajectories, swarm_mode=args.swarm)
         summary, failed = run_suite(args.suite, args.preset, args.seeds, listed(args.mixers), train_args,
-                                    args.collect, sweep, listed(args.schedules), args.publish, swarm_mode=args.swarm,
-                                    splits=listed(args.splits))
+                                    args.collect, shares["sweep"], listed(args.schedules), args.publish,
+                                    swarm_mode=args.swarm, splits=listed(args.splits), oracle_shares=shares["oracle"])
     except UserError as e:
         sys.exit(f"error: {e}")
     if failed:

@@ -16,6 +16,8 @@ difference):
 
     <!-- results:begin savings -->   each paper default's compute against the static runs that match it
 
+    <!-- results:begin oracle -->    the oracle's headroom and each paper default's share of its gain
+
 report.publish rewrites the blocks after a published run; `python -m experiments.tables` rewrites them from the JSON
 (and the calibration.json in its folder):
 
@@ -50,9 +52,9 @@ def suite_table(summary):
              f"objective at the final step, which picks the best static mixture ({summary['best_static']}); Δ = the "
              "objective's paired difference (95% t-interval over the seeds both rows have; negative = better) against "
              "natural, the best static mixture and the row's own static twin; verdicts: Holm over the primary family, "
-             "else the unadjusted interval (exploratory); extra s = target estimation (dbl, velocity) or proxy work "
+             "else the unadjusted interval (exploratory); extra s = target estimation (dbl, velocity), proxy work "
              "(regmix: its constant-mixture proxy runs; agent rows: the trajectories, the tuning and that agent's "
-             "training)", "",
+             "training) or the oracle's search", "",
              "| row | seeds | " + " | ".join(c for c, _ in metrics) + " | val | target share | target epochs | "
              "Δ natural | Δ best static | vs best static | Δ twin | vs twin | by | wall s | extra s |",
              "|" + "---|" * (len(metrics) + 13)]
@@ -257,13 +259,45 @@ def savings_table(results):
     return "\n".join(lines)
 
 
+def share_text(share):
+    if share is None or share["mean"] is None:
+        return "n/a"
+    if not share["bounded"]:
+        return f"{share['mean']:+.2f} (no interval: the oracle's gain is within noise)"
+    return f"{share['mean']:+.2f} [{share['lo']:+.2f}, {share['hi']:+.2f}]"
+
+
+def oracle_table(results):
+    """The headroom the published run measured: the oracle's schedule (searched on validation), its frozen runs
+    against the best static mixture and its own twin, its compute, and each paper default's share of its gain
+    (results.json's oracle, its row and share_of_oracle_gain)."""
+    search, rows = results.get("oracle"), {r["mixer"]: r for r in results["rows"]}
+    if not search or "oracle" not in rows:
+        return "This run did not run the oracle (runs from before the suite's oracle row)."
+    o = rows["oracle"]
+    chosen = ", ".join(fmt(x, 2) for x in search.get("schedule_shares") or []) or ", ".join(search["schedule"])
+    lines = [f"The oracle's schedule, searched on validation from seed {search['seed']}'s base (a choice every "
+             f"{search['interval']} steps, {search['compute_seconds']:,.0f} s of search): {chosen}. Frozen on "
+             f"{len(o['seeds'])} seeds, its test objective {fmt(o['balanced_mean'], 4)}: against the best static "
+             f"mixture ({results['best_static']}) {interval_text(o['delta_best_static'], 4)}, against its own twin "
+             f"{interval_text(o.get('delta_twin'), 4)} (negative: the oracle is better).", "",
+             "| paper default | seeds | test objective | Δ best static [95%] | share of the oracle's gain [95%] |",
+             "|---|---|---|---|---|"]
+    for r in results["rows"]:
+        if r.get("share_of_oracle_gain"):
+            lines.append(f"| {r['mixer']} | {r['share_of_oracle_gain']['seeds']} | {fmt(r['balanced_mean'], 4)} | "
+                         f"{interval_text(r['delta_best_static'], 4)} | {share_text(r['share_of_oracle_gain'])} |")
+    return "\n".join(lines)
+
+
 TABLES = {"primary": primary_table, "full": full_table, "mixers": mixers_table,  # "mixers" takes ":m1,m2"
-          "calibration": calibration_table, "savings": savings_table}  # calibration: from calibration.json
+          "calibration": calibration_table, "savings": savings_table,  # calibration: from calibration.json
+          "oracle": oracle_table}
 
 
 def known(name):
-    """Whether a block's name asks for a table: "primary", "full", "mixers:bandit,dbl", "calibration" or
-    "savings"."""
+    """Whether a block's name asks for a table: "primary", "full", "mixers:bandit,dbl", "calibration", "savings"
+    or "oracle"."""
     kind, _, listed = name.partition(":")
     return kind in TABLES and (kind == "mixers") == bool(listed)
 
@@ -289,7 +323,7 @@ def regenerate(text, results, page="the page", calibration=None):
     unknown = [name for name in names if not known(name)]
     if unknown:
         raise DataError(f"{page}: unknown generated block {unknown[0]}; name one of primary, full, "
-                        "mixers:NAME,NAME (the mixers' rows), calibration, savings")
+                        "mixers:NAME,NAME (the mixers' rows), calibration, savings, oracle")
     return BLOCK.sub(lambda m: m.group(1) + table(m.group(2), results, calibration) + "\n" + m.group(4), text)
 
 

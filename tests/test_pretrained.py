@@ -99,8 +99,8 @@ def test_a_suite_from_one_checkpoint_does_not_claim_a_base_per_seed(tmp_path):
     table says so instead of "each its own base"."""
     _, args = gpt2_and_its_corpus(tmp_path)
     publish = str(tmp_path / "benchmark")
-    suite.main(["--suite", "default", "--seeds", "2", "--sweep", "0.5", "--splits", "tokens", "--mixers", "none", "--publish", publish,
-                "--"] + args)
+    suite.main(["--suite", "default", "--seeds", "2", "--sweep", "0.5", "--splits", "tokens", "--mixers", "none",
+                "--oracle", "none", "--publish", publish, "--"] + args)
     with open(os.path.join(publish, "results.json")) as f:
         results = json.load(f)
     assert len(results["rows"]) >= 2 and all(r["base_seeds"] == [None, None] for r in results["rows"])

@@ -323,7 +323,8 @@ def published_results():
 @pytest.mark.parametrize("page, block", [("README.md", "primary"), ("docs/benchmark.md", "full"),
                                          ("docs/online.md", "mixers:bandit,dbl,velocity,acodm"),
                                          ("docs/agent.md", "mixers:regmix,agent"),
-                                         ("docs/benchmark.md", "calibration"), ("docs/headroom.md", "savings")])
+                                         ("docs/benchmark.md", "calibration"), ("docs/headroom.md", "savings"),
+                                         ("docs/headroom.md", "oracle")])
 def test_the_pages_tables_are_what_results_json_regenerates(page, block):
     results = published_results()
     with open(os.path.join(BENCHMARK, "calibration.json")) as f:
@@ -463,3 +464,58 @@ def test_the_savings_block_puts_each_defaults_compute_beside_the_static_runs_tha
     assert f"| bandit | 2.3100 | 13 | 13, 0, 0 | {match['k']} | {match['seconds']:,.0f} |" in tables.savings_table(results)
     del results["static_search"]
     assert "did not record the static search" in tables.savings_table(results)
+
+
+def test_the_share_of_the_oracles_gain_is_the_ratio_of_paired_means_with_fiellers_interval():
+    """(J_best - J_row) / (J_best - J_oracle): 1 for the oracle itself, 0 for the best static mixture; its
+    interval is the set of q where the paired difference a - q b is within noise (checked on a grid of q), and no
+    interval where the oracle's own gain is within noise."""
+    rng = np.random.default_rng(0)
+    seeds = range(8)
+    best = {s: 2.0 + 0.01 * rng.standard_normal() for s in seeds}
+    oracle = {s: best[s] - 0.05 + 0.005 * rng.standard_normal() for s in seeds}
+    row = {s: best[s] - 0.02 + 0.01 * rng.standard_normal() for s in seeds}
+    assert report.share_of_oracle_gain(oracle, best, oracle)["mean"] == pytest.approx(1.0)
+    assert report.share_of_oracle_gain(best, best, oracle)["mean"] == 0.0
+    share = report.share_of_oracle_gain(row, best, oracle)
+    a = np.array([best[s] - row[s] for s in seeds])
+    b = np.array([best[s] - oracle[s] for s in seeds])
+    assert share["mean"] == pytest.approx(a.mean() / b.mean()) and share["seeds"] == 8 and share["bounded"]
+    t = report.T_975[len(a) - 2]
+
+    def within_noise(q):  # the paired t-test of a - q b does not reject zero
+        d = a - q * b
+        return abs(d.mean()) <= t * d.std(ddof=1) / math.sqrt(len(d))
+    grid = np.linspace(share["mean"] - 2, share["mean"] + 2, 40001)
+    inside = grid[[within_noise(q) for q in grid]]
+    assert share["lo"] < share["mean"] < share["hi"]
+    assert inside.min() == pytest.approx(share["lo"], abs=1e-3) and inside.max() == pytest.approx(share["hi"], abs=1e-3)
+    noisy = {s: best[s] - 0.001 + 0.02 * rng.standard_normal() for s in seeds}  # a gain within noise
+    unbounded = report.share_of_oracle_gain(row, best, noisy)
+    assert not unbounded["bounded"] and unbounded["lo"] is None and unbounded["hi"] is None
+    assert report.share_of_oracle_gain(row, best, {})["mean"] is None  # no seed in common
+
+
+def test_the_oracle_block_gives_the_headroom_and_each_defaults_share_of_it_from_results_json(tmp_path, monkeypatch):
+    monkeypatch.setitem(PLAN, "oracle", ({"mixer": "replay", "kind": "oracle", "role": "oracle"}, 4, 2.200, 2.40, 2.29))
+    monkeypatch.setitem(PLAN, "oracle-twin", ({"mixer": "static", "kind": "twin", "role": "twin", "twin_of": "oracle"},
+                                              4, 2.250, 2.40, 2.30))
+    rows, results, run_dirs, info = fabricated_suite(str(tmp_path / "runs"))
+    search = {"seed": 1337, "interval": 100, "schedule": ["0.8", "0.3"], "schedule_shares": [0.8, 0.3],
+              "compute_seconds": 1234.0, "final_val_objective": 2.28}
+    summary = report.suite_summary(rows, results, run_dirs, {"oracle": 1234.0}, {**info, "oracle_search": search})
+    published = json.loads(json.dumps(report.benchmark_results(summary)))
+    by_row = {r["mixer"]: r for r in published["rows"]}
+    best = published["best_static"]
+    J = {label: {s: x["test_objective"] for s, x in by_row[label]["per_seed"].items()} for label in by_row}
+    seeds = sorted(set(J[best]) & set(J["bandit"]) & set(J["oracle"]))
+    share = by_row["bandit"]["share_of_oracle_gain"]
+    assert share["seeds"] == len(seeds) == 3 and share["mean"] == pytest.approx(
+        np.mean([J[best][s] - J["bandit"][s] for s in seeds]) / np.mean([J[best][s] - J["oracle"][s] for s in seeds]))
+    assert [label for label, r in by_row.items() if "share_of_oracle_gain" in r] == ["bandit"]  # paper defaults only
+    assert by_row["oracle"]["compute_s"]["proxy"] == 1234.0 and published["oracle"]["schedule_shares"] == [0.8, 0.3]
+    text = tables.oracle_table(published)
+    assert "0.80, 0.30" in text and "1,234 s of search" in text
+    assert f"| bandit | 3 | {by_row['bandit']['balanced_mean']:.4f} | " in text and tables.share_text(share) in text
+    del published["oracle"]
+    assert "did not run the oracle" in tables.oracle_table(published)

@@ -24,7 +24,8 @@ from conftest import FakeCorpus
 
 def suite(tiny_args, *extra):
     """One seed, no sweep, the token split alone and no schedules unless the test asks: each row is a run."""
-    own = ["--suite", "default", "--seeds", "1", "--sweep", "none", "--splits", "tokens", "--schedules", "none"]
+    own = ["--suite", "default", "--seeds", "1", "--sweep", "none", "--splits", "tokens", "--schedules", "none",
+           "--oracle", "none"]
     return suite_module.main(own + list(extra) + ["--"] + tiny_args)  # later flags win
 
 
@@ -159,6 +160,43 @@ def test_frontier_best_static_and_paired_intervals_match_the_runs(tiny_args, tmp
     assert all(calibration["wall_s"][k] > 0 for k in ("corpus", "base", "suite"))
     share = calibration["natural"]["answer_logprob_gain_second_half_share"]
     assert share is not None and math.isfinite(share)
+
+
+def test_the_oracle_row_replays_its_search_on_every_primary_seed_beside_its_twin_and_scores_each_default(
+        tiny_args, monkeypatch, capsys):
+    """The suite searches once (validation, the first seed's base), runs the schedule frozen on the primary
+    seeds with its twin, and gives each paper default its share of the oracle's gain from the per-seed objectives;
+    a rerun reuses the search, a new search reruns the replays."""
+    monkeypatch.setitem(suite_module.SUITES["default"], "variants", {})
+    monkeypatch.setitem(suite_module.SUITES["default"], "oracle", {"shares": [0.1, 0.9], "interval": 5})
+    summary = suite(tiny_args, "--seeds", "2", "--mixers", "bandit", "--oracle", "0.1,0.9")
+    rows, folder = summary["rows"], suite_dir_of(tiny_args)
+    assert list(rows) == ["static", "bandit", "bandit-twin", "oracle", "oracle-twin"]
+    assert all(sorted(rows[label]["runs"]) == ["1337", "1338"] for label in rows)  # the oracle's: the primary seeds
+    with open(os.path.join(folder, "oracle", "search.json")) as f:
+        search = json.load(f)
+    assert search["seed"] == 1337 and search["schedule_shares"] == summary["oracle_search"]["schedule_shares"]
+    assert len(search["schedule_shares"]) == 2 and rows["oracle"]["proxy_seconds"] == search["compute_seconds"]
+    # frozen on the seed it was searched on, the schedule is the search's live run
+    assert rows["oracle"]["runs"]["1337"]["val_objective"] == pytest.approx(search["final_val_objective"], abs=1e-9)
+    J = {label: {s: balanced(tiny_args, label, s) for s in (1337, 1338)} for label in rows}
+    a = [J["static"][s] - J["bandit"][s] for s in (1337, 1338)]
+    b = [J["static"][s] - J["oracle"][s] for s in (1337, 1338)]
+    share = rows["bandit"]["share_of_oracle_gain"]
+    assert summary["best_static"] == "static" and share["seeds"] == 2
+    assert share["mean"] == pytest.approx(np.mean(a) / np.mean(b))
+    assert "share_of_oracle_gain" not in rows["oracle"] and "share_of_oracle_gain" not in rows["bandit-twin"]
+    capsys.readouterr()
+    suite(tiny_args, "--seeds", "2", "--mixers", "bandit", "--oracle", "0.1,0.9")
+    out = capsys.readouterr().out
+    assert "the oracle's search: finished before, reused" in out and "oracle seed 1338: finished before, reused" in out
+    with open(os.path.join(folder, "oracle", "schedule.json")) as f:
+        schedule = json.load(f)
+    schedule["weights"] = [[1 / len(schedule["domains"])] * len(schedule["domains"])] * len(schedule["steps"])
+    with open(os.path.join(folder, "oracle", "schedule.json"), "w") as f:
+        json.dump(schedule, f)  # another schedule (uniform throughout): the runs that replayed the old one are stale
+    suite(tiny_args, "--seeds", "1", "--mixers", "none", "--oracle", "0.1,0.9")
+    assert "oracle seed 1337: finished before, rerun: code of replay schedule" in capsys.readouterr().out
 
 
 def rewrite_val_loss(run_dir, index, val_loss):
@@ -332,7 +370,7 @@ def start_weights(corpus, row):
 
 def test_the_static_grid_holds_both_splits_at_every_share_with_natural_read_from_the_corpus():
     spec, corpus = suite_module.SUITES["default"], grid_corpus()
-    rows = suite_module.suite_rows(spec, [], spec["sweep"], [], corpus)
+    rows = suite_module.suite_rows(spec, [], spec["sweep"], [], corpus, oracle_shares=[])  # the grid alone
     natural = 200 / 1200  # the target field's train tokens
     assert len(rows) == 14 and list(rows)[0] == "static"  # uniform over all five is the 0.4 point: no extra row
     for split in ("tokens", "uniform"):
@@ -352,7 +390,7 @@ def test_the_static_grid_holds_both_splits_at_every_share_with_natural_read_from
     np.testing.assert_allclose(start_weights(corpus, rows["static-uniform-0.4"]), [0.2] * 5)  # uniform over all
     corpus = FakeCorpus(3)
     corpus.train_tokens = np.array([100.0, 100.0, 400.0])  # natural 2/3; uniform over all, 1/3, is no grid point
-    rows = suite_module.suite_rows(spec, [], spec["sweep"], [], corpus)
+    rows = suite_module.suite_rows(spec, [], spec["sweep"], [], corpus, oracle_shares=[])
     assert len(rows) == 15 and rows["static-uniform-all"]["split"] == "uniform"
     np.testing.assert_allclose(start_weights(corpus, rows["static-uniform-all"]), [1 / 3] * 3)
 
@@ -360,8 +398,8 @@ def test_the_static_grid_holds_both_splits_at_every_share_with_natural_read_from
 def test_every_row_whose_weights_move_has_a_static_twin_with_its_role_in_the_family():
     spec = suite_module.SUITES["default"]
     rows = suite_module.suite_rows(spec, suite_module.suite_mixers(spec), [0.5], list(spec["schedules"]), grid_corpus())
-    moving = [label for label, r in rows.items() if r["role"] in ("schedule", "mixer", "variant", "control")]
-    assert len(moving) == 22 and sorted(label for label, r in rows.items() if r["role"] == "twin") == \
+    moving = [label for label, r in rows.items() if r["role"] in ("schedule", "mixer", "variant", "control", "oracle")]
+    assert len(moving) == 23 and sorted(label for label, r in rows.items() if r["role"] == "twin") == \
         sorted(f"{label}-twin" for label in moving)
     for label in moving:
         twin = rows[f"{label}-twin"]
@@ -372,7 +410,9 @@ def test_every_row_whose_weights_move_has_a_static_twin_with_its_role_in_the_fam
     primary = sorted(label for label, r in rows.items() if r["primary"])
     assert primary == sorted(defaults + [f"{m}-twin" for m in defaults])
     assert {r["seeds_wanted"] for r in rows.values() if r["primary"]} == {8}
-    assert {r["seeds_wanted"] for r in rows.values() if not r["primary"] and r["role"] != "static"} == {3}
+    exploratory = [r["seeds_wanted"] for label, r in rows.items()
+                   if not r["primary"] and r["role"] != "static" and "oracle" not in (label, r.get("twin_of"))]
+    assert set(exploratory) == {3} and rows["oracle"]["seeds_wanted"] == rows["oracle-twin"]["seeds_wanted"] == 8
 
 
 def test_the_seed_plan_gives_the_grid_seeds_by_validation_distance_from_the_best_and_caps_every_row():
@@ -385,16 +425,18 @@ def test_the_seed_plan_gives_the_grid_seeds_by_validation_distance_from_the_best
     plan = suite_module.seed_plan(rows, objectives, spec)
     assert plan == {"static": 8, "static-tokens-0.05": 8, "static-tokens-0.15": 3, "static-tokens-0.4": 1,
                     "static-tokens-0.5": 1, "velocity": 8, "velocity-twin": 8, "velocity-hold_flagged": 3,
-                    "velocity-hold_flagged-twin": 3, "schedule-ramp_up": 3, "schedule-ramp_up-twin": 3}
+                    "velocity-hold_flagged-twin": 3, "schedule-ramp_up": 3, "schedule-ramp_up-twin": 3,
+                    "oracle": 8, "oracle-twin": 8}  # the oracle's: the primary rows' seeds, to pair with them
     assert suite_module.seed_plan(rows, objectives, spec, cap=2) == {label: min(n, 2) for label, n in plan.items()}
     jobs = suite_module.job_order(rows, plan, list(range(1, 9)))
     grid = list(rows)[:5]
-    assert jobs[:5] == [(label, 1) for label in grid]  # the grid's first seed, then the primary rows, seed by seed
-    assert jobs[5:21] == [(label, s) for s in range(1, 9) for label in ("velocity", "velocity-twin")]
-    assert jobs[21:37] == [(label, s) for s in (2, 3) for label in grid[:3]] + [(label, s) for s in range(4, 9)
+    assert jobs[:5] == [(label, 1) for label in grid]  # the grid's first seed, then the primary rows and the
+    assert jobs[5:37] == [(label, s) for s in range(1, 9)  # oracle's, seed by seed
+                          for label in ("velocity", "velocity-twin", "oracle", "oracle-twin")]
+    assert jobs[37:53] == [(label, s) for s in (2, 3) for label in grid[:3]] + [(label, s) for s in range(4, 9)
                                                                                  for label in grid[:2]]
     others = ("schedule-ramp_up", "schedule-ramp_up-twin", "velocity-hold_flagged", "velocity-hold_flagged-twin")
-    assert jobs[37:] == [(label, s) for s in (1, 2, 3) for label in others]
+    assert jobs[53:] == [(label, s) for s in (1, 2, 3) for label in others]
 
 
 def test_the_grid_seeds_are_decided_on_validation_and_each_seed_continues_a_base_of_its_own(tiny_args, monkeypatch):
