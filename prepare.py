@@ -293,11 +293,12 @@ def build_known_answer_corpus(out_dir, seed=0, log=print):
                         task_per_domain={"dev": 50, "test": 200}, held_out_permille=KNOWN_ANSWER_HELD_OUT_PERMILLE)
 
 
-def build_skills_corpus(out_dir, seed=0, log=print):
-    """The skills corpus (sources.skills_sources): a source field and a target skill with its prerequisite,
-    the second setting of docs/headroom.md, built in seconds, with a 512-token BPE and the lookups as the task."""
+def build_skills_corpus(out_dir, seed=0, log=print, source="prose"):
+    """The skills corpus (sources.skills_sources): a source field (prose, or with source="facts" a fixed world's
+    facts) and a target skill with its prerequisite, the second setting of docs/headroom.md, built in seconds,
+    with a 512-token BPE and the lookups as the task."""
     domains = {name: (field, documents, None, f"skills {name}")
-               for name, (field, documents) in skills_sources(seed).items()}
+               for name, (field, documents) in skills_sources(seed, source).items()}
     return build_corpus(out_dir, domains, vocab_size=512, task_domains=["lookup"], log=log,
                         task_per_domain={"dev": 50, "test": 300}, held_out_permille=SKILLS_HELD_OUT_PERMILLE)
 
@@ -472,8 +473,9 @@ def main(argv=None):
                         "(default: %(default)s)")
     parser.add_argument("--known_answer", action="store_true",
                         help="build the known-answer corpus (domains with designed properties; docs/known-answer.md)")
-    parser.add_argument("--skills", action="store_true",
-                        help="build the skills corpus (a target skill and its prerequisite; docs/headroom.md)")
+    parser.add_argument("--skills", nargs="?", const="prose", choices=("prose", "facts"), default=None,
+                        help="build the skills corpus (a target skill and its prerequisite; docs/headroom.md), its "
+                             "source field prose (the default) or facts (a fixed world's facts)")
     parser.add_argument("--regroup", default=None, metavar="CORPUS_DIR",
                         help="derive the corpus from this one (same tokenizer) with --merge, --drop and --add")
     parser.add_argument("--merge", action="append", default=[],
@@ -499,8 +501,8 @@ def main(argv=None):
             print(f"building the known-answer corpus in {out_dir}")
             build_known_answer_corpus(out_dir)
         elif args.skills:
-            print(f"building the skills corpus in {out_dir}")
-            build_skills_corpus(out_dir)
+            print(f"building the skills corpus ({args.skills}) in {out_dir}")
+            build_skills_corpus(out_dir, source=args.skills)
         elif args.regroup or args.merge or args.drop or args.add:
             if not (args.regroup and (args.merge or args.drop or args.add)):
                 raise PrepareError("--merge NEW=a,b, --drop a,b and --add NAME=PATH derive a corpus: they go together "

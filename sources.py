@@ -476,16 +476,20 @@ def known_answer_sources(seed=0):
 
 # ----------------------------------------------------------------------------- the skills corpus
 
-SKILLS_HELD_OUT_PERMILLE = {"prose": 50, "copy": 50, "lookup": 100}
+SKILLS_HELD_OUT_PERMILLE = {"prose": 50, "facts": 50, "copy": 50, "lookup": 100}
 SKILLS_CORPUS_FINGERPRINT = "e7ca50e7d4745b67"  # meta.json's content_sha256 of python prepare.py --skills
 
 
-def skills_sources(seed=0):
+def skills_sources(seed=0, source="prose"):
     """A corpus built for headroom (docs/headroom.md, the second setting): a target skill that needs a
     prerequisite (Skill-It's ordered skills, arXiv 2307.14430), so that *when* a domain is shown can matter.
     name -> (field, documents()):
         prose   (source) short sentences from a few templates over invented names and places: what the base
                 knows, and what CPT can make it forget
+        facts   (source, instead of prose with source="facts") sentences stating the facts of one fixed world
+                (2,000 people, each with a home, a trade and a friend): held-out documents state the same facts
+                in other sentences, so its loss falls only as far as the model remembers them; knowledge that
+                more rows keep improving and fewer let fade, at every share
         copy    (target) a sequence of 8-14 invented words, a bar, then the same sequence: the prerequisite,
                 copying from the context (an induction head), learnt from its purest signal
         lookup  (target) 'Question: k=v k=v ... (6 pairs) ; k=v k=v k=v ; k?\nAnswer: v': the skill, reading a
@@ -495,13 +499,22 @@ def skills_sources(seed=0):
     rng = random.Random(f"skills-words-{seed}")
     words = sorted({"".join(rng.choice(syllables) for _ in range(rng.choice((2, 3)))) for _ in range(400)})
     names, places = words[:40], words[40:80]
+    world = random.Random(f"skills-world-{seed}")
+    people = sorted({"".join(world.choice(syllables) for _ in range(3)) for _ in range(2600)})[:2000]
+    home = {p: world.choice(places) for p in people}
+    trade = {p: world.choice(words[80:120]) for p in people}
+    friend = {p: world.choice(people) for p in people}
+    facts = (lambda p: f"{p} lives in {home[p]}.", lambda p: f"{p} works as a {trade[p]}.",
+             lambda p: f"{p} is a friend of {friend[p]}.")
     templates = ("{a} met {b} at {p}.", "{a} walked from {p} to {q}.", "At {p}, {a} gave {b} a {w}.",
                  "{a} and {b} live near {p}.", "The {w} of {p} is old.", "{a} said that {b} had left {p}.")
 
     def documents(kind):
         rng = random.Random(f"skills-{kind}-{seed}")
-        for i in range({"prose": 6000, "copy": 3000, "lookup": 4000}[kind]):
-            if kind == "prose":
+        for i in range({"prose": 6000, "facts": 12000, "copy": 3000, "lookup": 4000}[kind]):
+            if kind == "facts":
+                text = " ".join(rng.choice(facts)(rng.choice(people)) for _ in range(8))
+            elif kind == "prose":
                 text = " ".join(rng.choice(templates).format(a=rng.choice(names), b=rng.choice(names),
                                                             p=rng.choice(places), q=rng.choice(places),
                                                             w=rng.choice(words[80:])) for _ in range(6))
@@ -516,8 +529,10 @@ def skills_sources(seed=0):
                 asked = rng.choice(keys)
                 text = f"Question: {pairs} ; {queries} ; {asked}?\nAnswer: {values[asked]}"
             yield f"{kind}-{i}", text
-    return {kind: ("source" if kind == "prose" else "target", lambda k=kind: documents(k))
-            for kind in ("prose", "copy", "lookup")}
+    if source not in ("prose", "facts"):
+        raise ValueError(f"skills_sources(source={source!r}): the source domain is prose or facts")
+    return {kind: ("source" if kind == source else "target", lambda k=kind: documents(k))
+            for kind in (source, "copy", "lookup")}
 
 
 def main(argv=None):
