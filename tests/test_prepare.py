@@ -84,6 +84,27 @@ def test_the_skills_corpus_is_the_same_on_every_build_and_its_documents_hold_wha
         assert pairs[question.split(" ; ")[-1].split("?")[0]] == answer.strip()
 
 
+def test_the_facts_source_states_one_fixed_world_whose_every_sentence_agrees_with_every_other():
+    """The third design's source (sources.skills_sources(source="facts")): each person has one home, one trade
+    and one friend, in every document, so held-out documents test what the model remembers of the same world;
+    the target field is the same copy and lookup as the prose corpus'."""
+    made = sources.skills_sources(source="facts")
+    assert {name: field for name, (field, _) in made.items()} == {"facts": "source", "copy": "target",
+                                                                  "lookup": "target"}
+    assert list(made["copy"][1]()) == list(sources.skills_sources()["copy"][1]())
+    said = {}
+    for _, text in list(made["facts"][1]())[:2000]:
+        sentences = [x for x in text.split(".") if x.strip()]
+        assert len(sentences) == 8
+        for sentence in sentences:
+            words = sentence.split()
+            key = (words[0], words[1])  # person, the relation's first word: lives / works / is
+            said.setdefault(key, set()).add(words[-1])
+    assert len({person for person, _ in said}) > 1000  # most of the 2,000 people appear
+    assert all(len(values) == 1 for values in said.values())  # one fact per person and relation, everywhere
+    with pytest.raises(ValueError, match="prose or facts"):
+        sources.skills_sources(source="poems")
+
 def test_the_three_splits_and_the_task_splits_are_disjoint_by_document(tiny_corpus_dir):
     corpus = Corpus(tiny_corpus_dir)
     tok = corpus.tokenizer
