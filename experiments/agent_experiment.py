@@ -8,7 +8,7 @@ spaces. Resumable: every finished run is reused.
     python -m experiments.agent_experiment --settings b,c,d --device cuda   # the transfer runs alone (e.g. on a GPU)
     python -m experiments.agent_experiment --settings c -- --steps 200      # train.py options after --
 
-1. The proxy work, shared with the suite (proxy.prepare_proxy, in out/suite-default/proxy): 64 random
+1. The proxy work, shared with the suite (proxy.prepare_proxy, in out/suite-default/proxy): 384 random
    trajectories, 64 constant-mixture runs for RegMix, the agent's tuning on proxy seeds, its variants.
 2. Offline evaluation: the critic's rank correlation on held-out trajectories (agent.offline_evaluation,
    computed when each variant is trained), and its learning curve (agents on 64, 128, 256, ... of the training

@@ -6,7 +6,7 @@ seed_plan says; one table, one JSON and the plots. A rerun finishes only what is
 reused when its saved fingerprint (config, mixer code) is the one it would have now, and run again, saying what
 changed, when not. A run that fails is reported by name while the others go on (the exit status says that
 something failed). The agent's and RegMix's rows first need their proxy work (config/proxy.py, in
-out/suite-default/proxy): 64 random-mixing trajectories, 64 constant-mixture runs, the agent's tuning on proxy
+out/suite-default/proxy): 384 random-mixing trajectories, 64 constant-mixture runs, the agent's tuning on proxy
 seeds of its own, the agent's variants (experiments/proxy.py). The oracle's row first needs its search
 (experiments/oracle.py, in out/suite-default/oracle): a greedy look-ahead on validation from the first seed's base,
 whose schedule then runs frozen on the primary seeds beside its twin; each paper default reports its share of the
@@ -65,7 +65,9 @@ SUITES = {  # the experiment; the preset (train.py's options) gives the model an
                 "agent_offline_only": ["agent-cql"],  # AGENT_VARIANTS rows that only the offline evaluation runs
                 # the agent's and RegMix's data come from proxy runs (a smaller model, shorter runs), never from
                 # the suite's own runs; the agent's options are tuned there, on seeds of their own
-                "proxy": {"preset": "config/proxy.py", "trajectories": 64, "trajectory_seed": 100000,
+                # 384 trajectories: 288 to train on after agent.py's held-out quarter, so the agent's learning curve
+                # (agent_experiment.learning_curve) reaches 256 (the published run before this one collected 64)
+                "proxy": {"preset": "config/proxy.py", "trajectories": 384, "trajectory_seed": 100000,
                           "regmix_runs": 64, "regmix_seed": 200000, "tuning_seeds": [300000, 300001],
                           "agent_grid": [{}, {"cql_alpha": 0.1}, {"cql_alpha": 5.0}, {"bc_weight": 0.25},
                                          {"bc_weight": 4.0}]}},  # around agent.py's defaults (alpha 1, weight 1)
@@ -177,7 +179,7 @@ def run_fingerprint(run_cfg):
     if run_cfg["weights_from"]:  # a twin: the run whose mixture it trains is part of what makes it
         with open(os.path.join(run_cfg["weights_from"], "log.jsonl"), "rb") as f:
             code["weights_from log.jsonl"] = hashlib.sha256(f.read()).hexdigest()
-    if run_cfg.get("replay"):  # the oracle's row: so is the schedule it replays (a new search makes a new one)
+    if run_cfg["mixer"] == "replay":  # the oracle's row: so is the schedule it replays (a new search makes a new one)
         with open(run_cfg["replay"], "rb") as f:
             code["replay schedule"] = hashlib.sha256(f.read()).hexdigest()
     config = json.loads(json.dumps({k: v for k, v in run_cfg.items() if k != "resume"}, default=str))
@@ -393,7 +395,8 @@ own; then one table, one JSON and the plots in out/suite-<name>/results (with --
 too). Rerunning the same command finishes what is missing and reuses every finished run.
 
 Cost: each row is one CPT run per seed (about 2 minutes on 2 CPU cores with the CPU preset), each seed one base
-(about 6 minutes), the agent's and RegMix's rows their proxy work (about 40 minutes once), the oracle its search
+(about 6 minutes), the agent's and RegMix's rows their proxy work (384 trajectories, each beside its static twin,
+and 64 constant runs: about 5 hours once; --collect 64 collects fewer), the oracle its search
 (about 5 runs, once); the default suite took about 7 hours on 2 cores (docs/benchmark.md). A quick look, a few runs:
 
     python -m experiments.suite --suite default --seeds 1 --mixers bandit --sweep 0.1,0.8 --schedules none \
