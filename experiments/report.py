@@ -140,14 +140,17 @@ def share_of_oracle_gain(row, best, oracle):
     below 0 = worse than it. The estimate is the ratio of the paired means, mean(a) / mean(b) with a_s = J_best(s)
     - J_row(s) and b_s = J_best(s) - J_oracle(s). Its 95% interval is Fieller's: every q with (mean(a) - q
     mean(b))^2 <= t^2 var(a - q b) / n, the q where the paired difference a - q b is within noise of zero, which
-    is a quadratic inequality in q. Where the oracle's own gain is not clear of noise (mean(b)^2 <= t^2 var(b) /
-    n), that set is no bounded interval (the share cannot be told): "bounded" is False and lo, hi are None."""
+    is a quadratic inequality in q. A share means something only where the oracle gained: where mean(b) <= 0
+    (the oracle did not beat the best static mixture) there is none ("mean" None), and where its gain is not
+    clear of noise (mean(b)^2 <= t^2 var(b) / n) Fieller's set is no bounded interval: "bounded" is False and lo,
+    hi are None. "oracle_gain" is mean(b), which says which."""
     seeds = sorted(set(row) & set(best) & set(oracle))
     a = np.array([best[s] - row[s] for s in seeds])
     b = np.array([best[s] - oracle[s] for s in seeds])
     n = len(seeds)
-    out = {"mean": None, "lo": None, "hi": None, "seeds": n, "bounded": False}
-    if n == 0 or b.mean() == 0:
+    out = {"mean": None, "lo": None, "hi": None, "seeds": n, "bounded": False,
+           "oracle_gain": float(b.mean()) if n else None}
+    if n == 0 or b.mean() <= 0:  # no gain to take a share of
         return out
     out["mean"] = float(a.mean() / b.mean())
     if n < 2:

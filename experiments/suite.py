@@ -51,10 +51,11 @@ SUITES = {  # the experiment; the preset (train.py's options) gives the model an
                 # its seeds, adaptive on the validation objective (seed_plan); the others' are "seeds" above
                 "grid_seeds": {"near": 0.01, "near_seeds": 8, "far": 0.05, "far_seeds": 1},
                 "schedules": {"ramp_down": "0.8,0.05", "ramp_up": "0.05,0.8"},
-                # the oracle (experiments/oracle.py): its greedy search on validation from the first seed's base, at
-                # these target shares every `interval` steps; the schedule it finds runs frozen (row "oracle") on the
-                # primary seeds beside its twin, and each paper default reports its share of the oracle's gain
-                "oracle": {"shares": [0.05, 0.15, 0.3, 0.5, 0.8], "interval": 100},
+                # the oracle (experiments/oracle.py): its greedy search on validation, at these target shares every
+                # `interval` steps, on a seed (and base) of its own that no row runs, so that every seed it is
+                # judged on is out of sample; the schedule it finds runs frozen (row "oracle") on the primary seeds
+                # beside its twin, and each paper default reports its share of the oracle's gain
+                "oracle": {"shares": [0.05, 0.15, 0.3, 0.5, 0.8], "interval": 100, "seed": 400000},
                 # each mixer's default is its paper's form; these named variants (--<mixer>_variant NAME) run
                 # beside it as rows "<mixer>-<variant>"; the agent's variants are AGENT_VARIANTS
                 "variants": {"bandit": ["one_draw", "hedge", "code"], "dbl": ["code", "hold_flagged"],
@@ -143,7 +144,7 @@ def suite_rows(spec, mixers, sweep, schedules, corpus, splits=None, oracle_share
     shares = (spec.get("oracle") or {}).get("shares", []) if oracle_shares is None else oracle_shares
     if shares:
         moving["oracle"] = {"mixer": "replay", "kind": "oracle", "role": "oracle", "target_share": None, "options": {},
-                            "search": {"shares": list(shares),
+                            "search": {"shares": list(shares), "seed": (spec.get("oracle") or {}).get("seed"),
                                        "interval": (spec.get("oracle") or {}).get("interval", oracle.INTERVAL)}}
     for label, row in moving.items():
         primary = row.get("primary", False)
@@ -288,28 +289,51 @@ def run_jobs(suite, cfg, train_args, name, preset, seeds, rows, trajectories, pu
         return sum(seconds.get(label, 0.0) for label in ("regmix", "agent"))
 
     def prepare_oracle(label):
-        """The oracle's search (experiments/oracle.py) from the first seed's base, validation only, in
-        out/<suite>/oracle: run once, reused while its fingerprint (config, shares, interval, code) holds."""
+        """The oracle's search (experiments/oracle.py), validation only, on its own seed and base (the first
+        seed's where the suite names none), in out/<suite>/oracle: run once, reused while its fingerprint
+        (config, shares, interval, code, the schedule file it wrote) holds. A new search makes the replays of
+        the old schedule stale: their unfinished checkpoints are removed (a finished one reruns by its
+        fingerprint). Returns whether the search is there; a failed one is reported like a failed run."""
         search_dir, search = os.path.join(suite_dir, "oracle"), rows[label]["search"]
-        search_cfg = validate_config({**config_for_mixer(cfg, "static"), "seed": seeds[0],
-                                      "base_seed": cfg["base_seed"] + (seeds[0] - cfg["seed"]),
+        seed = search["seed"] if search["seed"] is not None else seeds[0]
+        search_cfg = validate_config({**config_for_mixer(cfg, "static"), "seed": seed,
+                                      "base_seed": cfg["base_seed"] + (seed - cfg["seed"]),
                                       "run_name": os.path.join(name, "oracle")})
-        fingerprint = run_fingerprint(search_cfg)
-        fingerprint["config"].update({"oracle_shares": search["shares"], "oracle_interval": search["interval"]})
-        with open(inspect.getsourcefile(oracle), "rb") as f:
-            fingerprint["code"]["experiments/oracle.py"] = hashlib.sha256(f.read()).hexdigest()
-        done = os.path.exists(os.path.join(search_dir, "search.json"))
-        changed = changed_since(search_dir, fingerprint) if done else None
+        schedule = os.path.join(search_dir, "schedule.json")
+
+        def fingerprint():
+            made = run_fingerprint(search_cfg)
+            made["config"].update({"oracle_shares": search["shares"], "oracle_interval": search["interval"]})
+            for key, path in (("experiments/oracle.py", inspect.getsourcefile(oracle)), ("schedule.json", schedule)):
+                if os.path.exists(path):
+                    with open(path, "rb") as f:
+                        made["code"][key] = hashlib.sha256(f.read()).hexdigest()
+            return made
+        done = all(os.path.exists(os.path.join(search_dir, f)) for f in ("search.json", "schedule.json"))
+        changed = changed_since(search_dir, fingerprint()) if done else None
         if done and not changed:
             log("#### the oracle's search: finished before, reused")
             record = read_json(os.path.join(search_dir, "search.json"), "the oracle's search")
         else:
-            log("\n#### the oracle's search" + (f" (rerun: {changed})" if changed else "") + f", seed {seeds[0]}")
-            record = oracle.search(search_cfg, search["shares"], search["interval"], search_dir, log)
-            write_json_atomic(os.path.join(search_dir, "fingerprint.json"), fingerprint)
-        extra[label] = {"replay": os.path.join(search_dir, "schedule.json")}
+            log("\n#### the oracle's search" + (f" (rerun: {changed})" if changed else "") + f", seed {seed}")
+            for stale in (label, f"{label}-twin"):
+                for s, run_dir in run_dirs[stale].items():
+                    if not finished(stale, s) and os.path.exists(os.path.join(run_dir, "ckpt.pt")):
+                        os.remove(os.path.join(run_dir, "ckpt.pt"))
+                        log(f"  removed the checkpoint of {stale} seed {s}: it ran the old schedule")
+            try:
+                record = oracle.search(search_cfg, search["shares"], search["interval"], search_dir, log)
+            except Exception as e:  # like a failed run: reported by name, the suite goes on without the oracle
+                if not isinstance(e, UserError):
+                    traceback.print_exc()
+                log(f"#### the oracle's search FAILED: {type(e).__name__}: {e}")
+                failed.append("the oracle's search")
+                return False
+            write_json_atomic(os.path.join(search_dir, "fingerprint.json"), fingerprint())
+        extra[label] = {"replay": schedule}
         proxy[label] = record["compute_seconds"]  # its compute, counted in full like a proxy's work
         searched.update({key: record[key] for key in oracle.SEARCH_KEYS if key in record})
+        return True
     plan, searched = seed_plan(rows, objectives, spec, cap), {}
     while todo := [job for job in job_order(rows, plan, seeds) if job not in visited]:  # planned anew after each
         label, seed = todo[0]
@@ -322,7 +346,9 @@ def run_jobs(suite, cfg, train_args, name, preset, seeds, rows, trajectories, pu
         if label in offline and label not in extra:
             collected = prepare_offline_mixers()
         if row["role"] == "oracle" and label not in extra:
-            prepare_oracle(label)
+            if "the oracle's search" in failed or not prepare_oracle(label):
+                log(f"#### suite run {number}: {label} seed {seed}: skipped, the oracle's search failed")
+                continue
         run_cfg = {**config_for_mixer(cfg, row["mixer"]), **row["options"], **extra.get(label, {}),
                    **({"weights_from": run_dirs[twin_of][seed]} if twin_of else {}),
                    "seed": seed, "base_seed": cfg["base_seed"] + (seed - cfg["seed"]),
@@ -367,24 +393,27 @@ def run_jobs(suite, cfg, train_args, name, preset, seeds, rows, trajectories, pu
                                     "invocation_seconds": time.time() - t_start, "failed": failed})
     paths = report.write_suite_outputs(summary, done, os.path.join(suite_dir, "results"))
     if publish and "static" in results:
-        report.publish(summary, done, publish, wall_seconds(cfg, summary, collected, used))
+        report.publish(summary, done, publish, wall_seconds(cfg, summary, collected, used, searched))
         paths.append(publish)
     log("\n" + report.suite_table(summary))
     log("\n" + "\n".join(f"wrote {p}" for p in paths))
     return summary, failed
 
 
-def wall_seconds(cfg, summary, collected, seeds):
+def wall_seconds(cfg, summary, collected, seeds, searched=None):
     """The suite's compute as measured stage by stage, each piece of work once: the corpus build, the bases'
-    pre-training (one per seed), and the runs (CPT loops, each shared target estimation once, the proxy work)."""
+    pre-training (one per seed, and the oracle's search seed's), and the runs (CPT loops, each shared target
+    estimation once, the proxy work, the oracle's search)."""
     corpus = Corpus(corpus_path(cfg))
-    bases = {train.base_dir_of({**cfg, "base_seed": cfg["base_seed"] + (s - cfg["seed"])}, corpus) for s in seeds}
+    search = (searched or {}).get("compute_seconds") or 0.0
+    bases = {train.base_dir_of({**cfg, "base_seed": cfg["base_seed"] + (s - cfg["seed"])}, corpus)
+             for s in list(seeds) + ([searched["seed"]] if searched else [])}
     runs = report.compute_once(summary)
     base = [read_json(os.path.join(d, "base_eval.json"), "a base's evaluation")["run"].get("wall_seconds")
             for d in sorted(bases)]  # none for a downloaded base (--init_from: one base, whatever the seed)
     return {"corpus": corpus.meta.get("build_seconds"), "base": None if None in base else sum(base),
-            "bases": len(base), **runs, "proxy": collected,
-            "suite": runs["cpt_runs"] + runs["target_estimates"] + collected}
+            "bases": len(base), **runs, "proxy": collected, "oracle_search": search,
+            "suite": runs["cpt_runs"] + runs["target_estimates"] + collected + search}
 
 
 USAGE = """Run the comparison suite, or collect proxy trajectories alone.
@@ -424,7 +453,8 @@ def main(argv=None):
     parser.add_argument("--oracle", default=None, help="the oracle's candidate target shares (experiments/oracle.py;"
                         " default: the suite's, 0.05,0.15,0.3,0.5,0.8; 'none': no oracle row)")
     parser.add_argument("--collect", type=int, default=None,
-                        help="proxy runs to collect, for the agent and for RegMix each (the suite's default: 64)")
+                        help="proxy runs to collect, for the agent and for RegMix each (the suite's default: 384 "
+                        "trajectories for the agent, 64 constant runs for RegMix)")
     parser.add_argument("--swarm", default="auto", choices=swarm.MODES, help="train the proxy runs as swarms "
                         "(swarm.py): auto = on a GPU (the CPU measured slower), on, off (one at a time)")
     parser.add_argument("--trajectories", default=None, help="without --suite: the folder that keeps them")
@@ -449,11 +479,12 @@ def main(argv=None):
         text = getattr(args, flag)
         try:
             values = None if text is None else [float(x) for x in listed(text)]
-            if all(0 <= x <= 1 for x in values or []):
+            if values is None or (values or text == "none") and len(set(values)) == len(values) and all(
+                    0 <= x <= 1 for x in values):
                 return values
         except ValueError:
             pass
-        sys.exit(f"error: --{flag} {text} must be target shares like 0.05,0.5,0.8 (or none)")
+        sys.exit(f"error: --{flag} {text!r} must be distinct target shares like 0.05,0.5,0.8 (or none)")
     shares = {flag: target_shares(flag) for flag in ("sweep", "oracle")}
     try:
         if not args.suite:

@@ -233,9 +233,10 @@ def calibration_table(calibration):
     base_s = "from one --init_from checkpoint" if wall["base"] is None else f"{wall['base']:,.0f} s"
     lines += ["", f"Compute, each piece of work once (`wall_s`): corpus {fmt(wall['corpus'], 0)} s, "
                   f"bases ({wall['bases']}) {base_s}, the suite's {wall['cpt_runs']:,.0f} s of CPT runs, "
-                  f"{wall['target_estimations']} target estimations {wall['target_estimates']:,.0f} s and its proxy "
-                  f"work {wall['proxy']:,.0f} s: the suite {wall['suite']:,.0f} s ({wall['suite'] / 3600:.1f} hours) "
-                  f"with the {calibration['preset']} preset."]
+                  f"{wall['target_estimations']} target estimations {wall['target_estimates']:,.0f} s"
+                  + (f", the oracle's search {wall['oracle_search']:,.0f} s" if wall.get("oracle_search") else "")
+                  + f" and its proxy work {wall['proxy']:,.0f} s: the suite {wall['suite']:,.0f} s "
+                  f"({wall['suite'] / 3600:.1f} hours) with the {calibration['preset']} preset."]
     return "\n".join(lines)
 
 
@@ -260,11 +261,16 @@ def savings_table(results):
 
 
 def share_text(share):
-    if share is None or share["mean"] is None:
+    """A paper default's share of the oracle's gain (report.share_of_oracle_gain), with why it has no interval."""
+    if share is None or not share["seeds"]:
         return "n/a"
+    if share["mean"] is None:
+        return "none: the oracle did not beat the best static mixture"
+    if share["seeds"] < 2:
+        return f"{share['mean']:.2f} (one seed: no interval)"
     if not share["bounded"]:
-        return f"{share['mean']:+.2f} (no interval: the oracle's gain is within noise)"
-    return f"{share['mean']:+.2f} [{share['lo']:+.2f}, {share['hi']:+.2f}]"
+        return f"{share['mean']:.2f} (no interval: the oracle's gain is within noise)"
+    return f"{share['mean']:.2f} [{share['lo']:.2f}, {share['hi']:.2f}]"
 
 
 def oracle_table(results):
@@ -273,7 +279,7 @@ def oracle_table(results):
     (results.json's oracle, its row and share_of_oracle_gain)."""
     search, rows = results.get("oracle"), {r["mixer"]: r for r in results["rows"]}
     if not search or "oracle" not in rows:
-        return "This run did not run the oracle (runs from before the suite's oracle row)."
+        return "This run has no oracle row (a run from before the suite had one, or one with --oracle none)."
     o = rows["oracle"]
     chosen = ", ".join(fmt(x, 2) for x in search.get("schedule_shares") or []) or ", ".join(search["schedule"])
     lines = [f"The oracle's schedule, searched on validation from seed {search['seed']}'s base (a choice every "

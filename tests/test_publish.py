@@ -493,6 +493,12 @@ def test_the_share_of_the_oracles_gain_is_the_ratio_of_paired_means_with_fieller
     noisy = {s: best[s] - 0.001 + 0.02 * rng.standard_normal() for s in seeds}  # a gain within noise
     unbounded = report.share_of_oracle_gain(row, best, noisy)
     assert not unbounded["bounded"] and unbounded["lo"] is None and unbounded["hi"] is None
+    assert "within noise" in tables.share_text(unbounded)
+    worse = {s: best[s] + 0.05 + 0.005 * rng.standard_normal() for s in seeds}  # the oracle clearly lost
+    lost = report.share_of_oracle_gain(row, best, worse)  # a ratio of two losses is no share of a gain
+    assert lost["mean"] is None and lost["oracle_gain"] < 0 and "did not beat" in tables.share_text(lost)
+    one = report.share_of_oracle_gain({0: row[0]}, best, oracle)
+    assert one["seeds"] == 1 and not one["bounded"] and "one seed" in tables.share_text(one)
     assert report.share_of_oracle_gain(row, best, {})["mean"] is None  # no seed in common
 
 
@@ -518,4 +524,4 @@ def test_the_oracle_block_gives_the_headroom_and_each_defaults_share_of_it_from_
     assert "0.80, 0.30" in text and "1,234 s of search" in text
     assert f"| bandit | 3 | {by_row['bandit']['balanced_mean']:.4f} | " in text and tables.share_text(share) in text
     del published["oracle"]
-    assert "did not run the oracle" in tables.oracle_table(published)
+    assert "has no oracle row" in tables.oracle_table(published)

@@ -224,6 +224,8 @@ CATALOGUE = [
     ("agent", "--trajectories {tmp}/bad_trajectories --out {tmp}/agent.pt", "is damaged"),
     ("suite", "--suite default --mixers oracle -- {train}", "unknown"),
     ("suite", "--collect 2", "give --suite NAME"),
+    ("suite", "--suite default --oracle 0.5,0.5 -- {train}", "distinct target shares"),
+    ("suite", "--suite default --oracle 1.5 -- {train}", "distinct target shares"),
     ("suite", "--collect 2 --trajectories {tmp}/t -- {train} --mix_interval 3", "multiple of --mix_interval"),
     ("suite", "--suite default --trajectories {tmp}/t", "is for collection alone"),
     ("evaluate", "{tmp}/no_run", "not a folder"),
