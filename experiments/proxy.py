@@ -14,7 +14,7 @@ import numpy as np
 import agent
 import train
 from common import read_json, write_json_atomic
-from data import Corpus
+from data import Corpus, average_weights_of_run
 from distributed import folder_lock
 from evaluate import field_losses
 from experiments import report, swarm
@@ -117,15 +117,22 @@ def tune_agent(pcfg, folder, spec, tuning_dir, log, swarm_mode="auto"):
     return tuning
 
 
+BEST_RERUN_SEEDS = [320000, 320001, 320002, 320003, 320004]  # seeds no collection, tuning or replay uses
+
+
 def trajectory_twins(pcfg, folder, twins_dir, log=print, swarm_mode="auto"):
     """Whether the agent's data holds anything to learn: each random-mixing trajectory of `folder` beside its
     static twin on the proxy (the same seed and base, at the mixture the trajectory realised: its rows per domain),
     both judged by the validation objective at the final step. Delta = trajectory - twin; a trajectory whose
-    moving weights pay has delta < 0. Cached in twins_dir/twins.json."""
+    moving weights pay has delta < 0. The best of many is picked by its own noise as well (the winner's curse),
+    so its schedule is rerun (rerun_best). Cached in twins_dir/twins.json while the folder holds as many
+    trajectories (a larger collection adds the new ones' twins; finished twin runs are reused)."""
     path = os.path.join(twins_dir, "twins.json")
-    if os.path.exists(path):
-        return read_json(path, "the trajectories' twins")
     trajectories, fields, t0 = load_trajectories(folder), None, time.time()
+    if os.path.exists(path):
+        cached = read_json(path, "the trajectories' twins")
+        if cached.get("count") == len(trajectories) and "rerun" in cached["best"]:
+            return cached
     runs = []
     for index, (arrays, meta) in enumerate(trajectories):
         rows = np.asarray(arrays["tokens_per_domain"], dtype=np.float64)
@@ -138,17 +145,45 @@ def trajectory_twins(pcfg, folder, twins_dir, log=print, swarm_mode="auto"):
         S, T = field_losses(np.asarray(arrays["val_loss"])[-1], fields)
         deltas.append(float(objective(S, T)) - proxy_run(pcfg, *run))
     best = int(np.argmin(deltas))
+    rerun = rerun_best(pcfg, trajectories[best][0], os.path.join(twins_dir, "best"), swarm_mode)
     record = {"what": "each proxy trajectory's final validation objective minus its static twin's (same seed and "
-                      "base, the mixture it realised); < 0: its moving weights paid",
+                      "base, the mixture it realised); < 0: its moving weights paid. best.rerun: the best one's "
+                      "schedule replayed on fresh seeds, each beside its own twin, paired",
               "count": len(deltas), "mean": float(np.mean(deltas)),
               "sd": float(np.std(deltas, ddof=1)) if len(deltas) > 1 else 0.0,
               "better_than_twin": int(sum(d < 0 for d in deltas)), "deltas": deltas,
-              "best": {"index": best, "delta": deltas[best], "schedule": trajectories[best][1].get("schedule")},
+              "best": {"index": best, "delta": deltas[best], "schedule": trajectories[best][1].get("schedule"),
+                       "rerun": rerun},
               "seconds": time.time() - t0}
     write_json_atomic(path, record)
     log(f"  trajectories against their twins: mean {record['mean']:+.4f}, {record['better_than_twin']} of "
-        f"{len(deltas)} better, the best {deltas[best]:+.4f} (trajectory {best})")
+        f"{len(deltas)} better, the best {deltas[best]:+.4f} (trajectory {best}); rerun on {len(rerun['seeds'])} "
+        f"seeds: {report.interval_text(rerun['delta'], 4)}")
     return record
+
+
+def rerun_best(pcfg, arrays, rerun_dir, swarm_mode="auto", seeds=None):
+    """A trajectory's schedule (its action at the start of each interval) replayed (mixer.ReplayMixer) on fresh
+    seeds, each beside its twin at the mixture that replay realised: whether the best trajectory's gain over
+    its twin survives a seed it was not picked on. Returns {"seeds", "replay", "twin": {seed: final validation
+    objective}, "delta": the paired interval of replay - twin}."""
+    seeds = BEST_RERUN_SEEDS if seeds is None else seeds
+    corpus = Corpus(corpus_path(pcfg))
+    os.makedirs(rerun_dir, exist_ok=True)
+    schedule = os.path.join(rerun_dir, "schedule.json")
+    weights = np.asarray(arrays["weights"], dtype=np.float64)
+    write_json_atomic(schedule, {"domains": corpus.domains, "steps": [i * pcfg["mix_interval"] for i in
+                                                                       range(len(weights))],
+                                 "weights": (weights / weights.sum(axis=1, keepdims=True)).tolist()})  # ReplayMixer's
+    replays = [("replay", {"replay": schedule}, seed, os.path.join(rerun_dir, f"replay-s{seed}")) for seed in seeds]
+    proxy_swarm(pcfg, replays, swarm_mode)
+    replay = {seed: proxy_run(pcfg, *run) for seed, run in zip(seeds, replays)}
+    twins = [("static", {"weights": ",".join(f"{d}={float(x)!r}" for d, x in zip(
+        corpus.domains, average_weights_of_run(run[3], corpus.domains)))}, run[2],
+        os.path.join(rerun_dir, f"twin-s{run[2]}")) for run in replays]
+    proxy_swarm(pcfg, twins, swarm_mode)
+    twin = {seed: proxy_run(pcfg, *run) for seed, run in zip(seeds, twins)}
+    return {"seeds": list(seeds), "replay": replay, "twin": twin, "delta": report.paired_interval(replay, twin)}
 
 
 def prepare_proxy(spec, train_args, proxy_dir, needs, count=None, log=print, swarm_mode="auto"):

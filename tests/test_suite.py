@@ -551,6 +551,7 @@ def test_suite_tunes_the_agent_on_the_proxy_and_runs_its_variants(tiny_args, mon
     proxy = {**suite_module.SUITES["default"]["proxy"], "tuning_seeds": [7],
              "agent_grid": [small, {**small, "cql_alpha": 5.0}]}
     monkeypatch.setitem(suite_module.SUITES["default"], "proxy", proxy)
+    monkeypatch.setattr("experiments.proxy.BEST_RERUN_SEEDS", [17, 18])
     summary = suite(tiny_args + ["--mix_interval", "5"], "--mixers", "agent", "--collect", "4")
     proxy_dir = os.path.join(suite_dir_of(tiny_args), "proxy")
     with open(os.path.join(proxy_dir, "tuning", "tuning.json")) as f:
@@ -578,6 +579,17 @@ def test_suite_tunes_the_agent_on_the_proxy_and_runs_its_variants(tiny_args, mon
         with open(os.path.join(twin, "eval.json")) as f:
             tokens = np.asarray(json.load(f)["run"]["tokens_per_domain"], dtype=float)
         assert np.abs(tokens / tokens.sum() - realised).max() < 0.15  # the twin samples that mixture
+    rerun = twins["best"]["rerun"]  # the best one's schedule again on fresh seeds, each beside its own twin
+    assert rerun["seeds"] == [17, 18] and set(rerun["replay"]) == set(rerun["twin"]) == {"17", "18"}
+    assert rerun["delta"]["mean"] == pytest.approx(np.mean([rerun["replay"][s] - rerun["twin"][s]
+                                                            for s in ("17", "18")]))
+    best, _ = trajectories.TrajectoryBuffer(os.path.join(proxy_dir, "trajectories")).load(twins["best"]["index"])
+    for seed in (17, 18):
+        run_dir = os.path.join(proxy_dir, "twins", "best", f"replay-s{seed}")
+        logged = {r["step"]: r["weights"] for r in report.read_log(run_dir) if "weights" in r}
+        actions = [logged[k * 5 + 1] for k in range(len(best["weights"]))]  # each interval's first step (--mix_interval 5)
+        np.testing.assert_allclose(actions, best["weights"] / best["weights"].sum(axis=1, keepdims=True), atol=1e-6)
+        assert rerun["replay"][str(seed)] == pytest.approx(report.final_val_objective(run_dir, fields))
 
 
 def fake_suite(folder, labels, outlier):
