@@ -323,6 +323,8 @@ def run_jobs(suite, cfg, train_args, name, preset, seeds, rows, trajectories, pu
                         log(f"  removed the checkpoint of {stale} seed {s}: it ran the old schedule")
             try:
                 record = oracle.search(search_cfg, search["shares"], search["interval"], search_dir, log)
+            except train.Interrupted:
+                raise
             except Exception as e:  # like a failed run: reported by name, the suite goes on without the oracle
                 if not isinstance(e, UserError):
                     traceback.print_exc()
@@ -366,6 +368,8 @@ def run_jobs(suite, cfg, train_args, name, preset, seeds, rows, trajectories, pu
                 run_cfg = {**run_cfg, "resume": resume, "overwrite": not resume}  # a changed run is run again
                 train.run(validate_config(run_cfg))
                 write_json_atomic(os.path.join(run_dir, "fingerprint.json"), fingerprint)
+            except train.Interrupted:  # Ctrl-C or SIGTERM asks the suite to stop, not this run to fail
+                raise
             except Exception as e:  # one failed run must not end the suite: report it and go on
                 if not isinstance(e, UserError):
                     traceback.print_exc()
@@ -495,6 +499,10 @@ def main(argv=None):
                                     swarm_mode=args.swarm, splits=listed(args.splits), oracle_shares=shares["oracle"])
     except UserError as e:
         sys.exit(f"error: {e}")
+    except train.Interrupted as e:  # the run stopped at a step boundary with its checkpoint: a rerun resumes it
+        print(f"interrupted: {e}; every finished run is kept and the interrupted one continues from its "
+              f"checkpoint: rerun the same command", file=sys.stderr, flush=True)
+        sys.exit(128 + e.signum)
     if failed:
         sys.exit(f"error: {len(failed)} run(s) failed: {'; '.join(failed)}; the table holds the others; rerun "
                  "the same command to retry them")

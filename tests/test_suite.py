@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import os
+import signal
 
 import numpy as np
 import pytest
@@ -292,6 +293,24 @@ def test_a_failing_run_is_reported_by_name_and_the_suite_goes_on(tiny_args, monk
     with open(os.path.join(suite_dir_of(tiny_args), "results", "results.json")) as f:
         saved = json.load(f)
     assert list(saved["rows"]) == ["static", "dbl", "dbl-twin"] and saved["failed"] == ["bandit seed 1337"]
+
+
+def test_ctrl_c_or_sigterm_stops_the_suite_instead_of_failing_one_run(tiny_args, monkeypatch, capsys):
+    """train.py turns Ctrl-C and SIGTERM into Interrupted at a step boundary (its checkpoint written): the suite
+    stops there with the signal's exit status and says how to resume; it does not start the next run."""
+    real_run, started = train.run, []
+
+    def stop_in_the_bandit_run(cfg):
+        started.append(cfg["mixer"])
+        if cfg["mixer"] == "bandit":
+            raise train.Interrupted(signal.SIGTERM, "cpt", 5, 10, "ckpt.pt")
+        return real_run(cfg)
+
+    monkeypatch.setattr(train, "run", stop_in_the_bandit_run)
+    with pytest.raises(SystemExit) as exit_info:
+        suite(tiny_args, "--mixers", "bandit,dbl")
+    assert exit_info.value.code == 128 + signal.SIGTERM and started == ["static", "bandit"]
+    assert "interrupted: SIGTERM at cpt step 5 of 10" in capsys.readouterr().err
 
 
 def write_replay(replay_dir, label, seed, val_loss, fields):
