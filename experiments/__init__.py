@@ -2,10 +2,12 @@
 The lab: the experiments that drive many runs of the library and publish what they measure. Run each as a module
 from the repository's root (python -m experiments.suite ...). The library at the top never imports this folder.
 
-    suite.py             the comparison suite: the static grid, every mixer's paper default and variants, twins
+    suite.py             the comparison suite: the static grid, every mixer's paper default and variants, twins,
+                         the oracle's row
     proxy.py             the suite's proxy work: RegMix's runs, the agent's trajectories, tuning and variants
     report.py            the suite's statistics: best static, twins, paired intervals, Holm's family; docs/benchmark/
-    oracle.py            the headroom of adapting: a greedy look-ahead search over schedules, on validation
+    oracle.py            the headroom of adapting: a greedy look-ahead search over schedules, on validation (the
+                         suite's oracle row runs it; by hand it also judges designed settings: docs/headroom.md)
     static_search.py     what a learned mixer saves: every row's compute, the expected best of k static grid runs
     tables.py            the tables of results.md, README and docs/ generated from results.json
     plots.py             the suite's figures
