@@ -8,9 +8,9 @@ changed, when not. A run that fails is reported by name while the others go on (
 something failed). The agent's and RegMix's rows first need their proxy work (config/proxy.py, in
 out/suite-default/proxy): 384 random-mixing trajectories, 64 constant-mixture runs, the agent's tuning on proxy
 seeds of its own, the agent's variants (experiments/proxy.py). The oracle's row first needs its search
-(experiments/oracle.py, in out/suite-default/oracle): a greedy look-ahead on validation from the first seed's base,
-whose schedule then runs frozen on the primary seeds beside its twin; each paper default reports its share of the
-oracle's gain over the best static mixture (report.share_of_oracle_gain).
+(experiments/oracle.py, in out/suite-default/oracle): a greedy look-ahead on validation, on a seed and base no row
+runs, whose schedule then runs frozen on the primary seeds beside its twin; each paper default reports its share
+of the oracle's gain over the best static mixture (report.share_of_oracle_gain).
 
     python -m experiments.suite --suite default               # CPU preset, the seed plan (many hours on 2 cores)
     python -m experiments.suite --suite default --preset gpu  # config/gpu.py, on one GPU
