@@ -1,6 +1,7 @@
 """
 The suite's figures, from its summary and its runs' logs: the weights over CPT, the validation curves, the
-objective over CPT, and every mixer over the static grid (the frontier). report.py decides which rows they draw.
+objective over CPT, every mixer over the static grid (the frontier), and every row's objective against its
+compute beside a search over static mixtures (compute.png). report.py decides which rows they draw.
 """
 
 import math
@@ -143,4 +144,34 @@ def write_plots(summary, run_dirs, out_dir, dynamic, grid):
     fig, ax = plt.subplots(figsize=(10, 6.5), layout="constrained")
     plot_frontier(ax, rows, dynamic[:-1], grid, summary.get("best_static"))
     save(fig, "frontier.png", legend_from=ax)
+
+    fig, ax = plt.subplots(figsize=(10, 6), layout="constrained")
+    plot_compute(ax, rows, dynamic[:-1], grid, summary.get("static_search") or [])
+    save(fig, "compute.png", legend_from=ax)
     return paths
+
+
+def plot_compute(ax, rows, labels, grid_labels, curve):
+    """What each row cost against what it reached: its compute per seed (run, proxy work, target estimation,
+    the oracle's search: report's compute_seconds) against its mean test objective, the static grid's points in
+    grey, every moving row in its own style and its twin as a hollow circle of its colour; and the search a user
+    could run instead, the validation-best of k random grid runs (static_search's curve), against k static
+    runs' seconds. A row left of and below the curve reached its objective for less than the search that
+    matches it."""
+    if curve:
+        ax.plot([p["seconds"] for p in curve], [p["expected_test_objective"] for p in curve], "k-", marker=".",
+                lw=1, label="best of k static grid runs, picked on validation")
+
+    def point(label):
+        return rows[label]["compute_seconds"]["total"], rows[label]["stats"]["balanced_loss"]["mean"]
+    grey = [point(label) for label in grid_labels if rows[label].get("compute_seconds")]
+    if grey:
+        ax.scatter(*zip(*grey), color="0.6", s=12, label="static grid points")
+    for i, label in enumerate(label for label in labels if rows[label].get("compute_seconds")):
+        style = series_style(i, marker=True)
+        ax.scatter(*point(label), color=style["color"], marker=style["marker"], s=30, label=label)
+        if rows.get(f"{label}-twin", {}).get("compute_seconds"):  # its twin: a hollow circle of its colour
+            ax.scatter(*point(f"{label}-twin"), facecolors="none", edgecolors=style["color"], s=30)
+    ax.set_xscale("log")
+    ax.set(xlabel="compute per seed, s (log scale)", ylabel="test objective (S + T) / 2, mean over seeds",
+           title="each row's objective against its compute, and the search over static mixtures it saves")

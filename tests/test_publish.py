@@ -186,7 +186,7 @@ def test_publish_writes_every_file_and_regenerates_the_pages_from_results_json(m
     out = str(tmp_path / "benchmark")
     paths = report.publish(summary, run_dirs, out, WALL, pages=[str(readme), str(page)])
     made = ["results.json", "calibration.json", "results.md", "weights.png", "val_loss.png", "balanced.png",
-            "frontier.png"]
+            "frontier.png", "compute.png"]
     assert sorted(os.listdir(out)) == sorted(made)  # every file, no temp file left behind
     assert sorted(paths) == sorted([os.path.join(out, name) for name in made] + [str(readme), str(page)])
     for name in made[3:]:

@@ -70,7 +70,7 @@ def test_suite_end_to_end_then_resume_after_an_interruption(tiny_args, monkeypat
     with open(os.path.join(results, "results.json")) as f:
         saved = json.load(f)
     assert saved["rows"]["bandit"]["stats"]["balanced_loss"]["mean"] == balanced(tiny_args, "bandit", 1337)
-    for name in ("weights.png", "val_loss.png", "balanced.png", "frontier.png"):
+    for name in ("weights.png", "val_loss.png", "balanced.png", "frontier.png", "compute.png"):
         with open(os.path.join(results, name), "rb") as f:
             data = f.read()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000, name
