@@ -647,7 +647,8 @@ def test_plots_give_every_row_its_own_style_zoom_on_the_frontier_and_keep_titles
               "schedule-ramp_up", "schedule-ramp_down"]
     summary, run_dirs = fake_suite(str(tmp_path / "runs"), labels, outlier="velocity")
     report.write_suite_outputs(summary, run_dirs, str(tmp_path / "results"))
-    weights, val_loss, balanced_fig, frontier = figures
+    weights, val_loss, balanced_fig, frontier, compute = figures
+    assert not compute.axes[0].collections  # rows made up without compute_seconds: nothing to place
     for fig in (val_loss, balanced_fig):  # 12 series (11 rows and static): no two share colour and line style
         for ax in [ax for ax in fig.axes if ax.get_lines()]:
             styles = [(line.get_color(), line.get_linestyle()) for line in ax.get_lines()]
