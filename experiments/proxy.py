@@ -17,7 +17,7 @@ from common import read_json, write_json_atomic
 from data import Corpus, average_weights_of_run
 from distributed import folder_lock
 from evaluate import field_losses
-from experiments import report, swarm
+from experiments import oracle, report, swarm
 from mixer import objective
 from options import MIXERS, config_for_mixer, parse_config, validate_config
 from prepare import corpus_path, ensure_corpus
@@ -117,6 +117,11 @@ def tune_agent(pcfg, folder, spec, tuning_dir, log, swarm_mode="auto"):
     return tuning
 
 
+def weights_option(domains, mixture):
+    """train.py's --weights for a static run at `mixture` (every digit kept, so the twin samples exactly it)."""
+    return ",".join(f"{d}={float(x)!r}" for d, x in zip(domains, mixture))
+
+
 BEST_RERUN_SEEDS = [320000, 320001, 320002, 320003, 320004]  # seeds no collection, tuning or replay uses
 
 
@@ -136,8 +141,8 @@ def trajectory_twins(pcfg, folder, twins_dir, log=print, swarm_mode="auto"):
     runs = []
     for index, (arrays, meta) in enumerate(trajectories):
         rows = np.asarray(arrays["tokens_per_domain"], dtype=np.float64)
-        weights = ",".join(f"{d}={float(x)!r}" for d, x in zip(meta["domains"], rows / rows.sum()))
-        runs.append(("static", {"weights": weights}, meta["seed"], os.path.join(twins_dir, f"twin-{index:05d}")))
+        runs.append(("static", {"weights": weights_option(meta["domains"], rows / rows.sum())}, meta["seed"],
+                     os.path.join(twins_dir, f"twin-{index:05d}")))
         fields = meta["fields"]
     proxy_swarm(pcfg, runs, swarm_mode)
     deltas = []
@@ -172,15 +177,13 @@ def rerun_best(pcfg, arrays, rerun_dir, swarm_mode="auto", seeds=None):
     os.makedirs(rerun_dir, exist_ok=True)
     schedule = os.path.join(rerun_dir, "schedule.json")
     weights = np.asarray(arrays["weights"], dtype=np.float64)
-    write_json_atomic(schedule, {"domains": corpus.domains, "steps": [i * pcfg["mix_interval"] for i in
-                                                                       range(len(weights))],
-                                 "weights": (weights / weights.sum(axis=1, keepdims=True)).tolist()})  # ReplayMixer's
+    oracle.write_replay(schedule, corpus.domains, [i * pcfg["mix_interval"] for i in range(len(weights))],
+                        (weights / weights.sum(axis=1, keepdims=True)).tolist())
     replays = [("replay", {"replay": schedule}, seed, os.path.join(rerun_dir, f"replay-s{seed}")) for seed in seeds]
     proxy_swarm(pcfg, replays, swarm_mode)
     replay = {seed: proxy_run(pcfg, *run) for seed, run in zip(seeds, replays)}
-    twins = [("static", {"weights": ",".join(f"{d}={float(x)!r}" for d, x in zip(
-        corpus.domains, average_weights_of_run(run[3], corpus.domains)))}, run[2],
-        os.path.join(rerun_dir, f"twin-s{run[2]}")) for run in replays]
+    twins = [("static", {"weights": weights_option(corpus.domains, average_weights_of_run(run[3], corpus.domains))},
+              run[2], os.path.join(rerun_dir, f"twin-s{run[2]}")) for run in replays]
     proxy_swarm(pcfg, twins, swarm_mode)
     twin = {seed: proxy_run(pcfg, *run) for seed, run in zip(seeds, twins)}
     return {"seeds": list(seeds), "replay": replay, "twin": twin, "delta": report.paired_interval(replay, twin)}
