@@ -89,6 +89,12 @@ def write_replay(path, domains, steps, weights):
     write_json_atomic(path, {"domains": list(domains), "steps": list(steps), "weights": [list(w) for w in weights]})
 
 
+def runner_up_margin(scores):
+    """How much the interval's choice mattered: the second-lowest validation objective minus the lowest."""
+    low, second = sorted(scores)[:2]
+    return second - low
+
+
 def search(cfg, shares, interval, out_dir, log=print, mixtures=None):
     """The greedy look-ahead over `shares` (or the named `mixtures` file) every `interval` steps from cfg's base
     (cfg: train.py's validated options; its mixer options are not read). Writes out_dir/schedule.json (the
@@ -133,7 +139,8 @@ def search(cfg, shares, interval, out_dir, log=print, mixtures=None):
         chosen.append(candidates[best])
         live = os.path.join(out_dir, f"interval-{i}", folders[best])
         intervals.append({"start": start, "end": end, "val_objective": dict(zip(names, scores)), "chosen": names[best],
-                          **({} if mixtures else {"chosen_share": shares[best]}), "seconds": sum(seconds)})
+                          **({} if mixtures else {"chosen_share": shares[best]}),
+                          "margin": runner_up_margin(scores), "seconds": sum(seconds)})
         log(f"oracle: steps {start}-{end}: " + ", ".join(f"{n} {v:.4f}" for n, v in zip(names, scores))
             + f" -> {names[best]}")
     write_replay(os.path.join(out_dir, "schedule.json"), corpus.domains, bounds[:-1], chosen)
@@ -197,6 +204,8 @@ def publish(path, setting, judged, what, search_dir=None):
     judged runs with their paired intervals. The other settings' sections are kept."""
     record = read_json(path, "the headroom file") if os.path.exists(path) else {}
     search_record = read_json(os.path.join(search_dir, "search.json"), "the oracle's search") if search_dir else None
+    for x in (search_record or {}).get("intervals", []):  # a search from before the record kept its margins
+        x.setdefault("margin", runner_up_margin(list(x["val_objective"].values())))
     record[setting] = {"what": what, "search": search_record and {
         key: search_record[key] for key in SEARCH_KEYS if key in search_record}, **judged}
     write_json_atomic(path, record)

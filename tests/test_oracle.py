@@ -57,6 +57,7 @@ def test_the_search_keeps_the_best_branch_on_validation_and_its_schedule_replays
     for x in record["intervals"]:
         scores = x["val_objective"]
         assert x["chosen_share"] == float(min(scores, key=scores.get))
+        assert x["margin"] == pytest.approx(abs(scores["0.1"] - scores["0.9"]))
         assert scores["0.1"] != scores["0.9"]  # the branches differ
     with open(out / "schedule.json") as f:
         schedule = json.load(f)
@@ -126,5 +127,11 @@ def test_the_judge_pairs_the_frozen_schedule_with_its_twin_and_natural_by_seed(t
         == {"role": "replay", "objective": 1.91, "domains": ["a", "b"], "val_steps": [0], "val_loss": [[3.0, 4.0]],
             "val_objective": 3.5, "mixture": [0.75, 0.25]}
     assert written["skills"]["search"] is None
+    # a search recorded before its intervals kept their margins gains them when published
+    (tmp_path / "search").mkdir()
+    (tmp_path / "search" / "search.json").write_text(json.dumps(
+        {"seed": 1337, "intervals": [{"start": 0, "end": 5, "val_objective": {"0.1": 2.5, "0.5": 2.4, "0.9": 2.7}}]}))
+    oracle.publish(str(path), "skills", {}, "a burst of copy", search_dir=str(tmp_path / "search"))
+    assert json.loads(path.read_text())["skills"]["search"]["intervals"][0]["margin"] == pytest.approx(0.1)
     with pytest.raises(SystemExit):
         oracle.main(["--judge", str(tmp_path), "--names", "burst,even"])
