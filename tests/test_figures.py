@@ -27,11 +27,13 @@ FIELDS = [  # a word said just before a figure (or its table column's header) ->
     (r"\bgain\b", lambda key: "gain" in key),
     (r"\btask\b|\baccuracy\b", lambda key: "task" in key),
     (r"\bshare\b", lambda key: "share" in key),
+    (r"\bmargin\b", lambda key: key == "margin"),
     (r"\bp\b", lambda key: key in ("p", "p_holm", "p_signflip")),
     (r"±|\bstd\b|\bspread\b", lambda key: "std" in key or "spread" in key),
     (r"Δ|\binterval\b", lambda key: key in ("mean", "lo", "hi")),
     (r"\bobjective\b", lambda key: "objective" in key or "balanced" in key or key in ("mean", "lo", "hi")),
 ]
+RANGE = re.compile(r"\s*(?:-|–|to)\s*")  # between the two ends of a range: "0.005-0.019", "2.38 to 2.62"
 NEAR = 24  # characters before a figure where its field word is looked for
 
 
@@ -85,7 +87,8 @@ def unsupported_figures(text, numbers):
     each decimal (as is, or as a percentage, hours or minutes) and each "N s" must be, rounded to the digits
     shown, a number of the rows its sentence names (or the sentence before it in the same paragraph or list
     item; any row where none is named) held under the key its field word names (the word just before it, or
-    its table column's header: forgetting, gain, task, share, p, std, Δ, objective; any key where none is said).
+    its table column's header: forgetting, gain, task, share, margin, p, std, Δ, objective; a range's upper end
+    ("0.005-0.019") is said of the same; any key where none is said).
     Inline code, links' targets, arXiv ids and row labels are not figures."""
     known = set().union(*(rows for _, _, rows in numbers))
     blocks = re.split(r"\n\s*\n", re.sub(r"```.*?```", "", text, flags=re.S))
@@ -100,12 +103,15 @@ def unsupported_figures(text, numbers):
         for sentence in unit:
             rows = named_rows(" ".join(text for _, text in sentence), known) or rows
             for header, cell in sentence:
-                plain, last = labels.sub("", re.sub(r"`[^`]*`|arXiv \S+|\]\([^)]*\)", "", cell)), 0
+                plain, last, field = labels.sub("", re.sub(r"`[^`]*`|arXiv \S+|\]\([^)]*\)", "", cell)), 0, None
                 for m in sorted([*DECIMAL.finditer(plain), *SECONDS.finditer(plain)], key=lambda m: m.start()):
-                    before, last = header + " " + plain[max(last, m.start() - NEAR):m.start()], m.end()
+                    gap = plain[max(last, m.start() - NEAR):m.start()]
+                    upper_end = last > 0 and RANGE.fullmatch(plain[last:m.start()])  # "0.005-0.019": said as one
+                    before, last = header + " " + gap, m.end()
                     said = [(list(re.finditer(word, before))[-1].end(), test) for word, test in FIELDS
                             if re.search(word, before)]
-                    field = max(said, key=lambda s: s[0])[1] if said else None
+                    if not upper_end:
+                        field = max(said, key=lambda s: s[0])[1] if said else None
                     pool = [v for v, key, r in numbers if (not rows or r & rows) and (field is None or field(key))]
                     if m.re is SECONDS:
                         printed = {f"{abs(v):.0f}" for v in pool}, m.group(1).replace(",", "")
@@ -142,6 +148,7 @@ def test_the_figure_check_finds_a_drifted_number_a_figure_of_another_row_and_one
                                            "0.216"), numbers) == []  # the paper's name; the row carries on
     assert len(unsupported_figures(said.format("dbl's objective is 2.344"), numbers)) == 1  # another row's figure
     assert len(unsupported_figures(said.format("dbl's forgetting is 2.682"), numbers)) == 1  # another field's
+    assert len(unsupported_figures(said.format("dbl's forgetting is 0.51-2.682"), numbers)) == 1  # a range's end too
     assert len(unsupported_figures(said.format("dbl against its twin: Holm p 0.142"), numbers)) == 1
     assert unsupported_figures(said.format("`static-tokens-0.4` forgets 0.07"), numbers) == []  # a label is no figure
     table = "As in results.json:\n\n| row | objective | forgetting |\n|---|---|---|\n| dbl | 2.682 | 0.07 |"
