@@ -90,9 +90,10 @@ def write_replay(path, domains, steps, weights):
 
 
 def runner_up_margin(scores):
-    """How much the interval's choice mattered: the second-lowest validation objective minus the lowest."""
-    low, second = sorted(scores)[:2]
-    return second - low
+    """How much the interval's choice mattered: the second-lowest validation objective minus the lowest (None
+    where there was one candidate)."""
+    ranked = sorted(scores)
+    return ranked[1] - ranked[0] if len(ranked) > 1 else None
 
 
 def search(cfg, shares, interval, out_dir, log=print, mixtures=None):
