@@ -33,7 +33,7 @@ FIELDS = [  # a word said just before a figure (or its table column's header) ->
     (r"Δ|\binterval\b", lambda key: key in ("mean", "lo", "hi")),
     (r"\bobjective\b", lambda key: "objective" in key or "balanced" in key or key in ("mean", "lo", "hi")),
 ]
-RANGE = re.compile(r"\s*(?:-|–|to)\s*")  # between the two ends of a range: "0.005-0.019", "2.38 to 2.62"
+RANGE = re.compile(r"-|\s*–\s*|\s+to\s+")  # a range: "0.005-0.019", "2.38 to 2.62" (not "2.3 -0.5")
 NEAR = 24  # characters before a figure where its field word is looked for
 
 
@@ -149,6 +149,8 @@ def test_the_figure_check_finds_a_drifted_number_a_figure_of_another_row_and_one
     assert len(unsupported_figures(said.format("dbl's objective is 2.344"), numbers)) == 1  # another row's figure
     assert len(unsupported_figures(said.format("dbl's forgetting is 2.682"), numbers)) == 1  # another field's
     assert len(unsupported_figures(said.format("dbl's forgetting is 0.51-2.682"), numbers)) == 1  # a range's end too
+    assert len(unsupported_figures(said.format("dbl's forgetting is 0.51 to 2.682"), numbers)) == 1
+    assert unsupported_figures(said.format("dbl's objective 2.682 -0.51"), numbers) == []  # a signed figure, no range
     assert len(unsupported_figures(said.format("dbl against its twin: Holm p 0.142"), numbers)) == 1
     assert unsupported_figures(said.format("`static-tokens-0.4` forgets 0.07"), numbers) == []  # a label is no figure
     table = "As in results.json:\n\n| row | objective | forgetting |\n|---|---|---|\n| dbl | 2.682 | 0.07 |"
