@@ -10,6 +10,7 @@ from the repository's root (python -m experiments.suite ...). The library at the
                          suite's oracle row runs it; by hand it also judges designed settings: docs/headroom.md)
     static_search.py     what a learned mixer saves: every row's compute, the expected best of k static grid runs
     tables.py            the tables of results.md, README and docs/ generated from results.json
+    predictions.py       the predictions written before the published run, checked on its files
     plots.py             the suite's figures
     swarm.py             proxy swarms: M small runs as one batched computation, each member its own run
     pretrain.py          bases pre-trained from scratch with bandit and AC-ODM (the regime their papers claim)

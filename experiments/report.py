@@ -33,7 +33,7 @@ from common import write_json_atomic, write_text_atomic
 from evaluate import COLUMNS, field_losses, load_result, read_log
 from experiments.plots import write_plots
 from experiments.static_search import compute_seconds, static_search_curve
-from experiments.tables import interval_text, regenerate_pages, suite_table  # noqa: F401 (interval_text: callers')
+from experiments.tables import beside, interval_text, regenerate_pages, suite_table  # noqa: F401 (interval_text: callers')
 from mixer import objective
 
 # t(0.975, df) for df = 1..30; past 30 the normal's 1.96 is within 4% of it
@@ -492,7 +492,7 @@ def benchmark_results(summary):
                             "L_tgt|, each fit's flag per seed (the papers' form uses every fit; hold_flagged holds a "
                             "flagged domain's share)",
             "velocity_target_error_nats": summary.get("velocity_target_error_nats"),
-            "oracle": summary.get("oracle_search"),
+            "oracle": summary.get("oracle_search") and {"row": "oracle", **summary["oracle_search"]},  # its row's
             "share_of_oracle_gain": "per paper default: (J_best_static - J_row) / (J_best_static - J_oracle) over the "
                                     "seeds the three rows share, the ratio of the paired means with Fieller's 95% "
                                     "interval; bounded false where the oracle's own gain is within noise (no interval)",
@@ -584,7 +584,8 @@ def write_suite_outputs(summary, run_dirs, out_dir):
 def publish(summary, run_dirs, publish_dir, wall, pages=None):
     """Every file of docs/benchmark/ that the suite makes: results.json (benchmark_results), calibration.json,
     results.md and the PNGs, each written to a temp name and renamed; then the generated tables of `pages`,
-    from the results.json and calibration.json just written alone (tables.py). pages: by default README.md,
+    from the results.json and calibration.json just written alone (tables.py; a predictions block from the
+    predictions.json already there, which `python -m experiments.predictions` rewrites for the new run). pages: by default README.md,
     docs/benchmark.md, docs/online.md, docs/agent.md and docs/headroom.md of this repository when publish_dir is its
     docs/benchmark, none elsewhere.
     Returns the paths written."""
@@ -599,4 +600,4 @@ def publish(summary, run_dirs, publish_dir, wall, pages=None):
         pages = [os.path.join(root, page) for page in ("README.md", "docs/benchmark.md", "docs/online.md",
                                                         "docs/agent.md", "docs/headroom.md")]
     with open(paths[0]) as f, open(paths[1]) as g:
-        return paths + regenerate_pages(pages or [], json.load(f), json.load(g))
+        return paths + regenerate_pages(pages or [], json.load(f), json.load(g), beside(paths[0], "predictions.json"))

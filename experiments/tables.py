@@ -18,8 +18,11 @@ difference):
 
     <!-- results:begin oracle -->    the oracle's headroom and each paper default's share of its gain
 
+    <!-- results:begin predictions -->  the predictions written before the run, held or not, from predictions.json
+                                        beside results.json (experiments/predictions.py writes it)
+
 report.publish rewrites the blocks after a published run; `python -m experiments.tables` rewrites them from the JSON
-(and the calibration.json in its folder):
+(and the calibration.json and predictions.json in its folder):
 
     python -m experiments.tables docs/benchmark/results.json README.md docs/benchmark.md \
         docs/online.md docs/agent.md
@@ -31,6 +34,7 @@ import sys
 
 from common import DataError, write_text_atomic
 from evaluate import fmt
+from experiments.static_search import matching_search
 
 BLOCK = re.compile(r"(<!-- results:begin (\S+) -->\n)(.*?)(<!-- results:end -->)", re.S)
 
@@ -253,7 +257,7 @@ def savings_table(results):
              "| paper default | objective | its compute (s) | run, proxy, estimation (s) | static runs to match it "
              "| their compute (s) |", "|---|---|---|---|---|---|"]
     for r in (r for r in results["rows"] if r.get("paper_default") and r.get("compute_s")):
-        c, match = r["compute_s"], next((p for p in curve if p["expected_test_objective"] <= r["balanced_mean"]), None)
+        c, match = r["compute_s"], matching_search(curve, r["balanced_mean"])
         lines.append(f"| {r['mixer']} | {fmt(r['balanced_mean'], 4)} | {c['total']:,.0f} | {c['run']:,.0f}, "
                      f"{c['proxy']:,.0f}, {c['estimate']:,.0f} | " + (f"{match['k']} | {match['seconds']:,.0f} |" if
                      match else f"none: even all {curve[-1]['k']} miss it | n/a |"))
@@ -296,21 +300,39 @@ def oracle_table(results):
     return "\n".join(lines)
 
 
+def predictions_table(checked):
+    """The predictions written before the run, each with what the run measured and whether it held
+    (predictions.json, written by experiments/predictions.py from results.json and agent.json)."""
+    if checked is None:
+        return ("Not checked yet: `python -m experiments.predictions docs/benchmark` checks them once the run and "
+                "the agent's experiment are published.")
+    word = {True: "held", False: "not held", None: "not measured yet"}
+    lines = ["| prediction | what it said | what the run measured | |", "|---|---|---|---|"]
+    for p in checked["predictions"]:  # a row's label in code: "agent" is also a word
+        name = f"`{p['name']}`" if p.get("row") == p["name"] else p["name"]
+        lines.append(f"| {name} | {p['predicted']} | {p['said']} | {word[p['held']]} |")
+    held = [p["held"] for p in checked["predictions"]]
+    return "\n".join(lines + ["", f"Held {held.count(True)} of {len(held)}, not held {held.count(False)}, not measured "
+                                   f"yet {held.count(None)}."])
+
+
 TABLES = {"primary": primary_table, "full": full_table, "mixers": mixers_table,  # "mixers" takes ":m1,m2"
           "calibration": calibration_table, "savings": savings_table,  # calibration: from calibration.json
-          "oracle": oracle_table}
+          "oracle": oracle_table, "predictions": predictions_table}  # predictions: from predictions.json
 
 
 def known(name):
-    """Whether a block's name asks for a table: "primary", "full", "mixers:bandit,dbl", "calibration", "savings"
-    or "oracle"."""
+    """Whether a block's name asks for a table: "primary", "full", "mixers:bandit,dbl", "calibration", "savings",
+    "oracle" or "predictions"."""
     kind, _, listed = name.partition(":")
     return kind in TABLES and (kind == "mixers") == bool(listed)
 
 
-def table(name, results, calibration=None):
+def table(name, results, calibration=None, predictions=None):
     """The table a block's name asks for (its name already known)."""
     kind, _, listed = name.partition(":")
+    if kind == "predictions":
+        return predictions_table(predictions)
     if kind == "calibration":
         if calibration is None:
             raise DataError("a calibration block needs calibration.json: keep it beside results.json (both are "
@@ -319,9 +341,9 @@ def table(name, results, calibration=None):
     return TABLES[kind](results, listed.split(",")) if listed else TABLES[kind](results)
 
 
-def regenerate(text, results, page="the page", calibration=None):
+def regenerate(text, results, page="the page", calibration=None, predictions=None):
     """The page's text with every generated block rewritten from results (the block's name picks the table;
-    a calibration block reads calibration)."""
+    a calibration block reads calibration, a predictions block predictions)."""
     names = [m.group(2) for m in BLOCK.finditer(text)]
     if not names:
         raise DataError(f"{page} has no generated block; add the lines <!-- results:begin NAME --> and "
@@ -329,16 +351,26 @@ def regenerate(text, results, page="the page", calibration=None):
     unknown = [name for name in names if not known(name)]
     if unknown:
         raise DataError(f"{page}: unknown generated block {unknown[0]}; name one of primary, full, "
-                        "mixers:NAME,NAME (the mixers' rows), calibration, savings, oracle")
-    return BLOCK.sub(lambda m: m.group(1) + table(m.group(2), results, calibration) + "\n" + m.group(4), text)
+                        "mixers:NAME,NAME (the mixers' rows), calibration, savings, oracle, predictions")
+    return BLOCK.sub(lambda m: m.group(1) + table(m.group(2), results, calibration, predictions) + "\n" +
+                     m.group(4), text)
 
 
-def regenerate_pages(pages, results, calibration=None):
+def beside(results_path, name):
+    """The JSON file `name` in the folder of results.json (calibration.json, predictions.json), or None."""
+    path = os.path.join(os.path.dirname(results_path), name)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def regenerate_pages(pages, results, calibration=None, predictions=None):
     """Rewrites the generated blocks of each page (atomically, only where they changed); returns the pages."""
     for page in pages:
         with open(page) as f:
             text = f.read()
-        new = regenerate(text, results, page, calibration)
+        new = regenerate(text, results, page, calibration, predictions)
         if new != text:
             write_text_atomic(page, new)
     return list(pages)
@@ -354,12 +386,9 @@ def main(argv=None):
         if "comparisons" not in results:
             raise DataError(f"{argv[0]} has no comparisons (written by a suite before the static grid and Holm's "
                             "family); publish a new run with python -m experiments.suite --suite default --publish docs/benchmark")
-        beside = os.path.join(os.path.dirname(argv[0]), "calibration.json")
-        calibration = None
-        if os.path.exists(beside):
-            with open(beside) as f:
-                calibration = json.load(f)
-        print("\n".join(f"regenerated {page}" for page in regenerate_pages(argv[1:], results, calibration)))
+        calibration, predictions = beside(argv[0], "calibration.json"), beside(argv[0], "predictions.json")
+        print("\n".join(f"regenerated {page}" for page in regenerate_pages(argv[1:], results, calibration,
+                                                                            predictions)))
     except (OSError, ValueError, DataError) as e:
         sys.exit(f"error: {e}")
 

@@ -22,33 +22,36 @@ SCALE = {"": 1.0, "%": 100.0, "hours": 1 / 3600, "h": 1 / 3600, "minutes": 1 / 6
 ROW_KEYS = ("mixer", "row", "against", "twin_of", "variant_of")  # a dict holding one of these is (about) that row
 PROSE = {"static", "agent", "natural", "schedule", "random"}  # row labels that are also words: named only as `code`
 PAPERS = {"ODM": "bandit", "DBL": "dbl", "Velocitune": "velocity", "AC-ODM": "acodm", "RegMix": "regmix"}
-FIELDS = [  # a word said just before a figure (or its table column's header) -> the JSON keys that can give it
-    (r"\bforgetting\b", lambda key: "forgetting" in key),
-    (r"\bgain\b", lambda key: "gain" in key),
-    (r"\btask\b|\baccuracy\b", lambda key: "task" in key),
-    (r"\bshare\b", lambda key: "share" in key),
-    (r"\bmargin\b", lambda key: key == "margin"),
-    (r"\bp\b", lambda key: key in ("p", "p_holm", "p_signflip")),
-    (r"±|\bstd\b|\bspread\b", lambda key: "std" in key or "spread" in key),
-    (r"Δ|\binterval\b", lambda key: key in ("mean", "lo", "hi")),
-    (r"\bobjective\b", lambda key: "objective" in key or "balanced" in key or key in ("mean", "lo", "hi")),
+FIELDS = [  # a word said just before a figure (or its table column's header) -> the JSON keys that can give it,
+    # each test given the number's key and the key of the dict or list around it (a share's interval: "mean"
+    # inside "share_of_oracle_gain")
+    (r"\bforgetting\b", lambda parent, key: "forgetting" in key),
+    (r"\bgain\b", lambda parent, key: "gain" in key or "gain" in parent),
+    (r"\btask\b|\baccuracy\b", lambda parent, key: "task" in key),
+    (r"\bshare\b", lambda parent, key: "share" in key or "share" in parent),
+    (r"\bmargin\b", lambda parent, key: key == "margin"),
+    (r"\bp\b", lambda parent, key: key in ("p", "p_holm", "p_signflip", "alpha")),  # "decided at p < 0.05"
+    (r"±|\bstd\b|\bspread\b", lambda parent, key: "std" in key or "spread" in key),
+    (r"Δ|\binterval\b", lambda parent, key: key in ("mean", "lo", "hi")),
+    (r"\bobjective\b", lambda parent, key: "objective" in key or "balanced" in key or key in ("mean", "lo", "hi")),
 ]
 RANGE = re.compile(r"-|\s*–\s*|\s+to\s+")  # a range: "0.005-0.019", "2.38 to 2.62" (not "2.3 -0.5")
 NEAR = 24  # characters before a figure where its field word is looked for
 
 
-def json_numbers(obj, key=None, rows=frozenset()):
-    """(value, the key that holds it, the rows it belongs to) for every number of a JSON document: a number
-    belongs to each row that a dict around it names (its "mixer", or a comparison's "row" and "against")."""
+def json_numbers(obj, key="", rows=frozenset(), parent=""):
+    """(value, (the key around it, the key that holds it), the rows it belongs to) for every number of a JSON
+    document: a number belongs to each row that a dict around it names (its "mixer", or a comparison's "row" and
+    "against"); a list's items are held by the list's key."""
     if isinstance(obj, (int, float)) and not isinstance(obj, bool) and math.isfinite(obj):
-        yield float(obj), key, rows
+        yield float(obj), (parent, key), rows
     elif isinstance(obj, dict):
         rows = rows | {v for k, v in obj.items() if k in ROW_KEYS and isinstance(v, str)}
         for k, v in obj.items():
-            yield from json_numbers(v, k, rows)
+            yield from json_numbers(v, k, rows, key)
     elif isinstance(obj, list):
         for v in obj:
-            yield from json_numbers(v, key, rows)
+            yield from json_numbers(v, key, rows, parent)
 
 
 def quoted_units(block):
@@ -88,7 +91,8 @@ def unsupported_figures(text, numbers):
     shown, a number of the rows its sentence names (or the sentence before it in the same paragraph or list
     item; any row where none is named) held under the key its field word names (the word just before it, or
     its table column's header: forgetting, gain, task, share, margin, p, std, Δ, objective; a range's upper end
-    ("0.005-0.019") is said of the same; any key where none is said).
+    ("0.005-0.019") is said of the same; any key where none is said). A figure said with its field word may
+    also be a number of that field that belongs to no row (Holm's alpha in "decided at p < 0.05").
     Inline code, links' targets, arXiv ids and row labels are not figures."""
     known = set().union(*(rows for _, _, rows in numbers))
     blocks = re.split(r"\n\s*\n", re.sub(r"```.*?```", "", text, flags=re.S))
@@ -112,7 +116,8 @@ def unsupported_figures(text, numbers):
                             if re.search(word, before)]
                     if not upper_end:
                         field = max(said, key=lambda s: s[0])[1] if said else None
-                    pool = [v for v, key, r in numbers if (not rows or r & rows) and (field is None or field(key))]
+                    pool = [v for v, keys, r in numbers if (not rows or r & rows or not r and field) and
+                            (field is None or field(*keys))]  # a row's figure, or a field's that no row holds
                     if m.re is SECONDS:
                         printed = {f"{abs(v):.0f}" for v in pool}, m.group(1).replace(",", "")
                     else:

@@ -16,6 +16,7 @@ from experiments import report, static_search, tables
 from common import DataError
 from conftest import ROOT_DIR
 from evaluate import COLUMNS
+from test_figures import json_numbers, unsupported_figures
 
 BENCHMARK = os.path.join(ROOT_DIR, "docs", "benchmark")
 
@@ -324,15 +325,15 @@ def published_results():
                                          ("docs/online.md", "mixers:bandit,dbl,velocity,acodm"),
                                          ("docs/agent.md", "mixers:regmix,agent"),
                                          ("docs/benchmark.md", "calibration"), ("docs/headroom.md", "savings"),
-                                         ("docs/headroom.md", "oracle")])
+                                         ("docs/headroom.md", "oracle"), ("docs/benchmark.md", "predictions")])
 def test_the_pages_tables_are_what_results_json_regenerates(page, block):
     results = published_results()
-    with open(os.path.join(BENCHMARK, "calibration.json")) as f:
-        calibration = json.load(f)
+    path = os.path.join(BENCHMARK, "results.json")
+    calibration, predictions = tables.beside(path, "calibration.json"), tables.beside(path, "predictions.json")
     with open(os.path.join(ROOT_DIR, page)) as f:
         text = f.read()
     assert block in [m.group(2) for m in tables.BLOCK.finditer(text)], f"{page} has no {block} block"
-    assert tables.regenerate(text, results, page, calibration) == text, \
+    assert tables.regenerate(text, results, page, calibration, predictions) == text, \
         f"{page}'s generated table differs from docs/benchmark/results.json: python -m experiments.tables " \
         f"docs/benchmark/results.json {page}"
 
@@ -502,14 +503,33 @@ def test_the_share_of_the_oracles_gain_is_the_ratio_of_paired_means_with_fieller
     assert report.share_of_oracle_gain(row, best, {})["mean"] is None  # no seed in common
 
 
-def test_the_oracle_block_gives_the_headroom_and_each_defaults_share_of_it_from_results_json(tmp_path, monkeypatch):
+def with_oracle(tmp_path, monkeypatch):
+    """The made-up suite with an oracle row and its twin, summarised with its search."""
     monkeypatch.setitem(PLAN, "oracle", ({"mixer": "replay", "kind": "oracle", "role": "oracle"}, 4, 2.200, 2.40, 2.29))
     monkeypatch.setitem(PLAN, "oracle-twin", ({"mixer": "static", "kind": "twin", "role": "twin", "twin_of": "oracle"},
                                               4, 2.250, 2.40, 2.30))
     rows, results, run_dirs, info = fabricated_suite(str(tmp_path / "runs"))
     search = {"seed": 1337, "interval": 100, "schedule": ["0.8", "0.3"], "schedule_shares": [0.8, 0.3],
               "compute_seconds": 1234.0, "final_val_objective": 2.28}
-    summary = report.suite_summary(rows, results, run_dirs, {"oracle": 1234.0}, {**info, "oracle_search": search})
+    return report.suite_summary(rows, results, run_dirs, {"oracle": 1234.0}, {**info, "oracle_search": search})
+
+
+def test_every_generated_block_quotes_only_figures_its_json_holds(tmp_path, monkeypatch):
+    """What the blocks print, read by the pages' figure check: a block whose figure its file does not hold where
+    the block says it (the oracle's schedule said of the oracle row, Holm's alpha) would fail the pages' test the
+    day a run is published."""
+    summary = with_oracle(tmp_path, monkeypatch)
+    published = json.loads(json.dumps(report.benchmark_results(summary)))
+    calibration = json.loads(json.dumps(report.benchmark_calibration(summary, "cpu", WALL)))
+    numbers = list(json_numbers(published)) + list(json_numbers(calibration))
+    for name in ("primary", "full", "mixers:bandit", "calibration", "savings", "oracle"):
+        page = tables.regenerate(f"<!-- results:begin {name} -->\n<!-- results:end -->\n", published,
+                                 calibration=calibration)
+        assert unsupported_figures(page, numbers) == [], name
+
+
+def test_the_oracle_block_gives_the_headroom_and_each_defaults_share_of_it_from_results_json(tmp_path, monkeypatch):
+    summary = with_oracle(tmp_path, monkeypatch)
     published = json.loads(json.dumps(report.benchmark_results(summary)))
     by_row = {r["mixer"]: r for r in published["rows"]}
     best = published["best_static"]
