@@ -32,7 +32,7 @@ import numpy as np
 from common import write_json_atomic, write_text_atomic
 from evaluate import COLUMNS, field_losses, load_result, read_log
 from experiments.plots import write_plots
-from experiments.static_search import compute_seconds, static_search_curve
+from experiments.static_search import compute_seconds, matching_search, static_search_curve
 from experiments.tables import beside, interval_text, regenerate_pages, suite_table  # noqa: F401 (interval_text: callers')
 from mixer import objective
 
@@ -447,6 +447,7 @@ def benchmark_results(summary):
     the primary family's comparisons), every row with what it is (role, primary, split, twin_of ...)."""
     replays = (summary.get("proxy_replay") or {}).get("rows", {})
     base_seeds = summary.get("base_seeds") or {}
+    curve = summary.get("static_search")
 
     def decided_by(label, r):
         """What decides the row's method: loss targets (dbl, velocity), the proxy replay (regmix, agent)."""
@@ -479,7 +480,9 @@ def benchmark_results(summary):
                 **({"delta_twin": interval(r["delta_twin"])} if r.get("delta_twin") else {}),
                 **({"share_of_oracle_gain": r["share_of_oracle_gain"]} if r.get("share_of_oracle_gain") else {}),
                 "verdict_best_static": r.get("verdict_best_static"), "verdict_twin": r.get("verdict_twin"),
-                "verdict_by": r.get("verdict_by"), "compute_s": r.get("compute_seconds"), **decided_by(label, r)}
+                "verdict_by": r.get("verdict_by"), "compute_s": r.get("compute_seconds"),
+                **({"static_search_match": matching_search(curve, stat["balanced_mean"])}  # None: no k matches it
+                   if r.get("paper_default") and curve else {}), **decided_by(label, r)}
     return {"objective": "balanced loss (S + T) / 2 on the test split, nats; lower is better",
             "interval": "95% Student-t interval of the mean paired difference over the seeds both rows have",
             "best_static": summary["best_static"],
@@ -500,6 +503,8 @@ def benchmark_results(summary):
             "proxy_trajectory_twins": summary.get("proxy_trajectory_twins"),
             "compute_s": "per row and seed, seconds on the suite's machine: its run, its proxy work and its target "
                          "estimation (each counted in full for every row that needs it), and their total",
+            "static_search_match": "per paper default: the first point of the static search's curve whose "
+                                   "expected test objective is at or below the row's (null: no k matches it)",
             "static_search": {"what": "the expected test objective of the validation-best of k static grid runs "
                                       "drawn at random (per seed, averaged over the seeds whose grid has k runs), "
                                       "and k mean static runs' seconds (experiments/static_search.py)",

@@ -256,12 +256,17 @@ def savings_table(results):
                                                 for p in curve) + ".", "",
              "| paper default | objective | its compute (s) | run, proxy, estimation (s) | static runs to match it "
              "| their compute (s) |", "|---|---|---|---|---|---|"]
+    said = [""]
     for r in (r for r in results["rows"] if r.get("paper_default") and r.get("compute_s")):
         c, match = r["compute_s"], matching_search(curve, r["balanced_mean"])
         lines.append(f"| {r['mixer']} | {fmt(r['balanced_mean'], 4)} | {c['total']:,.0f} | {c['run']:,.0f}, "
                      f"{c['proxy']:,.0f}, {c['estimate']:,.0f} | " + (f"{match['k']} | {match['seconds']:,.0f} |" if
                      match else f"none: even all {curve[-1]['k']} miss it | n/a |"))
-    return "\n".join(lines)
+        said.append(f"- To match `{r['mixer']}` ({fmt(r['balanced_mean'], 4)}), tune {match['k']} static runs "
+                    f"({match['seconds']:,.0f} s); `{r['mixer']}` cost {c['total']:,.0f} s." if match else
+                    f"- No search of the grid's static runs matches `{r['mixer']}` ({fmt(r['balanced_mean'], 4)}); "
+                    f"`{r['mixer']}` cost {c['total']:,.0f} s.")
+    return "\n".join(lines + said)
 
 
 def share_text(share):

@@ -452,6 +452,10 @@ def test_the_static_search_curve_is_the_expected_validation_best_of_k_random_gri
     assert static_search.matching_search(curve, 20)["k"] == 2 and static_search.matching_search(curve, 9) is None
 
 
+def rows_of(results):
+    return {r["mixer"]: r for r in results["rows"]}
+
+
 def test_the_savings_block_puts_each_defaults_compute_beside_the_static_runs_that_match_it(made_up):
     results = json.loads(json.dumps(report.benchmark_results(made_up[0])))
     curve = results["static_search"]["curve"]
@@ -460,9 +464,14 @@ def test_the_savings_block_puts_each_defaults_compute_beside_the_static_runs_tha
     assert bandit["compute_s"] == {"run": 13.0, "proxy": 0.0, "estimate": 0.0, "total": 13.0}
     text = tables.savings_table(results)
     assert "| bandit | 2.2600 | 13 | 13, 0, 0 | none: even all 3 miss it | n/a |" in text  # 2.26 beats the grid
+    assert "- No search of the grid's static runs matches `bandit` (2.2600); `bandit` cost 13 s." in text
+    assert bandit["static_search_match"] is None and "static_search_match" not in rows_of(results)["bandit-twin"]
     bandit["balanced_mean"] = 2.31
     match = static_search.matching_search(curve, 2.31)
-    assert f"| bandit | 2.3100 | 13 | 13, 0, 0 | {match['k']} | {match['seconds']:,.0f} |" in tables.savings_table(results)
+    text = tables.savings_table(results)
+    assert f"| bandit | 2.3100 | 13 | 13, 0, 0 | {match['k']} | {match['seconds']:,.0f} |" in text
+    assert f"- To match `bandit` (2.3100), tune {match['k']} static runs ({match['seconds']:,.0f} s); `bandit` cost " \
+           "13 s." in text
     del results["static_search"]
     assert "did not record the static search" in tables.savings_table(results)
 
@@ -521,11 +530,17 @@ def test_every_generated_block_quotes_only_figures_its_json_holds(tmp_path, monk
     summary = with_oracle(tmp_path, monkeypatch)
     published = json.loads(json.dumps(report.benchmark_results(summary)))
     calibration = json.loads(json.dumps(report.benchmark_calibration(summary, "cpu", WALL)))
-    numbers = list(json_numbers(published)) + list(json_numbers(calibration))
-    for name in ("primary", "full", "mixers:bandit", "calibration", "savings", "oracle"):
-        page = tables.regenerate(f"<!-- results:begin {name} -->\n<!-- results:end -->\n", published,
-                                 calibration=calibration)
-        assert unsupported_figures(page, numbers) == [], name
+    matched = json.loads(json.dumps(published))  # bandit as a static search of the grid matches it
+    bandit = rows_of(matched)["bandit"]
+    bandit.update(balanced_mean=2.31, static_search_match=static_search.matching_search(
+        matched["static_search"]["curve"], 2.31))
+    assert bandit["static_search_match"] and rows_of(published)["bandit"]["static_search_match"] is None
+    for results in (published, matched):
+        numbers = list(json_numbers(results)) + list(json_numbers(calibration))
+        for name in ("primary", "full", "mixers:bandit", "calibration", "savings", "oracle"):
+            page = tables.regenerate(f"<!-- results:begin {name} -->\n<!-- results:end -->\n", results,
+                                     calibration=calibration)
+            assert unsupported_figures(page, numbers) == [], name
 
 
 def test_the_oracle_block_gives_the_headroom_and_each_defaults_share_of_it_from_results_json(tmp_path, monkeypatch):
