@@ -83,26 +83,43 @@ def named_rows(text, known):
     return rows & known
 
 
+JSON_NAME = re.compile(r"\b([\w-]+\.json)\b")
+GENERATED_FROM = ("results.json", "calibration.json", "predictions.json")  # what tables.py reads
+
+
+def cited(paragraph, by_file, everything):
+    """The numbers a paragraph's figures may come from: those of the JSON files it names, or of every file
+    where it names none (the folder, a page or figure of it, or the command that publishes them)."""
+    names = [name for name in JSON_NAME.findall(paragraph) if name in by_file]
+    return [n for name in dict.fromkeys(names) for n in by_file[name]] if names else everything
+
+
 def unsupported_figures(text, numbers):
     """The figures of the page that the JSON does not give as printed, where it says them: in every paragraph
     that cites a file of docs/benchmark (or the command that publishes them), in a table right after such a
     paragraph, in a list that such a paragraph introduces (ending with a colon) and in every generated block,
     each decimal (as is, or as a percentage, hours or minutes) and each "N s" must be, rounded to the digits
-    shown, a number of the rows its sentence names (or the sentence before it in the same paragraph or list
+    shown, a number of the JSON files its paragraph names (every file where it names none: the folder, a page or
+    a figure of it, the command that publishes them; a generated block: the files tables.py reads), of the rows
+    its sentence names (or the sentence before it in the same paragraph or list
     item; any row where none is named) held under the key its field word names (the word just before it, or
     its table column's header: forgetting, gain, task, share, margin, p, std, Δ, objective; a range's upper end
     ("0.005-0.019") is said of the same; any key where none is said). A figure said with its field word may
     also be a number of that field that belongs to no row (Holm's alpha in "decided at p < 0.05").
     Inline code, links' targets, arXiv ids and row labels are not figures."""
-    known = set().union(*(rows for _, _, rows in numbers))
+    by_file = numbers if isinstance(numbers, dict) else {"": numbers}
+    everything = [n for pool in by_file.values() for n in pool]
+    known = set().union(*(rows for _, _, rows in everything))
     blocks = re.split(r"\n\s*\n", re.sub(r"```.*?```", "", text, flags=re.S))
-    checked = [b for before, b in zip([""] + blocks, blocks) if CITES.search(b) or (CITES.search(before) and (
-        b.lstrip().startswith("|") or b.lstrip().startswith("- ") and before.rstrip().endswith(":")))] + \
-        [m.group(3) for m in tables.BLOCK.finditer(text)]
+    checked = [(b, cited(b if CITES.search(b) else before, by_file, everything)) for before, b in
+               zip([""] + blocks, blocks) if CITES.search(b) or (CITES.search(before) and (
+                   b.lstrip().startswith("|") or b.lstrip().startswith("- ") and before.rstrip().endswith(":")))] + \
+        [(m.group(3), [n for name in GENERATED_FROM if name in by_file for n in by_file[name]] or everything)
+         for m in tables.BLOCK.finditer(text)]
     labels = re.compile("|".join(rf"(?<![\w.-]){re.escape(r)}(?![\w.-]*\w)"
                                  for r in sorted(known, key=len, reverse=True)) or r"(?!)")
     missing = []
-    for unit in (unit for block in checked for unit in quoted_units(block)):
+    for unit, numbers in ((unit, numbers) for block, numbers in checked for unit in quoted_units(block)):
         rows = set()
         for sentence in unit:
             rows = named_rows(" ".join(text for _, text in sentence), known) or rows
@@ -161,14 +178,23 @@ def test_the_figure_check_finds_a_drifted_number_a_figure_of_another_row_and_one
     table = "As in results.json:\n\n| row | objective | forgetting |\n|---|---|---|\n| dbl | 2.682 | 0.07 |"
     assert len(unsupported_figures(table, numbers)) == 1  # a table's cell is read under its column and its row
 
+    by_file = {"results.json": numbers, "headroom.json": list(json_numbers({"margin": 0.0196, "other": 7.25}))}
+    assert len(unsupported_figures("In headroom.json, dbl's objective is 2.682.", by_file)) == 1  # not its file's
+    assert unsupported_figures("In headroom.json and results.json, dbl's objective is 2.682.", by_file) == []
+    assert unsupported_figures("In docs/benchmark/, dbl's objective is 2.682 and a margin 0.020.", by_file) == []
+    assert unsupported_figures("As headroom.json holds:\n\n- 7.25\n- 2.682", by_file) == ["- 2.682"]
+    block = "<!-- results:begin full -->\n| row |\n|---|\n| {} |\n<!-- results:end -->\n"
+    assert unsupported_figures(block.format(2.682), by_file) == [] and unsupported_figures(block.format(7.25),
+                                                                                           by_file) == ["7.25"]
+
 
 @pytest.mark.parametrize("page", ["README.md"] + sorted(os.path.relpath(p, ROOT_DIR)
                                                        for p in glob.glob(os.path.join(ROOT_DIR, "docs", "*.md"))))
 def test_every_figure_quoted_beside_a_benchmark_file_is_in_its_json(page):
-    numbers = []
+    numbers = {}
     for path in glob.glob(os.path.join(BENCHMARK, "*.json")):
         with open(path) as f:
-            numbers += list(json_numbers(json.load(f)))
+            numbers[os.path.basename(path)] = list(json_numbers(json.load(f)))
     with open(os.path.join(ROOT_DIR, page)) as f:
         missing = unsupported_figures(f.read(), numbers)
     assert not missing, f"{page} quotes figures that docs/benchmark/*.json does not hold where the page says: {missing}"
