@@ -33,7 +33,7 @@ from common import write_json_atomic, write_text_atomic
 from evaluate import COLUMNS, field_losses, load_result, read_log
 from experiments.plots import write_plots
 from experiments.static_search import compute_seconds, matching_search, static_search_curve
-from experiments.tables import beside, interval_text, regenerate_pages, suite_table  # noqa: F401 (interval_text: callers')
+from experiments.tables import beside, interval_text, regenerate_pages, suite_table, verdict  # noqa: F401 (callers')
 from mixer import objective
 
 # t(0.975, df) for df = 1..30; past 30 the normal's 1.96 is within 4% of it
@@ -164,12 +164,6 @@ def share_of_oracle_gain(row, best, oracle):
         return out
     root = math.sqrt(max(0.0, half_lin ** 2 - quad * const))  # >= 0: the estimate itself satisfies the inequality
     return {**out, "lo": float((half_lin - root) / quad), "hi": float((half_lin + root) / quad), "bounded": True}
-
-
-def verdict(interval):
-    if interval["hi"] is None:
-        return "one seed: no interval"
-    return "better" if interval["hi"] < 0 else "worse" if interval["lo"] > 0 else "within noise"
 
 
 def final_val_objective(run_dir, fields):

@@ -18,6 +18,8 @@ difference):
 
     <!-- results:begin oracle -->    the oracle's headroom and each paper default's share of its gain
 
+    <!-- results:begin trajectories -->  the agent's proxy trajectories against their static twins
+
     <!-- results:begin predictions -->  the predictions written before the run, held or not, from predictions.json
                                         beside results.json (experiments/predictions.py writes it)
 
@@ -45,6 +47,13 @@ def interval_text(interval, digits=3):
     if interval["lo"] is None:
         return f"{interval['mean']:+.{digits}f}"
     return f"{interval['mean']:+.{digits}f} [{interval['lo']:+.{digits}f}, {interval['hi']:+.{digits}f}]"
+
+
+def verdict(interval):
+    """An unadjusted 95% interval said in words: better (below zero), worse (above) or within noise."""
+    if interval["hi"] is None:
+        return "one seed: no interval"
+    return "better" if interval["hi"] < 0 else "worse" if interval["lo"] > 0 else "within noise"
 
 
 def suite_table(summary):
@@ -305,6 +314,20 @@ def oracle_table(results):
     return "\n".join(lines)
 
 
+def trajectories_table(results):
+    """What the agent's data can teach: its proxy trajectories beside their static twins (results.json's
+    proxy_trajectory_twins, from proxy.trajectory_twins), the best one's schedule rerun on fresh seeds."""
+    twins = results.get("proxy_trajectory_twins")
+    if not twins:
+        return "This run did not put the proxy trajectories beside their twins (a run from before issue 33)."
+    best, rerun = twins["best"], twins["best"]["rerun"]
+    return (f"{twins['count']} proxy trajectories, each against its static twin on the validation objective at "
+            f"the final step: trajectory minus twin {twins['mean']:+.4f} on average (sd {twins['sd']:.4f}), "
+            f"{twins['better_than_twin']} of {twins['count']} better than their twin. The best (trajectory "
+            f"{best['index']}, {best['delta']:+.4f}), its schedule replayed on {len(rerun['seeds'])} fresh proxy "
+            f"seeds beside their twins: Δ {interval_text(rerun['delta'], 4)}, {verdict(rerun['delta'])}.")
+
+
 def predictions_table(checked):
     """The predictions written before the run, each with what the run measured and whether it held
     (predictions.json, written by experiments/predictions.py from results.json and agent.json)."""
@@ -323,12 +346,13 @@ def predictions_table(checked):
 
 TABLES = {"primary": primary_table, "full": full_table, "mixers": mixers_table,  # "mixers" takes ":m1,m2"
           "calibration": calibration_table, "savings": savings_table,  # calibration: from calibration.json
-          "oracle": oracle_table, "predictions": predictions_table}  # predictions: from predictions.json
+          "oracle": oracle_table, "trajectories": trajectories_table,
+          "predictions": predictions_table}  # predictions: from predictions.json
 
 
 def known(name):
     """Whether a block's name asks for a table: "primary", "full", "mixers:bandit,dbl", "calibration", "savings",
-    "oracle" or "predictions"."""
+    "oracle", "trajectories" or "predictions"."""
     kind, _, listed = name.partition(":")
     return kind in TABLES and (kind == "mixers") == bool(listed)
 
@@ -356,7 +380,7 @@ def regenerate(text, results, page="the page", calibration=None, predictions=Non
     unknown = [name for name in names if not known(name)]
     if unknown:
         raise DataError(f"{page}: unknown generated block {unknown[0]}; name one of primary, full, "
-                        "mixers:NAME,NAME (the mixers' rows), calibration, savings, oracle, predictions")
+                        "mixers:NAME,NAME (the mixers' rows), calibration, savings, oracle, trajectories, predictions")
     return BLOCK.sub(lambda m: m.group(1) + table(m.group(2), results, calibration, predictions) + "\n" +
                      m.group(4), text)
 

@@ -325,7 +325,8 @@ def published_results():
                                          ("docs/online.md", "mixers:bandit,dbl,velocity,acodm"),
                                          ("docs/agent.md", "mixers:regmix,agent"),
                                          ("docs/benchmark.md", "calibration"), ("docs/headroom.md", "savings"),
-                                         ("docs/headroom.md", "oracle"), ("docs/benchmark.md", "predictions")])
+                                         ("docs/headroom.md", "oracle"), ("docs/headroom.md", "trajectories"),
+                                         ("docs/benchmark.md", "predictions")])
 def test_the_pages_tables_are_what_results_json_regenerates(page, block):
     results = published_results()
     path = os.path.join(BENCHMARK, "results.json")
@@ -530,6 +531,10 @@ def test_every_generated_block_quotes_only_figures_its_json_holds(tmp_path, monk
     summary = with_oracle(tmp_path, monkeypatch)
     published = json.loads(json.dumps(report.benchmark_results(summary)))
     calibration = json.loads(json.dumps(report.benchmark_calibration(summary, "cpu", WALL)))
+    published["proxy_trajectory_twins"] = {"count": 3, "mean": 0.0123, "sd": 0.0101, "better_than_twin": 1,
+                                           "deltas": [0.02, 0.0256, -0.0087], "best": {
+                                               "index": 2, "delta": -0.0087, "rerun": {"seeds": [9, 10], "delta": {
+                                                   "mean": 0.0012, "lo": -0.0031, "hi": 0.0055}}}}
     matched = json.loads(json.dumps(published))  # bandit as a static search of the grid matches it
     bandit = rows_of(matched)["bandit"]
     bandit.update(balanced_mean=2.31, static_search_match=static_search.matching_search(
@@ -537,10 +542,23 @@ def test_every_generated_block_quotes_only_figures_its_json_holds(tmp_path, monk
     assert bandit["static_search_match"] and rows_of(published)["bandit"]["static_search_match"] is None
     for results in (published, matched):
         numbers = list(json_numbers(results)) + list(json_numbers(calibration))
-        for name in ("primary", "full", "mixers:bandit", "calibration", "savings", "oracle"):
+        for name in ("primary", "full", "mixers:bandit", "calibration", "savings", "oracle", "trajectories"):
             page = tables.regenerate(f"<!-- results:begin {name} -->\n<!-- results:end -->\n", results,
                                      calibration=calibration)
             assert unsupported_figures(page, numbers) == [], name
+
+
+def test_the_trajectories_block_says_what_the_agents_data_can_teach():
+    twins = {"count": 384, "mean": 0.0123, "sd": 0.0101, "better_than_twin": 97, "best": {
+        "index": 17, "delta": -0.0301, "rerun": {"seeds": [1, 2, 3, 4, 5], "delta": {"mean": 0.001, "lo": -0.002,
+                                                                                      "hi": 0.004}}}}
+    text = tables.trajectories_table({"proxy_trajectory_twins": twins})
+    assert "384 proxy trajectories" in text and "+0.0123 on average (sd 0.0101), 97 of 384 better" in text
+    assert "(trajectory 17, -0.0301)" in text and "on 5 fresh proxy seeds" in text
+    assert text.endswith("Δ +0.0010 [-0.0020, +0.0040], within noise.")
+    twins["best"]["rerun"]["delta"] = {"mean": -0.01, "lo": -0.015, "hi": -0.005}
+    assert tables.trajectories_table({"proxy_trajectory_twins": twins}).endswith("better.")
+    assert "before issue 33" in tables.trajectories_table({})
 
 
 def test_the_oracle_block_gives_the_headroom_and_each_defaults_share_of_it_from_results_json(tmp_path, monkeypatch):
