@@ -31,7 +31,7 @@ import numpy as np
 import prepare
 import sources
 import train
-from experiments import proxy, report, suite, swarm
+from experiments import proxy, report, suite, swarm, tables
 from agent import agent_options, load_agent, train_agent
 from common import Parser, UserError, read_json, write_json_atomic
 from evaluate import load_result, read_log
@@ -326,6 +326,11 @@ def main(argv=None):
         write_json_atomic(os.path.join(args.publish, "agent.json"), agent_json)
         plot_agent_weights(run_dirs_by_setting, os.path.join(args.publish, "agent_weights.png"))
         print(f"wrote {os.path.join(args.publish, 'agent.json')} and agent_weights.png")
+        results_path = os.path.join(args.publish, "results.json")
+        if os.path.exists(results_path):  # the learning curve's block (docs/agent.md), beside the suite's tables
+            pages = tables.repository_pages(args.publish, ["docs/agent.md"])
+            print("".join(f"regenerated {page}\n" for page in tables.regenerate_pages(
+                pages, read_json(results_path, "the published run's results"), tables.files_beside(results_path))))
 
 
 if __name__ == "__main__":

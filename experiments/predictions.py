@@ -15,7 +15,7 @@ import sys
 
 from common import DataError, read_json, write_json_atomic
 from experiments.static_search import matching_search
-from experiments.tables import beside, interval_text, regenerate_pages
+from experiments.tables import beside, files_beside, interval_text, regenerate_pages, repository_pages
 
 PAPER_DEFAULTS = ("bandit", "dbl", "velocity", "acodm", "regmix", "agent")
 EPS = 1e-9  # a share "from 15% to 40%" includes both ends
@@ -223,7 +223,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
         sys.exit("usage: python -m experiments.predictions PUBLISH_DIR   (e.g. docs/benchmark)")
-    folder, root = argv[0], os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # root: the repository
+    folder = argv[0]
     results_path = os.path.join(folder, "results.json")
     try:
         if not os.path.exists(results_path):
@@ -235,9 +235,7 @@ def main(argv=None):
                            "checked on results.json and agent.json (experiments/predictions.py); held null: the "
                            "files do not hold the measure yet", "predictions": check(results, agent)}
         write_json_atomic(os.path.join(folder, "predictions.json"), checked)
-        if os.path.realpath(folder) == os.path.realpath(os.path.join(root, "docs", "benchmark")):
-            regenerate_pages([os.path.join(root, "docs", "benchmark.md")], results,
-                             beside(results_path, "calibration.json"), checked)
+        regenerate_pages(repository_pages(folder, ["docs/benchmark.md"]), results, files_beside(results_path))
     except (OSError, ValueError, DataError) as e:
         sys.exit(f"error: {e}")
     for p in checked["predictions"]:

@@ -33,7 +33,8 @@ from common import write_json_atomic, write_text_atomic
 from evaluate import COLUMNS, field_losses, load_result, read_log
 from experiments.plots import write_plots
 from experiments.static_search import compute_seconds, matching_search, static_search_curve
-from experiments.tables import beside, interval_text, regenerate_pages, suite_table, verdict  # noqa: F401 (callers')
+from experiments.tables import (files_beside, interval_text, regenerate_pages, repository_pages, suite_table,  # noqa: F401
+                               verdict)
 from mixer import objective
 
 # t(0.975, df) for df = 1..30; past 30 the normal's 1.96 is within 4% of it
@@ -583,8 +584,9 @@ def write_suite_outputs(summary, run_dirs, out_dir):
 def publish(summary, run_dirs, publish_dir, wall, pages=None):
     """Every file of docs/benchmark/ that the suite makes: results.json (benchmark_results), calibration.json,
     results.md and the PNGs, each written to a temp name and renamed; then the generated tables of `pages`,
-    from the results.json and calibration.json just written alone (tables.py; a predictions block from the
-    predictions.json already there, which `python -m experiments.predictions` rewrites for the new run). pages: by default README.md,
+    from the results.json and calibration.json just written alone (tables.py; predictions and learning_curve
+    blocks from the predictions.json and agent.json already there, which `python -m experiments.predictions` and
+    experiments.agent_experiment rewrite for the new run). pages: by default README.md,
     docs/benchmark.md, docs/online.md, docs/agent.md and docs/headroom.md of this repository when publish_dir is its
     docs/benchmark, none elsewhere.
     Returns the paths written."""
@@ -594,9 +596,6 @@ def publish(summary, run_dirs, publish_dir, wall, pages=None):
     write_json_atomic(paths[1], benchmark_calibration(summary, summary["preset"], wall))
     write_text_atomic(paths[2], suite_table(summary) + "\n")
     paths += write_plots(summary, run_dirs, publish_dir, *plotted_rows(summary))
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the repository
-    if pages is None and os.path.realpath(publish_dir) == os.path.realpath(os.path.join(root, "docs", "benchmark")):
-        pages = [os.path.join(root, page) for page in ("README.md", "docs/benchmark.md", "docs/online.md",
-                                                        "docs/agent.md", "docs/headroom.md")]
-    with open(paths[0]) as f, open(paths[1]) as g:
-        return paths + regenerate_pages(pages or [], json.load(f), json.load(g), beside(paths[0], "predictions.json"))
+    with open(paths[0]) as f:
+        return paths + regenerate_pages(repository_pages(publish_dir) if pages is None else pages, json.load(f),
+                                        files_beside(paths[0]))

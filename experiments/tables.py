@@ -20,11 +20,13 @@ difference):
 
     <!-- results:begin trajectories -->  the agent's proxy trajectories against their static twins
 
+    <!-- results:begin learning_curve -->  the agent's learning curve, from agent.json beside results.json
+
     <!-- results:begin predictions -->  the predictions written before the run, held or not, from predictions.json
                                         beside results.json (experiments/predictions.py writes it)
 
 report.publish rewrites the blocks after a published run; `python -m experiments.tables` rewrites them from the JSON
-(and the calibration.json and predictions.json in its folder):
+(and the calibration.json, predictions.json and agent.json in its folder):
 
     python -m experiments.tables docs/benchmark/results.json README.md docs/benchmark.md \
         docs/online.md docs/agent.md
@@ -328,6 +330,29 @@ def trajectories_table(results):
             f"seeds beside their twins: Δ {interval_text(rerun['delta'], 4)}, {verdict(rerun['delta'])}.")
 
 
+def learning_curve_table(agent):
+    """The agent's learning curve (agent.json's learning_curve, from agent_experiment.learning_curve): agents
+    trained on the first 64, 128, 256 ... training trajectories, each ranking the same held-out ones."""
+    curve = (agent or {}).get("learning_curve")
+    if not curve:
+        return ("agent.json has no learning curve (written before issue 33's run): python -m "
+                "experiments.agent_experiment --settings a --publish docs/benchmark adds it.")
+
+    def corr(point, key):
+        ci = point.get(f"{key}_interval")
+        return "n/a" if point.get(key) is None else f"{point[key]:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+    lines = ["| training trajectories | rank corr, every boundary | first boundary, against its return [95%] | "
+             "first boundary, against the run's end [95%] | held-out cloning loss |", "|---|---|---|---|---|"]
+    lines += [f"| {p['trajectories']} | {fmt(p.get('critic_rank_corr'), 3)} | "
+              f"{corr(p, 'critic_rank_corr_first_boundary')} | {corr(p, 'critic_rank_corr_first_boundary_final')} | "
+              f"{fmt(p.get('held_out_cloning_loss'), 4)} |" for p in curve["points"]]
+    held_out = curve["points"][0].get("held_out_trajectories") if curve["points"] else None
+    return "\n".join(lines + ["", f"{held_out} held-out trajectories, the same for every point, of "
+                                  f"{curve['training_trajectories_available']} training trajectories available; the "
+                                  "last doubling " + ("left" if curve["plateau"] else "did not leave") + " the first "
+                                  "boundary's correlation with the run's end inside the interval of the point before."])
+
+
 def predictions_table(checked):
     """The predictions written before the run, each with what the run measured and whether it held
     (predictions.json, written by experiments/predictions.py from results.json and agent.json)."""
@@ -347,32 +372,39 @@ def predictions_table(checked):
 TABLES = {"primary": primary_table, "full": full_table, "mixers": mixers_table,  # "mixers" takes ":m1,m2"
           "calibration": calibration_table, "savings": savings_table,  # calibration: from calibration.json
           "oracle": oracle_table, "trajectories": trajectories_table,
-          "predictions": predictions_table}  # predictions: from predictions.json
+          "predictions": predictions_table, "learning_curve": learning_curve_table}  # these two: files BESIDE
 
 
 def known(name):
-    """Whether a block's name asks for a table: "primary", "full", "mixers:bandit,dbl", "calibration", "savings",
-    "oracle", "trajectories" or "predictions"."""
+    """Whether a block's name asks for a table: "primary", "full", "mixers:bandit,dbl" or one of TABLES' other
+    names."""
     kind, _, listed = name.partition(":")
     return kind in TABLES and (kind == "mixers") == bool(listed)
 
 
-def table(name, results, calibration=None, predictions=None):
-    """The table a block's name asks for (its name already known)."""
+BESIDE = ("calibration.json", "predictions.json", "agent.json")  # the files beside results.json that blocks read
+
+
+def table(name, results, files=None):
+    """The table a block's name asks for (its name already known); files: the BESIDE files by name (None where
+    absent)."""
     kind, _, listed = name.partition(":")
+    files = files or {}
     if kind == "predictions":
-        return predictions_table(predictions)
+        return predictions_table(files.get("predictions.json"))
+    if kind == "learning_curve":
+        return learning_curve_table(files.get("agent.json"))
     if kind == "calibration":
-        if calibration is None:
+        if files.get("calibration.json") is None:
             raise DataError("a calibration block needs calibration.json: keep it beside results.json (both are "
                             "written by python -m experiments.suite --suite default --publish docs/benchmark)")
-        return calibration_table(calibration)
+        return calibration_table(files["calibration.json"])
     return TABLES[kind](results, listed.split(",")) if listed else TABLES[kind](results)
 
 
-def regenerate(text, results, page="the page", calibration=None, predictions=None):
+def regenerate(text, results, page="the page", files=None):
     """The page's text with every generated block rewritten from results (the block's name picks the table;
-    a calibration block reads calibration, a predictions block predictions)."""
+    calibration, predictions and learning_curve blocks read their file of `files`)."""
     names = [m.group(2) for m in BLOCK.finditer(text)]
     if not names:
         raise DataError(f"{page} has no generated block; add the lines <!-- results:begin NAME --> and "
@@ -380,9 +412,8 @@ def regenerate(text, results, page="the page", calibration=None, predictions=Non
     unknown = [name for name in names if not known(name)]
     if unknown:
         raise DataError(f"{page}: unknown generated block {unknown[0]}; name one of primary, full, "
-                        "mixers:NAME,NAME (the mixers' rows), calibration, savings, oracle, trajectories, predictions")
-    return BLOCK.sub(lambda m: m.group(1) + table(m.group(2), results, calibration, predictions) + "\n" +
-                     m.group(4), text)
+                        "mixers:NAME,NAME (the mixers' rows), " + ", ".join(k for k in TABLES if k != "mixers"))
+    return BLOCK.sub(lambda m: m.group(1) + table(m.group(2), results, files) + "\n" + m.group(4), text)
 
 
 def beside(results_path, name):
@@ -394,12 +425,28 @@ def beside(results_path, name):
         return json.load(f)
 
 
-def regenerate_pages(pages, results, calibration=None, predictions=None):
+def files_beside(results_path):
+    """Every BESIDE file of results.json's folder by name, None where absent."""
+    return {name: beside(results_path, name) for name in BESIDE}
+
+
+PAGES = ("README.md", "docs/benchmark.md", "docs/online.md", "docs/agent.md", "docs/headroom.md")  # with blocks
+
+
+def repository_pages(publish_dir, names=PAGES):
+    """The repository's pages `names` when publish_dir is its docs/benchmark (a run published there rewrites
+    their blocks), none when it is elsewhere."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    here = os.path.realpath(publish_dir) == os.path.realpath(os.path.join(root, "docs", "benchmark"))
+    return [os.path.join(root, name) for name in names] if here else []
+
+
+def regenerate_pages(pages, results, files=None):
     """Rewrites the generated blocks of each page (atomically, only where they changed); returns the pages."""
     for page in pages:
         with open(page) as f:
             text = f.read()
-        new = regenerate(text, results, page, calibration, predictions)
+        new = regenerate(text, results, page, files)
         if new != text:
             write_text_atomic(page, new)
     return list(pages)
@@ -415,9 +462,8 @@ def main(argv=None):
         if "comparisons" not in results:
             raise DataError(f"{argv[0]} has no comparisons (written by a suite before the static grid and Holm's "
                             "family); publish a new run with python -m experiments.suite --suite default --publish docs/benchmark")
-        calibration, predictions = beside(argv[0], "calibration.json"), beside(argv[0], "predictions.json")
-        print("\n".join(f"regenerated {page}" for page in regenerate_pages(argv[1:], results, calibration,
-                                                                            predictions)))
+        print("\n".join(f"regenerated {page}" for page in regenerate_pages(argv[1:], results,
+                                                                            files_beside(argv[0]))))
     except (OSError, ValueError, DataError) as e:
         sys.exit(f"error: {e}")
 

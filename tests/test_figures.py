@@ -84,7 +84,7 @@ def named_rows(text, known):
 
 
 JSON_NAME = re.compile(r"\b([\w-]+\.json)\b")
-GENERATED_FROM = ("results.json", "calibration.json", "predictions.json")  # what tables.py reads
+GENERATED_FROM = ("results.json",) + tables.BESIDE  # what tables.py reads
 
 
 def cited(paragraph, by_file, everything):

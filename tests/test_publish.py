@@ -207,7 +207,7 @@ def test_publish_writes_every_file_and_regenerates_the_pages_from_results_json(m
     assert "| bandit-hedge | variant |" in page.read_text() and "exploratory" in page.read_text()
     assert "the suite 7,236 s (2.0 hours)" in page.read_text()  # the calibration block, from calibration.json
     assert tables.regenerate(text, results) == text  # regenerating again changes nothing
-    assert tables.regenerate(page.read_text(), results, calibration=calibration) == page.read_text()
+    assert tables.regenerate(page.read_text(), results, files={"calibration.json": calibration}) == page.read_text()
 
 
 WALL = {"corpus": 20.4, "base": 912.0, "bases": 4, "cpt_runs": 7200.0, "target_estimates": 36.0,
@@ -326,15 +326,14 @@ def published_results():
                                          ("docs/agent.md", "mixers:regmix,agent"),
                                          ("docs/benchmark.md", "calibration"), ("docs/headroom.md", "savings"),
                                          ("docs/headroom.md", "oracle"), ("docs/headroom.md", "trajectories"),
-                                         ("docs/benchmark.md", "predictions")])
+                                         ("docs/agent.md", "learning_curve"), ("docs/benchmark.md", "predictions")])
 def test_the_pages_tables_are_what_results_json_regenerates(page, block):
     results = published_results()
-    path = os.path.join(BENCHMARK, "results.json")
-    calibration, predictions = tables.beside(path, "calibration.json"), tables.beside(path, "predictions.json")
     with open(os.path.join(ROOT_DIR, page)) as f:
         text = f.read()
     assert block in [m.group(2) for m in tables.BLOCK.finditer(text)], f"{page} has no {block} block"
-    assert tables.regenerate(text, results, page, calibration, predictions) == text, \
+    files = tables.files_beside(os.path.join(BENCHMARK, "results.json"))
+    assert tables.regenerate(text, results, page, files) == text, \
         f"{page}'s generated table differs from docs/benchmark/results.json: python -m experiments.tables " \
         f"docs/benchmark/results.json {page}"
 
@@ -541,11 +540,31 @@ def test_every_generated_block_quotes_only_figures_its_json_holds(tmp_path, monk
         matched["static_search"]["curve"], 2.31))
     assert bandit["static_search_match"] and rows_of(published)["bandit"]["static_search_match"] is None
     for results in (published, matched):
-        numbers = list(json_numbers(results)) + list(json_numbers(calibration))
-        for name in ("primary", "full", "mixers:bandit", "calibration", "savings", "oracle", "trajectories"):
+        files = {"calibration.json": calibration, "agent.json": {"learning_curve": CURVE}}
+        numbers = {"results.json": list(json_numbers(results)), **{name: list(json_numbers(doc))
+                                                                   for name, doc in files.items()}}
+        for name in ("primary", "full", "mixers:bandit", "calibration", "savings", "oracle", "trajectories",
+                     "learning_curve"):
             page = tables.regenerate(f"<!-- results:begin {name} -->\n<!-- results:end -->\n", results,
-                                     calibration=calibration)
+                                     files=files)
             assert unsupported_figures(page, numbers) == [], name
+
+
+CURVE = {"training_trajectories_available": 288, "plateau": True, "points": [
+    {"trajectories": n, "critic_rank_corr": 0.4 + d, "critic_rank_corr_first_boundary": 0.2 + d,
+     "critic_rank_corr_first_boundary_interval": [0.05 + d, 0.35 + d], "critic_rank_corr_first_boundary_final": 0.1 + d,
+     "critic_rank_corr_first_boundary_final_interval": [-0.05 + d, 0.25 + d], "held_out_cloning_loss": 1.2345 - d,
+     "held_out_trajectories": 96} for n, d in ((64, 0.0), (128, 0.011), (256, 0.021))]}
+
+
+def test_the_learning_curve_block_gives_each_point_from_agent_json():
+    text = tables.learning_curve_table({"learning_curve": CURVE})
+    assert "| 64 | 0.400 | 0.200 [0.050, 0.350] | 0.100 [-0.050, 0.250] | 1.2345 |" in text
+    assert "| 256 | 0.421 | 0.221 [0.071, 0.371] | 0.121 [-0.029, 0.271] | 1.2135 |" in text
+    assert "96 held-out trajectories" in text and "of 288 training" in text and "last doubling left" in text
+    assert "did not leave" in tables.learning_curve_table({"learning_curve": {**CURVE, "plateau": False}})
+    assert "has no learning curve" in tables.learning_curve_table({"superseded": "..."})
+    assert "has no learning curve" in tables.learning_curve_table(None)
 
 
 def test_the_trajectories_block_says_what_the_agents_data_can_teach():
