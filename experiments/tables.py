@@ -29,7 +29,7 @@ report.publish rewrites the blocks after a published run; `python -m experiments
 (and the calibration.json, predictions.json and agent.json in its folder):
 
     python -m experiments.tables docs/benchmark/results.json README.md docs/benchmark.md \
-        docs/online.md docs/agent.md
+        docs/online.md docs/agent.md docs/headroom.md
 """
 import json
 import os
@@ -273,8 +273,8 @@ def savings_table(results):
         lines.append(f"| {r['mixer']} | {fmt(r['balanced_mean'], 4)} | {c['total']:,.0f} | {c['run']:,.0f}, "
                      f"{c['proxy']:,.0f}, {c['estimate']:,.0f} | " + (f"{match['k']} | {match['seconds']:,.0f} |" if
                      match else f"none: even all {curve[-1]['k']} miss it | n/a |"))
-        said.append(f"- To match `{r['mixer']}` ({fmt(r['balanced_mean'], 4)}), tune {match['k']} static runs "
-                    f"({match['seconds']:,.0f} s); `{r['mixer']}` cost {c['total']:,.0f} s." if match else
+        said.append(f"- To match `{r['mixer']}` ({fmt(r['balanced_mean'], 4)}), tune {match['k']} static "
+                    f"run{'s' if match['k'] > 1 else ''} ({match['seconds']:,.0f} s); `{r['mixer']}` cost {c['total']:,.0f} s." if match else
                     f"- No search of the grid's static runs matches `{r['mixer']}` ({fmt(r['balanced_mean'], 4)}); "
                     f"`{r['mixer']}` cost {c['total']:,.0f} s.")
     return "\n".join(lines + said)
@@ -347,10 +347,12 @@ def learning_curve_table(agent):
               f"{corr(p, 'critic_rank_corr_first_boundary')} | {corr(p, 'critic_rank_corr_first_boundary_final')} | "
               f"{fmt(p.get('held_out_cloning_loss'), 4)} |" for p in curve["points"]]
     held_out = curve["points"][0].get("held_out_trajectories") if curve["points"] else None
+    last = ("one point: no doubling to judge" if len(curve["points"]) < 2 else "the last doubling " +
+            ("left" if curve["plateau"] else "did not leave") + " the first boundary's correlation with the run's "
+            "end inside the interval of the point before")
     return "\n".join(lines + ["", f"{held_out} held-out trajectories, the same for every point, of "
-                                  f"{curve['training_trajectories_available']} training trajectories available; the "
-                                  "last doubling " + ("left" if curve["plateau"] else "did not leave") + " the first "
-                                  "boundary's correlation with the run's end inside the interval of the point before."])
+                                  f"{curve['training_trajectories_available']} training trajectories available; "
+                                  f"{last}."])
 
 
 def predictions_table(checked):
@@ -360,7 +362,7 @@ def predictions_table(checked):
         return ("Not checked yet: `python -m experiments.predictions docs/benchmark` checks them once the run and "
                 "the agent's experiment are published.")
     word = {True: "held", False: "not held", None: "not measured yet"}
-    lines = ["| prediction | what it said | what the run measured | |", "|---|---|---|---|"]
+    lines = ["| prediction | what it said | what the run measured | held |", "|---|---|---|---|"]
     for p in checked["predictions"]:  # a row's label in code: "agent" is also a word
         name = f"`{p['name']}`" if p.get("row") == p["name"] else p["name"]
         lines.append(f"| {name} | {p['predicted']} | {p['said']} | {word[p['held']]} |")
@@ -417,7 +419,7 @@ def regenerate(text, results, page="the page", files=None):
 
 
 def beside(results_path, name):
-    """The JSON file `name` in the folder of results.json (calibration.json, predictions.json), or None."""
+    """The JSON file `name` in the folder of results.json (one of BESIDE), or None."""
     path = os.path.join(os.path.dirname(results_path), name)
     if not os.path.exists(path):
         return None

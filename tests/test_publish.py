@@ -470,8 +470,11 @@ def test_the_savings_block_puts_each_defaults_compute_beside_the_static_runs_tha
     match = static_search.matching_search(curve, 2.31)
     text = tables.savings_table(results)
     assert f"| bandit | 2.3100 | 13 | 13, 0, 0 | {match['k']} | {match['seconds']:,.0f} |" in text
-    assert f"- To match `bandit` (2.3100), tune {match['k']} static runs ({match['seconds']:,.0f} s); `bandit` cost " \
-           "13 s." in text
+    assert match["k"] == 1 and f"- To match `bandit` (2.3100), tune 1 static run ({match['seconds']:,.0f} s); " \
+        "`bandit` cost 13 s." in text
+    results["static_search"]["curve"] = [{"k": 1, "expected_test_objective": 2.40, "seeds": 3, "seconds": 10.0},
+                                         {"k": 2, "expected_test_objective": 2.30, "seeds": 3, "seconds": 20.0}]
+    assert "tune 2 static runs (20 s); `bandit` cost 13 s." in tables.savings_table(results)
     del results["static_search"]
     assert "did not record the static search" in tables.savings_table(results)
 
@@ -563,6 +566,8 @@ def test_the_learning_curve_block_gives_each_point_from_agent_json():
     assert "| 256 | 0.421 | 0.221 [0.071, 0.371] | 0.121 [-0.029, 0.271] | 1.2135 |" in text
     assert "96 held-out trajectories" in text and "of 288 training" in text and "last doubling left" in text
     assert "did not leave" in tables.learning_curve_table({"learning_curve": {**CURVE, "plateau": False}})
+    one = tables.learning_curve_table({"learning_curve": {**CURVE, "points": CURVE["points"][:1], "plateau": False}})
+    assert "one point: no doubling to judge" in one
     assert "has no learning curve" in tables.learning_curve_table({"superseded": "..."})
     assert "has no learning curve" in tables.learning_curve_table(None)
 
