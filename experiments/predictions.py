@@ -129,7 +129,7 @@ def no_bounded_share(results, agent):
         return {"row": "oracle", "measured": {}, "held": None, "said": "results.json has no shares of the oracle's gain"}
     bounded, gain = [m for m, s in shares.items() if s["bounded"]], next(iter(shares.values()))["oracle_gain"]
     return {"row": "oracle", "measured": {"bounded": bounded, "oracle_gain": gain}, "held": not bounded,
-            "said": f"the oracle's gain over the best static mixture {gain:+.4f}; "
+            "said": f"the oracle's gain over the best static mixture {'n/a' if gain is None else f'{gain:+.4f}'}; "
                     + (f"bounded: {', '.join(bounded)}" if bounded else "no share has a bounded interval")}
 
 

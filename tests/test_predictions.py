@@ -87,6 +87,8 @@ def test_each_prediction_holds_on_a_run_made_to_hold_it_and_fails_where_one_figu
     assert crossed(lambda r, a: rows_of(r)["oracle"]["delta_twin"].update(mean=-0.006)) == ["oracle frozen"]
     assert crossed(lambda r, a: rows_of(r)["bandit"]["share_of_oracle_gain"].update(bounded=True)) == \
         ["share of the oracle's gain"]
+    assert crossed(lambda r, a: [rows_of(r)[m]["share_of_oracle_gain"].update(seeds=0, oracle_gain=None)
+                                 for m in predictions.PAPER_DEFAULTS]) == []  # no seed in common: no gain to say
     assert crossed(lambda r, a: r["proxy_trajectory_twins"].update(better_than_twin=5)) == ["trajectories"]
     assert crossed(lambda r, a: r["proxy_trajectory_twins"]["best"]["rerun"].update(
         delta=interval(0.01, 0.003))) == ["trajectories"]
