@@ -160,7 +160,7 @@ def setting_corpus(setting, data_dir, corpus, log):
 
 
 def transfer_runs(setting, agents, train_args, out_dir, log):
-    """Static natural, the agent and the untrained agent, 3 seeds, in out_dir/<setting>/ (finished runs reused)."""
+    """Static natural, the agent and the untrained agent, SPEC's seeds (2), in out_dir/<setting>/ (finished runs reused)."""
     cfg = parse_config(train_args)
     corpus = setting_corpus(setting, cfg["data_dir"], cfg["corpus"], log)
     cfg = parse_config(train_args + SETTINGS[setting].get("args", []) + ["--corpus", corpus])
