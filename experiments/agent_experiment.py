@@ -8,10 +8,10 @@ spaces. Resumable: every finished run is reused.
     python -m experiments.agent_experiment --settings b,c,d --device cuda   # the transfer runs alone (e.g. on a GPU)
     python -m experiments.agent_experiment --settings c -- --steps 200      # train.py options after --
 
-1. The proxy work, shared with the suite (proxy.prepare_proxy, in out/suite-default/proxy): 384 random
+1. The proxy work, shared with the suite (proxy.prepare_proxy, in out/suite-default/proxy): 128 random
    trajectories, 64 constant-mixture runs for RegMix, the agent's tuning on proxy seeds, its variants.
 2. Offline evaluation: the critic's rank correlation on held-out trajectories (agent.offline_evaluation,
-   computed when each variant is trained), and its learning curve (agents on 64, 128, 256, ... of the training
+   computed when each variant is trained), and its learning curve (agents on 24, 48, 96, ... of the training
    trajectories ranking the same held-out ones; learning_curve); every variant, RegMix and static natural
    replayed on the proxy from held-out starts (seeds that neither collection nor tuning used), their final
    validation objective and its paired difference to natural.
@@ -108,14 +108,15 @@ def critic_first_boundary(rows):
             for label, row in rows.items() if "critic_rank_corr_first_boundary" in row}
 
 
-CURVE_START = 64  # trajectories of the learning curve's first agent; each next one trains on twice as many
+CURVE_START = 24  # trajectories of the learning curve's first agent; each next one trains on twice as many (the
+#                   suite's 96 training trajectories: 24, 48, 96)
 CURVE_KEYS = ("critic_rank_corr", "critic_rank_corr_first_boundary", "critic_rank_corr_first_boundary_interval",
               "critic_rank_corr_first_boundary_final", "critic_rank_corr_first_boundary_final_interval",
               "held_out_cloning_loss", "held_out_trajectories")
 
 
 def learning_curve(folder, options, out_dir, log=print, start=CURVE_START):
-    """The agent's learning curve: agents trained (with `options`) on the first 64, 128, 256, ... training
+    """The agent's learning curve: agents trained (with `options`) on the first 24, 48, 96, ... training
     trajectories of `folder` (agent.py --train_trajectories; the held-out trajectories are the same for all),
     each one's offline ranking of the held-out ones, while the folder has that many. `plateau`: whether the
     last doubling left the first boundary's rank correlation (against the final objective's gain) within its

@@ -6,7 +6,7 @@ seed_plan says; one table, one JSON and the plots. A rerun finishes only what is
 reused when its saved fingerprint (config, mixer code) is the one it would have now, and run again, saying what
 changed, when not. A run that fails is reported by name while the others go on (the exit status says that
 something failed). The agent's and RegMix's rows first need their proxy work (config/proxy.py, in
-out/suite-default/proxy): 384 random-mixing trajectories, 64 constant-mixture runs, the agent's tuning on proxy
+out/suite-default/proxy): 128 random-mixing trajectories, 64 constant-mixture runs, the agent's tuning on proxy
 seeds of its own, the agent's variants (experiments/proxy.py). The oracle's row first needs its search
 (experiments/oracle.py, in out/suite-default/oracle): a greedy look-ahead on validation, on a seed and base no row
 runs, whose schedule then runs frozen on the primary seeds beside its twin; each paper default reports its share
@@ -43,15 +43,16 @@ from options import MIXERS, config_for_mixer, parse_config, validate_config
 from prepare import corpus_path, ensure_corpus
 
 SUITES = {  # the experiment; the preset (train.py's options) gives the model and the budget
-    # exploratory rows and their twins (and agent_experiment.py's seeds): 2, so that the published run fits about
-    # 18 hours of a 2-core machine (docs/headroom.md, its budget); the run before this one had 3
+    # exploratory rows and their twins (and agent_experiment.py's seeds): 2; the primary family 5 (the run before
+    # this one had 3 and 5); the sizes that fit the published run in the machine time left (docs/headroom.md, its
+    # budget)
     "default": {"seeds": 2,
-                "primary_seeds": 8,  # the primary family: the six paper defaults and their twins
+                "primary_seeds": 5,  # the primary family: the six paper defaults and their twins
                 "mixers": ["bandit", "dbl", "velocity", "acodm", "regmix", "agent"],
                 # the static grid: these target shares and natural (the corpus' own) x the split within each field
                 "sweep": [0.05, 0.15, 0.4, 0.5, 0.65, 0.8], "splits": ["tokens", "uniform"],
                 # its seeds, adaptive on the validation objective (seed_plan); the others' are "seeds" above
-                "grid_seeds": {"near": 0.01, "near_seeds": 8, "far": 0.05, "far_seeds": 1},
+                "grid_seeds": {"near": 0.01, "near_seeds": 5, "far": 0.05, "far_seeds": 1},
                 "schedules": {"ramp_down": "0.8,0.05", "ramp_up": "0.05,0.8"},
                 # the oracle (experiments/oracle.py): its greedy search on validation, at these target shares every
                 # `interval` steps, on a seed (and base) of its own that no row runs, so that every seed it is
@@ -68,9 +69,10 @@ SUITES = {  # the experiment; the preset (train.py's options) gives the model an
                 "agent_offline_only": ["agent-cql"],  # AGENT_VARIANTS rows that only the offline evaluation runs
                 # the agent's and RegMix's data come from proxy runs (a smaller model, shorter runs), never from
                 # the suite's own runs; the agent's options are tuned there, on seeds of their own
-                # 384 trajectories: 288 to train on after agent.py's held-out quarter, so the agent's learning curve
-                # (agent_experiment.learning_curve) reaches 256 (the published run before this one collected 64)
-                "proxy": {"preset": "config/proxy.py", "trajectories": 384, "trajectory_seed": 100000,
+                # 128 trajectories: 96 to train on after agent.py's held-out quarter, so the agent's learning curve
+                # (agent_experiment.learning_curve) doubles twice, 24 to 96 (the published run before this one
+                # collected 64; the paper 384, which with their twins would cost 7 hours of this machine)
+                "proxy": {"preset": "config/proxy.py", "trajectories": 128, "trajectory_seed": 100000,
                           "regmix_runs": 64, "regmix_seed": 200000, "tuning_seeds": [300000, 300001],
                           "agent_grid": [{}, {"cql_alpha": 0.1}, {"cql_alpha": 5.0}, {"bc_weight": 0.25},
                                          {"bc_weight": 4.0}]}},  # around agent.py's defaults (alpha 1, weight 1)
@@ -116,7 +118,7 @@ def grid_rows(sweep, splits, corpus):
     return dict(sorted(rows.items(), key=lambda item: item[0] != "static"))  # the main job's row first
 
 
-def suite_rows(spec, mixers, sweep, schedules, corpus, splits=None, oracle_shares=None):
+def suite_rows(spec, mixers, sweep, schedules, corpus, splits=None, oracle_shares=None, variants=True):
     """{label: {"mixer", "kind", "role", "options", "primary", "seeds_wanted", ...}}: the grid (grid_rows), the
     schedules, the oracle's frozen schedule ("oracle", role "oracle", its search's shares and interval in
     "search"; none where oracle_shares is empty, spec["oracle"]'s shares where it is None), each mixer's paper
@@ -124,7 +126,8 @@ def suite_rows(spec, mixers, sweep, schedules, corpus, splits=None, oracle_share
     AGENT_VARIANTS' but the offline evaluation's, and the untrained agent, the control), each row whose weights
     move followed by its twin "<label>-twin" ("twin_of"; run at the mixture that row sampled). "primary": the
     suite's paper defaults and their twins, spec["primary_seeds"] seeds, as many for the oracle and its twin (every
-    paper default's share of its gain pairs with it); the others spec["seeds"]; the grid 1 here (seed_plan decides)."""
+    paper default's share of its gain pairs with it); the others spec["seeds"]; the grid 1 here (seed_plan decides).
+    variants=False (--variants none): the paper defaults without their named variants and controls."""
     rows = grid_rows(sweep, spec["splits"] if splits is None else splits, corpus)
     moving = {f"schedule-{name}": {"mixer": "schedule", "kind": "schedule", "role": "schedule", "target_share": None,
                                    "options": {"schedule_shares": spec["schedules"][name]}} for name in schedules}
@@ -132,12 +135,14 @@ def suite_rows(spec, mixers, sweep, schedules, corpus, splits=None, oracle_share
         row = {"mixer": mixer, "kind": "mixer", "target_share": None}
         moving[mixer] = {**row, "role": "mixer", "paper_default": True, "options": {},
                          "primary": mixer in spec["mixers"]}
+        if not variants:
+            continue
         if mixer == "agent":
-            variants = {label: {} for label in AGENT_VARIANTS if label != "agent"
-                        and label not in spec.get("agent_offline_only", [])}
+            named = {label: {} for label in AGENT_VARIANTS if label != "agent"
+                     and label not in spec.get("agent_offline_only", [])}
         else:
-            variants = {f"{mixer}-{v}": {f"{mixer}_variant": v} for v in spec.get("variants", {}).get(mixer, [])}
-        for label, options in variants.items():
+            named = {f"{mixer}-{v}": {f"{mixer}_variant": v} for v in spec.get("variants", {}).get(mixer, [])}
+        for label, options in named.items():
             moving[label] = {**row, "role": "variant", "variant_of": mixer, "options": options}
         if mixer == "agent":
             moving["agent-untrained"] = {**row, "role": "control", "variant_of": mixer, "options": {}}
@@ -206,11 +211,12 @@ def changed_since(run_dir, fingerprint):
 
 
 def run_suite(suite, preset, seeds, mixers, train_args, trajectories=None, sweep=None, schedules=None, publish=None,
-              log=print, swarm_mode="auto", splits=None, oracle_shares=None):
+              log=print, swarm_mode="auto", splits=None, oracle_shares=None, variants=True):
     """Prepare what is missing (corpus, base, trajectories, agent), run every planned (row, seed) that has no
     eval.json yet (resuming from its checkpoint if it has one), then write the results folder (and the
     benchmark files into `publish`). seeds: --seeds N, a cap on every row's; oracle_shares: the oracle search's
-    candidate target shares (None: the suite's; []: no oracle). Returns (summary, failed runs)."""
+    candidate target shares (None: the suite's; []: no oracle); variants=False: no named variants or controls.
+    Returns (summary, failed runs)."""
     spec = SUITES[suite]
     # train.py's options after -- serve every row and the proxy work: any mixer's may be given
     cfg = validate_config(parse_config(PRESETS[preset] + list(train_args)), readers=MIXERS)
@@ -221,7 +227,8 @@ def run_suite(suite, preset, seeds, mixers, train_args, trajectories=None, sweep
         if unknown:
             raise DataError(f"--{flag} {','.join(unknown)}: unknown; choose from {sorted(known)}")
     rows = suite_rows(spec, [m for m in mixers if m != "static"], spec["sweep"] if sweep is None else sweep,
-                      spec["schedules"] if schedules is None else schedules, ensure_corpus(cfg), splits, oracle_shares)
+                      spec["schedules"] if schedules is None else schedules, ensure_corpus(cfg), splits, oracle_shares,
+                      variants)
     check_variant_rows(rows)
     most = max([r["seeds_wanted"] for r in rows.values()] + [spec["grid_seeds"]["near_seeds"], spec["seeds"]])
     seed_list = [cfg["seed"] + i for i in range(min(most, seeds) if seeds else most)]  # --seeds N: at most N
@@ -429,10 +436,11 @@ named variants, and the static twin of every row whose weights move, on seeds th
 own; then one table, one JSON and the plots in out/suite-<name>/results (with --publish DIR, the benchmark's files
 too). Rerunning the same command finishes what is missing and reuses every finished run.
 
-Cost: each row is one CPT run per seed (about 2 minutes on 2 CPU cores with the CPU preset), each seed one base
-(about 6 minutes), the agent's and RegMix's rows their proxy work (384 trajectories, each beside its static twin,
-and 64 constant runs: about 5 hours once; --collect 64 collects fewer), the oracle its search
-(about 5 runs, once); the default suite took about 7 hours on 2 cores (docs/benchmark.md). A quick look, a few runs:
+Cost on 2 CPU cores with the CPU preset (measured in the published run, docs/headroom.md): each row is one CPT run
+per seed (about 3.5 minutes with its evaluations), each seed one base (about 11 minutes), the agent's and RegMix's
+rows their proxy work (128 trajectories, each beside its static twin, and 64 constant runs: about 3 hours once;
+--collect 64 collects fewer), the oracle its search (about 5 runs, once); --variants none leaves out the named
+variants and controls (the paper defaults, the grid, the schedules and the oracle remain). A quick look, a few runs:
 
     python -m experiments.suite --suite default --seeds 1 --mixers bandit --sweep 0.1,0.8 --schedules none \
         --oracle none
@@ -449,17 +457,19 @@ def main(argv=None):
     parser.add_argument("--suite", choices=sorted(SUITES), help="run this suite")
     parser.add_argument("--preset", default="cpu", choices=sorted(PRESETS), help="cpu (the defaults) or gpu")
     parser.add_argument("--seeds", type=int, default=None, help="at most this many seeds per row (default: the "
-                        "suite's plan: 8 for the paper defaults, the oracle and their twins, 2 for the others, 1-8 for the grid)")
+                        "suite's plan: 5 for the paper defaults, the oracle and their twins, 2 for the others, 1-5 for the grid)")
     parser.add_argument("--mixers", default=None, help="comma-separated mixers besides the references (default: "
                         "every mixer; 'none': the references alone)")
     parser.add_argument("--sweep", default=None, help="the static grid's target shares besides natural (default: "
                         "the suite's; 'none': natural alone)")
     parser.add_argument("--splits", default=None, help="the grid's splits in each field (default: tokens,uniform)")
     parser.add_argument("--schedules", default=None, help="hand-written schedules (default: the suite's; 'none')")
+    parser.add_argument("--variants", default="all", choices=["all", "none"], help="the mixers' named variants and "
+                        "controls beside their paper defaults (all), or the paper defaults alone (none)")
     parser.add_argument("--oracle", default=None, help="the oracle's candidate target shares (experiments/oracle.py;"
                         " default: the suite's, 0.05,0.15,0.3,0.5,0.8; 'none': no oracle row)")
     parser.add_argument("--collect", type=int, default=None,
-                        help="proxy runs to collect, for the agent and for RegMix each (the suite's default: 384 "
+                        help="proxy runs to collect, for the agent and for RegMix each (the suite's default: 128 "
                         "trajectories for the agent, 64 constant runs for RegMix)")
     parser.add_argument("--swarm", default="auto", choices=swarm.MODES, help="train the proxy runs as swarms "
                         "(swarm.py): auto = on a GPU (the CPU measured slower), on, off (one at a time)")
@@ -498,7 +508,8 @@ def main(argv=None):
             return collect(cfg, args.collect, args.trajectories, swarm_mode=args.swarm)
         summary, failed = run_suite(args.suite, args.preset, args.seeds, listed(args.mixers), train_args,
                                     args.collect, shares["sweep"], listed(args.schedules), args.publish,
-                                    swarm_mode=args.swarm, splits=listed(args.splits), oracle_shares=shares["oracle"])
+                                    swarm_mode=args.swarm, splits=listed(args.splits), oracle_shares=shares["oracle"],
+                                    variants=args.variants == "all")
     except UserError as e:
         sys.exit(f"error: {e}")
     except train.Interrupted as e:  # the run stopped at a step boundary with its checkpoint: a rerun resumes it

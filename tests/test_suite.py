@@ -381,6 +381,9 @@ def test_suite_rows_hold_each_paper_default_and_each_named_variant(monkeypatch):
     assert [rows[label]["role"] for label in ("static", "static-tokens-0.5", "schedule-ramp_up")] == \
         ["static", "static", "schedule"]
     assert all(r["kind"] == "mixer" for r in rows.values() if r["role"] in ("mixer", "variant", "control"))
+    alone = suite_module.suite_rows(spec, defaults, [0.5], [], FakeCorpus(3), variants=False)  # --variants none
+    moving = [label for label, r in alone.items() if r["role"] not in ("static", "twin")]
+    assert moving == defaults + ["oracle"] and all(f"{label}-twin" in alone for label in moving)
     monkeypatch.setitem(spec, "variants", {"schedule": ["fast"]})  # schedule declares no --schedule_variant
     with pytest.raises(ConfigError, match="suite row schedule-fast runs --schedule_variant, which mixer schedule"):
         suite_module.check_variant_rows(suite_module.suite_rows(spec, ["schedule"], [], [], FakeCorpus(3)))
@@ -439,14 +442,17 @@ def test_every_row_whose_weights_move_has_a_static_twin_with_its_role_in_the_fam
     defaults = ["bandit", "dbl", "velocity", "acodm", "regmix", "agent"]
     primary = sorted(label for label, r in rows.items() if r["primary"])
     assert primary == sorted(defaults + [f"{m}-twin" for m in defaults])
-    assert {r["seeds_wanted"] for r in rows.values() if r["primary"]} == {8}
+    assert {r["seeds_wanted"] for r in rows.values() if r["primary"]} == {spec["primary_seeds"]} and \
+        spec["primary_seeds"] > spec["seeds"]
     exploratory = [r["seeds_wanted"] for label, r in rows.items()
                    if not r["primary"] and r["role"] != "static" and "oracle" not in (label, r.get("twin_of"))]
-    assert set(exploratory) == {spec["seeds"]} and rows["oracle"]["seeds_wanted"] == rows["oracle-twin"]["seeds_wanted"] == 8
+    assert set(exploratory) == {spec["seeds"]} and rows["oracle"]["seeds_wanted"] == rows["oracle-twin"]["seeds_wanted"] == \
+        spec["primary_seeds"]
 
 
 def test_the_seed_plan_gives_the_grid_seeds_by_validation_distance_from_the_best_and_caps_every_row():
-    spec = {**suite_module.SUITES["default"], "seeds": 3}  # the exploratory rows' seeds, whatever the suite's
+    default = suite_module.SUITES["default"]  # its seed counts set here, whatever the suite's
+    spec = {**default, "seeds": 3, "primary_seeds": 8, "grid_seeds": {**default["grid_seeds"], "near_seeds": 8}}
     rows = suite_module.suite_rows(spec, ["velocity"], [0.05, 0.15, 0.4, 0.5], ["ramp_up"], grid_corpus(), ["tokens"])
     objectives = {"static": [2.31, 2.29],  # the best: mean 2.30
                   "static-tokens-0.05": [2.309],  # within 0.01: the primary rows' 8 seeds
