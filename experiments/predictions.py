@@ -155,7 +155,10 @@ def learning_curve_flat(results, agent):
     key = "critic_rank_corr_first_boundary_final"
     points = {p["trajectories"]: p for p in ((agent or {}).get("learning_curve") or {}).get("points", [])}
     if 64 not in points or 256 not in points or points[64][f"{key}_interval"] is None:
-        return {"measured": {}, "held": None, "said": "agent.json has no learning curve from 64 to 256 trajectories"}
+        held = ", ".join(str(n) for n in sorted(points)) or "no points"
+        return {"measured": {"trajectories": sorted(points)}, "held": None,
+                "said": f"agent.json's learning curve is at {held} trajectories, not 64 and 256: not checkable "
+                        "as written"}
     (lo, hi), at_64, at_256 = points[64][f"{key}_interval"], points[64][key], points[256][key]
     return {"measured": {"at_64": at_64, "at_64_interval": [lo, hi], "at_256": at_256}, "held": lo <= at_256 <= hi,
             "said": f"rank correlation at 64 trajectories {at_64:.3f} [{lo:.3f}, {hi:.3f}], at 256 {at_256:.3f}"}

@@ -71,7 +71,8 @@ SUITES = {  # the experiment; the preset (train.py's options) gives the model an
                 # the suite's own runs; the agent's options are tuned there, on seeds of their own
                 # 128 trajectories: 96 to train on after agent.py's held-out quarter, so the agent's learning curve
                 # (agent_experiment.learning_curve) doubles twice, 24 to 96 (the published run before this one
-                # collected 64; the paper 384, which with their twins would cost 7 hours of this machine)
+                # collected 64; 384, the paper's count by a summary we could not check, would with their twins
+                # cost about 7 hours of this machine)
                 "proxy": {"preset": "config/proxy.py", "trajectories": 128, "trajectory_seed": 100000,
                           "regmix_runs": 64, "regmix_seed": 200000, "tuning_seeds": [300000, 300001],
                           "agent_grid": [{}, {"cql_alpha": 0.1}, {"cql_alpha": 5.0}, {"bc_weight": 0.25},
