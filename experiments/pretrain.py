@@ -6,6 +6,8 @@ init, with validation every --base_eval_interval steps. Nothing imports this fil
     python -m experiments.pretrain                                # 3 seeds on the CPU (about an hour on 2 cores)
     python -m experiments.pretrain --publish docs/benchmark       # and write online.json, pretrain-summary.json there
     python -m experiments.pretrain --seeds 1 -- --base_steps 60   # train.py options after --
+    python -m experiments.pretrain --summary docs/benchmark/pretrain-summary.json --publish docs/benchmark
+                                  # online.json again from a new CPT suite, the published pretrain rows reused
 
 Rows, each paired by seed with the static run of its own model:
     proxy  static             natural source proportions, the default model (the reference)
@@ -30,6 +32,7 @@ untrained one.
 """
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -154,9 +157,22 @@ def main(argv=None):
                         "suite's numbers from --cpt_results, and DIR/pretrain-summary.json (out/pretrain/summary.json)")
     parser.add_argument("--cpt_results", default=os.path.join("out", "suite-default", "results", "results.json"),
                         help="the CPT suite's results.json (python -m experiments.suite --suite default) for online.json")
+    parser.add_argument("--summary", default=None, metavar="FILE", help="with --publish: the pretrain rows from this "
+                        "summary (a published pretrain-summary.json) instead of running them")
     args = parser.parse_args(own)
     if args.seeds <= 0:
         sys.exit(f"error: --seeds {args.seeds} must be a positive integer")
+    if args.summary:
+        if not args.publish:
+            sys.exit("error: --summary FILE only republishes; give --publish DIR with it")
+        try:
+            with open(args.summary) as f:
+                summary = json.load(f)
+            summary["rows"], summary["budget_steps"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            sys.exit(f"error: --summary {args.summary} is not a pretrain summary ({type(e).__name__}); give the "
+                     "pretrain-summary.json a run published, or run the experiment without --summary")
+        return publish(args.publish, args.cpt_results, summary)
     seeds = [SEEDS[0] + i for i in range(args.seeds)]
     t_start = time.time()
     try:
@@ -191,17 +207,20 @@ def main(argv=None):
     if "delta_untrained" in summary["rows"].get(TRANSFER, {}):
         print(f"{TRANSFER} against {CONTROL}, steps: "
               f"{report.interval_text(summary['rows'][TRANSFER]['delta_untrained'])}")
-    if args.publish:
-        cpt = read_json(args.cpt_results, "the CPT suite's results") if os.path.exists(args.cpt_results) \
-            else None
-        if cpt is None:
-            print(f"{args.cpt_results} does not exist (run python -m experiments.suite --suite default first): online.json "
-                  "gets the pretrain rows alone")
-        os.makedirs(args.publish, exist_ok=True)
-        for name, content in (("online.json", report.benchmark_online(cpt, summary)),
-                              ("pretrain-summary.json", summary)):  # the summary as written above, published
-            write_json_atomic(os.path.join(args.publish, name), content)
-            print(f"wrote {os.path.join(args.publish, name)}")
+    return publish(args.publish, args.cpt_results, summary) if args.publish else summary
+
+
+def publish(folder, cpt_results, summary):
+    """online.json (the CPT suite's numbers from cpt_results beside the pretrain rows) and pretrain-summary.json
+    (the summary as written) in `folder`."""
+    cpt = read_json(cpt_results, "the CPT suite's results") if os.path.exists(cpt_results) else None
+    if cpt is None:
+        print(f"{cpt_results} does not exist (run python -m experiments.suite --suite default first): online.json "
+              "gets the pretrain rows alone")
+    os.makedirs(folder, exist_ok=True)
+    for name, content in (("online.json", report.benchmark_online(cpt, summary)), ("pretrain-summary.json", summary)):
+        write_json_atomic(os.path.join(folder, name), content)
+        print(f"wrote {os.path.join(folder, name)}")
     return summary
 
 

@@ -81,3 +81,26 @@ def test_pretrain_cli_writes_its_table_and_online_json(tiny_args, tmp_path, caps
         written = json.load(f)
     published = json.loads((publish / "pretrain-summary.json").read_text())
     assert published == written and list(published["rows"]) == list(rows) and published["seeds"] == [1337, 1338]
+
+
+def test_pretrain_republishes_online_json_from_a_published_summary_without_running(tmp_path, capsys):
+    """--summary FILE: the pretrain rows of a published summary beside a new CPT suite's numbers, nothing trained."""
+    summary = {"budget_steps": 400, "seeds": [1337], "rows": {"bandit": {
+        "runs": {"1337": {}}, "steps_to_reach_mean": 310.0, "not_reached": 0,
+        "delta_static": {"mean": -12.0, "lo": -30.0, "hi": 6.0, "seeds": 1}}}}
+    path = tmp_path / "pretrain-summary.json"
+    path.write_text(json.dumps(summary))
+    cpt = tmp_path / "results.json"
+    cpt.write_text(json.dumps({"velocity_target_error_nats": 0.25, "rows": {"bandit": {"stats": {
+        "reweightings": {"mean": 19.0}, "mean_abs_weight_change": {"mean": 0.02}}}}}))
+    publish = tmp_path / "bench"
+    pretrain.main(["--summary", str(path), "--publish", str(publish), "--cpt_results", str(cpt)])
+    online = json.loads((publish / "online.json").read_text())
+    assert online["velocity_target_error_nats"] == 0.25 and online["updates"]["bandit"] == 19.0
+    assert online["pretrain"][0]["steps_to_reach_mean"] == 310.0 and online["pretrain_budget_steps"] == 400
+    assert json.loads((publish / "pretrain-summary.json").read_text()) == summary
+    (tmp_path / "broken.json").write_text("{")
+    with pytest.raises(SystemExit, match="--summary .*broken.json is not a pretrain summary"):
+        pretrain.main(["--summary", str(tmp_path / "broken.json"), "--publish", str(publish)])
+    with pytest.raises(SystemExit, match="only republishes"):
+        pretrain.main(["--summary", str(path)])
