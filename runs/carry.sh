@@ -3,7 +3,8 @@
 # ends (out/ is not kept), so each session saves the run's finished work here as xz parts and commits them, and
 # the next one restores them before rerunning the suite, which reuses every finished run by its fingerprint.
 #
-#   runs/carry.sh save      # a new part: every file of out/suite-default that no earlier part holds as it is now
+#   runs/carry.sh save      # a new part: every file of out/suite-default and out/agent-experiment that no
+#                           # earlier part holds as it is now
 #                           # (finished runs without checkpoints, the proxy's data and agents, the oracle's
 #                           # search records) and each base's base_eval.json (in bases/)
 #   runs/carry.sh restore   # the parts, in order, into out/ (files already in out/ are kept), bases/ aside
@@ -15,13 +16,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 manifest=runs/manifest.txt   # sha256, path under out/, the part that holds that version
+CARRIED="suite-default agent-experiment"  # the suite's folder, the agent experiment's (agent_experiment.py)
 touch "$manifest"
 case "${1:-}" in
   save)
-    unfinished=$(cd out && find suite-default -name log.jsonl -printf '%h\n' | while read -r d; do
+    folders=$(for f in $CARRIED; do if [ -d "out/$f" ]; then echo "$f"; fi; done)
+    unfinished=$(cd out && find $folders -name log.jsonl -printf '%h\n' | while read -r d; do
       [ -e "$d/eval.json" ] || echo "$d/"; done)
     list=$(mktemp)
-    (cd out && find suite-default -type f ! -name ckpt.pt ! -name '*.lock' ! -name '.*' ! -path '*/results/*'
+    (cd out && find $folders -type f ! -name ckpt.pt ! -name '*.lock' ! -name '.*' ! -path '*/results/*'
      ls base-*/base_eval.json 2>/dev/null | sed 's|^|bases/|') | sort | while read -r f; do
       for d in $unfinished; do case "$f" in "$d"*) continue 2;; esac; done
       src="out/${f#bases/}"
@@ -41,8 +44,8 @@ case "${1:-}" in
     for part in $(ls runs/part-*.tar.xz 2>/dev/null | sort); do tar -xJf "$part" -C "$stage"; done  # later wins
     mkdir -p out
     if [ "$1" = restore ]; then
-      [ -d "$stage/suite-default" ] && cp -rnp "$stage/suite-default" out/
-      echo "restored $(find "$stage/suite-default" -name eval.json 2>/dev/null | wc -l) finished runs into out/"
+      for folder in $CARRIED; do if [ -d "$stage/$folder" ]; then cp -rnp "$stage/$folder" out/; fi; done
+      echo "restored $(find "$stage" -name eval.json | wc -l) finished runs into out/"
     else
       for b in "$stage"/bases/base-*/; do name=$(basename "$b")
         [ -e "out/$name/base_eval.json" ] || { mkdir -p "out/$name"; cp -p "$b/base_eval.json" "out/$name/"; }; done
