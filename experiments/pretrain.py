@@ -168,8 +168,9 @@ def main(argv=None):
         try:
             with open(args.summary) as f:
                 summary = json.load(f)
-            summary["rows"], summary["budget_steps"]
-        except (OSError, ValueError, KeyError, TypeError) as e:
+            if not isinstance(summary, dict) or not {"rows", "budget_steps"} <= summary.keys():
+                raise KeyError("rows, budget_steps")
+        except (OSError, ValueError, KeyError) as e:
             sys.exit(f"error: --summary {args.summary} is not a pretrain summary ({type(e).__name__}); give the "
                      "pretrain-summary.json a run published, or run the experiment without --summary")
         return publish(args.publish, args.cpt_results, summary)
